@@ -1,0 +1,84 @@
+"""A JSON Lines file that survives kills: append whole batches, repair a torn tail on resume.
+
+Each batch is written with one `write` and flushed to disk before the next batch starts, so a
+kill loses at most the batch in flight. A line cut short by the kill is removed on resume; ids
+already in the file are skipped, so a resumed run never writes a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+def _repair(path: Path) -> list[dict[str, Any]]:
+    """Read complete records and truncate anything after the last good line."""
+    records: list[dict[str, Any]] = []
+    good_end = 0
+    with path.open("rb") as fh:
+        data = fh.read()
+    pos = 0
+    lineno = 0
+    while pos < len(data):
+        nl = data.find(b"\n", pos)
+        lineno += 1
+        if nl == -1:  # no newline: the write was cut off
+            break
+        line = data[pos:nl]
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if data.find(b"\n", nl + 1) != -1:  # a bad line in the middle is not a torn tail
+                raise DataError(path, lineno, None, "invalid JSON in the middle of the file; "
+                                "not written by saliency-kd or edited by hand") from None
+            break
+        records.append(rec)
+        pos = nl + 1
+        good_end = pos
+    if good_end < len(data):
+        log.warning("%s: removing a torn last line (%d bytes) left by an interrupted run", path,
+                    len(data) - good_end)
+        with path.open("r+b") as fh:
+            fh.truncate(good_end)
+    return records
+
+
+class ResumableJsonl:
+    """Append-only JSONL keyed by `id`, tied to the settings that produced it (a sidecar)."""
+
+    def __init__(self, path: str | Path, settings: dict[str, Any], overwrite: bool = False) -> None:
+        self.path = Path(path)
+        self.meta_path = self.path.with_name(self.path.name + ".meta.json")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            self.path.unlink(missing_ok=True)
+            self.meta_path.unlink(missing_ok=True)
+        if self.path.exists() and self.meta_path.exists():
+            old = json.loads(self.meta_path.read_text())
+            if old != settings:
+                changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+                raise ConfigError("out", f"{self.path} was written with different settings "
+                                         f"({', '.join(changed)}); choose another --out or pass "
+                                         "--overwrite")
+        self.meta_path.write_text(json.dumps(settings, indent=1, sort_keys=True))
+        self.records = _repair(self.path) if self.path.exists() else []
+        self.done = {r.get("id") for r in self.records}
+
+    def write_batch(self, records: list[dict[str, Any]]) -> None:
+        fresh = [r for r in records if r["id"] not in self.done]
+        if not fresh:
+            return
+        blob = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in fresh)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.records.extend(fresh)
+        self.done.update(r["id"] for r in fresh)

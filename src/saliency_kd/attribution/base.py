@@ -1,0 +1,77 @@
+"""The attribution registry: each method is one function registered under a name.
+
+A method receives the teacher, a padded batch of (prompt, target) pairs and options, and returns
+one score per input token ([B, T], zero outside the task's content) or, for methods that work on
+whole words (occlusion), one score per word. Rationale selection happens downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import UnknownNameError
+from ..teacher import EncodedPrompt, LMBatch, Teacher
+
+
+@dataclass
+class AttributionOptions:
+    """Knobs of the attribution methods (ignored by methods they do not concern)."""
+
+    ig_steps: int = 16
+    """Integrated gradients: Gauss-Legendre steps along the path from the baseline."""
+    ig_internal_batch: int = 64
+    """Integrated gradients: interpolated inputs per forward/backward pass."""
+    baseline: str = "pad"
+    """Integrated gradients: the `pad` token's embedding (default) or `zero` for content tokens.
+    Zero is a poor default for models that RMS-normalise their input (T5, Llama, Gemma): the
+    integrand jumps near the baseline and a quadrature misses it, breaking completeness."""
+    occlusion_batch: int = 32
+    """Occlusion: word-deleted variants per forward pass."""
+
+
+@dataclass
+class MethodOutput:
+    scores: torch.Tensor | list[list[float]]
+    """[B, T] token scores, or per example a list of word scores when `level == 'word'`."""
+    extras: dict[str, list[float]] = field(default_factory=dict)
+    """Per-example diagnostics written into the record (e.g. IG's completeness error)."""
+
+
+MethodFn = Callable[[Teacher, LMBatch, list[EncodedPrompt], list[list[int]], AttributionOptions],
+                    MethodOutput]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    fn: MethodFn
+    level: str
+    signed: bool
+    description: str
+
+
+_REGISTRY: dict[str, MethodSpec] = {}
+
+
+def register(name: str, *, level: str = "token", signed: bool = False):
+    """Register `fn` as attribution method `name`; its docstring's first line describes it."""
+
+    def deco(fn: MethodFn) -> MethodFn:
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = MethodSpec(name, fn, level, signed, doc[0] if doc else "")
+        return fn
+
+    return deco
+
+
+def get_method(name: str) -> MethodSpec:
+    if name not in _REGISTRY:
+        raise UnknownNameError("attribution method", name, list(_REGISTRY))
+    return _REGISTRY[name]
+
+
+def method_names() -> list[str]:
+    return list(_REGISTRY)

@@ -1,0 +1,197 @@
+"""Command line: a map from verbs to plain functions of the package (see `saliency-kd -h`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+from .errors import SaliencyKDError
+
+VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                       Callable[[argparse.Namespace], int]]] = {}
+
+
+def verb(name: str, help_text: str, add_args: Callable[[argparse.ArgumentParser], None]):
+    def deco(fn: Callable[[argparse.Namespace], int]):
+        VERBS[name] = (help_text, add_args, fn)
+        return fn
+
+    return deco
+
+
+# ---- shared argument groups -----------------------------------------------------------------
+def add_data_args(p: argparse.ArgumentParser, default_split: str = "train") -> None:
+    from .data import SPLITS, task_names
+
+    g = p.add_argument_group("data")
+    g.add_argument("--task", default="cqa", choices=task_names(), help="task to run")
+    g.add_argument("--data-dir", default="../shared/data/dss",
+                   help="root of the Distilling step-by-step layout, or 'hub' for the HF Hub")
+    g.add_argument("--split", default=default_split, choices=SPLITS,
+                   help="split; 'dev' is a seeded 10%% carve-out of train")
+    g.add_argument("--limit", type=int, default=None, help="first N examples of the split")
+    g.add_argument("--file", default=None, help="task 'generic': a JSONL or CSV file")
+    g.add_argument("--input-field", default="input", help="generic: field with the input text")
+    g.add_argument("--label-field", default="label", help="generic: field with the gold label")
+    g.add_argument("--choices-field", default=None, help="generic: field with answer choices")
+    g.add_argument("--id-field", default=None, help="generic: field with a unique id")
+
+
+def data_spec(a: argparse.Namespace):
+    from .data import DataSpec, FieldMap
+
+    return DataSpec(a.task, a.data_dir, a.split, a.limit, a.file,
+                    FieldMap(a.input_field, a.label_field, a.choices_field, a.id_field))
+
+
+def add_teacher_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("teacher")
+    g.add_argument("--teacher", default="gemma-3-270m",
+                   help="embedded 'gemma-3-270m', a Hub id, a local directory or a .gguf file")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    g.add_argument("--trust-remote-code", action="store_true",
+                   help="allow model code from the Hub repository")
+    g.add_argument("--sum-score", action="store_true",
+                   help="score choices by summed rather than mean token log-probability")
+
+
+def teacher_config(a: argparse.Namespace):
+    from .teacher import TeacherConfig
+
+    return TeacherConfig(a.teacher, a.device, a.dtype, a.trust_remote_code,
+                         length_norm=not a.sum_score)
+
+
+# ---- verbs ----------------------------------------------------------------------------------
+def _attribute_args(p: argparse.ArgumentParser) -> None:
+    from .attribution import method_names
+
+    add_data_args(p)
+    add_teacher_args(p)
+    g = p.add_argument_group("attribution")
+    g.add_argument("--method", default="saliency", choices=method_names())
+    g.add_argument("--target", default="prediction", choices=["prediction", "gold"],
+                   help="explain the teacher's prediction or the gold label")
+    g.add_argument("--top-k", type=int, default=5, help="rationale length in words")
+    g.add_argument("--mass", type=float, default=None,
+                   help="instead of --top-k: share of attribution mass to keep (0-1]")
+    g.add_argument("--merge", default="sum", choices=["sum", "max"],
+                   help="how sub-word scores merge into word scores")
+    g.add_argument("--keep-stopwords", action="store_true", help="allow stop words in rationales")
+    g.add_argument("--keep-punctuation", action="store_true", help="allow punctuation")
+    g.add_argument("--rank", default="abs", choices=["abs", "value"],
+                   help="rank signed scores by magnitude or by value")
+    g.add_argument("--ig-steps", type=int, default=16, help="integrated gradients steps")
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--out", required=True, help="output JSON Lines file")
+    g.add_argument("--overwrite", action="store_true", help="start the output afresh")
+
+
+@verb("attribute", "teacher answers + token attributions + rationales -> JSONL", _attribute_args)
+def cmd_attribute(a: argparse.Namespace) -> int:
+    from .attribute import AttributeConfig, attribute
+    from .attribution import AttributionOptions
+    from .rationales import RationaleConfig
+
+    cfg = AttributeConfig(
+        out=a.out, data=data_spec(a), teacher=teacher_config(a), method=a.method,
+        target=a.target,
+        rationale=RationaleConfig(a.top_k, a.mass, a.merge, not a.keep_stopwords,
+                                  not a.keep_punctuation, a.rank),
+        options=AttributionOptions(ig_steps=a.ig_steps), batch_size=a.batch_size,
+        overwrite=a.overwrite)
+    print(attribute(cfg))
+    return 0
+
+
+def _teacher_eval_args(p: argparse.ArgumentParser) -> None:
+    add_data_args(p, default_split="dev")
+    add_teacher_args(p)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--out", default=None, help="write predictions and metrics here (JSON)")
+
+
+@verb("teacher-eval", "accuracy of the teacher on a split", _teacher_eval_args)
+def cmd_teacher_eval(a: argparse.Namespace) -> int:
+    from .teacher_eval import teacher_eval
+
+    metrics = teacher_eval(data_spec(a), teacher_config(a), batch_size=a.batch_size, out=a.out)
+    print(json.dumps(metrics, indent=1))
+    return 0
+
+
+def _finetune_args(p: argparse.ArgumentParser) -> None:
+    from .finetune import FinetuneConfig
+
+    add_data_args(p)
+    add_teacher_args(p)
+    d = FinetuneConfig()
+    g = p.add_argument_group("fine-tuning")
+    g.add_argument("--out", required=True, help="directory for checkpoints and the final model")
+    g.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
+    g.add_argument("--lora-rank", type=int, default=d.lora_rank)
+    g.add_argument("--lr", type=float, default=d.lr)
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--epochs", type=float, default=d.epochs)
+    g.add_argument("--max-minutes", type=float, default=d.max_minutes,
+                   help="stop after this wall-clock budget (a checkpoint is saved)")
+    g.add_argument("--train-embeddings", action="store_true",
+                   help="also train the (tied) embedding matrix; slower on CPU")
+    g.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between dev evals")
+    g.add_argument("--eval-limit", type=int, default=d.eval_limit, help="dev examples per eval")
+    g.add_argument("--seed", type=int, default=d.seed)
+
+
+@verb("teacher-finetune", "fine-tune the teacher on answer tokens (full or LoRA)", _finetune_args)
+def cmd_teacher_finetune(a: argparse.Namespace) -> int:
+    from .finetune import FinetuneConfig, finetune
+
+    cfg = FinetuneConfig(out=a.out, data=data_spec(a), teacher=teacher_config(a), lora=a.lora,
+                         lora_rank=a.lora_rank, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
+                         max_minutes=a.max_minutes, freeze_embeddings=not a.train_embeddings,
+                         eval_every=a.eval_every, eval_limit=a.eval_limit, seed=a.seed)
+    print(finetune(cfg))
+    return 0
+
+
+@verb("methods", "list the attribution methods", lambda p: None)
+def cmd_methods(a: argparse.Namespace) -> int:
+    from .attribution import get_method, method_names
+
+    for name in method_names():
+        spec = get_method(name)
+        print(f"{name:22s} {spec.level:5s} {'signed' if spec.signed else '      '} "
+              f"{spec.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="saliency-kd",
+        description="Attribution-based knowledge distillation (Ballout et al., 2024).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for name, (help_text, add_args, fn) in VERBS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except SaliencyKDError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Data: tasks, readers for the DSS layout, user files and the Hub, deterministic splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from .dss import dev_ids, load_dss, parse_llm_output, seeded_partition
+from .example import Example
+from .generic import FieldMap, load_generic
+from .hub import load_hub
+from .tasks import NLI_LABELS, Segment, Task, get_task, render, task_names
+
+SPLITS = ("train", "dev", "test", "valid")
+
+
+@dataclass
+class DataSpec:
+    """Where examples come from. Shared by every command that reads data."""
+
+    task: str = "cqa"
+    """Task name: cqa, svamp, anli1, esnli, or generic (a user file, see `file`)."""
+    data_dir: str | None = "../shared/data/dss"
+    """Root of the Distilling step-by-step layout, or `hub` for the Hugging Face Hub."""
+    split: str = "train"
+    """train, test, valid, or dev (a seeded 10% carve-out of train)."""
+    limit: int | None = None
+    """Keep only the first N examples of the split."""
+    file: str | None = None
+    """For task `generic`: a JSONL or CSV file."""
+    fields: FieldMap = field(default_factory=FieldMap)
+    """For task `generic`: which fields hold the input, label, choices and id."""
+
+
+def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
+    """Resolve a DataSpec into the task and its examples (first `limit` of the split)."""
+    if spec.split not in SPLITS:
+        raise ConfigError("split", f"'{spec.split}' is not one of {', '.join(SPLITS)}")
+    if spec.limit is not None and spec.limit < 1:
+        raise ConfigError("limit", f"must be a positive number, got {spec.limit}")
+    if spec.task == "generic":
+        if not spec.file:
+            raise ConfigError("file", "task 'generic' needs a data file (--file)")
+        task, examples = load_generic(Path(spec.file), spec.fields)
+        if spec.split in ("train", "test"):
+            train, test = seeded_partition(examples, 0.8)
+            examples = train if spec.split == "train" else test
+        elif spec.split == "dev":
+            examples, _ = seeded_partition(seeded_partition(examples, 0.8)[0], 0.1, seed=1)
+    else:
+        task = get_task(spec.task)
+        if spec.data_dir == "hub":
+            examples = load_hub(spec.task, spec.split)
+        else:
+            if not spec.data_dir:
+                raise ConfigError("data_dir", "no data directory given")
+            examples, _ = load_dss(Path(spec.data_dir), spec.task, spec.split)
+    if spec.limit is not None:
+        examples = examples[: spec.limit]
+    return task, examples
+
+
+__all__ = [
+    "NLI_LABELS", "DataSpec", "Example", "FieldMap", "Segment", "Task", "dev_ids", "get_task",
+    "load_examples", "load_hub", "parse_llm_output", "render", "task_names",
+]

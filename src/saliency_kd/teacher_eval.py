@@ -1,0 +1,37 @@
+"""`teacher-eval`: how often the teacher is right on a split."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .attribute import answer
+from .data import DataSpec, load_examples
+from .metrics import accuracy_summary
+from .teacher import Teacher, TeacherConfig
+
+
+def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8,
+                 out: str | None = None, teacher: Teacher | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    task, examples = load_examples(data)
+    teacher = teacher or Teacher.load(teacher_cfg)
+    preds: list[dict[str, Any]] = []
+    for start in tqdm(range(0, len(examples), batch_size), disable=not progress,
+                      desc="teacher-eval"):
+        chunk = examples[start:start + batch_size]
+        prompts = [teacher.encode(task.prompt(ex)) for ex in chunk]
+        for ex, a in zip(chunk, answer(teacher, task, chunk, prompts)):
+            preds.append({"id": ex.id, "label": ex.label, **a,
+                          "correct": task.is_correct(a["prediction"], ex.label)})
+    metrics: dict[str, Any] = {"task": data.task, "split": data.split, "teacher": teacher_cfg.name,
+                               **accuracy_summary([p["correct"] for p in preds])}
+    metrics["predicted_counts"] = dict(Counter(p["prediction"] for p in preds).most_common(20))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps({"metrics": metrics, "predictions": preds}, indent=1))
+    return metrics

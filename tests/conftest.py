@@ -1,0 +1,141 @@
+"""Shared fixtures: tiny models built in memory (offline), a tiny DSS-layout dataset, and the
+path to the real shared data (tests that need it skip with a reason when it is absent)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # an accidental download fails loudly
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
+
+SUBJECTS = ["john", "mary", "the dog", "a cat", "the teacher", "my friend"]
+PLACES = ["park", "school", "garden", "kitchen", "library", "beach", "office", "river"]
+VERBS = ["went to", "played in", "read in", "slept in", "walked to"]
+
+
+def make_examples(n: int, seed: int = 0) -> list[dict]:
+    """Tiny CQA-shaped records: the question names the right place."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        place = rng.choice(PLACES)
+        others = rng.sample([p for p in PLACES if p != place], 4)
+        choices = others[:]
+        choices.insert(rng.randrange(5), place)
+        q = f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} the {place} . where is it ?"
+        out.append({"id": f"q{i}", "question": q, "choices": choices, "answer": place,
+                    "abstractive_explanation": f"it is the {place}",
+                    "extractive_explanation": f"the {place}"})
+    return out
+
+
+def vocabulary() -> list[str]:
+    words = set()
+    for s in SUBJECTS + PLACES + VERBS:
+        words.update(s.split())
+    words.update("question : choices ( a b c d e ) answer the . where is it ? premise hypothesis "
+                 "problem equation input does entail , neutral contradiction entailment 1 2 3 4 5 "
+                 "+ - * / 0 6 7 8 9 10 how many apples".split())
+    return sorted(words)
+
+
+def make_tokenizer(kind: str):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<s>", "<unk>"]
+    vocab = {t: i for i, t in enumerate(specials + vocabulary())}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    if kind == "causal":
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", special_tokens=[("<s>", vocab["<s>"])])
+    else:
+        tok.post_processor = processors.TemplateProcessing(
+            single="$A </s>", special_tokens=[("</s>", vocab["</s>"])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
+                                   bos_token="<s>", unk_token="<unk>")
+
+
+def make_model(kind: str, vocab_size: int, seed: int = 0):
+    import torch
+    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
+                              T5Config, T5ForConditionalGeneration)
+
+    torch.manual_seed(seed)
+    if kind == "llama":
+        cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32,
+                          num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                          max_position_embeddings=256, pad_token_id=0, bos_token_id=2,
+                          eos_token_id=1, tie_word_embeddings=False)
+        model = LlamaForCausalLM(cfg)
+    elif kind == "gpt2":
+        cfg = GPT2Config(vocab_size=vocab_size, n_embd=16, n_layer=2, n_head=2, n_positions=256,
+                         pad_token_id=0, bos_token_id=2, eos_token_id=1)
+        model = GPT2LMHeadModel(cfg)
+    elif kind == "t5":
+        cfg = T5Config(vocab_size=vocab_size, d_model=16, d_ff=32, d_kv=8, num_layers=2,
+                       num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+                       initializer_factor=0.5)  # T5 default init (1.0) is very rough at d=16
+        model = T5ForConditionalGeneration(cfg)
+    else:
+        raise ValueError(kind)
+    return model.eval()
+
+
+def make_teacher(kind: str, seed: int = 0):
+    from saliency_kd.teacher import Teacher
+
+    tok = make_tokenizer("seq2seq" if kind == "t5" else "causal")
+    return Teacher(make_model(kind, len(tok), seed), tok)
+
+
+@pytest.fixture(params=["llama", "gpt2", "t5"])
+def teacher(request):
+    return make_teacher(request.param)
+
+
+@pytest.fixture
+def llama_teacher():
+    return make_teacher("llama")
+
+
+@pytest.fixture
+def t5_teacher():
+    return make_teacher("t5")
+
+
+def write_dss(root: Path, n_train: int = 40, n_test: int = 12) -> Path:
+    """A tiny cqa dataset in the Distilling step-by-step layout, with PaLM-style outputs."""
+    (root / "cqa" / "llm").mkdir(parents=True, exist_ok=True)
+    for split, n, seed in (("train", n_train, 0), ("test", n_test, 1)):
+        recs = make_examples(n, seed)
+        with (root / "cqa" / f"cqa_{split}.json").open("w") as fh:
+            for r in recs:
+                fh.write(json.dumps(r) + "\n")
+        outs = [f"The question names the place. So the answer is (a) {r['answer']}.\n\nQ: more"
+                for r in recs]
+        if outs:
+            outs[-1] = "garbled output with no answer marker"
+        (root / "cqa" / "llm" / f"{split}_CoT_0.json").write_text(json.dumps(outs))
+    return root
+
+
+@pytest.fixture
+def dss_dir(tmp_path) -> Path:
+    return write_dss(tmp_path / "dss")
+
+
+@pytest.fixture
+def shared_dss() -> Path:
+    if not (SHARED / "cqa" / "cqa_train.json").exists():
+        pytest.skip(f"needs the shared DSS data at {SHARED} (absent in a bare clone)")
+    return SHARED

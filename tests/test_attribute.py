@@ -1,0 +1,101 @@
+"""The attribute stage end to end on a tiny model: records, resume after a kill, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import make_teacher
+
+from saliency_kd.artifact import ResumableJsonl
+from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.data import DataSpec
+from saliency_kd.errors import ConfigError, DataError
+
+
+def _cfg(dss_dir, out, **kw):
+    return AttributeConfig(out=str(out), data=DataSpec("cqa", str(dss_dir), "train", kw.pop(
+        "limit", 20)), batch_size=4, **kw)
+
+
+def test_records_have_the_promised_fields(dss_dir, tmp_path):
+    teacher = make_teacher("llama")
+    path = attribute(_cfg(dss_dir, tmp_path / "r.jsonl"), teacher=teacher, progress=False)
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(recs) == 20 and len({r["id"] for r in recs}) == 20
+    for r in recs:
+        assert {"id", "prediction", "label", "correct", "words", "rationale", "method"} <= set(r)
+        assert r["prediction"] in r["candidates"]
+        assert r["correct"] == (r["prediction"] == r["label"])
+        assert len(r["rationale"]) == 5
+        words = [w for w, _ in r["words"]]
+        # rationale words are content words, in input order
+        assert [words[i] for i in r["rationale_index"]] == r["rationale"]
+        assert r["rationale_index"] == sorted(r["rationale_index"])
+        assert not {"question", "choices", "answer"} & {w.lower() for w in r["rationale"]}
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["saliency", "occlusion"])
+def test_resume_after_kill_gives_identical_file(dss_dir, tmp_path, monkeypatch, method):
+    teacher = make_teacher("t5")
+    clean = attribute(_cfg(dss_dir, tmp_path / "clean.jsonl", method=method), teacher=teacher,
+                      progress=False)
+    original = ResumableJsonl.write_batch
+    calls = {"n": 0}
+
+    def dying_write(self, records):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the kill lands halfway through writing the third batch
+            blob = json.dumps(records[0]) + "\n" + json.dumps(records[1])[:37]
+            with self.path.open("a") as fh:
+                fh.write(blob)
+            raise Killed
+        return original(self, records)
+
+    monkeypatch.setattr(ResumableJsonl, "write_batch", dying_write)
+    out = tmp_path / "killed.jsonl"
+    with pytest.raises(Killed):
+        attribute(_cfg(dss_dir, out, method=method), teacher=teacher, progress=False)
+    monkeypatch.setattr(ResumableJsonl, "write_batch", original)
+    attribute(_cfg(dss_dir, out, method=method), teacher=teacher, progress=False)
+    assert out.read_bytes() == clean.read_bytes()
+
+
+def test_rerun_skips_finished_and_extends_with_larger_limit(dss_dir, tmp_path):
+    teacher = make_teacher("gpt2")
+    out = tmp_path / "r.jsonl"
+    attribute(_cfg(dss_dir, out, limit=8), teacher=teacher, progress=False)
+    first = out.read_text()
+    attribute(_cfg(dss_dir, out, limit=8), teacher=teacher, progress=False)
+    assert out.read_text() == first
+    attribute(_cfg(dss_dir, out, limit=12), teacher=teacher, progress=False)
+    lines = out.read_text().splitlines()
+    assert len(lines) == 12 and out.read_text().startswith(first)
+
+
+def test_resume_with_other_settings_is_refused(dss_dir, tmp_path):
+    teacher = make_teacher("gpt2")
+    out = tmp_path / "r.jsonl"
+    attribute(_cfg(dss_dir, out, limit=4), teacher=teacher, progress=False)
+    with pytest.raises(ConfigError, match="method"):
+        attribute(_cfg(dss_dir, out, limit=4, method="grad_x_input"), teacher=teacher,
+                  progress=False)
+
+
+def test_garbage_in_the_middle_is_not_silently_dropped(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n')
+    with pytest.raises(DataError, match=r"r.jsonl:2"):
+        ResumableJsonl(path, {})
+
+
+def test_gold_target(dss_dir, tmp_path):
+    teacher = make_teacher("llama")
+    path = attribute(_cfg(dss_dir, tmp_path / "g.jsonl", target="gold", limit=4),
+                     teacher=teacher, progress=False)
+    for r in map(json.loads, path.read_text().splitlines()):
+        assert r["target"] == r["label"]
