@@ -67,8 +67,14 @@ def make_tokenizer(kind: str):
 
 def make_model(kind: str, vocab_size: int, seed: int = 0):
     import torch
-    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
-                              T5Config, T5ForConditionalGeneration)
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
 
     torch.manual_seed(seed)
     if kind == "llama":

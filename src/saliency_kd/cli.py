@@ -143,6 +143,8 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                    help="also train the (tied) embedding matrix; slower on CPU")
     g.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between dev evals")
     g.add_argument("--eval-limit", type=int, default=d.eval_limit, help="dev examples per eval")
+    g.add_argument("--export", default=d.export, choices=["best", "last"],
+                   help="final weights: best on the dev carve-out, or the last step")
     g.add_argument("--seed", type=int, default=d.seed)
 
 
@@ -153,7 +155,8 @@ def cmd_teacher_finetune(a: argparse.Namespace) -> int:
     cfg = FinetuneConfig(out=a.out, data=data_spec(a), teacher=teacher_config(a), lora=a.lora,
                          lora_rank=a.lora_rank, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
                          max_minutes=a.max_minutes, freeze_embeddings=not a.train_embeddings,
-                         eval_every=a.eval_every, eval_limit=a.eval_limit, seed=a.seed)
+                         eval_every=a.eval_every, eval_limit=a.eval_limit, export=a.export,
+                         seed=a.seed)
     print(finetune(cfg))
     return 0
 

@@ -54,12 +54,16 @@ class FinetuneConfig:
     """Dev examples per evaluation."""
     checkpoint_every: int = 25
     warmup_steps: int = 10
+    export: str = "best"
+    """Which weights become `model/`: `best` on dev (the default) or the `last` step's."""
     seed: int = 0
 
     def validate(self) -> None:
         for key in ("lr", "batch_size", "epochs", "eval_every", "eval_limit", "checkpoint_every"):
             if getattr(self, key) <= 0:
                 raise ConfigError(key, f"must be positive, got {getattr(self, key)}")
+        if self.export not in ("best", "last"):
+            raise ConfigError("export", f"'{self.export}' is not one of best, last")
 
 
 def _trainable(model) -> dict[str, torch.nn.Parameter]:
@@ -133,6 +137,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
         sched.load_state_dict(state["scheduler"])
         step, best = state["step"], state["best"]
         torch.set_rng_state(state["rng"])
+        _truncate_log(log_path, step)
         log.info("resuming teacher fine-tuning at step %d/%d", step, total)
 
     def save_checkpoint() -> None:
@@ -185,15 +190,24 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
                         total)
             break
     bar.close()
-    return _export(teacher, best_dir, out / "model", cfg.lora, params)
+    if cfg.export == "best":
+        weights = load_file(best_dir / "weights.safetensors")
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(weights[name])
+    return _export(teacher, out / "model", cfg.lora)
 
 
-def _export(teacher: Teacher, best_dir: Path, target: Path, lora: bool,
-            params: dict[str, torch.nn.Parameter]) -> Path:
-    weights = load_file(best_dir / "weights.safetensors")
-    with torch.no_grad():
-        for name, p in params.items():
-            p.copy_(weights[name])
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def _export(teacher: Teacher, target: Path, lora: bool) -> Path:
     model = teacher.model
     if lora:
         from peft.tuners.tuners_utils import BaseTunerLayer

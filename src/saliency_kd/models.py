@@ -90,8 +90,7 @@ def resolve_model_path(name: str) -> str:
 def load_lm(name: str, *, dtype: str = "fp32", device: str = "cpu",
             trust_remote_code: bool = False, attn_implementation: str | None = None):
     """Load a seq2seq or causal LM and its tokenizer. Returns (model, tokenizer, is_seq2seq)."""
-    from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM,
-                              AutoTokenizer)
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     torch_dtype = resolve_dtype(dtype)
     if name.endswith(".gguf"):

@@ -1,0 +1,89 @@
+"""Teacher fine-tuning on a tiny model: loss on answers falls, resume matches, LoRA exports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import make_teacher
+
+from saliency_kd.data import DataSpec
+from saliency_kd.finetune import FinetuneConfig, finetune
+from saliency_kd.teacher import Teacher
+
+
+def _cfg(dss_dir, out, **kw):
+    base = dict(out=str(out), data=DataSpec("cqa", str(dss_dir), "train"), lr=3e-3, batch_size=8,
+                epochs=3, eval_every=3, eval_limit=4, checkpoint_every=2, warmup_steps=1)
+    base.update(kw)
+    return FinetuneConfig(**base)
+
+
+def _losses(out):
+    return [r["loss"] for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines())
+            if "loss" in r]
+
+
+def test_loss_falls_and_model_reloads(dss_dir, tmp_path):
+    out = tmp_path / "ft"
+    model_dir = finetune(_cfg(dss_dir, out), teacher=make_teacher("llama"), progress=False)
+    losses = _losses(out)
+    assert len(losses) == 15 and sum(losses[-3:]) < sum(losses[:3])
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(model_dir)
+    assert reloaded.config.model_type == "llama"
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_matches_uninterrupted(dss_dir, tmp_path, monkeypatch):
+    full = finetune(_cfg(dss_dir, tmp_path / "a", epochs=2), teacher=make_teacher("gpt2"),
+                    progress=False)
+    out = tmp_path / "b"
+    real_step = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def dying_step(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 6:  # killed during step 6; the last checkpoint is at step 4
+            raise Killed
+        return real_step(self, *a, **kw)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", dying_step)
+    with pytest.raises(Killed):
+        finetune(_cfg(dss_dir, out, epochs=2), teacher=make_teacher("gpt2"), progress=False)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
+    resumed = finetune(_cfg(dss_dir, out, epochs=2), teacher=make_teacher("gpt2"),
+                       progress=False)
+    assert _losses(out) == pytest.approx(_losses(tmp_path / "a"), rel=1e-5)
+    from safetensors.torch import load_file
+
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+def test_time_budget_stops_with_a_usable_model(dss_dir, tmp_path):
+    out = tmp_path / "c"
+    model_dir = finetune(_cfg(dss_dir, out, epochs=1, max_minutes=0.0),
+                         teacher=make_teacher("gpt2"), progress=False)
+    assert len(_losses(out)) == 1 and (model_dir / "model.safetensors").exists()
+
+
+def test_lora_merges_into_a_plain_model(dss_dir, tmp_path):
+    teacher = make_teacher("llama")
+    before = {k: v.clone() for k, v in teacher.model.state_dict().items()}
+    model_dir = finetune(_cfg(dss_dir, tmp_path / "lora", lora=True, lora_rank=4, epochs=1,
+                              export="last"),
+                         teacher=teacher, progress=False)
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(model_dir)
+    after = reloaded.state_dict()
+    assert set(after) == set(before)  # no lora_A / lora_B left behind
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    Teacher(reloaded, teacher.tokenizer)  # usable as a teacher again
