@@ -63,7 +63,8 @@ class ResumableJsonl:
         if self.path.exists() and self.meta_path.exists():
             old = json.loads(self.meta_path.read_text())
             if old != settings:
-                changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+                keys = set(old) | set(settings)
+                changed = sorted(k for k in keys if old.get(k) != settings.get(k))
                 raise ConfigError("out", f"{self.path} was written with different settings "
                                          f"({', '.join(changed)}); choose another --out or pass "
                                          "--overwrite")

@@ -89,7 +89,9 @@ class Teacher:
         self.model.requires_grad_(False)
         self.tokenizer = tokenizer
         self.config = config or TeacherConfig()
-        self.is_seq2seq = bool(model.config.is_encoder_decoder) if is_seq2seq is None else is_seq2seq
+        if is_seq2seq is None:
+            is_seq2seq = bool(model.config.is_encoder_decoder)
+        self.is_seq2seq = is_seq2seq
         pad = tokenizer.pad_token_id
         if pad is None:
             pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
@@ -257,8 +259,9 @@ class Teacher:
             else:  # decoder-only generation continues from the right edge: pad on the left
                 ids[i, width - len(p.input_ids):] = torch.tensor(p.input_ids)
                 mask[i, width - len(p.input_ids):] = 1
-        out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                  do_sample=False, max_new_tokens=max_new, pad_token_id=self.pad_id)
+        out = self.model.generate(input_ids=ids.to(self.device),
+                                  attention_mask=mask.to(self.device), do_sample=False,
+                                  max_new_tokens=max_new, pad_token_id=self.pad_id)
         if not self.is_seq2seq:
             out = out[:, width:]
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)

@@ -59,7 +59,8 @@ def parse_llm_output(task: str, text: str) -> tuple[str, str] | None:
     return rationale, answer
 
 
-def _read_llm(root: Path, name: str, split: str, n: int) -> tuple[list[str | None], LLMRationaleStats]:
+def _read_llm(root: Path, name: str, split: str, n: int,
+              ) -> tuple[list[str | None], LLMRationaleStats]:
     files = sorted(
         (root / name / "llm").glob(f"{split}_CoT_*.json"),
         key=lambda p: int(p.stem.rsplit("_", 1)[1]),
@@ -136,7 +137,8 @@ def read_file(name: str, path: Path) -> list[Example]:
     return out
 
 
-def _attach_llm(root: Path, name: str, file_split: str, examples: list[Example]) -> LLMRationaleStats:
+def _attach_llm(root: Path, name: str, file_split: str, examples: list[Example],
+                ) -> LLMRationaleStats:
     rationales, stats = _read_llm(root, name, file_split, len(examples))
     for ex, r in zip(examples, rationales):
         ex.llm_rationale = r

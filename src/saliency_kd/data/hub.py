@@ -26,7 +26,8 @@ def load_hub(name: str, split: str) -> list[Example]:
         import datasets
     except ImportError:
         raise DataError(f"hub:{dataset_id}", None, None,
-                        "the 'datasets' package is missing: pip install 'saliency-kd[hub]'") from None
+                        "the 'datasets' package is missing: "
+                        "pip install 'saliency-kd[hub]'") from None
     try:
         ds = datasets.load_dataset(dataset_id, config, split=splits[split])
     except Exception as exc:  # offline, gated, renamed: all end here with one clear message
