@@ -145,3 +145,49 @@ def shared_dss() -> Path:
     if not (SHARED / "cqa" / "cqa_train.json").exists():
         pytest.skip(f"needs the shared DSS data at {SHARED} (absent in a bare clone)")
     return SHARED
+
+
+def make_bert_dir(path: Path, seed: int = 0) -> Path:
+    """A tiny BERT saved to disk, with a word-level tokenizer that gives offsets and pairs."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {t: i for i, t in enumerate(specials + vocabulary() + ["|"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
+                                     cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
+                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=128)
+    BertModel(cfg).save_pretrained(path)
+    hf_tok.save_pretrained(path)
+    return path
+
+
+def save_lm_dir(kind: str, path: Path, seed: int = 0) -> Path:
+    tok = make_tokenizer("seq2seq" if kind == "t5" else "causal")
+    make_model(kind, len(tok), seed).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def student_world(tmp_path_factory):
+    """A tiny dataset, a teacher rationale file over its train split, and tiny students."""
+    from saliency_kd.attribute import AttributeConfig, attribute
+    from saliency_kd.data import DataSpec
+
+    root = tmp_path_factory.mktemp("world")
+    dss = write_dss(root / "dss", n_train=120, n_test=20)
+    rationales = attribute(AttributeConfig(out=str(root / "rationales.jsonl"),
+                                           data=DataSpec("cqa", str(dss), "train"), batch_size=16),
+                           teacher=make_teacher("llama"), progress=False)
+    return {"dss": dss, "rationales": rationales, "encoder": make_bert_dir(root / "bert"),
+            "seq2seq": save_lm_dir("t5", root / "t5"), "causal": save_lm_dir("llama", root / "lm")}

@@ -83,3 +83,13 @@ class ResumableJsonl:
             os.fsync(fh.fileno())
         self.records.extend(fresh)
         self.done.update(r["id"] for r in fresh)
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop training-log lines written after the checkpoint a run resumes from (they are redone,
+    and the log must read as if the run had never been interrupted)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in keep))

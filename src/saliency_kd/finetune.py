@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .artifact import truncate_log
 from .attribute import answer
 from .data import DataSpec, dev_ids, load_examples
 from .errors import ConfigError
@@ -137,7 +138,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
         sched.load_state_dict(state["scheduler"])
         step, best = state["step"], state["best"]
         torch.set_rng_state(state["rng"])
-        _truncate_log(log_path, step)
+        truncate_log(log_path, step)
         log.info("resuming teacher fine-tuning at step %d/%d", step, total)
 
     def save_checkpoint() -> None:
@@ -196,15 +197,6 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
             for name, p in params.items():
                 p.copy_(weights[name])
     return _export(teacher, out / "model", cfg.lora)
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from (they will be redone)."""
-    if not path.exists():
-        return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    path.write_text("".join(line + "\n" for line in keep))
 
 
 def _export(teacher: Teacher, target: Path, lora: bool) -> Path:

@@ -84,9 +84,10 @@ class Teacher:
     """Wraps a loaded model and tokenizer; parameters never receive gradients."""
 
     def __init__(self, model, tokenizer, is_seq2seq: bool | None = None,
-                 config: TeacherConfig | None = None) -> None:
-        self.model = model.eval()
-        self.model.requires_grad_(False)
+                 config: TeacherConfig | None = None, freeze: bool = True) -> None:
+        self.model = model
+        if freeze:  # a student reuses this wrapper for scoring while it trains: freeze=False
+            self.model.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.config = config or TeacherConfig()
         if is_seq2seq is None:

@@ -1,0 +1,96 @@
+"""What every student family provides, and the loss arithmetic they share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import Example, Task, get_task
+from ..data.tasks import NLI_LABELS  # noqa: F401  (re-exported for families)
+from ..data.tasks import Task as TaskT
+from ..errors import ConfigError
+from .items import TrainItem
+
+MODES = ("standard", "rationale", "dss", "kd", "rationale+kd", "dss+kd")
+
+
+def parse_mode(mode: str) -> set[str]:
+    if mode not in MODES:
+        raise ConfigError("mode", f"'{mode}' is not one of {', '.join(MODES)}")
+    return set(mode.split("+")) - {"standard"}
+
+
+@dataclass
+class LossWeights:
+    alpha: float = 0.5
+    """Weight of the label loss; the rationale loss gets 1 - alpha (DSS's formulation)."""
+    kd_weight: float = 0.5
+    """In kd modes: share of the label loss taken by KL to the teacher's soft targets."""
+    temperature: float = 2.0
+    """Softmax temperature of teacher and student distributions in kd modes."""
+
+
+def kd_loss(student_logits: torch.Tensor, soft: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2-scaled KL(teacher || student) over the candidates (Hinton et al., 2015)."""
+    logp = (student_logits / temperature).log_softmax(-1)
+    return torch.nn.functional.kl_div(logp, soft, reduction="batchmean") * temperature ** 2
+
+
+def combine(parts: dict[str, torch.Tensor], mode: set[str], w: LossWeights) -> torch.Tensor:
+    label = parts["label"]
+    if "kd" in mode and "kd" in parts:
+        label = (1 - w.kd_weight) * label + w.kd_weight * parts["kd"]
+    if mode & {"rationale", "dss"} and "rationale" in parts:
+        return w.alpha * label + (1 - w.alpha) * parts["rationale"]
+    return label
+
+
+def wants_rationale(mode: set[str], w: LossWeights) -> bool:
+    """A zero-weighted term is not computed: alpha=1 is exactly standard training."""
+    return bool(mode & {"rationale", "dss"}) and w.alpha < 1
+
+
+class Student:
+    """Interface of a student family (encoder, seq2seq, causal)."""
+
+    family: str = ""
+    task: Task
+    meta: dict[str, Any]
+
+    @property
+    def module(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def losses(self, items: list[TrainItem], mode: set[str], w: LossWeights,
+               ) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def predict(self, examples: list[Example]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def save(self, directory: Path) -> None:
+        raise NotImplementedError
+
+
+def save_meta(directory: Path, meta: dict[str, Any]) -> None:
+    (directory / "student.json").write_text(json.dumps(meta, indent=1))
+
+
+def read_meta(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / "student.json"
+    if not path.exists():
+        raise ConfigError("model", f"{directory} is not a saliency-kd student (no student.json)")
+    return json.loads(path.read_text())
+
+
+def task_from_meta(meta: dict[str, Any]) -> Task:
+    if meta["task"] == "generic":
+        from ..data.tasks import generic_prompt
+
+        labels = tuple(meta["label_names"]) if meta.get("label_names") else None
+        return TaskT("generic", "choice", generic_prompt, label_names=labels)
+    return get_task(meta["task"])

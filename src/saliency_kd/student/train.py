@@ -1,0 +1,261 @@
+"""`saliency-kd train`: one training loop for every student family and mode.
+
+Load (data, rationale file, student), build training items, run epochs with checkpoints that
+survive a kill, evaluate on the seeded dev carve-out of train (never test) for early stopping,
+save the best model as safetensors with a `student.json` that says how to load it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..artifact import truncate_log
+from ..data import DataSpec, dev_ids, load_examples
+from ..errors import ConfigError
+from .base import LossWeights, Student, combine, parse_mode, read_meta, task_from_meta
+from .items import build_items, check_coverage, load_rationale_file
+
+log = logging.getLogger(__name__)
+FAMILIES = ("encoder", "seq2seq", "causal")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of `saliency-kd train`."""
+
+    out: str = "runs/student"
+    """Run directory: checkpoint/, model/ (best on dev), train_log.jsonl."""
+    data: DataSpec = field(default_factory=DataSpec)
+    rationales: str | None = None
+    """The JSONL written by `saliency-kd attribute` on the training split (rationale, kd and
+    --labels teacher need it)."""
+    student: str = "minilm-l6"
+    """`minilm-l6` (embedded; `minilm-l1`..`minilm-l5` keep the first layers), a Hub id or a
+    local directory."""
+    family: str | None = None
+    """encoder, seq2seq or causal; detected from the model's config when omitted."""
+    mode: str = "standard"
+    """standard, rationale, dss, kd, rationale+kd or dss+kd."""
+    labels: str = "gold"
+    """Learn the gold labels or the teacher's predictions."""
+    weights: LossWeights = field(default_factory=LossWeights)
+    lr: float = 5e-5
+    batch_size: int = 16
+    epochs: float = 3.0
+    max_steps: int | None = None
+    """Stop after this many optimiser steps (same budget across modes)."""
+    eval_every: int | None = None
+    """Steps between dev evaluations; default once per epoch."""
+    patience: int = 3
+    """Early stopping: evaluations without dev improvement before stopping."""
+    dev_limit: int | None = 500
+    checkpoint_every: int = 50
+    max_length: int = 128
+    seed: int = 0
+
+    def validate(self) -> set[str]:
+        mode = parse_mode(self.mode)
+        if self.labels not in ("gold", "teacher"):
+            raise ConfigError("labels", f"'{self.labels}' is not one of gold, teacher")
+        if self.family is not None and self.family not in FAMILIES:
+            raise ConfigError("family", f"'{self.family}' is not one of {', '.join(FAMILIES)}")
+        if not 0 <= self.weights.alpha <= 1:
+            raise ConfigError("alpha", f"must be in [0, 1], got {self.weights.alpha}")
+        if self.weights.temperature <= 0:
+            raise ConfigError("temperature", "must be positive")
+        if (mode & {"rationale", "kd"} or self.labels == "teacher") and not self.rationales:
+            raise ConfigError("rationales", f"mode '{self.mode}' with labels '{self.labels}' "
+                                            "needs the teacher's file from `saliency-kd attribute`")
+        for key in ("lr", "batch_size", "epochs", "checkpoint_every", "patience"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(key, f"must be positive, got {getattr(self, key)}")
+        return mode
+
+
+def detect_family(path: str) -> str:
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(path)
+    if cfg.is_encoder_decoder:
+        return "seq2seq"
+    archs = " ".join(cfg.architectures or [])
+    if "CausalLM" in archs or "LMHead" in archs or cfg.model_type in (
+            "gpt2", "llama", "gemma", "gemma3_text", "qwen2", "qwen3", "mistral", "phi"):
+        return "causal"
+    return "encoder"
+
+
+def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
+    from ..models import resolve_model_path
+    from .encoder import EncoderStudent, parse_embedded
+
+    path, layers = parse_embedded(cfg.student)
+    path = resolve_model_path(path)
+    family = cfg.family or detect_family(path)
+    meta["family"] = family
+    if family == "encoder":
+        if task.kind != "choice":
+            raise ConfigError("student", f"an encoder student cannot generate: task '{task.name}'"
+                                         " needs a seq2seq or causal student")
+        student = EncoderStudent.create(task, path, layers, meta)
+        student.max_length = cfg.max_length
+        return student
+    if family == "seq2seq":
+        from .seq2seq import Seq2SeqStudent
+
+        return Seq2SeqStudent.create(task, path, meta)
+    from .causal import CausalStudent
+
+    return CausalStudent.create(task, path, meta)
+
+
+def load_student(directory: str | Path) -> Student:
+    """Load a trained student (the `model/` directory `train` writes)."""
+    directory = Path(directory)
+    meta = read_meta(directory)
+    task = task_from_meta(meta)
+    if meta["family"] == "encoder":
+        from .encoder import EncoderStudent
+
+        return EncoderStudent.load(directory, task, meta)
+    if meta["family"] == "seq2seq":
+        from .seq2seq import Seq2SeqStudent
+
+        return Seq2SeqStudent.load(directory, task, meta)
+    from .causal import CausalStudent
+
+    return CausalStudent.load(directory, task, meta)
+
+
+def dev_accuracy(student: Student, examples, batch_size: int = 32) -> float:
+    right = 0
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        for ex, p in zip(chunk, student.predict(chunk)):
+            right += student.task.is_correct(p["prediction"], ex.label)
+    return right / max(len(examples), 1)
+
+
+def _save_dir(student: Student, directory: Path) -> None:
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    student.save(tmp)
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> Path:
+    """Train a student; returns the directory of the best model on dev."""
+    mode = cfg.validate()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    task, examples = load_examples(replace(cfg.data, split="train", limit=None))
+    held = dev_ids(examples)
+    dev = [ex for ex in examples if ex.id in held][: cfg.dev_limit]
+    train_ex = [ex for ex in examples if ex.id not in held][: cfg.data.limit]
+    records = None
+    if cfg.rationales:
+        records = load_rationale_file(cfg.rationales)
+        check_coverage(cfg.rationales, records, train_ex)
+    items = build_items(task, train_ex, mode, cfg.labels, records, cfg.weights.temperature)
+    if "dss" in mode and not any(it.rationale_text for it in items):
+        raise ConfigError("mode", "mode 'dss' needs LLM rationales (the llm/ files of the DSS "
+                                  "layout); none were found for this data")
+    rationale_k = 0
+    if mode & {"rationale", "dss"}:
+        lengths = sorted(len(it.rationale_words) for it in items)
+        rationale_k = lengths[len(lengths) // 2] if lengths else 0
+    meta = {"task": task.name, "label_names": list(task.label_names or []) or None,
+            "mode": cfg.mode, "student": cfg.student, "rationale_k": rationale_k,
+            "explains": bool(mode & {"rationale", "dss"}) and cfg.weights.alpha < 1}
+    torch.manual_seed(cfg.seed)
+    student = build_student(cfg, task, meta)
+    net = student.module
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
+    steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
+    total = math.ceil(cfg.epochs * steps_per_epoch)
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    eval_every = cfg.eval_every or steps_per_epoch
+    warmup = max(1, total // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
+    ckpt, best_dir, log_path = out / "checkpoint", out / "model", out / "train_log.jsonl"
+    step, best, bad_evals = 0, -1.0, 0
+    settings = json.loads(json.dumps(asdict(cfg)))
+    if (ckpt / "state.pt").exists():
+        state = torch.load(ckpt / "state.pt", weights_only=False)
+        if state["config"] != settings:
+            raise ConfigError("out", f"{out} holds a checkpoint of a different configuration; "
+                                     "use another --out")
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, best, bad_evals = state["step"], state["best"], state["bad_evals"]
+        torch.set_rng_state(state["rng"])
+        truncate_log(log_path, step)
+        log.info("resuming student training at step %d/%d", step, total)
+
+    def checkpoint() -> None:
+        tmp = ckpt.with_name("checkpoint.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        torch.save({"config": settings, "model": net.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "step": step, "best": best,
+                    "bad_evals": bad_evals, "rng": torch.get_rng_state()}, tmp / "state.pt")
+        shutil.rmtree(ckpt, ignore_errors=True)
+        tmp.rename(ckpt)
+
+    bar = tqdm(total=total, initial=step, disable=not progress, desc=f"train ({cfg.mode})")
+    started = time.time()
+    while step < total and bad_evals < cfg.patience:
+        epoch, offset = divmod(step, steps_per_epoch)
+        order = list(range(len(items)))
+        random.Random(cfg.seed + epoch).shuffle(order)
+        batch = [items[i] for i in order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size]]
+        net.train()
+        parts = student.losses(batch, mode, cfg.weights)
+        loss = combine(parts, mode, cfg.weights)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", dev=f"{best:.3f}")
+        rec = {"step": step, "epoch": step / steps_per_epoch, "loss": loss.item(),
+               **{f"loss_{k}": v.item() for k, v in parts.items()},
+               "lr": sched.get_last_lr()[0], "seconds": time.time() - started}
+        if step % eval_every == 0 or step == total:
+            acc = dev_accuracy(student, dev)
+            rec["dev_accuracy"] = acc
+            if acc > best:
+                best, bad_evals = acc, 0
+                _save_dir(student, best_dir)
+            else:
+                bad_evals += 1
+        with log_path.open("a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if step % cfg.checkpoint_every == 0 or step == total or "dev_accuracy" in rec:
+            checkpoint()
+    bar.close()
+    if not (best_dir / "student.json").exists():
+        _save_dir(student, best_dir)
+    summary = {"steps": step, "best_dev_accuracy": best, "dev_n": len(dev),
+               "train_n": len(items), "stopped_early": bad_evals >= cfg.patience}
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    return best_dir

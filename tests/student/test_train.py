@@ -1,0 +1,157 @@
+"""Student training on tiny in-memory-built models of each family (offline)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from saliency_kd.data import DataSpec
+from saliency_kd.errors import ConfigError, DataError
+from saliency_kd.student import LossWeights, TrainConfig, load_student, train
+from saliency_kd.student.base import combine, parse_mode
+from saliency_kd.student.items import build_items, load_rationale_file
+from saliency_kd.student.train import build_student
+
+FAMILIES = ["encoder", "seq2seq", "causal"]
+
+
+def _cfg(world, fam, out, **kw):
+    base = dict(out=str(out), data=DataSpec("cqa", str(world["dss"]), "train"),
+                rationales=str(world["rationales"]), student=str(world[fam]), mode="rationale",
+                lr=2e-3, batch_size=12, epochs=2, checkpoint_every=3, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _log(out):
+    return [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_loss_falls_and_model_loads_back(student_world, tmp_path, family):
+    out = tmp_path / family
+    model_dir = train(_cfg(student_world, family, out, epochs=4), progress=False)
+    log = _log(out)
+    first = sum(r["loss"] for r in log[:3]) / 3
+    last = sum(r["loss"] for r in log[-3:]) / 3
+    assert last < first, (first, last)
+    assert "loss_rationale" in log[0] and "loss_label" in log[0]
+    student = load_student(model_dir)
+    from saliency_kd.data import load_examples
+
+    _, test = load_examples(DataSpec("cqa", str(student_world["dss"]), "test", limit=4))
+    preds = student.predict(test)
+    assert all(p["prediction"] in ex.choices for p, ex in zip(preds, test))
+    assert all("rationale" in p for p in preds)  # a student that explains itself
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_rationale_gradient_reaches_the_shared_model(student_world, family):
+    cfg = _cfg(student_world, family, "unused")
+    from saliency_kd.data import load_examples
+
+    task, exs = load_examples(DataSpec("cqa", str(student_world["dss"]), "train", limit=6))
+    records = load_rationale_file(student_world["rationales"])
+    items = build_items(task, exs, {"rationale"}, "gold", records, 2.0)
+    student = build_student(cfg, task, {"explains": True})
+    parts = student.losses(items, {"rationale"}, LossWeights(alpha=0.5))
+    parts["rationale"].backward()
+    shared = [p for n, p in student.module.named_parameters()
+              if "embed" in n or "shared" in n or "wte" in n or "word_embeddings" in n]
+    assert shared and any(p.grad is not None and p.grad.abs().sum() > 0 for p in shared)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_alpha_one_equals_standard(student_world, tmp_path, family):
+    a = train(_cfg(student_world, family, tmp_path / "a", mode="standard", epochs=1),
+              progress=False)
+    b = train(_cfg(student_world, family, tmp_path / "b", epochs=1,
+                   weights=LossWeights(alpha=1.0)), progress=False)
+    la, lb = _log(tmp_path / "a"), _log(tmp_path / "b")
+    assert [r["loss"] for r in la] == [r["loss"] for r in lb]
+    sa = load_student(a).module.state_dict()
+    sb = load_student(b).module.state_dict()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0)
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("family", ["encoder", "causal"])
+def test_resume_after_kill_matches_uninterrupted(student_world, tmp_path, monkeypatch, family):
+    full = train(_cfg(student_world, family, tmp_path / "full"), progress=False)
+    real = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def dying(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 8:  # last checkpoint at step 6
+            raise Killed
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", dying)
+    with pytest.raises(Killed):
+        train(_cfg(student_world, family, tmp_path / "cut"), progress=False)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real)
+    resumed = train(_cfg(student_world, family, tmp_path / "cut"), progress=False)
+    assert [r["loss"] for r in _log(tmp_path / "cut")] == pytest.approx(
+        [r["loss"] for r in _log(tmp_path / "full")], rel=1e-6)
+    sa, sb = load_student(full).module.state_dict(), load_student(resumed).module.state_dict()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k])
+
+
+@pytest.mark.parametrize("mode", ["kd", "rationale+kd", "dss", "dss+kd"])
+def test_other_modes_train(student_world, tmp_path, mode):
+    train(_cfg(student_world, "encoder", tmp_path / mode, mode=mode, epochs=1), progress=False)
+    log = _log(tmp_path / mode)
+    if "kd" in mode:
+        assert "loss_kd" in log[0]
+    if "dss" in mode or "rationale" in mode:
+        assert "loss_rationale" in log[0]
+
+
+def test_teacher_labels(student_world, tmp_path):
+    train(_cfg(student_world, "encoder", tmp_path / "t", labels="teacher", epochs=1),
+          progress=False)
+
+
+def test_combine_weights():
+    parts = {"label": torch.tensor(2.0), "rationale": torch.tensor(4.0), "kd": torch.tensor(6.0)}
+    w = LossWeights(alpha=0.25, kd_weight=0.5)
+    assert combine(parts, parse_mode("standard"), w) == 2.0
+    assert combine(parts, parse_mode("rationale"), w) == pytest.approx(0.25 * 2 + 0.75 * 4)
+    assert combine(parts, parse_mode("kd"), w) == pytest.approx(4.0)
+    assert combine(parts, parse_mode("rationale+kd"), w) == pytest.approx(0.25 * 4 + 0.75 * 4)
+
+
+def test_mismatched_rationale_file_is_named_before_training(student_world, tmp_path):
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"id": "zzz", "prediction": "x", "rationale_index": []}) + "\n")
+    with pytest.raises(DataError, match="other.jsonl.*none of its ids"):
+        train(_cfg(student_world, "encoder", tmp_path / "x", rationales=str(other)),
+              progress=False)
+    assert not (tmp_path / "x" / "train_log.jsonl").exists()
+    partial = tmp_path / "partial.jsonl"
+    lines = student_world["rationales"].read_text().splitlines()
+    partial.write_text("\n".join(lines[:50]) + "\n")
+    with pytest.raises(DataError, match="training examples have no record"):
+        train(_cfg(student_world, "encoder", tmp_path / "y", rationales=str(partial)),
+              progress=False)
+    with pytest.raises(DataError, match="not found"):
+        train(_cfg(student_world, "encoder", tmp_path / "z", rationales=str(tmp_path / "no")),
+              progress=False)
+
+
+@pytest.mark.parametrize("kw,key", [
+    ({"mode": "magic"}, "mode"), ({"labels": "silver"}, "labels"), ({"family": "rnn"}, "family"),
+    ({"weights": LossWeights(alpha=1.5)}, "alpha"), ({"lr": 0}, "lr"),
+    ({"mode": "kd", "rationales": None}, "rationales"),
+])
+def test_bad_config_names_the_key(student_world, tmp_path, kw, key):
+    with pytest.raises(ConfigError, match=key):
+        train(_cfg(student_world, "encoder", tmp_path / "bad", **kw), progress=False)
