@@ -84,6 +84,22 @@ def _join(segs: list[ContentSegment]) -> tuple[str, list[tuple[int, int, int]]]:
     return text, spans
 
 
+def _token_words(enc, i: int, pair) -> list[int]:
+    """Teacher word index of each token of pair `i` (-1 for special tokens and padding)."""
+    seq = enc.sequence_ids(i)
+    a_spans, b_spans = pair[1], pair[3]
+    out = []
+    for t, (s, e) in enumerate(enc["offset_mapping"][i].tolist()):
+        word = -1
+        if seq[t] is not None and e > s:
+            for ws, we, w in (a_spans if seq[t] == 0 else b_spans):
+                if s < we and e > ws:
+                    word = w
+                    break
+        out.append(word)
+    return out
+
+
 class EncoderStudent(Student):
     family = "encoder"
 
@@ -156,16 +172,10 @@ class EncoderStudent(Student):
         if rationale is not None:
             per_pair = [r for ex, r in zip(examples, rationale) for _ in self._pairs(ex)]
             tags = torch.full(enc["input_ids"].shape, -100.0)
-            for i, (a_text, a_spans, b_text, b_spans) in enumerate(pairs):
-                seq = enc.sequence_ids(i)
-                for t, (s, e) in enumerate(enc["offset_mapping"][i].tolist()):
-                    if seq[t] is None or e <= s:
-                        continue
-                    spans = a_spans if seq[t] == 0 else b_spans
-                    for ws, we, w in spans:
-                        if s < we and e > ws:
-                            tags[i, t] = float(w in per_pair[i])
-                            break
+            for i in range(len(pairs)):
+                for t, w in enumerate(_token_words(enc, i, pairs[i])):
+                    if w >= 0:
+                        tags[i, t] = float(w in per_pair[i])
         feats = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
         return feats, tags, enc, pairs
 
@@ -222,15 +232,9 @@ class EncoderStudent(Student):
         words = [s.text[a:b] for s in segs for a, b, _ in s.words]
         best = [float("-inf")] * len(words)
         for i in range(row, row + n_pairs):
-            seq = enc.sequence_ids(i)
-            a_spans, b_spans = pairs[i][1], pairs[i][3]
-            for t, (s, e) in enumerate(enc["offset_mapping"][i].tolist()):
-                if seq[t] is None or e <= s:
-                    continue
-                for ws, we, w in (a_spans if seq[t] == 0 else b_spans):
-                    if s < we and e > ws:
-                        best[w] = max(best[w], float(tag_logits[i, t]))
-                        break
+            for t, w in enumerate(_token_words(enc, i, pairs[i])):
+                if w >= 0:
+                    best[w] = max(best[w], float(tag_logits[i, t]))
         from ..rationales import RationaleConfig, select
 
         chosen = select(words, best, RationaleConfig(top_k=k, rank="value"))
