@@ -161,6 +161,87 @@ def cmd_teacher_finetune(a: argparse.Namespace) -> int:
     return 0
 
 
+def _train_args(p: argparse.ArgumentParser) -> None:
+    from .student import MODES, LossWeights, TrainConfig
+
+    add_data_args(p)
+    d, w = TrainConfig(), LossWeights()
+    g = p.add_argument_group("student")
+    g.add_argument("--rationales", default=None,
+                   help="teacher records from `saliency-kd attribute` on the train split")
+    g.add_argument("--student", default=d.student,
+                   help="minilm-l6 (embedded; minilm-l1..l5 keep fewer layers), Hub id or dir")
+    g.add_argument("--family", default=None, choices=["encoder", "seq2seq", "causal"],
+                   help="student family (detected from the model config by default)")
+    g.add_argument("--mode", default=d.mode, choices=MODES)
+    g.add_argument("--labels", default=d.labels, choices=["gold", "teacher"])
+    g.add_argument("--alpha", type=float, default=w.alpha,
+                   help="label-loss weight; the rationale loss gets 1 - alpha")
+    g.add_argument("--kd-weight", type=float, default=w.kd_weight,
+                   help="share of the label loss given to KL against the teacher (kd modes)")
+    g.add_argument("--temperature", type=float, default=w.temperature)
+    g.add_argument("--lr", type=float, default=d.lr)
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--epochs", type=float, default=d.epochs)
+    g.add_argument("--max-steps", type=int, default=None, help="fixed step budget")
+    g.add_argument("--eval-every", type=int, default=None, help="steps between dev evaluations")
+    g.add_argument("--patience", type=int, default=d.patience)
+    g.add_argument("--dev-limit", type=int, default=d.dev_limit)
+    g.add_argument("--max-length", type=int, default=d.max_length)
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--out", required=True, help="run directory")
+
+
+@verb("train", "train a student (standard, rationale, dss, kd, combinations)", _train_args)
+def cmd_train(a: argparse.Namespace) -> int:
+    from .student import LossWeights, TrainConfig, train
+
+    cfg = TrainConfig(out=a.out, data=data_spec(a), rationales=a.rationales, student=a.student,
+                      family=a.family, mode=a.mode, labels=a.labels,
+                      weights=LossWeights(a.alpha, a.kd_weight, a.temperature), lr=a.lr,
+                      batch_size=a.batch_size, epochs=a.epochs, max_steps=a.max_steps,
+                      eval_every=a.eval_every, patience=a.patience, dev_limit=a.dev_limit,
+                      max_length=a.max_length, seed=a.seed)
+    print(train(cfg))
+    return 0
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a student's model/ directory")
+    add_data_args(p, default_split="test")
+    p.add_argument("--rationales", default=None,
+                   help="teacher records for this split, to score the student's rationales")
+    p.add_argument("--out", default=None, help="metrics JSON (default: beside the model)")
+    p.add_argument("--batch-size", type=int, default=32)
+
+
+@verb("evaluate", "accuracy (bootstrap 95%% CI), per-class counts, rationale F1", _evaluate_args)
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    metrics = evaluate(a.model, data_spec(a), a.rationales, a.out, a.batch_size)
+    print(json.dumps(metrics, indent=1))
+    return 0
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a student's model/ directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="input text; NLI: 'premise ||| hypothesis'; or a JSON object")
+    src.add_argument("--input", help="JSONL file with the task's fields")
+    p.add_argument("--choices", default=None, help="answer choices separated by '|'")
+
+
+@verb("predict", "label and rationale words for new inputs, as JSON", _predict_args)
+def cmd_predict(a: argparse.Namespace) -> int:
+    from .evaluate import predict
+
+    choices = [c.strip() for c in a.choices.split("|")] if a.choices else None
+    for rec in predict(a.model, a.text, choices, a.input):
+        print(json.dumps(rec, ensure_ascii=False))
+    return 0
+
+
 @verb("methods", "list the attribution methods", lambda p: None)
 def cmd_methods(a: argparse.Namespace) -> int:
     from .attribution import get_method, method_names

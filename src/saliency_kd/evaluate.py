@@ -1,0 +1,137 @@
+"""`evaluate` and `predict`: how good a trained student is, and what it says about new inputs."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .data import DataSpec, Example, load_examples
+from .data.jsonl import get_text, get_text_list, read_jsonl
+from .errors import ConfigError, DataError
+from .evaluate_math import EquationError, evaluate_equation
+from .metrics import accuracy_summary, bootstrap_ci, token_f1
+from .student import load_student
+from .student.items import load_rationale_file
+
+TASK_FIELDS = {"cqa": ["question"], "svamp": ["input"], "anli1": ["premise", "hypothesis"],
+               "esnli": ["premise", "hypothesis"], "generic": ["input"]}
+
+
+def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
+    preds = []
+    for start in tqdm(range(0, len(examples), batch_size), disable=not progress, desc="predict"):
+        preds.extend(student.predict(examples[start:start + batch_size]))
+    return preds
+
+
+def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = None,
+             out: str | Path | None = None, batch_size: int = 32, progress: bool = True,
+             ) -> dict[str, Any]:
+    """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement."""
+    student = load_student(model_dir)
+    if data.task != student.task.name:
+        raise ConfigError("task", f"the model was trained on '{student.task.name}', "
+                                  f"not '{data.task}'")
+    task, examples = load_examples(data)
+    preds = _predict_all(student, examples, batch_size, progress)
+    correct = [task.is_correct(p["prediction"], ex.label) for p, ex in zip(preds, examples)]
+    metrics: dict[str, Any] = {"task": task.name, "split": data.split,
+                               "model": str(model_dir), **accuracy_summary(correct)}
+    per_class: dict[str, Counter] = defaultdict(Counter)
+    for ex, p, ok in zip(examples, preds, correct):
+        key = ex.label if task.label_names or task.kind != "choice" else \
+            "abcdefghij"[task.candidates(ex).index(ex.label)]
+        if task.kind != "choice":
+            key = "all"
+        per_class[key]["gold"] += 1
+        per_class[key]["correct"] += ok
+        if task.label_names:
+            per_class[p["prediction"]]["predicted"] += 1
+    metrics["per_class"] = {k: dict(v) for k, v in sorted(per_class.items())}
+    if task.metric == "equation":
+        parsed = 0
+        for p in preds:
+            try:
+                evaluate_equation(p["prediction"])
+                parsed += 1
+            except EquationError:
+                pass
+        metrics["equation_parse_rate"] = parsed / max(len(preds), 1)
+    if any("rationale" in p for p in preds):
+        metrics["rationale"] = _rationale_metrics(examples, preds, rationales)
+    if out is None:
+        out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=1))
+    with out.with_suffix(".predictions.jsonl").open("w") as fh:
+        for ex, p, ok in zip(examples, preds, correct):
+            fh.write(json.dumps({**p, "label": ex.label, "correct": ok}) + "\n")
+    metrics["path"] = str(out)
+    return metrics
+
+
+def _rationale_metrics(examples, preds, rationales: str | None) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    human = [(p, ex) for p, ex in zip(preds, examples) if ex.explanations and "rationale" in p]
+    if human:
+        f1 = [max(token_f1(p["rationale"], e) for e in ex.explanations) for p, ex in human]
+        mean, lo, hi = bootstrap_ci(f1)
+        result["f1_vs_human"] = {"mean": mean, "ci95_low": lo, "ci95_high": hi, "n": len(f1)}
+    if rationales:
+        records = load_rationale_file(rationales)
+        pairs = [(p, records[ex.id]) for p, ex in zip(preds, examples)
+                 if ex.id in records and "rationale" in p]
+        if not pairs:
+            raise DataError(rationales, None, "id", "no record matches the evaluated examples")
+        f1 = [token_f1(p["rationale"], r.get("rationale", [])) for p, r in pairs]
+        mean, lo, hi = bootstrap_ci(f1)
+        result["f1_vs_teacher"] = {"mean": mean, "ci95_low": lo, "ci95_high": hi, "n": len(f1)}
+    return result
+
+
+def example_from_record(task_name: str, obj: dict[str, Any], path: str, line: int,
+                        index: int) -> Example:
+    """An unlabeled example from task fields (labels are optional at prediction time)."""
+    p = Path(path)
+    fields = {k: get_text(obj, k, p, line) for k in TASK_FIELDS[task_name]}
+    choices = get_text_list(obj, "choices", p, line) if "choices" in obj else None
+    if task_name == "cqa" and not choices:
+        raise DataError(path, line, "choices", "cqa needs answer choices")
+    return Example(str(obj.get("id", f"input-{index}")), fields, str(obj.get("label", "")),
+                   choices, source=f"{path}:{line}")
+
+
+def predict(model_dir: str | Path, text: str | None = None, choices: list[str] | None = None,
+            input_file: str | None = None) -> list[dict[str, Any]]:
+    """Label (and, when learnt, rationale words) for one text or a JSONL file of inputs."""
+    student = load_student(model_dir)
+    name = student.task.name
+    if (text is None) == (input_file is None):
+        raise ConfigError("text", "give exactly one of --text or --input")
+    if text is not None:
+        obj: dict[str, Any]
+        if text.lstrip().startswith("{"):
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DataError("--text", None, None, f"invalid JSON ({exc.msg})") from None
+        elif len(TASK_FIELDS[name]) == 2:
+            if "|||" not in text:
+                raise DataError("--text", None, None, f"task {name} needs two texts: "
+                                "'premise ||| hypothesis' or a JSON object")
+            a, b = text.split("|||", 1)
+            obj = dict(zip(TASK_FIELDS[name], (a.strip(), b.strip())))
+        else:
+            obj = {TASK_FIELDS[name][0]: text}
+        if choices:
+            obj["choices"] = choices
+        examples = [example_from_record(name, obj, "--text", 1, 0)]
+    else:
+        examples = [example_from_record(name, obj, input_file, line, i)
+                    for i, (line, obj) in enumerate(read_jsonl(Path(input_file)))]
+    return _predict_all(student, examples, 32, progress=False)
