@@ -140,7 +140,7 @@ def dss_dir(tmp_path) -> Path:
     return write_dss(tmp_path / "dss")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_dss() -> Path:
     if not (SHARED / "cqa" / "cqa_train.json").exists():
         pytest.skip(f"needs the shared DSS data at {SHARED} (absent in a bare clone)")

@@ -164,7 +164,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     task, examples = load_examples(replace(cfg.data, split="train", limit=None))
     held = dev_ids(examples)
     dev = [ex for ex in examples if ex.id in held][: cfg.dev_limit]
-    train_ex = [ex for ex in examples if ex.id not in held][: cfg.data.limit]
+    # --limit N means the first N of the train split (what `attribute --limit N` covered),
+    # less the dev carve-out.
+    train_ex = [ex for ex in examples[: cfg.data.limit] if ex.id not in held]
     records = None
     if cfg.rationales:
         records = load_rationale_file(cfg.rationales)
