@@ -17,8 +17,9 @@ from .metrics import accuracy_summary, bootstrap_ci, token_f1
 from .student import load_student
 from .student.items import load_rationale_file
 
-TASK_FIELDS = {"cqa": ["question"], "svamp": ["input"], "anli1": ["premise", "hypothesis"],
-               "esnli": ["premise", "hypothesis"], "generic": ["input"]}
+TASK_FIELDS = {"cqa": ["question"], "demo": ["question"], "svamp": ["input"],
+               "anli1": ["premise", "hypothesis"], "esnli": ["premise", "hypothesis"],
+               "generic": ["input"]}
 
 
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
@@ -100,7 +101,7 @@ def example_from_record(task_name: str, obj: dict[str, Any], path: str, line: in
     p = Path(path)
     fields = {k: get_text(obj, k, p, line) for k in TASK_FIELDS[task_name]}
     choices = get_text_list(obj, "choices", p, line) if "choices" in obj else None
-    if task_name == "cqa" and not choices:
+    if task_name in ("cqa", "demo") and not choices:
         raise DataError(path, line, "choices", "cqa needs answer choices")
     return Example(str(obj.get("id", f"input-{index}")), fields, str(obj.get("label", "")),
                    choices, source=f"{path}:{line}")

@@ -48,6 +48,14 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
             examples = train if spec.split == "train" else test
         elif spec.split == "dev":
             examples, _ = seeded_partition(seeded_partition(examples, 0.8)[0], 0.1, seed=1)
+    elif spec.task == "demo":
+        from .demo import generate
+        from .dss import DEV_FRACTION, SPLIT_SEED
+
+        task = get_task("demo")
+        examples = generate(spec.split)
+        if spec.split == "dev":
+            examples, _ = seeded_partition(examples, DEV_FRACTION, seed=SPLIT_SEED + 1)
     else:
         task = get_task(spec.task)
         if spec.data_dir == "hub":

@@ -96,6 +96,7 @@ TASKS: dict[str, Task] = {
     "svamp": Task("svamp", "generate", _svamp_prompt, metric="equation"),
     "anli1": Task("anli1", "choice", _nli_prompt, label_names=tuple(NLI_LABELS)),
     "esnli": Task("esnli", "choice", _nli_prompt, label_names=tuple(NLI_LABELS)),
+    "demo": Task("demo", "choice", _cqa_prompt),  # generated stories, see data/demo.py
 }
 
 

@@ -1,0 +1,144 @@
+"""The `run` configuration: one YAML file, validated up front, every error naming its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataCfg(Strict):
+    task: str = Field("demo", description="demo, cqa, svamp, anli1, esnli or generic")
+    data_dir: str | None = Field(None, description="DSS layout root, or 'hub'; demo needs none")
+    file: str | None = Field(None, description="task generic: a JSONL or CSV file")
+    train_limit: int | None = Field(None, gt=0, description="first N training examples")
+    test_split: Literal["test", "valid", "dev"] = "test"
+    test_limit: int | None = Field(None, gt=0)
+
+
+class FinetuneCfg(Strict):
+    lr: float = Field(1e-4, gt=0)
+    batch_size: int = Field(8, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    max_minutes: float | None = Field(None, gt=0)
+    train_limit: int | None = Field(None, gt=0)
+    eval_every: int = Field(25, gt=0)
+    eval_limit: int = Field(60, gt=0)
+    lora: bool = False
+    lora_rank: int = Field(16, gt=0)
+
+
+class TeacherCfg(Strict):
+    name: str = Field("gemma-3-270m", description="embedded alias, Hub id, directory or .gguf")
+    device: str = "cpu"
+    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
+    finetune: FinetuneCfg | None = Field(None, description="omit to use the teacher as it is")
+
+
+class AttributionCfg(Strict):
+    methods: list[str] = Field(["saliency"], min_length=1,
+                               description="the first method's rationales train the students")
+    top_k: int = Field(5, gt=0)
+    target: Literal["prediction", "gold"] = "prediction"
+    batch_size: int = Field(8, gt=0)
+    ig_steps: int = Field(16, gt=0)
+
+
+class StudentsCfg(Strict):
+    student: str = "minilm-l6"
+    family: Literal["encoder", "seq2seq", "causal"] | None = None
+    modes: list[str] = Field(["standard", "rationale", "kd"], min_length=1)
+    seeds: list[int] = Field([0], min_length=1)
+    labels: Literal["gold", "teacher"] = "gold"
+    alpha: float = Field(0.5, ge=0, le=1)
+    kd_weight: float = Field(0.5, ge=0, le=1)
+    temperature: float = Field(2.0, gt=0)
+    lr: float = Field(5e-5, gt=0)
+    batch_size: int = Field(16, gt=0)
+    epochs: float = Field(3.0, gt=0)
+    max_steps: int | None = Field(None, gt=0)
+    patience: int = Field(3, gt=0)
+    dev_limit: int | None = Field(500, gt=0)
+
+
+class ReportCfg(Strict):
+    heatmaps: int = Field(12, ge=0, description="examples shown as word heatmaps")
+
+
+class RunConfig(Strict):
+    run_dir: str = "runs/demo"
+    data: DataCfg = DataCfg()
+    teacher: TeacherCfg = TeacherCfg()
+    attribution: AttributionCfg = AttributionCfg()
+    students: StudentsCfg = StudentsCfg()
+    report: ReportCfg = ReportCfg()
+
+    @model_validator(mode="after")
+    def _names(self) -> RunConfig:
+        from ..attribution import method_names
+        from ..data import task_names
+        from ..student import MODES
+
+        if self.data.task not in task_names():
+            raise ValueError(f"data.task: '{self.data.task}' is not one of {task_names()}")
+        for m in self.attribution.methods:
+            if m not in method_names():
+                raise ValueError(f"attribution.methods: '{m}' is not one of {method_names()}")
+        for m in self.students.modes:
+            if m not in MODES:
+                raise ValueError(f"students.modes: '{m}' is not one of {list(MODES)}")
+        return self
+
+
+def _check_files(cfg: RunConfig, source: str) -> None:
+    d = cfg.data
+    local = d.data_dir not in (None, "hub")
+    if d.task != "demo" and local and not Path(d.data_dir).is_dir():
+        raise ConfigError("data.data_dir", f"directory not found: {d.data_dir}", source)
+    if d.task not in ("demo", "generic") and d.data_dir is None:
+        raise ConfigError("data.data_dir", f"task '{d.task}' needs a data directory", source)
+    if d.task == "generic" and (not d.file or not Path(d.file).is_file()):
+        raise ConfigError("data.file", f"file not found: {d.file}", source)
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("config", f"file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError("config", f"invalid YAML ({exc})", str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("config", "expected a mapping at the top level", str(path))
+    return parse_config(raw, str(path), overrides)
+
+
+def parse_config(raw: dict, source: str = "<config>", overrides: dict | None = None) -> RunConfig:
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        keys = dotted.split(".")
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "value_error" and ": " in msg:  # our own checks name their key
+            key, msg = msg.removeprefix("Value error, ").split(": ", 1)
+        raise ConfigError(key, msg, source) from None
+    _check_files(cfg, source)
+    return cfg

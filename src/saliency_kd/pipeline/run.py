@@ -1,0 +1,183 @@
+"""`saliency-kd run CONFIG.yaml`: teacher fine-tuning -> attribution -> students -> evaluation
+-> report, each stage cached under the run directory by a hash of what produced it.
+
+A stage's directory is `<name>-<hash>`; it counts as done once its `stage.json` exists. Re-running
+skips done stages; changing a setting changes the hashes of the stages that depend on it, and
+only those run again. A killed stage resumes from its own checkpoints (attribution files,
+training checkpoints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data import DataSpec, load_examples
+from .config import RunConfig
+
+log = logging.getLogger(__name__)
+
+
+def digest(payload: Any) -> str:
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:10]
+
+
+@dataclass
+class Stages:
+    root: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def path(self, name: str, payload: Any) -> Path:
+        return self.root / f"{name}-{digest(payload)}"
+
+    def done(self, d: Path) -> bool:
+        return (d / "stage.json").exists()
+
+    def start(self, d: Path, label: str) -> bool:
+        """True when the stage must run (and marks it as run)."""
+        if self.done(d):
+            self.skipped.append(label)
+            return False
+        d.mkdir(parents=True, exist_ok=True)
+        self.ran.append(label)
+        self._t0 = time.time()
+        log.info("stage %s -> %s", label, d)
+        return True
+
+    def finish(self, d: Path, payload: Any) -> None:
+        (d / "stage.json").write_text(json.dumps(
+            {"config": payload, "seconds": round(time.time() - self._t0, 2),
+             "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1, default=str))
+
+
+def _spec(cfg: RunConfig, split: str, limit: int | None) -> DataSpec:
+    return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file)
+
+
+def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
+    from ..attribute import AttributeConfig, attribute
+    from ..attribution import AttributionOptions
+    from ..evaluate import evaluate
+    from ..finetune import FinetuneConfig, finetune
+    from ..rationales import RationaleConfig
+    from ..report import write_report
+    from ..student import LossWeights, TrainConfig, train
+    from ..teacher import Teacher, TeacherConfig
+    from ..teacher_eval import teacher_eval
+
+    root = Path(cfg.run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(cfg.model_dump_json(indent=1))
+    stages = Stages(root)
+    train_spec = _spec(cfg, "train", cfg.data.train_limit)
+    test_spec = _spec(cfg, cfg.data.test_split, cfg.data.test_limit)
+    data_id = {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file}
+    t = cfg.teacher
+    teacher_cfg = TeacherConfig(t.name, t.device, t.dtype)
+    teacher_id: dict[str, Any] = {"name": t.name, "dtype": t.dtype}
+
+    # ---- 1. teacher fine-tuning ---------------------------------------------------------------
+    if t.finetune is not None:
+        ft = t.finetune
+        payload = {"data": data_id, "teacher": teacher_id, "finetune": ft.model_dump()}
+        d = stages.path("teacher-finetune", payload)
+        if stages.start(d, "teacher-finetune"):
+            finetune(FinetuneConfig(
+                out=str(d), data=_spec(cfg, "train", ft.train_limit or cfg.data.train_limit),
+                teacher=teacher_cfg, lora=ft.lora, lora_rank=ft.lora_rank, lr=ft.lr,
+                batch_size=ft.batch_size, epochs=ft.epochs, max_minutes=ft.max_minutes,
+                eval_every=ft.eval_every, eval_limit=ft.eval_limit), progress=progress)
+            stages.finish(d, payload)
+        teacher_cfg = TeacherConfig(str(d / "model"), t.device, t.dtype)
+        teacher_id = {"finetuned": d.name}
+    cached: dict[str, Teacher] = {}
+
+    def get_teacher() -> Teacher:
+        if "t" not in cached:
+            cached["t"] = Teacher.load(teacher_cfg)
+        return cached["t"]
+
+    # ---- 2. teacher accuracy on the evaluation split -----------------------------------------
+    payload = {"teacher": teacher_id, "data": data_id, "split": cfg.data.test_split,
+               "limit": cfg.data.test_limit}
+    d = stages.path("teacher-eval", payload)
+    if stages.start(d, "teacher-eval"):
+        teacher_eval(test_spec, teacher_cfg, out=str(d / "metrics.json"), teacher=get_teacher(),
+                     progress=progress)
+        stages.finish(d, payload)
+    teacher_metrics = json.loads((d / "metrics.json").read_text())["metrics"]
+
+    # ---- 3. attribution on the training split ------------------------------------------------
+    a = cfg.attribution
+    rationale_files: dict[str, Path] = {}
+    attr_ids: dict[str, str] = {}
+    for method in a.methods:
+        payload = {"teacher": teacher_id, "data": data_id, "limit": cfg.data.train_limit,
+                   "method": method, "top_k": a.top_k, "target": a.target, "ig_steps": a.ig_steps}
+        d = stages.path(f"attribute-{method}", payload)
+        out = d / "rationales.jsonl"
+        if stages.start(d, f"attribute-{method}"):
+            attribute(AttributeConfig(
+                out=str(out), data=train_spec, teacher=teacher_cfg, method=method,
+                target=a.target, rationale=RationaleConfig(top_k=a.top_k),
+                options=AttributionOptions(ig_steps=a.ig_steps), batch_size=a.batch_size),
+                teacher=get_teacher(), progress=progress)
+            stages.finish(d, payload)
+        rationale_files[method], attr_ids[method] = out, d.name
+    cached.clear()  # the teacher's memory is the students' now
+    main_method = a.methods[0]
+
+    # ---- 4. students, 5. their evaluation ----------------------------------------------------
+    s = cfg.students
+    common = s.model_dump(exclude={"modes", "seeds"})
+    student_results: dict[str, list[dict[str, Any]]] = {}
+    for mode in s.modes:
+        uses_teacher = mode != "standard" and mode != "dss" or s.labels == "teacher"
+        for seed in s.seeds:
+            payload = {"data": data_id, "limit": cfg.data.train_limit, "students": common,
+                       "mode": mode, "seed": seed,
+                       "teacher_file": attr_ids[main_method] if uses_teacher else None}
+            d = stages.path(f"train-{mode.replace('+', '_')}-s{seed}", payload)
+            if stages.start(d, f"train-{mode}-s{seed}"):
+                train(TrainConfig(
+                    out=str(d), data=train_spec,
+                    rationales=str(rationale_files[main_method]) if uses_teacher else None,
+                    student=s.student, family=s.family, mode=mode, labels=s.labels,
+                    weights=LossWeights(s.alpha, s.kd_weight, s.temperature), lr=s.lr,
+                    batch_size=s.batch_size, epochs=s.epochs, max_steps=s.max_steps,
+                    patience=s.patience, dev_limit=s.dev_limit, seed=seed), progress=progress)
+                stages.finish(d, payload)
+            eval_payload = {"train": d.name, "split": cfg.data.test_split,
+                            "limit": cfg.data.test_limit}
+            e = stages.path("evaluate", eval_payload)
+            if stages.start(e, f"evaluate-{mode}-s{seed}"):
+                evaluate(d / "model", test_spec, out=e / "metrics.json", progress=progress)
+                stages.finish(e, eval_payload)
+            student_results.setdefault(mode, []).append(
+                {"seed": seed, "train_dir": str(d), "eval_dir": str(e),
+                 "metrics": json.loads((e / "metrics.json").read_text())})
+
+    # ---- 6. report ---------------------------------------------------------------------------
+    report_payload = {"teacher_eval": teacher_metrics, "attr": attr_ids,
+                      "students": {m: [r["eval_dir"] for r in rs]
+                                   for m, rs in student_results.items()},
+                      "report": cfg.report.model_dump(), "version": 1}
+    d = stages.path("report", report_payload)
+    if stages.start(d, "report"):
+        _, train_examples = load_examples(train_spec)
+        write_report(d, cfg, teacher_metrics, rationale_files, student_results, train_examples)
+        stages.finish(d, report_payload)
+    for name in ("report.html", "results.json"):  # stable names at the top of the run dir
+        target = root / name
+        target.unlink(missing_ok=True)
+        target.symlink_to(d.name + "/" + name)
+    results = json.loads((d / "results.json").read_text())
+    results["stages_ran"], results["stages_skipped"] = stages.ran, stages.skipped
+    return results

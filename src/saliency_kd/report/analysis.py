@@ -1,0 +1,92 @@
+"""Numbers the report shows: attribution quality against gold evidence and answers, agreement
+between attribution methods, and seed-averaged student accuracy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import Example
+from ..metrics import bootstrap_ci
+from ..rationales import STOPWORDS
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def _content(words: list[str]) -> set[str]:
+    return {w.lower() for w in words if w.lower() not in STOPWORDS and any(c.isalnum() for c in w)}
+
+
+def answer_overlap(records: list[dict], examples: dict[str, Example]) -> dict[str, Any]:
+    """Share of examples whose rationale contains part of the gold answer (the paper's 68%)."""
+    hits = []
+    for r in records:
+        ex = examples.get(r["id"])
+        if ex is None:
+            continue
+        gold = _content(ex.label.split())
+        hits.append(bool(gold & {w.lower() for w in r["rationale"]}))
+    mean, lo, hi = bootstrap_ci(hits)
+    return {"share": mean, "ci95_low": lo, "ci95_high": hi, "n": len(hits)}
+
+
+def evidence_precision(records: list[dict], examples: dict[str, Example]) -> dict[str, Any] | None:
+    """Precision and recall of rationale words against annotated gold evidence words."""
+    prec, rec = [], []
+    for r in records:
+        ex = examples.get(r["id"])
+        if ex is None or not ex.evidence:
+            continue
+        gold = {w.lower() for w in ex.evidence}
+        chosen = [w.lower() for w in r["rationale"]]
+        if chosen:
+            prec.append(sum(w in gold for w in chosen) / len(chosen))
+        rec.append(len(gold & set(chosen)) / len(gold))
+    if not prec:
+        return None
+    p, plo, phi = bootstrap_ci(prec)
+    return {"precision": p, "precision_ci95": [plo, phi], "recall": float(np.mean(rec)),
+            "n": len(prec)}
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = x.argsort(kind="stable")
+    ranks = np.empty_like(order, dtype=float)
+    ranks[order] = np.arange(len(x))
+    return ranks
+
+
+def method_agreement(by_method: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """Per pair of methods: mean Jaccard of rationales and mean Spearman of word scores."""
+    names = list(by_method)
+    index = {m: {r["id"]: r for r in recs} for m, recs in by_method.items()}
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            jac, rho = [], []
+            for ex_id, ra in index[a].items():
+                rb = index[b].get(ex_id)
+                if rb is None:
+                    continue
+                sa, sb = set(ra["rationale_index"]), set(rb["rationale_index"])
+                jac.append(len(sa & sb) / max(len(sa | sb), 1))
+                xa = np.abs(np.array([s for _, s in ra["words"]], dtype=float))
+                xb = np.abs(np.array([s for _, s in rb["words"]], dtype=float))
+                if len(xa) > 2 and len(xa) == len(xb) and xa.std() > 0 and xb.std() > 0:
+                    rho.append(float(np.corrcoef(_ranks(xa), _ranks(xb))[0, 1]))
+            out.append({"a": a, "b": b, "jaccard": float(np.mean(jac)) if jac else None,
+                        "spearman": float(np.mean(rho)) if rho else None, "n": len(jac)})
+    return out
+
+
+def seed_average(per_seed: list[list[bool]]) -> dict[str, Any]:
+    """Mean accuracy over seeds with a bootstrap CI over examples of the seed-averaged score."""
+    arr = np.array(per_seed, dtype=float)
+    mean, lo, hi = bootstrap_ci(arr.mean(0).tolist())
+    return {"accuracy": mean, "ci95_low": lo, "ci95_high": hi, "seeds": len(per_seed),
+            "per_seed": [float(x) for x in arr.mean(1)], "n": arr.shape[1]}

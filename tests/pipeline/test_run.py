@@ -1,0 +1,118 @@
+"""`saliency-kd run` on a tiny configuration: caching, partial re-runs, resume, config errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from saliency_kd.artifact import ResumableJsonl
+from saliency_kd.cli import main
+from saliency_kd.errors import ConfigError
+from saliency_kd.pipeline.config import load_config, parse_config
+from saliency_kd.pipeline.run import run_pipeline
+
+
+def tiny_config(world, run_dir) -> dict:
+    return {
+        "run_dir": str(run_dir),
+        "data": {"task": "cqa", "data_dir": str(world["dss"]), "train_limit": 60},
+        "teacher": {"name": str(world["causal"]),
+                    "finetune": {"lr": 1e-3, "batch_size": 8, "epochs": 1, "train_limit": 24,
+                                 "eval_every": 2, "eval_limit": 4}},
+        "attribution": {"methods": ["saliency", "occlusion"], "top_k": 3, "batch_size": 8},
+        "students": {"student": str(world["encoder"]), "modes": ["standard", "rationale", "kd"],
+                     "seeds": [0, 1], "lr": 1e-3, "batch_size": 12, "epochs": 1},
+        "report": {"heatmaps": 3},
+    }
+
+
+def test_second_run_does_no_work_and_lr_change_reruns_only_students(student_world, tmp_path):
+    raw = tiny_config(student_world, tmp_path / "run")
+    first = run_pipeline(parse_config(raw), progress=False)
+    assert "teacher-finetune" in first["stages_ran"] and "report" in first["stages_ran"]
+    assert len(first["students"]) == 3 and first["students"][0]["seeds"] == 2
+    again = run_pipeline(parse_config(raw), progress=False)
+    assert again["stages_ran"] == []
+    raw["students"]["lr"] = 5e-4
+    third = run_pipeline(parse_config(raw), progress=False)
+    assert {s.split("-")[0] for s in third["stages_ran"]} == {"train", "evaluate", "report"}
+    assert len([s for s in third["stages_ran"] if s.startswith("train")]) == 6
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert 'id="results"' in html and "class=\"heat\"" in html and "data:image/png" in html
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["agreement"][0]["a"] == "saliency"
+
+
+class Killed(Exception):
+    pass
+
+
+def test_kill_during_attribution_then_rerun_gives_identical_output(student_world, tmp_path,
+                                                                     monkeypatch):
+    raw = tiny_config(student_world, tmp_path / "clean")
+    raw["teacher"].pop("finetune")
+    raw["attribution"]["methods"] = ["saliency"]
+    raw["students"].update(modes=["rationale"], seeds=[0])
+    run_pipeline(parse_config(raw), progress=False)
+    clean = next((tmp_path / "clean").glob("attribute-saliency-*/rationales.jsonl")).read_bytes()
+
+    raw["run_dir"] = str(tmp_path / "killed")
+    original = ResumableJsonl.write_batch
+    calls = {"n": 0}
+
+    def dying(self, records):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            with self.path.open("a") as fh:
+                fh.write(json.dumps(records[0])[:20])
+            raise Killed
+        return original(self, records)
+
+    monkeypatch.setattr(ResumableJsonl, "write_batch", dying)
+    with pytest.raises(Killed):
+        run_pipeline(parse_config(raw), progress=False)
+    monkeypatch.setattr(ResumableJsonl, "write_batch", original)
+    result = run_pipeline(parse_config(raw), progress=False)
+    assert "teacher-eval" not in result["stages_ran"]  # finished before the kill
+    killed = next((tmp_path / "killed").glob("attribute-saliency-*/rationales.jsonl")).read_bytes()
+    assert killed == clean
+
+
+@pytest.mark.parametrize("change,key", [
+    (lambda r: r.update(colour="blue"), "colour"),
+    (lambda r: r["students"].update(lr="fast"), "students.lr"),
+    (lambda r: r["students"].update(modes=["standard", "magic"]), "students.modes"),
+    (lambda r: r["attribution"].update(methods=["lime"]), "attribution.methods"),
+    (lambda r: r["attribution"].update(top_k=0), "attribution.top_k"),
+    (lambda r: r["data"].update(data_dir="/nowhere"), "data.data_dir"),
+    (lambda r: r["data"].update(task="squad"), "data.task"),
+    (lambda r: r["teacher"]["finetune"].update(lora="sometimes"), "teacher.finetune.lora"),
+    (lambda r: r["students"].update(alpha=2), "students.alpha"),
+])
+def test_config_errors_name_the_key(student_world, tmp_path, change, key):
+    raw = tiny_config(student_world, tmp_path / "x")
+    change(raw)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"'{key}'" in str(err.value) and "c.yaml" in str(err.value)
+
+
+def test_cli_reports_config_errors(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text("data: [not, a, mapping]\n")
+    assert main(["run", str(path)]) == 2
+    assert "'data'" in capsys.readouterr().err
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for path in [root / "demo.yaml", *sorted((root / "paper").glob("*.yaml"))]:
+        raw = yaml.safe_load(path.read_text())
+        raw["data"]["data_dir"] = None if raw["data"]["task"] == "demo" else "hub"
+        parse_config(raw, str(path))
