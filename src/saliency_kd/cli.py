@@ -188,6 +188,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--patience", type=int, default=d.patience)
     g.add_argument("--dev-limit", type=int, default=d.dev_limit)
     g.add_argument("--max-length", type=int, default=d.max_length)
+    g.add_argument("--two-pass", action="store_true",
+                   help="seq2seq: DSS's full pass per task prefix instead of encoding once")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--out", required=True, help="run directory")
 
@@ -201,7 +203,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                       weights=LossWeights(a.alpha, a.kd_weight, a.temperature), lr=a.lr,
                       batch_size=a.batch_size, epochs=a.epochs, max_steps=a.max_steps,
                       eval_every=a.eval_every, patience=a.patience, dev_limit=a.dev_limit,
-                      max_length=a.max_length, seed=a.seed)
+                      max_length=a.max_length, two_pass=a.two_pass, seed=a.seed)
     print(train(cfg))
     return 0
 

@@ -27,6 +27,8 @@ class Seq2SeqStudent(Student):
                  max_length: int = 256) -> None:
         self.task, self.model, self.tokenizer, self.meta = task, model, tokenizer, meta
         self.max_length = max_length
+        # DSS's own scheme (a full encoder pass per task prefix); kept to measure against.
+        self.two_pass = bool(meta.get("two_pass", False))
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     @classmethod
@@ -50,8 +52,10 @@ class Seq2SeqStudent(Student):
         save_meta(directory, self.meta)
 
     # ---- tensors ----------------------------------------------------------------------------
-    def _inputs(self, examples: list[Example]):
+    def _inputs(self, examples: list[Example], prefix: str = PREDICT):
         texts = [render(self.task.prompt(ex))[0] for ex in examples]
+        if self.two_pass:
+            texts = [f"{prefix} {t}" for t in texts]
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
                              return_tensors="pt")
         return enc["input_ids"], enc["attention_mask"]
@@ -85,8 +89,8 @@ class Seq2SeqStudent(Student):
             return -tok.sum() / mask.sum()
         return tok.sum(-1) / mask.sum(-1)  # per-sequence mean log-prob (candidate scores)
 
-    def _encode(self, examples: list[Example]):
-        ids, attention = self._inputs(examples)
+    def _encode(self, examples: list[Example], prefix: str = PREDICT):
+        ids, attention = self._inputs(examples, prefix)
         return self.model.get_encoder()(input_ids=ids, attention_mask=attention), attention
 
     def _candidate_scores(self, enc_out, attention, examples: list[Example]) -> list[torch.Tensor]:
@@ -117,9 +121,13 @@ class Seq2SeqStudent(Student):
             keep = [i for i, it in enumerate(items) if it.rationale_text]
             if keep:
                 idx = torch.tensor(keep)
-                sub = type(enc_out)(last_hidden_state=enc_out.last_hidden_state[idx])
+                if self.two_pass:
+                    sub, sub_attention = self._encode([examples[i] for i in keep], EXPLAIN)
+                else:
+                    sub = type(enc_out)(last_hidden_state=enc_out.last_hidden_state[idx])
+                    sub_attention = attention[idx]
                 parts["rationale"] = self._decode_logprob(
-                    sub, attention[idx], EXPLAIN, [items[i].rationale_text for i in keep],
+                    sub, sub_attention, EXPLAIN, [items[i].rationale_text for i in keep],
                     "mean_batch")
         return parts
 
@@ -146,6 +154,8 @@ class Seq2SeqStudent(Student):
             for rec, text in zip(out, self._generate(ids, attention, PREDICT, 48)):
                 rec["prediction"] = text
         if self.meta.get("explains"):
+            if self.two_pass:
+                ids, attention = self._inputs(examples, EXPLAIN)
             for rec, text in zip(out, self._generate(ids, attention, EXPLAIN, 48)):
                 rec["rationale_text"] = text
                 rec["rationale"] = text.split()

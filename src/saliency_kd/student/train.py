@@ -62,6 +62,8 @@ class TrainConfig:
     dev_limit: int | None = 500
     checkpoint_every: int = 50
     max_length: int = 128
+    two_pass: bool = False
+    """Seq2seq only: DSS's scheme, a full encoder pass per task prefix (default: encode once)."""
     seed: int = 0
 
     def validate(self) -> set[str]:
@@ -167,6 +169,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     # --limit N means the first N of the train split (what `attribute --limit N` covered),
     # less the dev carve-out.
     train_ex = [ex for ex in examples[: cfg.data.limit] if ex.id not in held]
+    if "kd" in mode and task.kind != "choice":
+        raise ConfigError("mode", f"'{cfg.mode}' needs candidate answers to distil a "
+                                  f"distribution over; task '{task.name}' is free-form")
     records = None
     if cfg.rationales:
         records = load_rationale_file(cfg.rationales)
@@ -181,7 +186,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         rationale_k = lengths[len(lengths) // 2] if lengths else 0
     meta = {"task": task.name, "label_names": list(task.label_names or []) or None,
             "mode": cfg.mode, "student": cfg.student, "rationale_k": rationale_k,
-            "explains": bool(mode & {"rationale", "dss"}) and cfg.weights.alpha < 1}
+            "explains": bool(mode & {"rationale", "dss"}) and cfg.weights.alpha < 1,
+            "two_pass": cfg.two_pass}
     torch.manual_seed(cfg.seed)
     student = build_student(cfg, task, meta)
     net = student.module
