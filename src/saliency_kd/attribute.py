@@ -42,6 +42,8 @@ class AttributeConfig:
     """Examples per attribution batch (one backward pass each for gradient methods)."""
     overwrite: bool = False
     """Start the output file afresh instead of resuming it."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory for large teachers, ~30% slower."""
     seed: int = 0
 
     def validate(self) -> None:
@@ -55,7 +57,7 @@ class AttributeConfig:
     def settings(self) -> dict[str, Any]:
         """What determines the file's content (used to refuse resuming a different run)."""
         d = asdict(self)
-        for k in ("out", "overwrite", "batch_size"):
+        for k in ("out", "overwrite", "batch_size", "gradient_checkpointing"):
             d.pop(k)
         d["data"].pop("limit")  # a larger --limit extends a finished file
         d["teacher"].pop("device")
@@ -123,22 +125,85 @@ def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: 
 
 def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bool = True,
               ) -> Path:
-    """Run attribution over the configured split; returns the output path."""
+    """Run attribution over the configured split; returns the output path.
+
+    Under `accelerate launch --num_processes N`, batches are dealt round-robin to the processes,
+    each appends to its own resumable shard, and the first process merges the shards, in example
+    order, into a file identical to a single-process run's.
+    """
+    from . import distributed
+
     cfg.validate()
     torch.manual_seed(cfg.seed)
     task, examples = load_examples(cfg.data)
-    writer = ResumableJsonl(cfg.out, cfg.settings(), overwrite=cfg.overwrite)
-    todo = [ex for ex in examples if ex.id not in writer.done]
-    if not todo:
-        log.info("%s: all %d examples already attributed", cfg.out, len(examples))
-        return writer.path
-    if teacher is None:
-        teacher = Teacher.load(cfg.teacher)
-    bar = tqdm(total=len(examples), initial=len(examples) - len(todo), disable=not progress,
-               desc=f"attribute ({cfg.method})", unit="ex")
-    for start in range(0, len(todo), cfg.batch_size):
-        chunk = todo[start:start + cfg.batch_size]
-        writer.write_batch(attribute_batch(teacher, task, chunk, cfg))
-        bar.update(len(chunk))
-    bar.close()
-    return writer.path
+    dist = distributed.state(cpu=cfg.teacher.device == "cpu")
+    rank, world = (dist.process_index, dist.num_processes) if dist else (0, 1)
+    out = Path(cfg.out)
+    if world > 1 and cfg.teacher.device.startswith("cuda"):
+        cfg.teacher.device = str(dist.device)
+    settings = cfg.settings()
+    if world == 1:
+        writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite)
+        done = writer.done
+    else:
+        if cfg.overwrite and rank == 0:
+            out.unlink(missing_ok=True)
+        dist.wait_for_everyone()
+        done = {r["id"] for r in _read_existing(out)}
+        writer = ResumableJsonl(out.with_name(f"{out.name}.shard{rank}-of{world}"),
+                                {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite)
+        done = done | writer.done
+    todo = [ex for ex in examples if ex.id not in done]
+    batches = [todo[i:i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
+    mine = batches[rank::world]
+    if mine:
+        if teacher is None:
+            teacher = Teacher.load(cfg.teacher)
+        if cfg.gradient_checkpointing:
+            distributed.enable_attribution_checkpointing(teacher.model)
+        bar = tqdm(total=sum(map(len, mine)), disable=not progress or rank != 0,
+                   desc=f"attribute ({cfg.method})", unit="ex")
+        for chunk in mine:
+            records = distributed.with_backoff(
+                lambda part: attribute_batch(teacher, task, part, cfg), chunk)
+            writer.write_batch(records)
+            bar.update(len(chunk))
+        bar.close()
+    elif not todo:
+        log.info("%s: all %d examples already attributed", out, len(examples))
+    if world > 1:
+        dist.wait_for_everyone()
+        if rank == 0:
+            _merge_shards(out, world, examples, settings)
+        dist.wait_for_everyone()
+    return out
+
+
+def _read_existing(path: Path) -> list[dict[str, Any]]:
+    import json
+
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _merge_shards(out: Path, world: int, examples: list[Example], settings: dict) -> None:
+    """Write the merged file in example order (atomically), then drop the shards."""
+    import json
+
+    by_id = {r["id"]: r for r in _read_existing(out)}
+    shards = [out.with_name(f"{out.name}.shard{r}-of{world}") for r in range(world)]
+    for shard in shards:
+        for rec in _read_existing(shard):
+            by_id.setdefault(rec["id"], rec)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for ex in examples:
+            if ex.id in by_id:
+                fh.write(json.dumps(by_id[ex.id], ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    out.with_name(out.name + ".meta.json").write_text(json.dumps(settings, indent=1,
+                                                                 sort_keys=True))
+    for shard in shards:
+        shard.unlink(missing_ok=True)
+        shard.with_name(shard.name + ".meta.json").unlink(missing_ok=True)

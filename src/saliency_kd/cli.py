@@ -87,6 +87,8 @@ def _attribute_args(p: argparse.ArgumentParser) -> None:
                    help="rank signed scores by magnitude or by value")
     g.add_argument("--ig-steps", type=int, default=16, help="integrated gradients steps")
     g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute activations in the backward pass (less memory, slower)")
     g.add_argument("--out", required=True, help="output JSON Lines file")
     g.add_argument("--overwrite", action="store_true", help="start the output afresh")
 
@@ -103,7 +105,7 @@ def cmd_attribute(a: argparse.Namespace) -> int:
         rationale=RationaleConfig(a.top_k, a.mass, a.merge, not a.keep_stopwords,
                                   not a.keep_punctuation, a.rank),
         options=AttributionOptions(ig_steps=a.ig_steps), batch_size=a.batch_size,
-        overwrite=a.overwrite)
+        overwrite=a.overwrite, gradient_checkpointing=a.gradient_checkpointing)
     print(attribute(cfg))
     return 0
 
@@ -188,6 +190,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--patience", type=int, default=d.patience)
     g.add_argument("--dev-limit", type=int, default=d.dev_limit)
     g.add_argument("--max-length", type=int, default=d.max_length)
+    g.add_argument("--device", default="cpu", help="cpu or cuda")
     g.add_argument("--two-pass", action="store_true",
                    help="seq2seq: DSS's full pass per task prefix instead of encoding once")
     g.add_argument("--seed", type=int, default=d.seed)
@@ -203,7 +206,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                       weights=LossWeights(a.alpha, a.kd_weight, a.temperature), lr=a.lr,
                       batch_size=a.batch_size, epochs=a.epochs, max_steps=a.max_steps,
                       eval_every=a.eval_every, patience=a.patience, dev_limit=a.dev_limit,
-                      max_length=a.max_length, two_pass=a.two_pass, seed=a.seed)
+                      max_length=a.max_length, device=a.device, two_pass=a.two_pass,
+                      seed=a.seed)
     print(train(cfg))
     return 0
 

@@ -65,6 +65,10 @@ class Student:
     def module(self) -> torch.nn.Module:
         raise NotImplementedError
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
     def losses(self, items: list[TrainItem], mode: set[str], w: LossWeights,
                ) -> dict[str, torch.Tensor]:
         raise NotImplementedError

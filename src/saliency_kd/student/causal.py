@@ -82,15 +82,15 @@ class CausalStudent(Student):
         for n_label, seq in zip(label_len, targets):
             rest = len(seq) - n_label
             kind += [0] * n_label + ([2] * prefix_len + [1] * (rest - prefix_len) if rest else [])
-        kind_t = torch.tensor(kind)
+        kind_t = torch.tensor(kind, device=self.device)
         parts = {"label": -tok_lp[kind_t == 0].mean()}
         if explain and bool((kind_t == 1).any()):
             parts["rationale"] = -tok_lp[kind_t == 1].mean()
         if "kd" in mode and self.task.kind == "choice":
             soft = [it.soft_targets for it in items]
             if all(s is not None for s in soft):
-                parts["kd"] = kd_loss(self._candidate_scores(prompts, items), torch.tensor(soft),
-                                      w.temperature)
+                parts["kd"] = kd_loss(self._candidate_scores(prompts, items),
+                                      torch.tensor(soft, device=self.device), w.temperature)
         return parts
 
     def _candidate_scores(self, prompts, items: list[TrainItem]) -> torch.Tensor:

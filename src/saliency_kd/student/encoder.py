@@ -176,7 +176,10 @@ class EncoderStudent(Student):
                 for t, w in enumerate(_token_words(enc, i, pairs[i])):
                     if w >= 0:
                         tags[i, t] = float(w in per_pair[i])
-        feats = {k: enc[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+        feats = {k: enc[k].to(self.device) for k in ("input_ids", "attention_mask",
+                                                      "token_type_ids") if k in enc}
+        if tags is not None:
+            tags = tags.to(self.device)
         return feats, tags, enc, pairs
 
     def _label_logits(self, logits: torch.Tensor, n: int) -> torch.Tensor:
@@ -194,12 +197,14 @@ class EncoderStudent(Student):
                                          if need_tags else None)
         logits, tag_logits = self.net(**feats)
         logits = self._label_logits(logits, len(items))
-        target = torch.tensor([self._label_index(it.example, it.label) for it in items])
+        target = torch.tensor([self._label_index(it.example, it.label) for it in items],
+                              device=self.device)
         parts = {"label": nn.functional.cross_entropy(logits, target)}
         if "kd" in mode:
             soft = [it.soft_targets for it in items]
             if all(s is not None and len(s) == logits.shape[1] for s in soft):
-                parts["kd"] = kd_loss(logits, torch.tensor(soft), w.temperature)
+                parts["kd"] = kd_loss(logits, torch.tensor(soft, device=self.device),
+                                      w.temperature)
         if need_tags:
             mask = tags != -100
             parts["rationale"] = nn.functional.binary_cross_entropy_with_logits(

@@ -58,7 +58,7 @@ class Seq2SeqStudent(Student):
             texts = [f"{prefix} {t}" for t in texts]
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
                              return_tensors="pt")
-        return enc["input_ids"], enc["attention_mask"]
+        return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
 
     def _prefix_ids(self, prefix: str) -> list[int]:
         ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
@@ -76,7 +76,7 @@ class Seq2SeqStudent(Student):
             full = pre + s
             dec[i, : len(full) - 1] = torch.tensor(full[:-1])
             labels[i, len(pre) - 1: len(full) - 1] = torch.tensor(s)
-        return dec, labels
+        return dec.to(self.device), labels.to(self.device)
 
     def _decode_logprob(self, enc_out, attention, prefix: str, texts: list[str], reduce: str):
         dec, labels = self._targets(prefix, texts)
@@ -95,7 +95,7 @@ class Seq2SeqStudent(Student):
 
     def _candidate_scores(self, enc_out, attention, examples: list[Example]) -> list[torch.Tensor]:
         pairs = [(i, c) for i, ex in enumerate(examples) for c in self.task.candidates(ex)]
-        idx = torch.tensor([i for i, _ in pairs])
+        idx = torch.tensor([i for i, _ in pairs], device=self.device)
         expanded = type(enc_out)(last_hidden_state=enc_out.last_hidden_state[idx])
         scores = self._decode_logprob(expanded, attention[idx], PREDICT, [c for _, c in pairs],
                                       "per_seq")
@@ -116,11 +116,12 @@ class Seq2SeqStudent(Student):
             soft = [it.soft_targets for it in items]
             if all(s is not None for s in soft):
                 scores = torch.stack(self._candidate_scores(enc_out, attention, examples))
-                parts["kd"] = kd_loss(scores, torch.tensor(soft), w.temperature)
+                parts["kd"] = kd_loss(scores, torch.tensor(soft, device=self.device),
+                                      w.temperature)
         if wants_rationale(mode, w):
             keep = [i for i, it in enumerate(items) if it.rationale_text]
             if keep:
-                idx = torch.tensor(keep)
+                idx = torch.tensor(keep, device=self.device)
                 if self.two_pass:
                     sub, sub_attention = self._encode([examples[i] for i in keep], EXPLAIN)
                 else:
@@ -133,7 +134,7 @@ class Seq2SeqStudent(Student):
 
     # ---- inference --------------------------------------------------------------------------
     def _generate(self, ids, attention, prefix: str, max_new: int) -> list[str]:
-        pre = torch.tensor([self._prefix_ids(prefix)] * ids.shape[0])
+        pre = torch.tensor([self._prefix_ids(prefix)] * ids.shape[0], device=self.device)
         out = self.model.generate(input_ids=ids, attention_mask=attention, decoder_input_ids=pre,
                                   do_sample=False, max_new_tokens=max_new)
         return [t.strip() for t in self.tokenizer.batch_decode(out[:, pre.shape[1]:],

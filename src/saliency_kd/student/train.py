@@ -62,6 +62,8 @@ class TrainConfig:
     dev_limit: int | None = 500
     checkpoint_every: int = 50
     max_length: int = 128
+    device: str = "cpu"
+    """cpu or cuda (under `accelerate launch`, each process takes its own GPU)."""
     two_pass: bool = False
     """Seq2seq only: DSS's scheme, a full encoder pass per task prefix (default: encode once)."""
     seed: int = 0
@@ -160,8 +162,13 @@ def _save_dir(student: Student, directory: Path) -> None:
 
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """Train a student; returns the directory of the best model on dev."""
+    from .. import distributed
+
     mode = cfg.validate()
     out = Path(cfg.out)
+    dist = distributed.state(cpu=cfg.device == "cpu")
+    rank, world = (dist.process_index, dist.num_processes) if dist else (0, 1)
+    main_process = rank == 0
     out.mkdir(parents=True, exist_ok=True)
     task, examples = load_examples(replace(cfg.data, split="train", limit=None))
     held = dev_ids(examples)
@@ -190,7 +197,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             "two_pass": cfg.two_pass}
     torch.manual_seed(cfg.seed)
     student = build_student(cfg, task, meta)
-    net = student.module
+    net = student.module.to(dist.device if dist and cfg.device != "cpu" else cfg.device)
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
@@ -204,6 +211,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     ckpt, best_dir, log_path = out / "checkpoint", out / "model", out / "train_log.jsonl"
     step, best, bad_evals = 0, -1.0, 0
     settings = json.loads(json.dumps(asdict(cfg)))
+    settings.pop("device")
     if (ckpt / "state.pt").exists():
         state = torch.load(ckpt / "state.pt", weights_only=False)
         if state["config"] != settings:
@@ -218,6 +226,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         log.info("resuming student training at step %d/%d", step, total)
 
     def checkpoint() -> None:
+        if not main_process:
+            return
         tmp = ckpt.with_name("checkpoint.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -227,17 +237,23 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         shutil.rmtree(ckpt, ignore_errors=True)
         tmp.rename(ckpt)
 
-    bar = tqdm(total=total, initial=step, disable=not progress, desc=f"train ({cfg.mode})")
+    bar = tqdm(total=total, initial=step, disable=not progress or not main_process,
+               desc=f"train ({cfg.mode})")
     started = time.time()
     while step < total and bad_evals < cfg.patience:
         epoch, offset = divmod(step, steps_per_epoch)
         order = list(range(len(items)))
         random.Random(cfg.seed + epoch).shuffle(order)
         batch = [items[i] for i in order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size]]
+        # Data parallel: each process takes its share of the global batch; the averaged
+        # gradients are those of the whole batch (up to how the token-level means weigh).
+        batch = batch[rank::world] or batch[:1]
         net.train()
         parts = student.losses(batch, mode, cfg.weights)
         loss = combine(parts, mode, cfg.weights)
         loss.backward()
+        if world > 1:
+            distributed.average_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
@@ -245,25 +261,38 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", dev=f"{best:.3f}")
-        rec = {"step": step, "epoch": step / steps_per_epoch, "loss": loss.item(),
-               **{f"loss_{k}": v.item() for k, v in parts.items()},
+        values = torch.stack([loss.detach(), *(v.detach() for v in parts.values())])
+        if world > 1:  # log the global batch's loss, not one process's share
+            import torch.distributed as tdist
+
+            tdist.all_reduce(values)
+            values /= world
+        rec = {"step": step, "epoch": step / steps_per_epoch, "loss": values[0].item(),
+               **{f"loss_{k}": v.item() for k, v in zip(parts, values[1:])},
                "lr": sched.get_last_lr()[0], "seconds": time.time() - started}
         if step % eval_every == 0 or step == total:
+            # Every process evaluates the same weights, so all take the same decisions.
             acc = dev_accuracy(student, dev)
             rec["dev_accuracy"] = acc
             if acc > best:
                 best, bad_evals = acc, 0
-                _save_dir(student, best_dir)
+                if main_process:
+                    _save_dir(student, best_dir)
             else:
                 bad_evals += 1
-        with log_path.open("a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+        if main_process:
+            with log_path.open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
         if step % cfg.checkpoint_every == 0 or step == total or "dev_accuracy" in rec:
             checkpoint()
     bar.close()
-    if not (best_dir / "student.json").exists():
-        _save_dir(student, best_dir)
-    summary = {"steps": step, "best_dev_accuracy": best, "dev_n": len(dev),
-               "train_n": len(items), "stopped_early": bad_evals >= cfg.patience}
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    if main_process:
+        if not (best_dir / "student.json").exists():
+            _save_dir(student, best_dir)
+        summary = {"steps": step, "best_dev_accuracy": best, "dev_n": len(dev),
+                   "train_n": len(items), "stopped_early": bad_evals >= cfg.patience,
+                   "processes": world}
+        (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    if dist:
+        dist.wait_for_everyone()
     return best_dir

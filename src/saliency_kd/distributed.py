@@ -1,0 +1,83 @@
+"""Data parallelism on Hugging Face Accelerate (torch.distributed underneath).
+
+Nothing here starts processes: `accelerate launch --num_processes N -m saliency_kd VERB ...`
+does, and the verbs notice it through the environment the launcher sets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+import torch
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def launched() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def state(cpu: bool = False):
+    """Accelerate's process state when launched with several processes, else None."""
+    if not launched():
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=cpu)
+
+
+def is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (RuntimeError, MemoryError)) and (
+        "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError))
+
+
+def with_backoff(fn: Callable[[list], list[T]], items: list, label: str = "batch") -> list[T]:
+    """Run `fn(items)`; on out-of-memory, halve the batch and retry each half (recursively), so
+    a batch is never lost; a single item that does not fit re-raises."""
+    try:
+        return fn(items)
+    except BaseException as exc:  # noqa: BLE001  (only OOM is handled; the rest re-raises)
+        if not is_oom(exc) or len(items) <= 1:
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = len(items) // 2
+        log.warning("out of memory on a %s of %d; retrying as %d + %d", label, len(items), half,
+                    len(items) - half)
+        return with_backoff(fn, items[:half], label) + with_backoff(fn, items[half:], label)
+
+
+def average_gradients(params: list[torch.nn.Parameter]) -> None:
+    """Mean of every rank's gradients, as DDP's reducer computes it (one flat all-reduce)."""
+    import torch.distributed as dist
+
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
+def enable_attribution_checkpointing(model) -> None:
+    """Gradient checkpointing while attributing (the model stays in eval mode).
+
+    Transformers only checkpoints layers that are in training mode; flag just the layer
+    containers as training, so dropout and everything else keep eval behaviour.
+    """
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    for module in model.modules():
+        if isinstance(module, GradientCheckpointingLayer):
+            module.training = True
