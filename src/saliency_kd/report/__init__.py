@@ -32,14 +32,16 @@ def _curves_png(student_results: dict[str, list[dict]]) -> str | None:
         if not log.exists():
             continue
         recs = [json.loads(x) for x in log.read_text().splitlines()]
-        ax1.plot([r["step"] for r in recs], [r["loss"] for r in recs], label=mode, lw=1)
+        # The label loss is comparable across modes (the total adds each mode's extra terms).
+        ax1.plot([r["step"] for r in recs], [r.get("loss_label", r["loss"]) for r in recs],
+                 label=mode, lw=1)
         dev = [r for r in recs if "dev_accuracy" in r]
         ax2.plot([r["step"] for r in dev], [r["dev_accuracy"] for r in dev], marker="o", label=mode)
         drawn = True
     if not drawn:
         plt.close(fig)
         return None
-    ax1.set(xlabel="step", ylabel="training loss", title="loss (seed 0)")
+    ax1.set(xlabel="step", ylabel="label loss", title="training label loss (seed 0)")
     ax2.set(xlabel="step", ylabel="dev accuracy", title="dev accuracy (seed 0)")
     ax1.legend()
     ax2.legend()
