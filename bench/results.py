@@ -65,8 +65,10 @@ def main() -> None:
     for f in sorted(runs.glob("rationales-*.jsonl")):
         recs = read_records(f)
         res["attribution"][f.stem.removeprefix("rationales-")] = {
-            "n": len(recs), "teacher_train_accuracy": float(np.mean([r["correct"] for r in recs])),
-            "answer_in_top5": answer_overlap(recs, by_id), "plausibility": plausibility(recs, by_id)}
+            "n": len(recs),
+            "teacher_train_accuracy": float(np.mean([r["correct"] for r in recs])),
+            "answer_in_top5": answer_overlap(recs, by_id),
+            "plausibility": plausibility(recs, by_id)}
     res["students"] = {}
     for d in sorted(runs.glob("student-*-s*")):
         m = d / "metrics.json"

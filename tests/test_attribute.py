@@ -11,6 +11,7 @@ from saliency_kd.artifact import ResumableJsonl
 from saliency_kd.attribute import AttributeConfig, attribute
 from saliency_kd.data import DataSpec
 from saliency_kd.errors import ConfigError, DataError
+from saliency_kd.rationales import RationaleConfig
 
 
 def _cfg(dss_dir, out, **kw):
@@ -99,3 +100,21 @@ def test_gold_target(dss_dir, tmp_path):
                      teacher=teacher, progress=False)
     for r in map(json.loads, path.read_text().splitlines()):
         assert r["target"] == r["label"]
+
+
+def test_free_form_task_generates_then_attributes(tmp_path):
+    """svamp: the teacher answers by greedy generation; correctness is by equation value."""
+    root = tmp_path / "dss"
+    (root / "svamp").mkdir(parents=True)
+    rows = [{"input": f"john has {a} apples and 2 more . how many apples ?",
+             "label": f"( {a}.0 + 2.0 )"} for a in range(1, 9)]
+    (root / "svamp" / "svamp_train.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    for kind in ("llama", "t5"):
+        out = tmp_path / f"{kind}.jsonl"
+        cfg = AttributeConfig(out=str(out), data=DataSpec("svamp", str(root), "train"),
+                              batch_size=4, rationale=RationaleConfig(top_k=2))
+        attribute(cfg, teacher=make_teacher(kind), progress=False)
+        recs = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(recs) == 8
+        assert all("candidates" not in r and len(r["rationale"]) == 2 for r in recs)
+        assert all(r["correct"] is False for r in recs if "+" not in r["prediction"])

@@ -155,3 +155,27 @@ def test_mismatched_rationale_file_is_named_before_training(student_world, tmp_p
 def test_bad_config_names_the_key(student_world, tmp_path, kw, key):
     with pytest.raises(ConfigError, match=key):
         train(_cfg(student_world, "encoder", tmp_path / "bad", **kw), progress=False)
+
+
+@pytest.mark.parametrize("fam", ["seq2seq", "causal"])
+def test_free_form_students_train_and_generate(student_world, tmp_path, fam):
+    root = tmp_path / "dss"
+    (root / "svamp" / "llm").mkdir(parents=True)
+    rows = [{"input": f"john has {a} apples and 2 more . how many apples ?",
+             "label": f"( {a} + 2 )"} for a in range(1, 10)] * 3
+    (root / "svamp" / "svamp_train.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    outs = [f"john has {r['label'][2]} apples . The answer is {r['label']}.\n\nQ: x" for r in rows]
+    (root / "svamp" / "llm" / "train_CoT_0.json").write_text(json.dumps(outs))
+    cfg = TrainConfig(out=str(tmp_path / "run"), data=DataSpec("svamp", str(root), "train"),
+                      student=str(student_world[fam]), mode="dss", lr=3e-3, batch_size=8,
+                      epochs=2)
+    model_dir = train(cfg, progress=False)
+    from saliency_kd.data import load_examples
+
+    _, exs = load_examples(DataSpec("svamp", str(root), "train", limit=3))
+    preds = load_student(model_dir).predict(exs)
+    assert all(isinstance(p["prediction"], str) and "rationale_text" in p for p in preds)
+    with pytest.raises(ConfigError, match="free-form"):
+        train(TrainConfig(out=str(tmp_path / "kd"), data=DataSpec("svamp", str(root), "train"),
+                          student=str(student_world[fam]), mode="kd",
+                          rationales=str(student_world["rationales"])), progress=False)
