@@ -61,6 +61,7 @@ class AttributeConfig:
             d.pop(k)
         d["data"].pop("limit")  # a larger --limit extends a finished file
         d["teacher"].pop("device")
+        d["teacher"].pop("device_map")
         return d
 
 

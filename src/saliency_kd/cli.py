@@ -55,6 +55,8 @@ def add_teacher_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
     g.add_argument("--trust-remote-code", action="store_true",
                    help="allow model code from the Hub repository")
+    g.add_argument("--device-map", default=None, choices=["auto"],
+                   help="spread a teacher larger than one GPU over all visible GPUs")
     g.add_argument("--sum-score", action="store_true",
                    help="score choices by summed rather than mean token log-probability")
 
@@ -63,7 +65,7 @@ def teacher_config(a: argparse.Namespace):
     from .teacher import TeacherConfig
 
     return TeacherConfig(a.teacher, a.device, a.dtype, a.trust_remote_code,
-                         length_norm=not a.sum_score)
+                         length_norm=not a.sum_score, device_map=a.device_map)
 
 
 # ---- verbs ----------------------------------------------------------------------------------
@@ -191,6 +193,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dev-limit", type=int, default=d.dev_limit)
     g.add_argument("--max-length", type=int, default=d.max_length)
     g.add_argument("--device", default="cpu", help="cpu or cuda")
+    g.add_argument("--grad-accum", type=int, default=1,
+                   help="micro-batches per optimiser step (same global batch, less memory)")
+    g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU)")
     g.add_argument("--two-pass", action="store_true",
                    help="seq2seq: DSS's full pass per task prefix instead of encoding once")
     g.add_argument("--seed", type=int, default=d.seed)
@@ -206,7 +211,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                       weights=LossWeights(a.alpha, a.kd_weight, a.temperature), lr=a.lr,
                       batch_size=a.batch_size, epochs=a.epochs, max_steps=a.max_steps,
                       eval_every=a.eval_every, patience=a.patience, dev_limit=a.dev_limit,
-                      max_length=a.max_length, device=a.device, two_pass=a.two_pass,
+                      max_length=a.max_length, device=a.device, grad_accum=a.grad_accum,
+                      bf16=a.bf16, two_pass=a.two_pass,
                       seed=a.seed)
     print(train(cfg))
     return 0

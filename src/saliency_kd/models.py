@@ -88,7 +88,8 @@ def resolve_model_path(name: str) -> str:
 
 
 def load_lm(name: str, *, dtype: str = "fp32", device: str = "cpu",
-            trust_remote_code: bool = False, attn_implementation: str | None = None):
+            trust_remote_code: bool = False, attn_implementation: str | None = None,
+            device_map: str | None = None):
     """Load a seq2seq or causal LM and its tokenizer. Returns (model, tokenizer, is_seq2seq)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -110,6 +111,10 @@ def load_lm(name: str, *, dtype: str = "fp32", device: str = "cpu",
               "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    if device_map:
+        kwargs["device_map"] = device_map
     model = cls.from_pretrained(path, **kwargs)
     tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    return model.to(device).eval(), tok, bool(config.is_encoder_decoder)
+    if not device_map:  # a device map has placed the layers already
+        model = model.to(device)
+    return model.eval(), tok, bool(config.is_encoder_decoder)

@@ -33,6 +33,8 @@ class TeacherConfig:
     """Score candidate answers by mean token log-probability (True) or by the sum."""
     max_new_tokens: int = 48
     """Greedy generation budget for free-form tasks (svamp)."""
+    device_map: str | None = None
+    """`auto`: spread a teacher larger than one GPU over all visible GPUs (needs accelerate)."""
 
 
 @dataclass
@@ -103,12 +105,14 @@ class Teacher:
         from .models import load_lm
 
         model, tok, is_s2s = load_lm(config.name, dtype=config.dtype, device=config.device,
-                                     trust_remote_code=config.trust_remote_code)
+                                     trust_remote_code=config.trust_remote_code,
+                                     device_map=config.device_map)
         return cls(model, tok, is_s2s, config)
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where inputs go: the input embedding's device (the first shard under a device map)."""
+        return self.model.get_input_embeddings().weight.device
 
     # ---- tokenisation -------------------------------------------------------------------
     def encode(self, segments: list[Segment]) -> EncodedPrompt:

@@ -179,3 +179,19 @@ def test_free_form_students_train_and_generate(student_world, tmp_path, fam):
         train(TrainConfig(out=str(tmp_path / "kd"), data=DataSpec("svamp", str(root), "train"),
                           student=str(student_world[fam]), mode="kd",
                           rationales=str(student_world["rationales"])), progress=False)
+
+
+def test_gradient_accumulation_follows_the_full_batch(student_world, tmp_path):
+    from conftest import make_bert_dir
+    from transformers import BertConfig
+
+    path = make_bert_dir(tmp_path / "bert0")
+    cfg = BertConfig.from_pretrained(path)
+    cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = 0.0
+    cfg.save_pretrained(path)
+    common = dict(student=str(path), mode="standard", epochs=1)
+    train(_cfg(student_world, "encoder", tmp_path / "one", **common), progress=False)
+    train(_cfg(student_world, "encoder", tmp_path / "acc", grad_accum=3, **common), progress=False)
+    one = [r["loss"] for r in _log(tmp_path / "one")]
+    acc = [r["loss"] for r in _log(tmp_path / "acc")]
+    assert acc == pytest.approx(one, rel=1e-4)

@@ -64,6 +64,10 @@ class TrainConfig:
     max_length: int = 128
     device: str = "cpu"
     """cpu or cuda (under `accelerate launch`, each process takes its own GPU)."""
+    grad_accum: int = 1
+    """Micro-batches per optimiser step on each process (same global batch, less memory)."""
+    bf16: bool = False
+    """Autocast to bfloat16 on GPU (weights and optimiser state stay fp32)."""
     two_pass: bool = False
     """Seq2seq only: DSS's scheme, a full encoder pass per task prefix (default: encode once)."""
     seed: int = 0
@@ -81,7 +85,7 @@ class TrainConfig:
         if (mode & {"rationale", "kd"} or self.labels == "teacher") and not self.rationales:
             raise ConfigError("rationales", f"mode '{self.mode}' with labels '{self.labels}' "
                                             "needs the teacher's file from `saliency-kd attribute`")
-        for key in ("lr", "batch_size", "epochs", "checkpoint_every", "patience"):
+        for key in ("lr", "batch_size", "epochs", "checkpoint_every", "patience", "grad_accum"):
             if getattr(self, key) <= 0:
                 raise ConfigError(key, f"must be positive, got {getattr(self, key)}")
         return mode
@@ -198,6 +202,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     torch.manual_seed(cfg.seed)
     student = build_student(cfg, task, meta)
     net = student.module.to(dist.device if dist and cfg.device != "cpu" else cfg.device)
+    net_device = next(net.parameters()).device
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
@@ -211,7 +216,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     ckpt, best_dir, log_path = out / "checkpoint", out / "model", out / "train_log.jsonl"
     step, best, bad_evals = 0, -1.0, 0
     settings = json.loads(json.dumps(asdict(cfg)))
-    settings.pop("device")
+    for key in ("device", "grad_accum", "bf16"):  # how, not what: a resume may change them
+        settings.pop(key)
     if (ckpt / "state.pt").exists():
         state = torch.load(ckpt / "state.pt", weights_only=False)
         if state["config"] != settings:
@@ -249,9 +255,17 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         # gradients are those of the whole batch (up to how the token-level means weigh).
         batch = batch[rank::world] or batch[:1]
         net.train()
-        parts = student.losses(batch, mode, cfg.weights)
-        loss = combine(parts, mode, cfg.weights)
-        loss.backward()
+        size = -(-len(batch) // cfg.grad_accum)
+        totals: dict[str, torch.Tensor] = {}
+        for mb in (batch[i:i + size] for i in range(0, len(batch), size)):
+            with torch.autocast(net_device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                parts = student.losses(mb, mode, cfg.weights)
+                loss = combine(parts, mode, cfg.weights)
+            share = len(mb) / len(batch)
+            (loss * share).backward()
+            for k, v in {"": loss, **parts}.items():
+                totals[k] = totals.get(k, 0) + v.detach().float() * share
+        loss, parts = totals.pop(""), totals
         if world > 1:
             distributed.average_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -261,7 +275,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", dev=f"{best:.3f}")
-        values = torch.stack([loss.detach(), *(v.detach() for v in parts.values())])
+        values = torch.stack([loss, *parts.values()])
         if world > 1:  # log the global batch's loss, not one process's share
             import torch.distributed as tdist
 
