@@ -184,6 +184,23 @@ class Teacher:
         return LMBatch(input_ids.to(dev), attention.to(dev), content.to(dev), token_word.to(dev),
                        labels, tgt_b, tgt_pos, tgt_ids, prompt_len.to(dev))
 
+    def pad(self, seqs: list[list[int]], left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad token id lists into (ids, attention mask) on the teacher's device."""
+        width = max(len(x) for x in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, x in enumerate(seqs):
+            span = slice(width - len(x), width) if left else slice(0, len(x))
+            ids[i, span] = torch.tensor(x, dtype=torch.long)
+            mask[i, span] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Causal LM head on selected hidden states (with the model's logit soft-capping)."""
+        logits = self.model.get_output_embeddings()(hidden).float()
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        return torch.tanh(logits / cap) * cap if cap else logits
+
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(input_ids)
 
@@ -217,12 +234,8 @@ class Teacher:
             tgt_pos = tgt_pos.repeat_interleave(reps)
             tgt_ids = tgt_ids.repeat_interleave(reps)
         # Logits only where a target token is predicted: Gemma's vocabulary is 262k.
-        hidden = out.last_hidden_state[tgt_b, tgt_pos]
-        logits = self.model.get_output_embeddings()(hidden).float()
-        cap = getattr(self.model.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        tok = logits.log_softmax(-1).gather(-1, tgt_ids[:, None]).squeeze(-1)
+        logp = self.lm_logits(out.last_hidden_state[tgt_b, tgt_pos]).log_softmax(-1)
+        tok = logp.gather(-1, tgt_ids[:, None]).squeeze(-1)
         logprob = torch.zeros(bsz, device=tok.device, dtype=tok.dtype).index_add(0, tgt_b, tok)
         n = torch.zeros(bsz, device=tok.device, dtype=torch.long).index_add(
             0, tgt_b, torch.ones_like(tgt_b))
@@ -251,27 +264,15 @@ class Teacher:
                 k += len(c)
         return out
 
-    def _candidate_tensors(self, candidates: list[list[str]]):
+    def _candidate_tensors(self, prompts: list[EncodedPrompt], candidates: list[list[str]]):
         owner = [i for i, cs in enumerate(candidates) for _ in cs]
-        ids = [self.target_ids(c) for cs in candidates for c in cs]
-        width = max(len(x) for x in ids)
-        cand = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(cand)
-        for j, x in enumerate(ids):
-            cand[j, : len(x)] = torch.tensor(x)
-            mask[j, : len(x)] = 1
-        return (torch.tensor(owner, device=self.device), cand.to(self.device),
-                mask.to(self.device))
+        cand, cand_mask = self.pad([self.target_ids(c) for cs in candidates for c in cs])
+        ids, mask = self.pad([p.input_ids for p in prompts])
+        return torch.tensor(owner, device=self.device), cand, cand_mask, ids, mask
 
     def _score_causal(self, prompts: list[EncodedPrompt], candidates: list[list[str]]):
-        owner, cand, cand_mask = self._candidate_tensors(candidates)
-        width = max(len(p.input_ids) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, p in enumerate(prompts):
-            ids[i, : len(p.input_ids)] = torch.tensor(p.input_ids)
-            mask[i, : len(p.input_ids)] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        owner, cand, cand_mask, ids, mask = self._candidate_tensors(prompts, candidates)
+        width = ids.shape[1]
         plen = mask.sum(1)
         base = self.model.base_model
         first = base(input_ids=ids, attention_mask=mask, use_cache=True)
@@ -289,22 +290,11 @@ class Teacher:
         # real position for j = 0, the candidate's own position j - 1 after that.
         h_first = first.last_hidden_state[owner, plen[owner] - 1][:, None]
         hidden = torch.cat([h_first, second.last_hidden_state[:, :-1]], dim=1)
-        logits = self.model.get_output_embeddings()(hidden).float()
-        cap = getattr(self.model.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        tok = logits.log_softmax(-1).gather(-1, cand[..., None])[..., 0] * cand_mask
+        tok = self.lm_logits(hidden).log_softmax(-1).gather(-1, cand[..., None])[..., 0] * cand_mask
         return tok.sum(1), cand_mask.sum(1)
 
     def _score_seq2seq(self, prompts: list[EncodedPrompt], candidates: list[list[str]]):
-        owner, cand, cand_mask = self._candidate_tensors(candidates)
-        width = max(len(p.input_ids) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, p in enumerate(prompts):
-            ids[i, : len(p.input_ids)] = torch.tensor(p.input_ids)
-            mask[i, : len(p.input_ids)] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        owner, cand, cand_mask, ids, mask = self._candidate_tensors(prompts, candidates)
         enc = self.model.get_encoder()(input_ids=ids, attention_mask=mask)
         enc = type(enc)(last_hidden_state=enc.last_hidden_state[owner])
         labels = cand.masked_fill(cand_mask == 0, -100)
@@ -319,18 +309,10 @@ class Teacher:
                  ) -> list[str]:
         """Greedy answers, cut at the first newline."""
         max_new = max_new_tokens or self.config.max_new_tokens
-        width = max(len(p.input_ids) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, p in enumerate(prompts):
-            if self.is_seq2seq:
-                ids[i, : len(p.input_ids)] = torch.tensor(p.input_ids)
-                mask[i, : len(p.input_ids)] = 1
-            else:  # decoder-only generation continues from the right edge: pad on the left
-                ids[i, width - len(p.input_ids):] = torch.tensor(p.input_ids)
-                mask[i, width - len(p.input_ids):] = 1
-        out = self.model.generate(input_ids=ids.to(self.device),
-                                  attention_mask=mask.to(self.device), do_sample=False,
+        # Decoder-only generation continues from the right edge: pad on the left.
+        ids, mask = self.pad([p.input_ids for p in prompts], left=not self.is_seq2seq)
+        width = ids.shape[1]
+        out = self.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                   max_new_tokens=max_new, pad_token_id=self.pad_id)
         if not self.is_seq2seq:
             out = out[:, width:]

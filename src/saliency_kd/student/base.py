@@ -80,6 +80,35 @@ class Student:
         raise NotImplementedError
 
 
+class HFStudent(Student):
+    """A student that is one Hugging Face model with a tokenizer (seq2seq and causal)."""
+
+    auto_class = ""
+
+    def __init__(self, task: Task, model, tokenizer, meta: dict[str, Any]) -> None:
+        self.task, self.model, self.tokenizer, self.meta = task, model, tokenizer, meta
+
+    @classmethod
+    def create(cls, task: Task, path: str, meta: dict[str, Any]):
+        import transformers
+
+        model = getattr(transformers, cls.auto_class).from_pretrained(path, use_safetensors=True)
+        return cls(task, model, transformers.AutoTokenizer.from_pretrained(path), meta)
+
+    @classmethod
+    def load(cls, directory: Path, task: Task, meta: dict[str, Any]):
+        return cls.create(task, str(directory), meta)
+
+    @property
+    def module(self) -> torch.nn.Module:
+        return self.model
+
+    def save(self, directory: Path) -> None:
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        save_meta(directory, self.meta)
+
+
 def save_meta(directory: Path, meta: dict[str, Any]) -> None:
     (directory / "student.json").write_text(json.dumps(meta, indent=1))
 

@@ -8,49 +8,28 @@ rationale: the answer is scored (choices) or generated right after the prompt, a
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..data import Example, Task
 from ..teacher import Teacher, TeacherConfig
-from .base import LossWeights, Student, kd_loss, save_meta, wants_rationale
+from .base import HFStudent, LossWeights, kd_loss, wants_rationale
 from .items import TrainItem
 
 RATIONALE_PREFIX = "\nRationale:"
 
 
-class CausalStudent(Student):
+class CausalStudent(HFStudent):
     family = "causal"
+    auto_class = "AutoModelForCausalLM"
 
     def __init__(self, task: Task, model, tokenizer, meta: dict[str, Any],
                  max_length: int = 320) -> None:
-        self.task, self.model, self.tokenizer, self.meta = task, model, tokenizer, meta
+        super().__init__(task, model, tokenizer, meta)
         self.max_length = max_length
         self.lm = Teacher(model, tokenizer, is_seq2seq=False, config=TeacherConfig(),
                           freeze=False)
-
-    @classmethod
-    def create(cls, task: Task, path: str, meta: dict[str, Any]):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
-        return cls(task, model, AutoTokenizer.from_pretrained(path), meta)
-
-    @classmethod
-    def load(cls, directory: Path, task: Task, meta: dict[str, Any]):
-        return cls.create(task, str(directory), meta)
-
-    @property
-    def module(self) -> nn.Module:
-        return self.model
-
-    def save(self, directory: Path) -> None:
-        self.model.save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
-        save_meta(directory, self.meta)
 
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -74,8 +53,7 @@ class CausalStudent(Student):
         batch = self.lm.make_batch(prompts, targets)
         out = self.model.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                                     use_cache=False)
-        hidden = out.last_hidden_state[batch.tgt_b, batch.tgt_pos]
-        logits = self.model.get_output_embeddings()(hidden).float()
+        logits = self.lm.lm_logits(out.last_hidden_state[batch.tgt_b, batch.tgt_pos])
         tok_lp = logits.log_softmax(-1).gather(-1, batch.tgt_ids[:, None])[:, 0]
         # Which target tokens are the label, which the rationale (the forced prefix is neither).
         kind, prefix_len = [], len(self._ids(RATIONALE_PREFIX))

@@ -7,13 +7,13 @@ whatever its tokenizer.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..data import Example, Task
+from ..data.jsonl import read_jsonl
 from ..errors import DataError
 from ..rationales import STOPWORDS
 from ..teacher import WORD_RE
@@ -58,18 +58,11 @@ def load_rationale_file(path: str | Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         raise DataError(path, None, None, "rationale file not found (run `saliency-kd attribute`)")
     out = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, lineno, None, f"invalid JSON ({exc.msg})") from None
-            for key in ("id", "prediction", "rationale_index"):
-                if key not in rec:
-                    raise DataError(path, lineno, key, "missing field")
-            out[str(rec["id"])] = rec
+    for lineno, rec in read_jsonl(path):
+        for key in ("id", "prediction", "rationale_index"):
+            if key not in rec:
+                raise DataError(path, lineno, key, "missing field")
+        out[str(rec["id"])] = rec
     return out
 
 

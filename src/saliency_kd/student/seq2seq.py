@@ -7,51 +7,29 @@ one extra (short) decoder pass instead of a second full encoder+decoder pass.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..data import Example, Task, render
-from .base import LossWeights, Student, kd_loss, save_meta, wants_rationale
+from .base import HFStudent, LossWeights, kd_loss, wants_rationale
 from .items import TrainItem
 
 PREDICT, EXPLAIN = "predict:", "explain:"
 
 
-class Seq2SeqStudent(Student):
+class Seq2SeqStudent(HFStudent):
     family = "seq2seq"
+    auto_class = "AutoModelForSeq2SeqLM"
 
     def __init__(self, task: Task, model, tokenizer, meta: dict[str, Any],
                  max_length: int = 256) -> None:
-        self.task, self.model, self.tokenizer, self.meta = task, model, tokenizer, meta
+        super().__init__(task, model, tokenizer, meta)
         self.max_length = max_length
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         # DSS's own scheme (a full encoder pass per task prefix); kept to measure against.
         self.two_pass = bool(meta.get("two_pass", False))
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    @classmethod
-    def create(cls, task: Task, path: str, meta: dict[str, Any]):
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, use_safetensors=True)
-        return cls(task, model, AutoTokenizer.from_pretrained(path), meta)
-
-    @classmethod
-    def load(cls, directory: Path, task: Task, meta: dict[str, Any]):
-        return cls.create(task, str(directory), meta)
-
-    @property
-    def module(self) -> nn.Module:
-        return self.model
-
-    def save(self, directory: Path) -> None:
-        self.model.save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
-        save_meta(directory, self.meta)
-
-    # ---- tensors ----------------------------------------------------------------------------
     def _inputs(self, examples: list[Example], prefix: str = PREDICT):
         texts = [render(self.task.prompt(ex))[0] for ex in examples]
         if self.two_pass:
