@@ -102,8 +102,6 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     dev = [ex for ex in train if ex.id in held_out][: cfg.eval_limit]
     train = [ex for ex in train[: cfg.data.limit] if ex.id not in held_out]
     teacher = teacher or Teacher.load(cfg.teacher)
-    if teacher.is_seq2seq is False and task.kind != "choice" and task.name != "svamp":
-        raise ConfigError("task", f"cannot fine-tune on task kind {task.kind}")
     torch.manual_seed(cfg.seed)
     model = teacher.model
     model.requires_grad_(True)
