@@ -85,6 +85,14 @@ class ResumableJsonl:
         self.done.update(r["id"] for r in fresh)
 
 
+def read_jsonl_records(path: str | Path) -> list[dict[str, Any]]:
+    """Every record of a finished JSONL artifact ([] when it does not exist yet)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def truncate_log(path: Path, step: int) -> None:
     """Drop training-log lines written after the checkpoint a run resumes from (they are redone,
     and the log must read as if the run had never been interrupted)."""

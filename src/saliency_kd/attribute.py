@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .artifact import ResumableJsonl
+from .artifact import ResumableJsonl, read_jsonl_records
 from .attribution import AttributionOptions, get_method
 from .data import DataSpec, Example, Task, load_examples
 from .errors import ConfigError
@@ -150,7 +150,7 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
         if cfg.overwrite and rank == 0:
             out.unlink(missing_ok=True)
         dist.wait_for_everyone()
-        done = {r["id"] for r in _read_existing(out)}
+        done = {r["id"] for r in read_jsonl_records(out)}
         writer = ResumableJsonl(out.with_name(f"{out.name}.shard{rank}-of{world}"),
                                 {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite)
         done = done | writer.done
@@ -180,22 +180,14 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     return out
 
 
-def _read_existing(path: Path) -> list[dict[str, Any]]:
-    import json
-
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _merge_shards(out: Path, world: int, examples: list[Example], settings: dict) -> None:
     """Write the merged file in example order (atomically), then drop the shards."""
     import json
 
-    by_id = {r["id"]: r for r in _read_existing(out)}
+    by_id = {r["id"]: r for r in read_jsonl_records(out)}
     shards = [out.with_name(f"{out.name}.shard{r}-of{world}") for r in range(world)]
     for shard in shards:
-        for rec in _read_existing(shard):
+        for rec in read_jsonl_records(shard):
             by_id.setdefault(rec["id"], rec)
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:

@@ -3,19 +3,14 @@ between attribution methods, and seed-averaged student accuracy."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..artifact import read_jsonl_records as read_records  # noqa: F401  (re-exported)
 from ..data import Example
 from ..metrics import bootstrap_ci
 from ..rationales import STOPWORDS
-
-
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def _content(words: list[str]) -> set[str]:
