@@ -69,6 +69,23 @@ def teacher_config(a: argparse.Namespace):
 
 
 # ---- verbs ----------------------------------------------------------------------------------
+def add_selection_args(g) -> None:
+    g.add_argument("--top-k", type=int, default=5, help="rationale length in words")
+    g.add_argument("--mass", type=float, default=None,
+                   help="instead of --top-k: share of attribution mass to keep (0-1]")
+    g.add_argument("--keep-stopwords", action="store_true", help="allow stop words in rationales")
+    g.add_argument("--keep-punctuation", action="store_true", help="allow punctuation")
+    g.add_argument("--rank", default="abs", choices=["abs", "value"],
+                   help="rank signed scores by magnitude or by value")
+
+
+def rationale_config(a: argparse.Namespace):
+    from .rationales import RationaleConfig
+
+    return RationaleConfig(a.top_k, a.mass, getattr(a, "merge", "sum"), not a.keep_stopwords,
+                           not a.keep_punctuation, a.rank)
+
+
 def _attribute_args(p: argparse.ArgumentParser) -> None:
     from .attribution import method_names
 
@@ -78,15 +95,9 @@ def _attribute_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--method", default="saliency", choices=method_names())
     g.add_argument("--target", default="prediction", choices=["prediction", "gold"],
                    help="explain the teacher's prediction or the gold label")
-    g.add_argument("--top-k", type=int, default=5, help="rationale length in words")
-    g.add_argument("--mass", type=float, default=None,
-                   help="instead of --top-k: share of attribution mass to keep (0-1]")
+    add_selection_args(g)
     g.add_argument("--merge", default="sum", choices=["sum", "max"],
                    help="how sub-word scores merge into word scores")
-    g.add_argument("--keep-stopwords", action="store_true", help="allow stop words in rationales")
-    g.add_argument("--keep-punctuation", action="store_true", help="allow punctuation")
-    g.add_argument("--rank", default="abs", choices=["abs", "value"],
-                   help="rank signed scores by magnitude or by value")
     g.add_argument("--ig-steps", type=int, default=16, help="integrated gradients steps")
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--gradient-checkpointing", action="store_true",
@@ -99,16 +110,39 @@ def _attribute_args(p: argparse.ArgumentParser) -> None:
 def cmd_attribute(a: argparse.Namespace) -> int:
     from .attribute import AttributeConfig, attribute
     from .attribution import AttributionOptions
-    from .rationales import RationaleConfig
 
     cfg = AttributeConfig(
         out=a.out, data=data_spec(a), teacher=teacher_config(a), method=a.method,
-        target=a.target,
-        rationale=RationaleConfig(a.top_k, a.mass, a.merge, not a.keep_stopwords,
-                                  not a.keep_punctuation, a.rank),
+        target=a.target, rationale=rationale_config(a),
         options=AttributionOptions(ig_steps=a.ig_steps), batch_size=a.batch_size,
         overwrite=a.overwrite, gradient_checkpointing=a.gradient_checkpointing)
     print(attribute(cfg))
+    return 0
+
+
+def _rationales_args(p: argparse.ArgumentParser) -> None:
+    from .derive import SOURCES
+
+    p.add_argument("--from", dest="source_file", required=True,
+                   help="attribution file from `saliency-kd attribute` (its word scores)")
+    add_data_args(p)
+    g = p.add_argument_group("rationale")
+    g.add_argument("--source", default="teacher", choices=SOURCES,
+                   help="teacher: re-select from the stored scores; random / gold-answer: "
+                   "control rationales (k random content words / the gold answer's words)")
+    add_selection_args(g)
+    g.add_argument("--seed", type=int, default=0, help="seed of the random control")
+    p.add_argument("--out", required=True, help="output JSON Lines file")
+
+
+@verb("rationales", "derive a rationale file: another k, or a random / gold-answer control",
+      _rationales_args)
+def cmd_rationales(a: argparse.Namespace) -> int:
+    from .derive import DeriveConfig, derive
+
+    cfg = DeriveConfig(source_file=a.source_file, out=a.out, data=data_spec(a), source=a.source,
+                       rationale=rationale_config(a), seed=a.seed)
+    print(json.dumps(derive(cfg), indent=1))
     return 0
 
 

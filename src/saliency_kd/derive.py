@@ -1,0 +1,152 @@
+"""Rationale files derived from an attribution file without the teacher: another k, or a control.
+
+A student run must be able to say that its gain comes from the teacher's insight. Two controls
+keep everything else equal (the same examples, teacher predictions, candidate scores and filters)
+and change only the rationale:
+
+- `random`: k content words drawn uniformly, seeded per example: as many extra tokens as the
+  teacher's rationale, and no insight;
+- `gold-answer`: the input words of the gold answer and nothing else: pure label leakage (CQA
+  lists the choices in the input, so the answer is there to be pointed at).
+
+`teacher` re-selects the teacher's rationale from the stored word scores (another k, mass or
+filter) without running the teacher again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .artifact import read_jsonl_records
+from .data import DataSpec, Example, Task, load_examples
+from .errors import ConfigError, DataError, UnknownNameError
+from .rationales import RationaleConfig, eligible, select
+from .student.items import content_segments
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("teacher", "random", "gold-answer")
+
+
+@dataclass
+class DeriveConfig:
+    """Settings of `saliency-kd rationales`."""
+
+    source_file: str = ""
+    """Attribution file written by `saliency-kd attribute` (its word scores are re-used)."""
+    out: str = ""
+    """Output JSON Lines file, in the same format (students read it with --rationales)."""
+    data: DataSpec = field(default_factory=DataSpec)
+    """The data the source file was made from (gold labels and the input's structure)."""
+    source: str = "teacher"
+    """`teacher` (re-select from the stored scores), `random` or `gold-answer` (controls)."""
+    rationale: RationaleConfig = field(default_factory=RationaleConfig)
+    """Selection for `teacher` and `random`; `gold-answer` keeps the answer's words only."""
+    seed: int = 0
+    """Seed of the `random` control (each example draws from its own seeded stream)."""
+
+    def validate(self) -> None:
+        if self.source not in SOURCES:
+            raise UnknownNameError("rationale source", self.source, list(SOURCES))
+        if not self.out:
+            raise ConfigError("out", "an output file is required")
+        if Path(self.out).resolve() == Path(self.source_file).resolve():
+            raise ConfigError("out", "must differ from the source file")
+        self.rationale.validate()
+
+
+def gold_answer_words(task: Task, ex: Example, words: list[str], cfg: RationaleConfig,
+                      ) -> list[int]:
+    """Indices of the input words that spell the gold answer.
+
+    With per-example choices the gold choice's own words (not a look-alike word in the question);
+    otherwise every content word that also occurs in the label. Filters apply unless they would
+    remove the whole answer (an answer like "here" is a stop word and still the answer).
+    """
+    if ex.choices:
+        idx = []
+        for seg in content_segments(task, ex):
+            if seg.field == "choices" and seg.text.strip().lower() == ex.label.strip().lower():
+                idx = [i for _, _, i in seg.words]
+                break
+    else:
+        label_words = {w.lower() for w in ex.label.split()}
+        idx = [i for i, w in enumerate(words) if w.lower() in label_words]
+    kept = [i for i in idx if eligible(words[i], cfg)]
+    return kept or idx
+
+
+def derive_record(rec: dict[str, Any], task: Task, ex: Example, cfg: DeriveConfig,
+                  ) -> dict[str, Any]:
+    words = [w for w, _ in rec["words"]]
+    out = dict(rec)
+    if cfg.source == "teacher":
+        chosen = select(words, [float(s) for _, s in rec["words"]], cfg.rationale)
+    elif cfg.source == "random":
+        rng = random.Random(f"{cfg.seed}:{ex.id}")  # independent of file order and --limit
+        scores = [round(rng.random(), 6) for _ in words]
+        chosen = select(words, scores, cfg.rationale)
+        out["words"] = [[w, s] for w, s in zip(words, scores)]
+        out["method"] = "random"
+    else:
+        chosen = gold_answer_words(task, ex, words, cfg.rationale)
+        out["words"] = [[w, 1.0 if i in chosen else 0.0] for i, w in enumerate(words)]
+        out["method"] = "gold-answer"
+    out["rationale"] = [words[i] for i in chosen]
+    out["rationale_index"] = chosen
+    out["derived"] = {"from": rec.get("method"), "source": cfg.source}
+    return out
+
+
+def derive(cfg: DeriveConfig) -> dict[str, Any]:
+    """Write the derived file (atomically) and its settings sidecar; return a summary."""
+    cfg.validate()
+    src = Path(cfg.source_file)
+    if not src.exists():
+        raise DataError(src, None, None, "attribution file not found (run `saliency-kd attribute`)")
+    task, examples = load_examples(cfg.data)
+    by_id = {ex.id: ex for ex in examples}
+    n_words = {ex.id: sum(len(s.words) for s in content_segments(task, ex)) for ex in examples}
+    out_recs = []
+    for lineno, rec in enumerate(read_jsonl_records(src), start=1):
+        ex = by_id.get(str(rec.get("id")))
+        if ex is None:
+            continue
+        if "words" not in rec:
+            raise DataError(src, lineno, "words", "missing field")
+        if len(rec["words"]) != n_words[ex.id]:
+            raise DataError(src, lineno, "words",
+                            f"{len(rec['words'])} words, but example {ex.id} of "
+                            f"{cfg.data.task}/{cfg.data.split} has {n_words[ex.id]}: the file "
+                            "was made from other data")
+        out_recs.append(derive_record(rec, task, ex, cfg))
+    if not out_recs:
+        raise DataError(src, None, "id", f"no record matches an example of {cfg.data.task}/"
+                        f"{cfg.data.split}: was it made for another task or split?")
+    empty = sum(not r["rationale_index"] for r in out_recs)
+    if cfg.source == "gold-answer" and empty == len(out_recs):
+        raise ConfigError("source", f"the gold answer never occurs in the input of "
+                          f"{cfg.data.task}; the gold-answer control needs a task whose input "
+                          "contains the answer (e.g. multiple choice with listed choices)")
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for rec in out_recs:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    settings = {"derived_from": str(src), **asdict(cfg)}
+    settings.pop("out")
+    out.with_name(out.name + ".meta.json").write_text(json.dumps(settings, indent=1,
+                                                                 sort_keys=True))
+    summary = {"out": str(out), "records": len(out_recs), "source": cfg.source,
+               "empty_rationales": empty,
+               "mean_length": sum(len(r["rationale_index"]) for r in out_recs) / len(out_recs)}
+    if empty:
+        log.warning("%s: %d of %d rationales are empty", out, empty, len(out_recs))
+    return summary

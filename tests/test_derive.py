@@ -1,0 +1,125 @@
+"""Derived rationale files: another k from stored scores, and the random / gold-answer controls."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import make_teacher
+
+from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.cli import main
+from saliency_kd.data import DataSpec, load_examples
+from saliency_kd.derive import DeriveConfig, derive
+from saliency_kd.errors import ConfigError, DataError, UnknownNameError
+from saliency_kd.rationales import RationaleConfig, eligible
+
+
+def _read(path):
+    return [json.loads(line) for line in open(path)]
+
+
+@pytest.fixture
+def source(dss_dir, tmp_path):
+    spec = DataSpec("cqa", str(dss_dir), "train", 24)
+    path = attribute(AttributeConfig(out=str(tmp_path / "sal.jsonl"), data=spec, batch_size=8),
+                     teacher=make_teacher("llama"), progress=False)
+    return spec, path
+
+
+def test_teacher_reselection_equals_a_fresh_attribution_with_that_k(source, tmp_path):
+    spec, path = source
+    fresh = attribute(AttributeConfig(out=str(tmp_path / "k3.jsonl"), data=spec, batch_size=8,
+                                      rationale=RationaleConfig(top_k=3)),
+                      teacher=make_teacher("llama"), progress=False)
+    derive(DeriveConfig(str(path), str(tmp_path / "d3.jsonl"), spec, "teacher",
+                        RationaleConfig(top_k=3)))
+    ref, got = _read(fresh), _read(tmp_path / "d3.jsonl")
+    assert [r["rationale_index"] for r in got] == [r["rationale_index"] for r in ref]
+    assert [r["rationale"] for r in got] == [r["rationale"] for r in ref]
+    # everything else a student reads is carried over untouched
+    for a, b in zip(got, _read(path)):
+        for key in ("id", "prediction", "label", "candidates", "candidate_scores", "words"):
+            assert a[key] == b[key]
+
+
+def test_random_control_is_k_seeded_eligible_words(source, tmp_path):
+    spec, path = source
+    cfg = RationaleConfig(top_k=5)
+    a = _read(derive(DeriveConfig(str(path), str(tmp_path / "a.jsonl"), spec, "random", cfg,
+                                  seed=0))["out"])
+    again = _read(derive(DeriveConfig(str(path), str(tmp_path / "b.jsonl"), spec, "random", cfg,
+                                      seed=0))["out"])
+    other = _read(derive(DeriveConfig(str(path), str(tmp_path / "c.jsonl"), spec, "random", cfg,
+                                      seed=1))["out"])
+    fewer = _read(derive(DeriveConfig(str(path), str(tmp_path / "d.jsonl"),
+                                      DataSpec("cqa", spec.data_dir, "train", 10), "random", cfg,
+                                      seed=0))["out"])
+    assert a == again and a[:10] == fewer  # per-example streams: independent of --limit
+    assert [r["rationale_index"] for r in a] != [r["rationale_index"] for r in other]
+    teacher_recs = _read(path)
+    assert [r["rationale_index"] for r in a] != [r["rationale_index"] for r in teacher_recs]
+    for r, t in zip(a, teacher_recs):
+        assert r["method"] == "random" and r["prediction"] == t["prediction"]
+        n_eligible = sum(eligible(w, cfg) for w, _ in r["words"])
+        assert len(r["rationale_index"]) == min(5, n_eligible)
+        assert all(eligible(w, cfg) for w in r["rationale"])
+
+
+def test_gold_answer_control_points_at_the_gold_choice(source, tmp_path):
+    spec, path = source
+    recs = _read(derive(DeriveConfig(str(path), str(tmp_path / "g.jsonl"), spec, "gold-answer",
+                                     RationaleConfig()))["out"])
+    _, examples = load_examples(spec)
+    for r, ex in zip(recs, examples):
+        assert " ".join(r["rationale"]).lower() == ex.label.lower()
+        fields = [r["word_fields"][i] for i in r["rationale_index"]]
+        assert set(fields) == {"choices"}  # the choice itself, not a look-alike in the question
+
+
+def test_gold_answer_control_refuses_a_task_without_the_answer_in_its_input(tmp_path):
+    data = tmp_path / "nli.jsonl"
+    data.write_text("".join(json.dumps({"input": f"the cat sat on mat {i}", "label": "yes",
+                                        "id": str(i)}) + "\n" for i in range(10)))
+    spec = DataSpec("generic", "", "train", None, str(data))
+    src = attribute(AttributeConfig(out=str(tmp_path / "r.jsonl"), data=spec, batch_size=8),
+                    teacher=make_teacher("llama"), progress=False)
+    with pytest.raises(ConfigError, match="never occurs in the input"):
+        derive(DeriveConfig(str(src), str(tmp_path / "g.jsonl"), spec, "gold-answer"))
+
+
+def test_errors_name_file_line_and_field(source, tmp_path):
+    spec, path = source
+    with pytest.raises(UnknownNameError, match="gold-answer, random, teacher"):
+        derive(DeriveConfig(str(path), str(tmp_path / "x.jsonl"), spec, "shuffle"))
+    with pytest.raises(ConfigError, match="'out'"):
+        derive(DeriveConfig(str(path), str(path), spec))
+    with pytest.raises(DataError, match="not found"):
+        derive(DeriveConfig(str(tmp_path / "nope.jsonl"), str(tmp_path / "x.jsonl"), spec))
+    lines = path.read_text().splitlines()
+    bad = json.loads(lines[2])
+    bad["words"] = bad["words"][:-1]
+    lines[2] = json.dumps(bad)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"broken.jsonl:3: field 'words'.*other data"):
+        derive(DeriveConfig(str(broken), str(tmp_path / "x.jsonl"), spec))
+    with pytest.raises(DataError, match="other data|another task or split"):
+        derive(DeriveConfig(str(path), str(tmp_path / "x.jsonl"),
+                            DataSpec("cqa", spec.data_dir, "test")))
+
+
+def test_cli_writes_a_file_students_accept(source, tmp_path, capsys):
+    spec, path = source
+    out = tmp_path / "rand.jsonl"
+    assert main(["rationales", "--from", str(path), "--task", "cqa", "--data-dir", spec.data_dir,
+                 "--limit", "24", "--source", "random", "--top-k", "4", "--seed", "3",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["records"] == 24 and summary["mean_length"] <= 4
+    meta = json.loads(out.with_name(out.name + ".meta.json").read_text())
+    assert meta["source"] == "random" and meta["seed"] == 3
+    from saliency_kd.student.items import check_coverage, load_rationale_file
+
+    _, examples = load_examples(spec)
+    check_coverage(out, load_rationale_file(out), examples)
