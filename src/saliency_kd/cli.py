@@ -146,6 +146,31 @@ def cmd_rationales(a: argparse.Namespace) -> int:
     return 0
 
 
+def _faithfulness_args(p: argparse.ArgumentParser) -> None:
+    from .faithfulness import ERASER_BINS
+
+    p.add_argument("--rationales", nargs="+", required=True,
+                   help="attribution or control files to measure (same examples, same teacher)")
+    add_data_args(p)
+    add_teacher_args(p)
+    p.add_argument("--bins", nargs="+", type=float, default=list(ERASER_BINS),
+                   help="shares of content words removed / kept (ERASER: 1 5 10 20 50%%)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--out", required=True, help="directory for per-example values + summary")
+
+
+@verb("faithfulness", "ERASER comprehensiveness and sufficiency (AOPC) of attributions",
+      _faithfulness_args)
+def cmd_faithfulness(a: argparse.Namespace) -> int:
+    from .faithfulness import FaithfulnessConfig, faithfulness
+
+    cfg = FaithfulnessConfig(rationales=a.rationales, out=a.out, data=data_spec(a),
+                             teacher=teacher_config(a), bins=tuple(a.bins),
+                             batch_size=a.batch_size)
+    print(json.dumps(faithfulness(cfg), indent=1))
+    return 0
+
+
 def _teacher_eval_args(p: argparse.ArgumentParser) -> None:
     add_data_args(p, default_split="dev")
     add_teacher_args(p)

@@ -1,0 +1,181 @@
+"""Faithfulness of attributions on the teacher: ERASER comprehensiveness and sufficiency.
+
+DeYoung et al. (2020), "ERASER": with p(y|x) the teacher's probability of its own prediction y,
+- comprehensiveness = p(y|x) - p(y|x without the top words): high when the words mattered;
+- sufficiency = p(y|x) - p(y|only the top words): low when the words alone suffice;
+each averaged over bins of 1, 5, 10, 20 and 50% of the content words (AOPC). Words are ranked
+by the attribution file's stored word scores (|score|), so every method, and the random control,
+is measured on the same examples with the same teacher. The template (field names, "(a)",
+"Answer:") always stays; only content words are removed. p is the softmax over the candidate
+scores the teacher decides with (mean token log-likelihood with length normalisation).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .artifact import ResumableJsonl, read_jsonl_records
+from .data import DataSpec, Example, Task, get_task, load_examples
+from .errors import ConfigError, DataError
+from .metrics import bootstrap_ci
+from .teacher import WORD_RE, Teacher, TeacherConfig
+
+ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
+
+
+@dataclass
+class FaithfulnessConfig:
+    """Settings of `saliency-kd faithfulness`."""
+
+    rationales: list[str] = field(default_factory=list)
+    """Attribution (or derived control) files to measure, all on the same examples."""
+    out: str = "runs/faithfulness"
+    """Directory: one resumable JSONL of per-example values per file, and summary.json."""
+    data: DataSpec = field(default_factory=DataSpec)
+    """The data the files were made from; `limit` takes the first N of their examples."""
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    """The teacher the files explain."""
+    bins: tuple[float, ...] = ERASER_BINS
+    """Shares of the content words removed (comprehensiveness) or kept (sufficiency)."""
+    batch_size: int = 4
+    """Examples per teacher call (each brings 1 + 2 x bins + 2 prompts)."""
+
+    def validate(self) -> None:
+        if not self.rationales:
+            raise ConfigError("rationales", "give at least one attribution file")
+        if not self.bins or any(not 0 < b <= 1 for b in self.bins):
+            raise ConfigError("bins", f"shares must lie in (0, 1], got {list(self.bins)}")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size", f"must be positive, got {self.batch_size}")
+
+
+def reduce_prompt(task: Task, ex: Example, keep: set[int]):
+    """The example's prompt segments with only the content words in `keep` (teacher indices).
+
+    Kept neighbours keep their original gap ("tree." stays "tree."); a removed stretch becomes
+    one space, so no word is glued to another.
+    """
+    from .data.tasks import Segment
+
+    out, index = [], 0
+    for seg in task.prompt(ex):
+        if not seg.content:
+            out.append(seg)
+            continue
+        parts, prev_end, prev_kept = [], 0, False
+        for m in WORD_RE.finditer(seg.text):
+            if index in keep:
+                if parts:
+                    parts.append(seg.text[prev_end:m.start()] if prev_kept else " ")
+                parts.append(m.group())
+                prev_end, prev_kept = m.end(), True
+            else:
+                prev_kept = False
+            index += 1
+        out.append(Segment("".join(parts), True, seg.field))
+    return out
+
+
+def _softmax(scores: list[float]) -> list[float]:
+    top = max(scores)
+    e = [math.exp(s - top) for s in scores]
+    return [x / sum(e) for x in e]
+
+
+def ranked_words(rec: dict[str, Any]) -> list[int]:
+    """Word indices by decreasing |score|; ties go to the earlier word."""
+    scores = [abs(float(s)) for _, s in rec["words"]]
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
+
+
+def measure_batch(teacher: Teacher, task: Task, pairs: list[tuple[Example, dict]],
+                  bins: tuple[float, ...]) -> list[dict[str, Any]]:
+    prompts, cands, layout = [], [], []
+    for ex, rec in pairs:
+        n = len(rec["words"])
+        order = ranked_words(rec)
+        variants = [set(range(n))]  # the full input first
+        for b in bins:
+            top = set(order[:max(1, math.ceil(b * n))])
+            variants += [set(range(n)) - top, top]
+        rationale = set(rec["rationale_index"])
+        variants += [set(range(n)) - rationale, rationale]
+        layout.append(len(variants))
+        for keep in variants:
+            prompts.append(teacher.encode(reduce_prompt(task, ex, keep)))
+            cands.append(task.candidates(ex))
+    scores = teacher.score_candidates(prompts, cands)
+    out, k = [], 0
+    for (ex, _), m in zip(pairs, layout):
+        probs = [_softmax(s) for s in scores[k:k + m]]
+        k += m
+        y = max(range(len(probs[0])), key=lambda j: probs[0][j])
+        p = [q[y] for q in probs]
+        comp = [p[0] - p[1 + 2 * i] for i in range(len(bins))]
+        suff = [p[0] - p[2 + 2 * i] for i in range(len(bins))]
+        out.append({"id": ex.id, "prediction": task.candidates(ex)[y], "p_full": p[0],
+                    "comprehensiveness": comp, "sufficiency": suff,
+                    "aopc_comprehensiveness": sum(comp) / len(comp),
+                    "aopc_sufficiency": sum(suff) / len(suff),
+                    "rationale_comprehensiveness": p[0] - p[-2],
+                    "rationale_sufficiency": p[0] - p[-1]})
+    return out
+
+
+def _summary(recs: list[dict[str, Any]], bins: tuple[float, ...]) -> dict[str, Any]:
+    s: dict[str, Any] = {"n": len(recs)}
+    for key in ("aopc_comprehensiveness", "aopc_sufficiency", "rationale_comprehensiveness",
+                "rationale_sufficiency"):
+        mean, lo, hi = bootstrap_ci([r[key] for r in recs])
+        s[key] = {"mean": mean, "ci95_low": lo, "ci95_high": hi}
+    for key in ("comprehensiveness", "sufficiency"):
+        s[f"{key}_by_bin"] = {str(b): sum(r[key][i] for r in recs) / len(recs)
+                              for i, b in enumerate(bins)}
+    return s
+
+
+def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Measure every file on the first `data.limit` examples; resumable per file."""
+    cfg.validate()
+    if cfg.data.task != "generic" and get_task(cfg.data.task).kind != "choice":
+        raise ConfigError("task", f"'{cfg.data.task}' generates its answer; comprehensiveness "
+                          "and sufficiency need a probability over candidate answers")
+    task, examples = load_examples(cfg.data)
+    out_dir = Path(cfg.out)
+    summary: dict[str, Any] = {"task": cfg.data.task, "split": cfg.data.split,
+                               "teacher": cfg.teacher.name, "bins": list(cfg.bins), "files": {}}
+    for path in map(Path, cfg.rationales):
+        if not path.exists():
+            raise DataError(path, None, None, "attribution file not found")
+        by_id = {str(r["id"]): r for r in read_jsonl_records(path)}
+        pairs = [(ex, by_id[ex.id]) for ex in examples if ex.id in by_id]
+        if not pairs:
+            raise DataError(path, None, "id", f"no record matches an example of "
+                            f"{cfg.data.task}/{cfg.data.split}")
+        method = pairs[0][1].get("method", path.stem)
+        writer = ResumableJsonl(out_dir / f"{path.stem}.jsonl",
+                                {"file": str(path), "bins": list(cfg.bins),
+                                 "teacher": cfg.teacher.name, "data": cfg.data.task})
+        todo = [pr for pr in pairs if pr[0].id not in writer.done]
+        if todo and teacher is None:
+            teacher = Teacher.load(cfg.teacher)
+        start = time.perf_counter()
+        for i in tqdm(range(0, len(todo), cfg.batch_size), disable=not progress,
+                      desc=f"faithfulness ({method})"):
+            writer.write_batch(measure_batch(teacher, task, todo[i:i + cfg.batch_size],
+                                             cfg.bins))
+        recs = [r for r in read_jsonl_records(writer.path)
+                if r["id"] in {ex.id for ex, _ in pairs}]
+        summary["files"][str(path)] = {"method": method, **_summary(recs, cfg.bins),
+                                       "seconds_this_run": round(time.perf_counter() - start, 1)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

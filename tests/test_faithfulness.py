@@ -1,0 +1,121 @@
+"""ERASER comprehensiveness / sufficiency on a tiny teacher: prompts, invariants, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from conftest import make_teacher
+
+from saliency_kd.artifact import ResumableJsonl
+from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.cli import main
+from saliency_kd.data import DataSpec, Example, get_task, load_examples, render
+from saliency_kd.derive import DeriveConfig, derive
+from saliency_kd.errors import ConfigError
+from saliency_kd.faithfulness import FaithfulnessConfig, faithfulness, reduce_prompt
+
+
+def _ex():
+    return Example("x", {"question": "Where do apples fall, mostly?"}, "ground",
+                   ["ground", "big sky"])
+
+
+def test_reduced_prompts_keep_the_template_and_the_gaps():
+    task, ex = get_task("cqa"), _ex()
+    full = render(task.prompt(ex))[0]
+    assert render(reduce_prompt(task, ex, set(range(10))))[0] == full
+    # words: Where do apples fall , mostly ? | ground | big sky
+    assert render(reduce_prompt(task, ex, {2, 3, 4, 8}))[0] == (
+        "Question: apples fall,\nChoices: (a)  (b) big\nAnswer:")
+    assert render(reduce_prompt(task, ex, {0, 2, 6}))[0] == (
+        "Question: Where apples ?\nChoices: (a)  (b) \nAnswer:")
+    assert render(reduce_prompt(task, ex, set()))[0] == "Question: \nChoices: (a)  (b) \nAnswer:"
+
+
+def _world(dss_dir, tmp_path, limit=12):
+    spec = DataSpec("cqa", str(dss_dir), "train", limit)
+    teacher = make_teacher("llama")
+    sal = attribute(AttributeConfig(out=str(tmp_path / "sal.jsonl"), data=spec, batch_size=4),
+                    teacher=teacher, progress=False)
+    rnd = derive(DeriveConfig(str(sal), str(tmp_path / "rnd.jsonl"), spec, "random"))["out"]
+    return spec, teacher, sal, rnd
+
+
+def test_values_match_a_hand_computed_reference(dss_dir, tmp_path):
+    spec, teacher, sal, _ = _world(dss_dir, tmp_path, limit=3)
+    summary = faithfulness(FaithfulnessConfig([str(sal)], str(tmp_path / "f"), spec,
+                                              bins=(0.2, 1.0)), teacher=teacher, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "f" / "sal.jsonl").read_text().splitlines()]
+    task, examples = load_examples(spec)
+    recs = [json.loads(line) for line in sal.read_text().splitlines()]
+    for row, ex, rec in zip(rows, examples, recs):
+        assert row["prediction"] == rec["prediction"]
+
+        def p_pred(keep, ex=ex, rec=rec):
+            s = teacher.score_candidates([teacher.encode(reduce_prompt(task, ex, keep))],
+                                         [ex.choices])[0]
+            e = [math.exp(v - max(s)) for v in s]
+            return e[ex.choices.index(rec["prediction"])] / sum(e)
+
+        n = len(rec["words"])
+        order = sorted(range(n), key=lambda i: -abs(rec["words"][i][1]))
+        top = set(order[:math.ceil(0.2 * n)])
+        full = p_pred(set(range(n)))
+        assert row["p_full"] == pytest.approx(full, abs=1e-5)
+        assert row["comprehensiveness"][0] == pytest.approx(full - p_pred(set(range(n)) - top),
+                                                            abs=1e-5)
+        assert row["sufficiency"][0] == pytest.approx(full - p_pred(top), abs=1e-5)
+        # 100%: keeping every word is the full input; removing every word leaves the template
+        assert row["sufficiency"][1] == pytest.approx(0.0, abs=1e-6)
+        assert row["comprehensiveness"][1] == pytest.approx(full - p_pred(set()), abs=1e-5)
+        assert row["rationale_sufficiency"] == pytest.approx(
+            full - p_pred(set(rec["rationale_index"])), abs=1e-5)
+    assert summary["files"][str(sal)]["n"] == 3
+
+
+def test_methods_are_compared_on_the_same_examples_and_resume(dss_dir, tmp_path, monkeypatch):
+    spec, teacher, sal, rnd = _world(dss_dir, tmp_path)
+    cfg = FaithfulnessConfig([str(sal), rnd], str(tmp_path / "clean"), spec)
+    clean = faithfulness(cfg, teacher=teacher, progress=False)
+    a, b = clean["files"][str(sal)], clean["files"][rnd]
+    assert a["n"] == b["n"] == 12 and a["method"] == "saliency" and b["method"] == "random"
+    assert set(a["comprehensiveness_by_bin"]) == {"0.01", "0.05", "0.1", "0.2", "0.5"}
+
+    original, calls = ResumableJsonl.write_batch, {"n": 0}
+
+    def dying(self, records):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        original(self, records)
+
+    monkeypatch.setattr(ResumableJsonl, "write_batch", dying)
+    cfg.out = str(tmp_path / "killed")
+    with pytest.raises(KeyboardInterrupt):
+        faithfulness(cfg, teacher=teacher, progress=False)
+    monkeypatch.setattr(ResumableJsonl, "write_batch", original)
+    faithfulness(cfg, teacher=teacher, progress=False)
+    for name in ("sal.jsonl", "rnd.jsonl"):
+        assert ((tmp_path / "killed" / name).read_text() ==
+                (tmp_path / "clean" / name).read_text())
+
+
+def test_errors_and_cli(dss_dir, tmp_path, capsys):
+    spec, teacher, sal, _ = _world(dss_dir, tmp_path, limit=4)
+    with pytest.raises(ConfigError, match="'bins'"):
+        faithfulness(FaithfulnessConfig([str(sal)], str(tmp_path), spec, bins=(0.0,)))
+    with pytest.raises(ConfigError, match="'rationales'"):
+        faithfulness(FaithfulnessConfig([], str(tmp_path), spec))
+    with pytest.raises(ConfigError, match="generates its answer"):
+        faithfulness(FaithfulnessConfig([str(sal)], str(tmp_path),
+                                        DataSpec("svamp", str(dss_dir), "train")))
+    teacher_dir = tmp_path / "teacher"
+    teacher.model.save_pretrained(teacher_dir)
+    teacher.tokenizer.save_pretrained(teacher_dir)
+    assert main(["faithfulness", "--rationales", str(sal), "--task", "cqa", "--data-dir",
+                 spec.data_dir, "--limit", "4", "--teacher", str(teacher_dir), "--bins", "0.1",
+                 "0.5", "--out", str(tmp_path / "cli")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bins"] == [0.1, 0.5] and out["files"][str(sal)]["n"] == 4
