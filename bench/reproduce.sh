@@ -2,66 +2,112 @@
 # Regenerates every number in docs/RESULTS.md (and docs/results/*.json) from scratch.
 # Resumable: each step skips what is finished (attribution files resume by id, training resumes
 # from checkpoints, finished runs are skipped), so a killed run just needs to be started again.
-# Long: hours on 2 CPU cores. Run it in the background:  nohup bash bench/reproduce.sh &
+# Long: many hours on 2 CPU cores. Run it in the background:  nohup bash bench/reproduce.sh &
+# Steps are ordered by what the comparison needs most, so a partial run is already useful.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKD=${SKD:-.venv/bin/saliency-kd}
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-../shared/data/dss}
 RUNS=${RUNS:-runs/results}
-N_TRAIN=${N_TRAIN:-800}        # CQA training examples the students see (first N of train)
-N_TEST=${N_TEST:-600}          # CQA test examples (the first N of the test file)
+TASKS=${TASKS:-"cqa esnli"}    # tasks to run, in this order
+N_TRAIN=${N_TRAIN:-800}        # training examples the students see (first N of train)
+N_TEST=${N_TEST:-600}          # test examples (the first N of the test split)
+N_FAITH=${N_FAITH:-100}        # training examples for comprehensiveness / sufficiency
 STUDENT=${STUDENT:-minilm-l2}  # chosen so that the teacher is ahead of it (see RESULTS.md)
 SEEDS=${SEEDS:-"0 1 2"}
+METHODS=${METHODS:-"attention occlusion integrated_gradients"}  # besides saliency
 export HF_HUB_OFFLINE=1
 
-mkdir -p "$RUNS/cqa" docs/results
-
-# 1. Teacher: Gemma-3-270M fine-tuned on CQA answer tokens, 45-minute CPU budget, best on dev.
-if [ ! -f "$RUNS/cqa/teacher/model/config.json" ]; then
-  $SKD teacher-finetune --task cqa --data-dir "$DATA" --limit 4800 --teacher gemma-3-270m \
-    --out "$RUNS/cqa/teacher" --lr 5e-5 --batch-size 16 --epochs 1 --max-minutes 45 \
-    --eval-every 50 --eval-limit 150
-fi
-TEACHER="$RUNS/cqa/teacher/model"
-
-# 2. Teacher accuracy: zero-shot and fine-tuned, on the test examples the students meet.
-for t in gemma-3-270m "$TEACHER"; do
-  name=$([ "$t" = gemma-3-270m ] && echo zeroshot || echo finetuned)
-  out="$RUNS/cqa/teacher-eval-$name.json"
-  [ -f "$out" ] || $SKD teacher-eval --task cqa --data-dir "$DATA" --split test --limit "$N_TEST" \
-    --teacher "$t" --out "$out"
-done
-
-# 3. Attribution of the training examples, one file per method (k=5 stored; other k re-selected
-#    from the stored word scores by bench/results.py).
-for m in saliency integrated_gradients attention occlusion; do
-  steps=$([ "$m" = integrated_gradients ] && echo 8 || echo 16)
-  $SKD attribute --task cqa --data-dir "$DATA" --split train --limit "$N_TRAIN" \
-    --teacher "$TEACHER" --method "$m" --ig-steps "$steps" --top-k 5 \
-    --out "$RUNS/cqa/rationales-$m.jsonl"
-  [ "$m" = saliency ] && [ "${ONLY_SALIENCY:-0}" = 1 ] && break
-done
-
-# 4. Students: same budget per mode (epochs, batch, lr), 3 seeds; dev early stopping.
-train_eval() {  # mode, seed, out dir, extra args...
-  local mode=$1 seed=$2 out=$3; shift 3
-  if [ ! -f "$out/metrics.json" ]; then
-    $SKD train --task cqa --data-dir "$DATA" --limit "$N_TRAIN" --student "$STUDENT" \
-      --mode "$mode" --seed "$seed" --epochs 4 --batch-size 16 --lr 1e-4 --dev-limit 300 \
-      --out "$out" "$@"
-    $SKD evaluate --model "$out/model" --task cqa --data-dir "$DATA" --split test \
-      --limit "$N_TEST" --out "$out/metrics.json"
+run_task() {
+  local task=$1 dir=$RUNS/$1
+  mkdir -p "$dir"
+  # 1. Teacher: Gemma-3-270M fine-tuned on answer tokens, 45-minute CPU budget, best on dev.
+  if [ ! -f "$dir/teacher/model/config.json" ]; then
+    $SKD teacher-finetune --task "$task" --data-dir "$DATA" --limit 4800 --teacher gemma-3-270m \
+      --out "$dir/teacher" --lr 5e-5 --batch-size 16 --epochs 1 --max-minutes 45 \
+      --eval-every 50 --eval-limit 150
   fi
-}
-for seed in $SEEDS; do
-  train_eval standard "$seed" "$RUNS/cqa/student-standard-s$seed"
-  train_eval rationale "$seed" "$RUNS/cqa/student-rationale-saliency-s$seed" \
-    --rationales "$RUNS/cqa/rationales-saliency.jsonl"
-  train_eval kd "$seed" "$RUNS/cqa/student-kd-s$seed" \
-    --rationales "$RUNS/cqa/rationales-saliency.jsonl"
-  train_eval dss "$seed" "$RUNS/cqa/student-dss-s$seed"
-done
+  local teacher="$dir/teacher/model"
 
-# 5. Tables and plots.
-$PY bench/results.py --runs "$RUNS" --out docs
+  # 2. Teacher accuracy: zero-shot and fine-tuned, on the test examples the students meet.
+  for t in gemma-3-270m "$teacher"; do
+    local name; name=$([ "$t" = gemma-3-270m ] && echo zeroshot || echo finetuned)
+    local out="$dir/teacher-eval-$name.json"
+    [ -f "$out" ] || $SKD teacher-eval --task "$task" --data-dir "$DATA" --split test \
+      --limit "$N_TEST" --teacher "$t" --out "$out"
+  done
+
+  attribute() {  # method
+    local steps; steps=$([ "$1" = integrated_gradients ] && echo 8 || echo 16)
+    $SKD attribute --task "$task" --data-dir "$DATA" --split train --limit "$N_TRAIN" \
+      --teacher "$teacher" --method "$1" --ig-steps "$steps" --top-k 5 \
+      --out "$dir/rationales-$1.jsonl"
+  }
+  derive() {  # out name, args...
+    local name=$1; shift
+    [ -f "$dir/rationales-$name.jsonl" ] || $SKD rationales --task "$task" --data-dir "$DATA" \
+      --split train --limit "$N_TRAIN" --from "$dir/rationales-saliency.jsonl" \
+      --out "$dir/rationales-$name.jsonl" "$@"
+  }
+  train_eval() {  # mode, seed, run name, extra args...
+    local mode=$1 seed=$2 out=$dir/student-$3-s$2; shift 3
+    if [ ! -f "$out/metrics.json" ]; then
+      $SKD train --task "$task" --data-dir "$DATA" --limit "$N_TRAIN" --student "$STUDENT" \
+        --mode "$mode" --seed "$seed" --epochs 4 --batch-size 16 --lr 1e-4 --dev-limit 300 \
+        --out "$out" "$@"
+      $SKD evaluate --model "$out/model" --task "$task" --data-dir "$DATA" --split test \
+        --limit "$N_TEST" --out "$out/metrics.json"
+    fi
+  }
+  rationale_students() {  # rationale file name
+    for seed in $SEEDS; do
+      train_eval rationale "$seed" "rationale-$1" --rationales "$dir/rationales-$1.jsonl"
+    done
+  }
+  faith() {  # rationale file names
+    local files=()
+    for f in "$@"; do files+=("$dir/rationales-$f.jsonl"); done
+    $SKD faithfulness --rationales "${files[@]}" --task "$task" --data-dir "$DATA" \
+      --split train --limit "$N_FAITH" --teacher "$teacher" --out "$dir/faithfulness"
+  }
+
+  # 3. Saliency rationales (k=5) and the students of the paper's comparison: same budget per
+  #    mode (epochs, batch, lr), 3 seeds, dev early stopping.
+  attribute saliency
+  for seed in $SEEDS; do
+    train_eval standard "$seed" standard
+    train_eval rationale "$seed" rationale-saliency --rationales "$dir/rationales-saliency.jsonl"
+    train_eval kd "$seed" kd --rationales "$dir/rationales-saliency.jsonl"
+    train_eval dss "$seed" dss
+  done
+
+  # 4. Controls: k random content words (seed 0), and the gold answer's own words (only where
+  #    the input lists the answer: multiple choice).
+  derive random --source random --seed 0
+  rationale_students random
+  if [ "$task" = cqa ]; then
+    derive gold-answer --source gold-answer
+    rationale_students gold-answer
+  fi
+
+  # 5. Faithfulness of saliency against the random control, then k in {3, 10}.
+  faith saliency random
+  for k in 3 10; do
+    derive "saliency-k$k" --top-k "$k"
+    rationale_students "saliency-k$k"
+  done
+
+  # 6. The other attribution methods as rationale sources, and their faithfulness.
+  for m in $METHODS; do
+    attribute "$m"
+    faith "$m"
+    rationale_students "$m"
+  done
+}
+
+mkdir -p docs/results
+for task in $TASKS; do
+  run_task "$task"
+  $PY bench/results.py --runs "$RUNS" --out docs
+done

@@ -100,6 +100,11 @@ def test_methods_are_compared_on_the_same_examples_and_resume(dss_dir, tmp_path,
     for name in ("sal.jsonl", "rnd.jsonl"):
         assert ((tmp_path / "killed" / name).read_text() ==
                 (tmp_path / "clean" / name).read_text())
+    # a later call for one file keeps the other file in the summary
+    cfg.rationales = [rnd]
+    merged = faithfulness(cfg, teacher=teacher, progress=False)
+    assert set(merged["files"]) == {str(sal), rnd}
+    assert merged["files"][str(sal)]["aopc_sufficiency"] == a["aopc_sufficiency"]
 
 
 def test_errors_and_cli(dss_dir, tmp_path, capsys):

@@ -152,6 +152,12 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
     out_dir = Path(cfg.out)
     summary: dict[str, Any] = {"task": cfg.data.task, "split": cfg.data.split,
                                "teacher": cfg.teacher.name, "bins": list(cfg.bins), "files": {}}
+    previous = out_dir / "summary.json"
+    if previous.exists():  # files measured by an earlier call stay in the summary
+        old = json.loads(previous.read_text())
+        if {k: old.get(k) for k in ("task", "split", "teacher", "bins")} == {
+                k: summary[k] for k in ("task", "split", "teacher", "bins")}:
+            summary["files"] = old.get("files", {})
     for path in map(Path, cfg.rationales):
         if not path.exists():
             raise DataError(path, None, None, "attribution file not found")
