@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..data import Example, Task
 from ..teacher import Teacher, TeacherConfig
@@ -54,7 +55,8 @@ class CausalStudent(HFStudent):
         out = self.model.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                                     use_cache=False)
         logits = self.lm.lm_logits(out.last_hidden_state[batch.tgt_b, batch.tgt_pos])
-        tok_lp = logits.log_softmax(-1).gather(-1, batch.tgt_ids[:, None])[:, 0]
+        # Fused log-softmax + gather: one pass over the [tokens, vocabulary] logits, not three.
+        tok_lp = -F.cross_entropy(logits, batch.tgt_ids, reduction="none")
         # Which target tokens are the label, which the rationale (the forced prefix is neither).
         kind, prefix_len = [], len(self._ids(RATIONALE_PREFIX))
         for n_label, seq in zip(label_len, targets):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..data import Example, Task, render
 from .base import HFStudent, LossWeights, kd_loss, wants_rationale
@@ -58,14 +59,25 @@ class Seq2SeqStudent(HFStudent):
 
     def _decode_logprob(self, enc_out, attention, prefix: str, texts: list[str], reduce: str):
         dec, labels = self._targets(prefix, texts)
-        logits = self.model(encoder_outputs=enc_out, attention_mask=attention,
-                            decoder_input_ids=dec).logits
         mask = labels != -100
-        tok = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0)[..., None])[..., 0]
-        tok = tok * mask
+        # The vocabulary projection runs only where a target token is predicted: the padding of
+        # long rationales and the forced prefix would each cost a full projection (and its
+        # gradient) otherwise. A pre-hook on the LM head keeps each model's own head arithmetic
+        # (T5's d_model**-0.5 rescaling before it, BART's logit bias after it).
+        head = self.model.get_output_embeddings()
+        handle = head.register_forward_pre_hook(lambda _m, args: (args[0][mask], *args[1:]))
+        try:
+            logits = self.model(encoder_outputs=enc_out, attention_mask=attention,
+                                decoder_input_ids=dec).logits.float()
+        finally:
+            handle.remove()
+        target = labels[mask]
         if reduce == "mean_batch":  # token-level cross-entropy over the batch
-            return -tok.sum() / mask.sum()
-        return tok.sum(-1) / mask.sum(-1)  # per-sequence mean log-prob (candidate scores)
+            return F.cross_entropy(logits, target)
+        tok = -F.cross_entropy(logits, target, reduction="none")
+        rows = mask.nonzero()[:, 0]
+        sums = torch.zeros(len(texts), device=tok.device, dtype=tok.dtype).index_add(0, rows, tok)
+        return sums / mask.sum(-1)  # per-sequence mean log-prob (candidate scores)
 
     def _encode(self, examples: list[Example], prefix: str = PREDICT):
         ids, attention = self._inputs(examples, prefix)
