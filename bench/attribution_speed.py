@@ -1,6 +1,7 @@
 """Attribution throughput on the embedded teacher, side by side in one run.
 
     python bench/attribution_speed.py [--inseq-python .bench-inseq-venv/bin/python] [--n 32]
+    python bench/attribution_speed.py --all-methods    # throughput of every method
 
 Measures examples/second of saliency-kd's `saliency` and `integrated_gradients`, of a plain
 forward+backward pass over the same padded batches (the bound a gradient method cannot beat),
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 
 from saliency_kd.attribute import answer
-from saliency_kd.attribution import AttributionOptions, get_method
+from saliency_kd.attribution import AttributionOptions, get_method, method_names
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.models import embedded_gemma_dir
 from saliency_kd.teacher import Teacher, TeacherConfig
@@ -64,6 +65,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--inseq-python", default=None, help="python of a venv with inseq 0.7.1")
+    ap.add_argument("--all-methods", action="store_true",
+                    help="also time every other registered method on the same examples")
     ap.add_argument("--out", default=None, help="also write the figures as JSON here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -86,6 +89,11 @@ def main() -> None:
     n_ig = a.n_ig
     rows["saliency-kd integrated_gradients"] = n_ig / time_ours(
         teacher, prompts[:n_ig], targets[:n_ig], "integrated_gradients", a.batch_size, a.ig_steps)
+    if a.all_methods:
+        for m in method_names():
+            if m not in ("saliency", "integrated_gradients"):
+                rows[f"saliency-kd {m}"] = len(prompts) / time_ours(
+                    teacher, prompts, targets, m, a.batch_size, a.ig_steps)
     if a.inseq_python:
         texts = [p.text for p in prompts]
         tgt = [" " + t for t in answers]

@@ -1,5 +1,6 @@
-"""Turns the runs of bench/reproduce.sh into docs/results/*.json, PNG plots and
-docs/RESULTS.md. Every number in RESULTS.md is read from a JSON file written here."""
+"""Turns the runs of bench/reproduce.sh into docs/results/<task>.json, PNG plots and
+docs/RESULTS.md. Every number in RESULTS.md is read from a JSON file written here (or, for
+attribution throughput, from docs/results/bench_attribution_methods.json)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ from saliency_kd.report.analysis import answer_overlap, read_records
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
+TITLES = {"cqa": "CommonsenseQA", "esnli": "e-SNLI", "anli1": "ANLI-r1", "svamp": "SVAMP"}
+HUMAN = {"cqa": "CoS-E", "esnli": "e-SNLI", "anli1": "ANLI"}
+CHANCE = {"cqa": 0.2, "esnli": 1 / 3, "anli1": 1 / 3}
+# Row order of the student tables: the paper's comparison first, then sources, then controls.
+ORDER = ["standard", "rationale-saliency", "rationale-saliency-k3", "rationale-saliency-k10",
+         "rationale-attention", "rationale-occlusion", "rationale-integrated_gradients",
+         "rationale-random", "rationale-gold-answer", "dss", "kd"]
 
 
 def seeds_summary(values: list[float]) -> dict:
@@ -30,28 +38,18 @@ def plausibility(records: list[dict], examples: dict) -> dict:
     f1 = [max(token_f1(r["rationale"], e) for e in examples[r["id"]].explanations)
           for r in records if examples.get(r["id"]) and examples[r["id"]].explanations]
     mean, lo, hi = bootstrap_ci(f1)
-    return {"token_f1_vs_cose": mean, "ci95_low": lo, "ci95_high": hi, "n": len(f1)}
+    return {"token_f1": mean, "ci95_low": lo, "ci95_high": hi, "n": len(f1)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", default="runs/results")
-    ap.add_argument("--out", default="docs")
-    a = ap.parse_args()
-    runs, out = Path(a.runs) / "cqa", Path(a.out)
-    (out / "results").mkdir(parents=True, exist_ok=True)
-    res: dict = {"task": "cqa", "python": platform.python_version()}
-    import torch
-    import transformers
-
-    res["versions"] = {"torch": torch.__version__, "transformers": transformers.__version__}
+def teacher_part(runs: Path) -> dict:
+    res: dict = {}
     for name in ("zeroshot", "finetuned"):
         p = runs / f"teacher-eval-{name}.json"
         if p.exists():
             m = json.loads(p.read_text())["metrics"]
             res[f"teacher_{name}"] = {k: m[k] for k in ("accuracy", "ci95_low", "ci95_high", "n")}
     ft_log = runs / "teacher" / "train_log.jsonl"
-    if ft_log.exists():
+    if ft_log.exists() and (runs / "teacher" / "model").exists():
         recs = [json.loads(x) for x in ft_log.read_text().splitlines()]
         dev = [r for r in recs if "dev_accuracy" in r]
         steps = [r for r in recs if "loss" in r]
@@ -59,28 +57,56 @@ def main() -> None:
             "dev_curve": [[r["step"], r["dev_accuracy"]] for r in dev],
             "steps": len(steps), "examples_seen": 16 * len(steps),
             "minutes": (steps[-1]["time"] - recs[0]["time"]) / 60 if steps else 0}
-    _, train = load_examples(DataSpec("cqa", str(SHARED), "train"))
-    by_id = {ex.id: ex for ex in train}
-    res["attribution"] = {}
-    for f in sorted(runs.glob("rationales-*.jsonl")):
-        recs = read_records(f)
-        res["attribution"][f.stem.removeprefix("rationales-")] = {
-            "n": len(recs),
-            "teacher_train_accuracy": float(np.mean([r["correct"] for r in recs])),
-            "answer_in_top5": answer_overlap(recs, by_id),
-            "plausibility": plausibility(recs, by_id)}
-    res["students"] = {}
+    return res
+
+
+def students_part(runs: Path) -> dict:
+    per_run: dict[str, dict[int, dict]] = {}
     for d in sorted(runs.glob("student-*-s*")):
         m = d / "metrics.json"
         if not m.exists():
             continue
-        mode = d.name.removeprefix("student-").rsplit("-s", 1)[0]
-        res["students"].setdefault(mode, []).append(json.loads(m.read_text())["accuracy"])
-    res["students"] = {k: seeds_summary(v) for k, v in res["students"].items()}
-    (out / "results" / "cqa.json").write_text(json.dumps(res, indent=1))
-    plot(res, out / "results" / "cqa_students.png")
-    (out / "RESULTS.md").write_text(render(res))
-    print(json.dumps(res, indent=1))
+        name, seed = d.name.removeprefix("student-").rsplit("-s", 1)
+        log = [json.loads(x) for x in (d / "train_log.jsonl").read_text().splitlines()]
+        per_run.setdefault(name, {})[int(seed)] = {
+            "accuracy": json.loads(m.read_text())["accuracy"],
+            "train_minutes": log[-1]["seconds"] / 60 if log else None}
+    out = {}
+    std = per_run.get("standard", {})
+    for name in sorted(per_run, key=lambda n: (ORDER.index(n) if n in ORDER else 99, n)):
+        runs_ = per_run[name]
+        seeds = sorted(runs_)
+        row = seeds_summary([runs_[s]["accuracy"] for s in seeds])
+        row["seed_ids"] = seeds
+        row["train_minutes"] = [round(runs_[s]["train_minutes"], 1) for s in seeds]
+        paired = [runs_[s]["accuracy"] - std[s]["accuracy"] for s in seeds if s in std]
+        if name != "standard" and len(paired) > 1:
+            row["minus_standard"] = seeds_summary(paired)
+        out[name] = row
+    return out
+
+
+def task_results(runs: Path, task: str) -> dict:
+    res: dict = {"task": task, **teacher_part(runs)}
+    _, train = load_examples(DataSpec(task, str(SHARED), "train"))
+    by_id = {ex.id: ex for ex in train}
+    res["attribution"] = {}
+    for f in sorted(runs.glob("rationales-*.jsonl")):
+        recs = read_records(f)
+        row = {"n": len(recs),
+               "mean_length": float(np.mean([len(r["rationale"]) for r in recs])),
+               "teacher_train_accuracy": float(np.mean([r["correct"] for r in recs])),
+               "plausibility": plausibility(recs, by_id)}
+        if task == "cqa":  # the answer is in the input only where the choices are listed
+            row["answer_in_rationale"] = answer_overlap(recs, by_id)
+        res["attribution"][f.stem.removeprefix("rationales-")] = row
+    res["students"] = students_part(runs)
+    faith = runs / "faithfulness" / "summary.json"
+    if faith.exists():
+        s = json.loads(faith.read_text())
+        res["faithfulness"] = {"bins": s["bins"], "split": s["split"], "by_file": {
+            Path(k).stem.removeprefix("rationales-"): v for k, v in s["files"].items()}}
+    return res
 
 
 def plot(res: dict, path: Path) -> None:
@@ -94,66 +120,150 @@ def plot(res: dict, path: Path) -> None:
         return
     means = [res["students"][m]["mean"] for m in modes]
     errs = [res["students"][m]["mean"] - res["students"][m]["ci95_low"] for m in modes]
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    ax.bar(modes, means, yerr=errs, capsize=4, color="#5b8def")
+    errs = [0 if np.isnan(e) else e for e in errs]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    ax.bar(range(len(modes)), means, yerr=errs, capsize=4, color="#5b8def")
+    ax.set_xticks(range(len(modes)), [m.replace("rationale-", "r-") for m in modes], rotation=35,
+                  ha="right", fontsize=8)
     for key, style in (("teacher_finetuned", "--"), ("teacher_zeroshot", ":")):
         if key in res:
             ax.axhline(res[key]["accuracy"], ls=style, color="#c0392b",
                        label=key.replace("_", " "))
-    ax.axhline(0.2, color="grey", lw=0.8, label="chance")
-    ax.set_ylabel("CQA test accuracy")
-    ax.legend(fontsize=8)
+    ax.axhline(CHANCE.get(res["task"], 0), color="grey", lw=0.8, label="chance")
+    ax.set_ylabel(f"{TITLES.get(res['task'], res['task'])} test accuracy")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+    return "–" if x is None or np.isnan(x) else f"{100 * x:.1f}%"
 
 
-def render(res: dict) -> str:
-    """RESULTS.md: every figure below is read from docs/results/cqa.json."""
-    lines = ["# Results", "",
-             "Everything here comes from `bash bench/reproduce.sh` (CPU, 2 cores), which writes",
-             "`docs/results/cqa.json`; this page is rendered from that file by `bench/results.py`.",
-             f"Versions: torch {res['versions']['torch']}, transformers "
-             f"{res['versions']['transformers']}, Python {res['python']}.", "",
-             "## CommonsenseQA", ""]
-    ft = res.get("teacher_finetune")
-    lines += ["### Teacher", "", "| teacher | test accuracy | 95% CI | n |", "|---|---|---|---|"]
+def _ci(d: dict) -> str:
+    return f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
+
+
+def render_task(res: dict) -> list[str]:
+    task = res["task"]
+    lines = [f"## {TITLES.get(task, task)}", "", f"Machine-readable: `results/{task}.json`.", ""]
+    if "teacher_zeroshot" in res or "teacher_finetuned" in res:
+        lines += ["### Teacher", "", "| teacher | test accuracy | 95% CI | n |",
+                  "|---|---|---|---|"]
     for key, name in (("teacher_zeroshot", "Gemma-3-270M, zero-shot"),
                       ("teacher_finetuned", "Gemma-3-270M, fine-tuned")):
         if key in res:
             t = res[key]
-            lines.append(f"| {name} | {_pct(t['accuracy'])} | {_pct(t['ci95_low'])} – "
-                         f"{_pct(t['ci95_high'])} | {t['n']} |")
+            lines.append(f"| {name} | {_pct(t['accuracy'])} | {_ci(t)} | {t['n']} |")
+    ft = res.get("teacher_finetune")
     if ft:
         curve = ", ".join(f"step {s}: {_pct(a)}" for s, a in ft["dev_curve"])
         lines += ["", f"Fine-tuning: {ft['steps']} steps of 16 examples ({ft['examples_seen']} "
                       f"examples, {ft['minutes']:.0f} min of wall-clock on a shared CPU), answer "
                       "tokens only, embeddings frozen, lr 5e-5; the model kept is the best on the "
                       f"dev carve-out of train. Dev accuracy (150 examples): {curve}."]
-    lines += ["", "### Students", "",
-              "| mode | test accuracy, mean of seeds | 95% CI (t, over seeds) | per seed |",
-              "|---|---|---|---|"]
-    for mode, r in res["students"].items():
-        seeds = ", ".join(_pct(v) for v in r["seeds"])
-        lines.append(f"| {mode} | {_pct(r['mean'])} | {_pct(r['ci95_low'])} – "
-                     f"{_pct(r['ci95_high'])} | {seeds} |")
-    lines += ["", "![students](results/cqa_students.png)", "",
-              "### The teacher's rationales", "",
-              "| method | rationale (top 5) contains part of the gold answer | token F1 vs CoS-E "
-              "explanations | teacher accuracy on these training examples | n |",
-              "|---|---|---|---|---|"]
-    for m, a in res["attribution"].items():
-        ov, pl = a["answer_in_top5"], a["plausibility"]
-        lines.append(f"| {m} | {_pct(ov['share'])} ({_pct(ov['ci95_low'])} – "
-                     f"{_pct(ov['ci95_high'])}) | {pl['token_f1_vs_cose']:.3f} | "
-                     f"{_pct(a['teacher_train_accuracy'])} | {a['n']} |")
-    lines += ["", "The paper reports 68% for the first column with FLAN-T5-XL.", ""]
+    if res["students"]:
+        lines += ["", "### Students", "",
+                  "| run | test accuracy, mean of seeds | 95% CI (t, over seeds) | per seed | "
+                  "minus standard, paired by seed (95% CI) | train min/run |",
+                  "|---|---|---|---|---|---|"]
+        for mode, r in res["students"].items():
+            seeds = ", ".join(_pct(v) for v in r["seeds"])
+            diff = r.get("minus_standard")
+            dtxt = (f"{100 * diff['mean']:+.1f} pts ({100 * diff['ci95_low']:+.1f} – "
+                    f"{100 * diff['ci95_high']:+.1f})") if diff else ""
+            minutes = statistics.fmean(r["train_minutes"]) if r["train_minutes"] else 0
+            lines.append(f"| {mode} | {_pct(r['mean'])} | {_ci(r)} | {seeds} | {dtxt} | "
+                         f"{minutes:.1f} |")
+        lines += ["", f"![students](results/{task}_students.png)"]
+    if res["attribution"]:
+        human = HUMAN.get(task, "human")
+        head = "| rationale file | words | teacher accuracy on these training examples | " \
+            f"token F1 vs {human} explanations |"
+        sep = "|---|---|---|---|"
+        if task == "cqa":
+            head += " contains part of the gold answer |"
+            sep += "---|"
+        lines += ["", "### The rationales", "", head + " n |", sep + "---|"]
+        for m, a in res["attribution"].items():
+            pl = a["plausibility"]
+            row = (f"| {m} | {a['mean_length']:.1f} | {_pct(a['teacher_train_accuracy'])} | "
+                   f"{pl['token_f1']:.3f} ({pl['ci95_low']:.3f} – {pl['ci95_high']:.3f}) |")
+            if "answer_in_rationale" in a:
+                ov = a["answer_in_rationale"]
+                row += f" {_pct(ov['share'])} ({_ci(ov)}) |"
+            lines.append(row + f" {a['n']} |")
+        if task == "cqa":
+            lines += ["", "The paper reports 68% for \"contains part of the gold answer\" with "
+                      "FLAN-T5-XL's top tokens."]
+    f = res.get("faithfulness")
+    if f:
+        bins = ", ".join(f"{100 * b:g}%" for b in f["bins"])
+        lines += ["", "### Faithfulness on the teacher (ERASER)", "",
+                  f"AOPC over removing / keeping the top {bins} of the content words, on the first "
+                  f"examples of the {f['split']} split; p is the teacher's softmax over the "
+                  "candidate scores. Comprehensiveness: higher is more faithful; sufficiency: "
+                  "lower is more faithful. \"At the rationale\": removing / keeping exactly the "
+                  "rationale's words. Intervals: bootstrap over examples.", "",
+                  "| rationale file | AOPC comprehensiveness | AOPC sufficiency | "
+                  "comprehensiveness at the rationale | sufficiency at the rationale | n |",
+                  "|---|---|---|---|---|---|"]
+        for m, v in f["by_file"].items():
+            cells = [f"{v[k]['mean']:.3f} ({v[k]['ci95_low']:.3f} – {v[k]['ci95_high']:.3f})"
+                     for k in ("aopc_comprehensiveness", "aopc_sufficiency",
+                               "rationale_comprehensiveness", "rationale_sufficiency")]
+            lines.append(f"| {m} | {' | '.join(cells)} | {v['n']} |")
+    return lines + [""]
+
+
+def render_throughput(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    b = json.loads(path.read_text())
+    lines = ["## Attribution throughput per method", "",
+             f"`python bench/attribution_speed.py --all-methods --out {path.as_posix()}`: "
+             f"Gemma-3-270M, {b['n']} CQA training prompts ({b['n_ig']} for integrated gradients, "
+             f"{b['ig_steps']} steps), batch {b['batch_size']}, {b['threads']} threads, side by "
+             "side in one run on a shared machine (compare ratios, not absolute times).", "",
+             "| method | examples / s | relative to saliency |", "|---|---|---|"]
+    rows = b["examples_per_second"]
+    base = rows.get("saliency-kd saliency")
+    for name, v in rows.items():
+        rel = f"{v / base:.2f}x" if base else ""
+        lines.append(f"| {name} | {v:.3f} | {rel} |")
+    return lines + [""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", default="runs/results")
+    ap.add_argument("--out", default="docs")
+    a = ap.parse_args()
+    out = Path(a.out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    import torch
+    import transformers
+
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__,
+                "python": platform.python_version()}
+    tasks = [t for t in TITLES if (Path(a.runs) / t).is_dir()]
+    lines = ["# Results", "",
+             "Everything here comes from `bash bench/reproduce.sh` (CPU, 2 cores), which writes "
+             "`docs/results/<task>.json`; this page is rendered from those files by "
+             "`bench/results.py`.",
+             f"Versions: torch {versions['torch']}, transformers {versions['transformers']}, "
+             f"Python {versions['python']}.", ""]
+    for task in tasks:
+        res = task_results(Path(a.runs) / task, task)
+        res["versions"] = versions
+        (out / "results" / f"{task}.json").write_text(json.dumps(res, indent=1))
+        plot(res, out / "results" / f"{task}_students.png")
+        lines += render_task(res)
+    lines += render_throughput(out / "results" / "bench_attribution_methods.json")
     lines += [Path(__file__).with_name("RESULTS_NOTES.md").read_text()]
-    return "\n".join(lines) + "\n"
+    (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out / 'RESULTS.md'} ({', '.join(tasks)})")
 
 
 if __name__ == "__main__":

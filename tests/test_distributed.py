@@ -13,7 +13,7 @@ from conftest import make_teacher
 
 from saliency_kd.attribute import AttributeConfig, attribute
 from saliency_kd.cli import main
-from saliency_kd.data import DataSpec
+from saliency_kd.data import DataSpec, load_examples
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -56,14 +56,17 @@ def bert_no_dropout(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("mode,rtol", [("standard", 1e-4), ("rationale", 5e-2)])
+@pytest.mark.parametrize("mode,rtol,sharded", [("standard", 1e-4, False),
+                                               ("rationale", 5e-2, False),
+                                               ("standard", 1e-4, True)])
 def test_two_process_training_matches_single_process(student_world, bert_no_dropout, tmp_path,
-                                                     mode, rtol):
+                                                     mode, rtol, sharded):
     common = ["train", "--task", "cqa", "--data-dir", str(student_world["dss"]), "--rationales",
               str(student_world["rationales"]), "--student", str(bert_no_dropout), "--mode", mode,
               "--lr", "2e-3", "--batch-size", "12", "--epochs", "1"]
     assert main([*common, "--out", str(tmp_path / "one")]) == 0
-    accelerate([*common, "--out", str(tmp_path / "two")], tmp_path)
+    accelerate([*common, "--out", str(tmp_path / "two"), *(["--fsdp"] if sharded else [])],
+               tmp_path)
 
     def losses(d):
         return [json.loads(x)["loss"] for x in (d / "train_log.jsonl").read_text().splitlines()]
@@ -73,6 +76,15 @@ def test_two_process_training_matches_single_process(student_world, bert_no_drop
     assert two == pytest.approx(one, rel=rtol)
     summary = json.loads((tmp_path / "two" / "train_summary.json").read_text())
     assert summary["processes"] == 2
+    if sharded:  # the model gathered from the shards is the single-process model
+        from saliency_kd.student import load_student
+
+        _, test = load_examples(DataSpec("cqa", str(student_world["dss"]), "test", limit=6))
+        p1 = load_student(tmp_path / "one" / "model").predict(test)
+        p2 = load_student(tmp_path / "two" / "model").predict(test)
+        for a, b in zip(p1, p2):
+            assert a["prediction"] == b["prediction"]
+            assert b["probabilities"] == pytest.approx(a["probabilities"], abs=1e-3)
 
 
 def test_out_of_memory_batch_is_halved_and_nothing_is_lost(dss_dir, tmp_path, monkeypatch):

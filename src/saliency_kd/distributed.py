@@ -81,3 +81,48 @@ def enable_attribution_checkpointing(model) -> None:
     for module in model.modules():
         if isinstance(module, GradientCheckpointingLayer):
             module.training = True
+
+
+class ShardedRoot(torch.nn.Module):
+    """The FSDP root around a student: every student call goes through `forward`.
+
+    Students call sub-modules directly (an encoder, a base model, an LM head), which would skip
+    the root's all-gather of the parameters it owns (embeddings, heads). Routing each call,
+    `root(student.losses, ...)` or `root(student.predict, ...)`, through this module's forward
+    gathers them first; the transformer layers are their own FSDP units and gather themselves.
+    """
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, fn: Callable[..., T], *args, **kwargs) -> T:
+        return fn(*args, **kwargs)
+
+
+def shard(net: torch.nn.Module) -> ShardedRoot:
+    """Shard parameters, gradients and optimiser state over the processes (FSDP2, the layout
+    of DeepSpeed ZeRO-3): one unit per transformer layer plus the root. Gradients come out
+    reduce-scattered and averaged over processes, so no separate all-reduce is needed."""
+    from torch.distributed.fsdp import fully_shard
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [m for m in net.modules() if isinstance(m, GradientCheckpointingLayer)]
+    for layer in layers:
+        fully_shard(layer)
+    root = ShardedRoot(net)
+    fully_shard(root)
+    log.info("FSDP: %d layer units + root over %d processes", len(layers),
+             torch.distributed.get_world_size())
+    return root
+
+
+def full_state_dict(root: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The sharded student's full weights, gathered to CPU on the first process (a collective:
+    every process calls it; the others get an empty dict). Keys are those of the student's own
+    module (the root's `net.` prefix removed)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    full = get_model_state_dict(root, options=StateDictOptions(full_state_dict=True,
+                                                               cpu_offload=True))
+    return {k.removeprefix("net."): v for k, v in full.items()}

@@ -70,6 +70,9 @@ class TrainConfig:
     """Autocast to bfloat16 on GPU (weights and optimiser state stay fp32)."""
     two_pass: bool = False
     """Seq2seq only: DSS's scheme, a full encoder pass per task prefix (default: encode once)."""
+    fsdp: bool = False
+    """Under `accelerate launch` / torchrun with several processes: shard parameters, gradients
+    and optimiser state (FSDP2, ZeRO-3's layout) instead of replicating them."""
     seed: int = 0
 
     def validate(self) -> set[str]:
@@ -146,11 +149,15 @@ def load_student(directory: str | Path) -> Student:
     return CausalStudent.load(directory, task, meta)
 
 
-def dev_accuracy(student: Student, examples, batch_size: int = 32) -> float:
+def _direct(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+def dev_accuracy(student: Student, examples, batch_size: int = 32, call=_direct) -> float:
     right = 0
     for start in range(0, len(examples), batch_size):
         chunk = examples[start:start + batch_size]
-        for ex, p in zip(chunk, student.predict(chunk)):
+        for ex, p in zip(chunk, call(student.predict, chunk)):
             right += student.task.is_correct(p["prediction"], ex.label)
     return right / max(len(examples), 1)
 
@@ -203,7 +210,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     student = build_student(cfg, task, meta)
     net = student.module.to(dist.device if dist and cfg.device != "cpu" else cfg.device)
     net_device = next(net.parameters()).device
-    params = [p for p in net.parameters() if p.requires_grad]
+    root = None
+    if cfg.fsdp:
+        if world < 2:
+            raise ConfigError("fsdp", "sharding needs several processes: run under "
+                                      "`accelerate launch --num_processes N -m saliency_kd train`")
+        root = distributed.shard(net)
+    # Sharded: every student call goes through the FSDP root (see distributed.ShardedRoot).
+    call = root if root is not None else _direct
+    params = [p for p in (root or net).parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
     total = math.ceil(cfg.epochs * steps_per_epoch)
@@ -223,8 +238,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         if state["config"] != settings:
             raise ConfigError("out", f"{out} holds a checkpoint of a different configuration; "
                                      "use another --out")
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        if root is not None:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+            set_state_dict(root, opt, model_state_dict=state["model"],
+                           optim_state_dict=state["optimizer"],
+                           options=StateDictOptions(full_state_dict=True))
+        else:
+            net.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, best, bad_evals = state["step"], state["best"], state["bad_evals"]
         torch.set_rng_state(state["rng"])
@@ -232,16 +254,39 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         log.info("resuming student training at step %d/%d", step, total)
 
     def checkpoint() -> None:
+        if root is not None:  # a collective: every process takes part, the first one writes
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+            model_sd, opt_sd = get_state_dict(
+                root, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        else:
+            model_sd, opt_sd = net.state_dict(), opt.state_dict()
         if not main_process:
             return
         tmp = ckpt.with_name("checkpoint.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        torch.save({"config": settings, "model": net.state_dict(), "optimizer": opt.state_dict(),
+        torch.save({"config": settings, "model": model_sd, "optimizer": opt_sd,
                     "scheduler": sched.state_dict(), "step": step, "best": best,
                     "bad_evals": bad_evals, "rng": torch.get_rng_state()}, tmp / "state.pt")
         shutil.rmtree(ckpt, ignore_errors=True)
         tmp.rename(ckpt)
+
+    export: list[Student] = []
+
+    def save_best() -> None:
+        if root is None:
+            if main_process:
+                _save_dir(student, best_dir)
+            return
+        # Sharded: gather the weights and save them through an unsharded twin of the student
+        # (built once, on the first process only), with the family's own save_pretrained.
+        weights = distributed.full_state_dict(root)
+        if main_process:
+            if not export:
+                export.append(build_student(cfg, task, dict(meta)))
+            export[0].module.load_state_dict(weights)
+            _save_dir(export[0], best_dir)
 
     bar = tqdm(total=total, initial=step, disable=not progress or not main_process,
                desc=f"train ({cfg.mode})")
@@ -259,14 +304,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         totals: dict[str, torch.Tensor] = {}
         for mb in (batch[i:i + size] for i in range(0, len(batch), size)):
             with torch.autocast(net_device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                parts = student.losses(mb, mode, cfg.weights)
+                parts = call(student.losses, mb, mode, cfg.weights)
                 loss = combine(parts, mode, cfg.weights)
             share = len(mb) / len(batch)
             (loss * share).backward()
             for k, v in {"": loss, **parts}.items():
                 totals[k] = totals.get(k, 0) + v.detach().float() * share
         loss, parts = totals.pop(""), totals
-        if world > 1:
+        if world > 1 and root is None:  # FSDP has already reduce-scattered the means
             distributed.average_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -286,12 +331,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                "lr": sched.get_last_lr()[0], "seconds": time.time() - started}
         if step % eval_every == 0 or step == total:
             # Every process evaluates the same weights, so all take the same decisions.
-            acc = dev_accuracy(student, dev)
+            acc = dev_accuracy(student, dev, call=call)
             rec["dev_accuracy"] = acc
             if acc > best:
                 best, bad_evals = acc, 0
-                if main_process:
-                    _save_dir(student, best_dir)
+                save_best()
             else:
                 bad_evals += 1
         if main_process:
@@ -300,9 +344,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         if step % cfg.checkpoint_every == 0 or step == total or "dev_accuracy" in rec:
             checkpoint()
     bar.close()
+    if best < 0:  # no evaluation ran (e.g. resumed at the end): keep the last weights
+        save_best()
     if main_process:
-        if not (best_dir / "student.json").exists():
-            _save_dir(student, best_dir)
         summary = {"steps": step, "best_dev_accuracy": best, "dev_n": len(dev),
                    "train_n": len(items), "stopped_early": bad_evals >= cfg.patience,
                    "processes": world}
