@@ -3,6 +3,9 @@ side by side in one run.
 
     python bench/student_speed.py [--n 128] [--out runs/bench/student_speed.json]
 
+The modes of one family are timed interleaved: step i of every mode runs before step i + 1 of
+any, so a change of load on a shared machine hits all modes alike and the ratios stay honest.
+A step is what `saliency-kd train` does per batch: losses, backward, clipping, AdamW.
 Encoder: the embedded all-MiniLM-L6-v2. Seq2seq and causal: no small pretrained T5 or GPT-2
 installs offline, so they are built from configs at the sizes of t5-small (60M) and GPT-2 small
 (124M) with MiniLM's WordPiece vocabulary; step time does not depend on the weights' values.
@@ -14,14 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import torch
 
 from saliency_kd.attribute import AttributeConfig, attribute
 from saliency_kd.data import DataSpec
-from saliency_kd.student import TrainConfig, train
+from saliency_kd.student import TrainConfig
 from saliency_kd.student.encoder import embedded_minilm_dir
+from saliency_kd.student.train import build_student
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
 
@@ -54,6 +59,44 @@ def build_models(root: Path) -> dict[str, str]:
     return out
 
 
+def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, batch: int,
+                modes: list[tuple[str, bool]]) -> dict[str, float]:
+    """Seconds for one epoch of training steps per (mode, two_pass), interleaved by step."""
+    from saliency_kd.data import load_examples
+    from saliency_kd.student.base import LossWeights, combine, parse_mode
+    from saliency_kd.student.items import build_items, load_rationale_file
+
+    task, examples = load_examples(data)
+    records = load_rationale_file(rationales)
+    w = LossWeights()
+    runs = []
+    for mode, two_pass in modes:
+        parsed = parse_mode(mode)
+        torch.manual_seed(0)
+        cfg = TrainConfig(out="unused", data=data, rationales=rationales, student=student_path,
+                          family=fam, mode=mode, two_pass=two_pass)
+        meta = {"task": task.name, "mode": mode, "explains": True, "two_pass": two_pass}
+        student = build_student(cfg, task, meta)
+        params = [p for p in student.module.parameters() if p.requires_grad]
+        runs.append({"name": mode + (" (DSS two-pass)" if two_pass else ""), "mode": parsed,
+                     "student": student, "params": params,
+                     "opt": torch.optim.AdamW(params, lr=1e-5),
+                     "items": build_items(task, examples, parsed, "gold", records, 2.0),
+                     "seconds": 0.0})
+    for start in range(0, len(examples), batch):
+        for r in runs:
+            t0 = time.perf_counter()
+            r["student"].module.train()
+            loss = combine(r["student"].losses(r["items"][start:start + batch], r["mode"], w),
+                           r["mode"], w)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(r["params"], 1.0)
+            r["opt"].step()
+            r["opt"].zero_grad(set_to_none=True)
+            r["seconds"] += time.perf_counter() - t0
+    return {r["name"]: r["seconds"] for r in runs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=128, help="training examples (one epoch)")
@@ -72,21 +115,17 @@ def main() -> None:
                                            batch_size=8), progress=True)
     models = build_models(root)
     results: dict[str, dict[str, float]] = {}
-    runs = [(fam, mode, False) for fam in ("encoder", "seq2seq", "causal")
-            for mode in ("standard", "rationale", "dss")] + [("seq2seq", "dss", True)]
-    for fam, mode, two_pass in runs:
-        name = f"{fam}{' (DSS two-pass)' if two_pass else ''}"
-        out = root / f"{fam}-{mode}{'-2pass' if two_pass else ''}"
-        cfg = TrainConfig(out=str(out), data=data, rationales=str(rationales),
-                          student=models[fam], family=fam, mode=mode, epochs=1,
-                          batch_size=a.batch_size, dev_limit=8, checkpoint_every=10**6,
-                          two_pass=two_pass)
-        for f in out.glob("**/*"):
-            if f.is_file():
-                f.unlink()
-        train(cfg, progress=False)
-        log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
-        results.setdefault(name, {})[mode] = log[-1]["seconds"]
+    for fam in ("encoder", "seq2seq", "causal"):
+        modes = [("standard", False), ("rationale", False), ("dss", False)]
+        if fam == "seq2seq":
+            modes.append(("dss", True))
+        for name, sec in time_family(fam, models[fam], data, str(rationales), a.batch_size,
+                                     modes).items():
+            if name.endswith("(DSS two-pass)"):
+                results.setdefault(f"{fam} (DSS two-pass)", {})["dss"] = sec
+            else:
+                results.setdefault(fam, {})[name] = sec
+        print(fam, {k: round(v, 1) for k, v in results[fam].items()}, flush=True)
     print(f"{'family':26s} {'standard':>9s} {'rationale':>10s} {'dss':>8s}"
           "   rationale/std  dss/std")
     for name, r in results.items():
