@@ -45,6 +45,24 @@ def test_second_run_does_no_work_and_lr_change_reruns_only_students(student_worl
     assert results["agreement"][0]["a"] == "saliency"
 
 
+def test_controls_train_rationale_students_on_control_rationales(student_world, tmp_path):
+    raw = tiny_config(student_world, tmp_path / "run")
+    raw["teacher"].pop("finetune")
+    raw["attribution"].update(methods=["saliency"], controls=["random", "gold-answer"])
+    raw["students"].update(modes=["standard", "rationale"], seeds=[0])
+    result = run_pipeline(parse_config(raw), progress=False)
+    assert {s for s in result["stages_ran"] if s.startswith("control")} == {
+        "control-random", "control-gold-answer"}
+    modes = [s["mode"] for s in result["students"]]
+    assert modes == ["standard", "rationale", "rationale@random", "rationale@gold-answer"]
+    # each control student trained on its own file
+    for name, source in (("random", "random"), ("gold-answer", "gold-answer")):
+        run = next((tmp_path / "run").glob(f"train-rationale-{name}-s0-*"))
+        stage = json.loads((run / "stage.json").read_text())
+        assert stage["config"]["teacher_file"].startswith(f"control-{source}-")
+    assert run_pipeline(parse_config(raw), progress=False)["stages_ran"] == []
+
+
 class Killed(Exception):
     pass
 
@@ -90,6 +108,7 @@ def test_kill_during_attribution_then_rerun_gives_identical_output(student_world
     (lambda r: r["data"].update(task="squad"), "data.task"),
     (lambda r: r["teacher"]["finetune"].update(lora="sometimes"), "teacher.finetune.lora"),
     (lambda r: r["students"].update(alpha=2), "students.alpha"),
+    (lambda r: r["attribution"].update(controls=["shuffle"]), "attribution.controls.0"),
 ])
 def test_config_errors_name_the_key(student_world, tmp_path, change, key):
     raw = tiny_config(student_world, tmp_path / "x")

@@ -50,6 +50,9 @@ class AttributionCfg(Strict):
     target: Literal["prediction", "gold"] = "prediction"
     batch_size: int = Field(8, gt=0)
     ig_steps: int = Field(16, gt=0)
+    controls: list[Literal["random", "gold-answer"]] = Field(
+        [], description="control rationales derived from the first method's file (k random "
+        "content words / the gold answer's words); every rationale mode also trains on each")
 
 
 class StudentsCfg(Strict):

@@ -64,6 +64,7 @@ def _spec(cfg: RunConfig, split: str, limit: int | None) -> DataSpec:
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     from ..attribute import AttributeConfig, attribute
     from ..attribution import AttributionOptions
+    from ..derive import DeriveConfig, derive
     from ..evaluate import evaluate
     from ..finetune import FinetuneConfig, finetune
     from ..rationales import RationaleConfig
@@ -133,22 +134,38 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         rationale_files[method], attr_ids[method] = out, d.name
     cached.clear()  # the teacher's memory is the students' now
     main_method = a.methods[0]
+    for control in a.controls:
+        payload = {"attribution": attr_ids[main_method], "control": control, "top_k": a.top_k,
+                   "seed": 0}
+        d = stages.path(f"control-{control}", payload)
+        out = d / "rationales.jsonl"
+        if stages.start(d, f"control-{control}"):
+            derive(DeriveConfig(source_file=str(rationale_files[main_method]), out=str(out),
+                                data=train_spec, source=control,
+                                rationale=RationaleConfig(top_k=a.top_k), seed=0))
+            stages.finish(d, payload)
+        rationale_files[control], attr_ids[control] = out, d.name
 
     # ---- 4. students, 5. their evaluation ----------------------------------------------------
     s = cfg.students
     common = s.model_dump(exclude={"modes", "seeds"})
     student_results: dict[str, list[dict[str, Any]]] = {}
-    for mode in s.modes:
+    # Rationale modes train on the first method's rationales and on each control's.
+    runs = [(mode, source) for mode in s.modes
+            for source in ([main_method, *a.controls] if "rationale" in mode else [main_method])]
+    for mode, source in runs:
         uses_teacher = mode != "standard" and mode != "dss" or s.labels == "teacher"
+        name = mode if source == main_method else f"{mode}@{source}"
         for seed in s.seeds:
             payload = {"data": data_id, "limit": cfg.data.train_limit, "students": common,
                        "mode": mode, "seed": seed,
-                       "teacher_file": attr_ids[main_method] if uses_teacher else None}
-            d = stages.path(f"train-{mode.replace('+', '_')}-s{seed}", payload)
-            if stages.start(d, f"train-{mode}-s{seed}"):
+                       "teacher_file": attr_ids[source] if uses_teacher else None}
+            slug = name.replace("+", "_").replace("@", "-")
+            d = stages.path(f"train-{slug}-s{seed}", payload)
+            if stages.start(d, f"train-{name}-s{seed}"):
                 train(TrainConfig(
                     out=str(d), data=train_spec,
-                    rationales=str(rationale_files[main_method]) if uses_teacher else None,
+                    rationales=str(rationale_files[source]) if uses_teacher else None,
                     student=s.student, family=s.family, mode=mode, labels=s.labels,
                     weights=LossWeights(s.alpha, s.kd_weight, s.temperature), lr=s.lr,
                     batch_size=s.batch_size, epochs=s.epochs, max_steps=s.max_steps,
@@ -157,10 +174,10 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
             eval_payload = {"train": d.name, "split": cfg.data.test_split,
                             "limit": cfg.data.test_limit}
             e = stages.path("evaluate", eval_payload)
-            if stages.start(e, f"evaluate-{mode}-s{seed}"):
+            if stages.start(e, f"evaluate-{name}-s{seed}"):
                 evaluate(d / "model", test_spec, out=e / "metrics.json", progress=progress)
                 stages.finish(e, eval_payload)
-            student_results.setdefault(mode, []).append(
+            student_results.setdefault(name, []).append(
                 {"seed": seed, "train_dir": str(d), "eval_dir": str(e),
                  "metrics": json.loads((e / "metrics.json").read_text())})
 
