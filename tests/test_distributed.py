@@ -126,3 +126,29 @@ def test_gradient_checkpointing_gives_the_same_saliency(dss_dir, tmp_path):
     for x, y in zip(ra, rb):
         assert x["rationale"] == y["rationale"]
         assert [s for _, s in x["words"]] == pytest.approx([s for _, s in y["words"]], rel=1e-4)
+
+
+def test_sharded_training_resumes_after_a_kill(student_world, bert_no_dropout, tmp_path):
+    worker = os.path.join(os.path.dirname(__file__), "_train_worker.py")
+
+    def launch(out: str, die_after: int | None = None) -> int:
+        job = {"out": str(tmp_path / out), "student": str(bert_no_dropout), "mode": "standard",
+               "data": {"task": "cqa", "data_dir": str(student_world["dss"]), "split": "train"},
+               "lr": 2e-3, "batch_size": 12, "epochs": 1, "checkpoint_every": 2, "fsdp": True,
+               "die_after": die_after}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", worker,
+               json.dumps(job)]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        return subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=500).returncode
+
+    assert launch("clean") == 0
+    assert launch("killed", die_after=5) != 0  # dies after step 5; last checkpoint: step 4
+    assert launch("killed") == 0
+
+    def losses(d):
+        return [json.loads(x)["loss"] for x in (tmp_path / d / "train_log.jsonl").read_text()
+                .splitlines()]
+
+    assert len(losses("killed")) == len(losses("clean")) == 9
+    assert losses("killed") == pytest.approx(losses("clean"), rel=1e-5)

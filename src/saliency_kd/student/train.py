@@ -243,7 +243,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
 
             set_state_dict(root, opt, model_state_dict=state["model"],
                            optim_state_dict=state["optimizer"],
-                           options=StateDictOptions(full_state_dict=True))
+                           # Parameters that never got a gradient (an unused pooler) have
+                           # no AdamW state yet, exactly as in the run that was interrupted.
+                           options=StateDictOptions(full_state_dict=True, strict=False))
         else:
             net.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
