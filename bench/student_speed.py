@@ -4,7 +4,8 @@ side by side in one run.
     python bench/student_speed.py [--n 128] [--out runs/bench/student_speed.json]
 
 The modes of one family are timed interleaved: step i of every mode runs before step i + 1 of
-any, so a change of load on a shared machine hits all modes alike and the ratios stay honest.
+any (in a rotating order), so a change of load on a shared machine hits all modes alike and the
+ratios stay honest.
 A step is what `saliency-kd train` does per batch: losses, backward, clipping, AdamW.
 Encoder: the embedded all-MiniLM-L6-v2. Seq2seq and causal: no small pretrained T5 or GPT-2
 installs offline, so they are built from configs at the sizes of t5-small (60M) and GPT-2 small
@@ -83,8 +84,10 @@ def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, ba
                      "opt": torch.optim.AdamW(params, lr=1e-5),
                      "items": build_items(task, examples, parsed, "gold", records, 2.0),
                      "seconds": 0.0})
-    for start in range(0, len(examples), batch):
-        for r in runs:
+    for j, start in enumerate(range(0, len(examples), batch)):
+        # Rotate who goes first: the first step of a round runs on caches the previous
+        # model left cold, which would otherwise always penalise the same mode.
+        for r in runs[j % len(runs):] + runs[:j % len(runs)]:
             t0 = time.perf_counter()
             r["student"].module.train()
             loss = combine(r["student"].losses(r["items"][start:start + batch], r["mode"], w),
@@ -103,6 +106,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--root", default="runs/bench/student_speed")
+    ap.add_argument("--families", nargs="+", default=["encoder", "seq2seq", "causal"])
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -115,7 +119,7 @@ def main() -> None:
                                            batch_size=8), progress=True)
     models = build_models(root)
     results: dict[str, dict[str, float]] = {}
-    for fam in ("encoder", "seq2seq", "causal"):
+    for fam in a.families:
         modes = [("standard", False), ("rationale", False), ("dss", False)]
         if fam == "seq2seq":
             modes.append(("dss", True))
