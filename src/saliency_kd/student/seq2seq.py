@@ -79,28 +79,6 @@ class Seq2SeqStudent(HFStudent):
         sums = torch.zeros(len(texts), device=tok.device, dtype=tok.dtype).index_add(0, rows, tok)
         return sums / mask.sum(-1)  # per-sequence mean log-prob (candidate scores)
 
-    def _decode_by_length(self, enc_out, attention, prefix: str, texts: list[str]):
-        """Token-level cross-entropy over the batch, decoded in two length-sorted halves.
-
-        Free-text rationales vary several-fold in length, and one decoder call pads every row to
-        the longest; the short half padded to its own longest costs far fewer decoder positions.
-        Same loss and gradient as one call: token sums and counts are pooled before dividing.
-        """
-        if len(texts) < 4:
-            return self._decode_logprob(enc_out, attention, prefix, texts, "mean_batch")
-        lengths = [len(self.tokenizer(t, add_special_tokens=True, truncation=True,
-                                      max_length=self.max_length)["input_ids"]) for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: lengths[i])
-        total, count = 0.0, 0
-        for half in (order[: len(order) // 2], order[len(order) // 2:]):
-            idx = torch.tensor(half, device=self.device)
-            sub = type(enc_out)(last_hidden_state=enc_out.last_hidden_state[idx])
-            n = sum(lengths[i] for i in half)
-            mean = self._decode_logprob(sub, attention[idx], prefix, [texts[i] for i in half],
-                                        "mean_batch")
-            total, count = total + mean * n, count + n
-        return total / count
-
     def _encode(self, examples: list[Example], prefix: str = PREDICT):
         ids, attention = self._inputs(examples, prefix)
         return self.model.get_encoder()(input_ids=ids, attention_mask=attention), attention
@@ -139,8 +117,9 @@ class Seq2SeqStudent(HFStudent):
                 else:
                     sub = type(enc_out)(last_hidden_state=enc_out.last_hidden_state[idx])
                     sub_attention = attention[idx]
-                parts["rationale"] = self._decode_by_length(
-                    sub, sub_attention, EXPLAIN, [items[i].rationale_text for i in keep])
+                parts["rationale"] = self._decode_logprob(
+                    sub, sub_attention, EXPLAIN, [items[i].rationale_text for i in keep],
+                    "mean_batch")
         return parts
 
     # ---- inference --------------------------------------------------------------------------
