@@ -93,6 +93,21 @@ def read_jsonl_records(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def write_jsonl_atomic(path: str | Path, records: list[dict[str, Any]],
+                       settings: dict[str, Any]) -> None:
+    """Write a finished JSONL artifact in one go (via a temporary file, so a reader never sees
+    half of it) and its settings sidecar, in the format `ResumableJsonl` reads back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    path.with_name(path.name + ".meta.json").write_text(json.dumps(settings, indent=1,
+                                                                  sort_keys=True))
+
+
 def truncate_log(path: Path, step: int) -> None:
     """Drop training-log lines written after the checkpoint a run resumes from (they are redone,
     and the log must read as if the run had never been interrupted)."""

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .artifact import ResumableJsonl, read_jsonl_records
+from .artifact import ResumableJsonl, read_jsonl_records, write_jsonl_atomic
 from .attribution import AttributionOptions, get_method
 from .data import DataSpec, Example, Task, load_examples
 from .errors import ConfigError
@@ -182,21 +182,12 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
 
 def _merge_shards(out: Path, world: int, examples: list[Example], settings: dict) -> None:
     """Write the merged file in example order (atomically), then drop the shards."""
-    import json
-
     by_id = {r["id"]: r for r in read_jsonl_records(out)}
     shards = [out.with_name(f"{out.name}.shard{r}-of{world}") for r in range(world)]
     for shard in shards:
         for rec in read_jsonl_records(shard):
             by_id.setdefault(rec["id"], rec)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for ex in examples:
-            if ex.id in by_id:
-                fh.write(json.dumps(by_id[ex.id], ensure_ascii=False) + "\n")
-    tmp.replace(out)
-    out.with_name(out.name + ".meta.json").write_text(json.dumps(settings, indent=1,
-                                                                 sort_keys=True))
+    write_jsonl_atomic(out, [by_id[ex.id] for ex in examples if ex.id in by_id], settings)
     for shard in shards:
         shard.unlink(missing_ok=True)
         shard.with_name(shard.name + ".meta.json").unlink(missing_ok=True)

@@ -15,14 +15,13 @@ filter) without running the teacher again.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .artifact import read_jsonl_records
+from .artifact import read_jsonl_records, write_jsonl_atomic
 from .data import DataSpec, Example, Task, load_examples
 from .errors import ConfigError, DataError, UnknownNameError
 from .rationales import RationaleConfig, eligible, select
@@ -134,16 +133,9 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
                           f"{cfg.data.task}; the gold-answer control needs a task whose input "
                           "contains the answer (e.g. multiple choice with listed choices)")
     out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for rec in out_recs:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(out)
     settings = {"derived_from": str(src), **asdict(cfg)}
     settings.pop("out")
-    out.with_name(out.name + ".meta.json").write_text(json.dumps(settings, indent=1,
-                                                                 sort_keys=True))
+    write_jsonl_atomic(out, out_recs, settings)
     summary = {"out": str(out), "records": len(out_recs), "source": cfg.source,
                "empty_rationales": empty,
                "mean_length": sum(len(r["rationale_index"]) for r in out_recs) / len(out_recs)}

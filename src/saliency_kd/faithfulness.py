@@ -178,8 +178,8 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                       desc=f"faithfulness ({method})"):
             writer.write_batch(measure_batch(teacher, task, todo[i:i + cfg.batch_size],
                                              cfg.bins))
-        recs = [r for r in read_jsonl_records(writer.path)
-                if r["id"] in {ex.id for ex, _ in pairs}]
+        wanted = {ex.id for ex, _ in pairs}
+        recs = [r for r in read_jsonl_records(writer.path) if r["id"] in wanted]
         summary["files"][str(path)] = {"method": method, **_summary(recs, cfg.bins),
                                        "seconds_this_run": round(time.perf_counter() - start, 1)}
     out_dir.mkdir(parents=True, exist_ok=True)
