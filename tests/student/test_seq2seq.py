@@ -71,3 +71,42 @@ def test_target_only_logits_match_the_full_head(kind):
             assert a is None and b is None
         else:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_packed_label_and_rationale_equal_two_decoder_passes(attn, monkeypatch):
+    """One decoder pass over `predict: label | explain: rationale` (block-diagonal mask) gives
+    the losses and gradients of decoding each target on its own; examples without a rationale
+    contribute only their label."""
+    from saliency_kd.student import seq2seq
+    from saliency_kd.student.base import LossWeights
+    from saliency_kd.student.items import TrainItem
+
+    tok = make_tokenizer("seq2seq")
+    model = _untied_t5(len(tok))  # eval(): no dropout, so the two paths are comparable
+    model.config._attn_implementation = attn
+    student = Seq2SeqStudent(get_task("cqa"), model, tok, {})
+    qs = ["john went to the park . where is it ?", "mary read in the library",
+          "where did the dog sleep ?"]
+    rats = ["the park is where john went", None, "it is the library where the dog slept in the "
+            "school . the school is near the park"]
+    items = [TrainItem(example=Example(str(i), {"question": q}, "park", ["park", "school"]),
+                       label=lab, segments=[], rationale_text=r)
+             for i, (q, r, lab) in enumerate(zip(qs, rats, ["park", "the school", "library"]))]
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def run():
+        parts = student.losses(items, {"dss"}, LossWeights(alpha=0.3))
+        loss = 0.3 * parts["label"] + 0.7 * parts["rationale"]
+        return parts, torch.autograd.grad(loss, params, allow_unused=True)
+
+    packed, g_packed = run()
+    monkeypatch.setattr(seq2seq, "PACKABLE", ())
+    separate, g_separate = run()
+    for key in ("label", "rationale"):
+        torch.testing.assert_close(packed[key], separate[key], rtol=1e-5, atol=1e-6)
+    for a, b in zip(g_packed, g_separate):
+        if a is None or b is None:
+            assert a is None and b is None
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -1,8 +1,10 @@
 """Seq2seq students (T5, FLAN-T5, BART): `predict:` -> label, `explain:` -> rationale.
 
 Distilling step-by-step feeds the input twice, once per task prefix. Here the encoder runs once
-and the decoder is asked for each target by a forced decoder prefix, so the multi-task step costs
-one extra (short) decoder pass instead of a second full encoder+decoder pass.
+and the decoder is asked for each target by a forced decoder prefix. With T5 (relative positions)
+both targets share one decoder pass, packed side by side in a row under a block-diagonal causal
+mask, which is exact; other models (BART) decode the rationale in a second decoder pass. Either
+way the multi-task step never repeats the encoder.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from .base import HFStudent, LossWeights, kd_loss, wants_rationale
 from .items import TrainItem
 
 PREDICT, EXPLAIN = "predict:", "explain:"
+# Models whose decoder sees only relative positions (j - i): a segment packed after another one
+# gets the same attention biases as when decoded alone, so packing is exact for them. Absolute
+# position embeddings (BART) would shift, so those decode each target in its own pass.
+PACKABLE = ("t5", "mt5")
 
 
 class Seq2SeqStudent(HFStudent):
@@ -57,8 +63,8 @@ class Seq2SeqStudent(HFStudent):
             labels[i, len(pre) - 1: len(full) - 1] = torch.tensor(s)
         return dec.to(self.device), labels.to(self.device)
 
-    def _decode_logprob(self, enc_out, attention, prefix: str, texts: list[str], reduce: str):
-        dec, labels = self._targets(prefix, texts)
+    def _target_logits(self, enc_out, attention, dec, labels, decoder_mask=None):
+        """Logits at the target positions only (labels != -100), in their row-major order."""
         mask = labels != -100
         # The vocabulary projection runs only where a target token is predicted: the padding of
         # long rationales and the forced prefix would each cost a full projection (and its
@@ -67,10 +73,16 @@ class Seq2SeqStudent(HFStudent):
         head = self.model.get_output_embeddings()
         handle = head.register_forward_pre_hook(lambda _m, args: (args[0][mask], *args[1:]))
         try:
-            logits = self.model(encoder_outputs=enc_out, attention_mask=attention,
-                                decoder_input_ids=dec).logits.float()
+            return self.model(encoder_outputs=enc_out, attention_mask=attention,
+                              decoder_input_ids=dec,
+                              decoder_attention_mask=decoder_mask).logits.float()
         finally:
             handle.remove()
+
+    def _decode_logprob(self, enc_out, attention, prefix: str, texts: list[str], reduce: str):
+        dec, labels = self._targets(prefix, texts)
+        mask = labels != -100
+        logits = self._target_logits(enc_out, attention, dec, labels)
         target = labels[mask]
         if reduce == "mean_batch":  # token-level cross-entropy over the batch
             return F.cross_entropy(logits, target)
@@ -78,6 +90,52 @@ class Seq2SeqStudent(HFStudent):
         rows = mask.nonzero()[:, 0]
         sums = torch.zeros(len(texts), device=tok.device, dtype=tok.dtype).index_add(0, rows, tok)
         return sums / mask.sum(-1)  # per-sequence mean log-prob (candidate scores)
+
+    def _packed_losses(self, enc_out, attention, labels: list[str],
+                       rationales: list[str | None]) -> dict[str, torch.Tensor]:
+        """Label and rationale losses from ONE decoder pass: each row holds `predict:` + label,
+        then `explain:` + rationale, and a block-diagonal causal mask keeps the two segments
+        from seeing each other, so each is decoded exactly as on its own (relative positions;
+        see PACKABLE). Against two decoder passes this reads the encoder states (cross-attention
+        keys and values) once instead of twice and runs one decoder instead of two."""
+        rows = []
+        for label, rationale in zip(labels, rationales):
+            dec, tgt, seg = [], [], []
+            for k, (prefix, text) in enumerate(((PREDICT, label), (EXPLAIN, rationale))):
+                if text is None:
+                    continue
+                pre = self._prefix_ids(prefix)
+                ids = self.tokenizer(text, add_special_tokens=True, truncation=True,
+                                     max_length=self.max_length)["input_ids"]
+                full = pre + list(ids)
+                dec += full[:-1]
+                tgt += [-100] * (len(pre) - 1) + list(ids)
+                seg += [k] * (len(full) - 1)
+            rows.append((dec, tgt, seg))
+        width = max(len(r[0]) for r in rows)
+        dec = torch.full((len(rows), width), self.pad, dtype=torch.long)
+        tgt = torch.full((len(rows), width), -100, dtype=torch.long)
+        seg = torch.full((len(rows), width), -1, dtype=torch.long)
+        for i, (d, t, g) in enumerate(rows):
+            dec[i, :len(d)], tgt[i, :len(t)], seg[i, :len(g)] = (torch.tensor(d), torch.tensor(t),
+                                                                 torch.tensor(g))
+        dec, tgt, seg = dec.to(self.device), tgt.to(self.device), seg.to(self.device)
+        pos = torch.arange(width, device=self.device)
+        allowed = (seg[:, :, None] == seg[:, None, :]) & (pos[None, :] <= pos[:, None])
+        # Padding attends to itself alone: a fully masked row would give NaNs (and it has no
+        # target, so what it sees does not matter).
+        allowed |= torch.eye(width, dtype=torch.bool, device=self.device)
+        dtype = self.model.get_input_embeddings().weight.dtype
+        additive = torch.zeros(allowed.shape, dtype=dtype, device=self.device).masked_fill(
+            ~allowed, torch.finfo(dtype).min)[:, None]
+        logits = self._target_logits(enc_out, attention, dec, tgt, additive)
+        mask = tgt != -100
+        tok = F.cross_entropy(logits, tgt[mask], reduction="none")
+        kind = seg[mask]
+        parts = {"label": tok[kind == 0].mean()}
+        if bool((kind == 1).any()):
+            parts["rationale"] = tok[kind == 1].mean()
+        return parts
 
     def _encode(self, examples: list[Example], prefix: str = PREDICT):
         ids, attention = self._inputs(examples, prefix)
@@ -100,15 +158,22 @@ class Seq2SeqStudent(HFStudent):
     def losses(self, items: list[TrainItem], mode: set[str], w: LossWeights):
         examples = [it.example for it in items]
         enc_out, attention = self._encode(examples)
-        parts = {"label": self._decode_logprob(enc_out, attention, PREDICT,
-                                               [it.label for it in items], "mean_batch")}
+        explain = wants_rationale(mode, w)
+        packed = (explain and not self.two_pass
+                  and self.model.config.model_type in PACKABLE)
+        if packed:
+            parts = self._packed_losses(enc_out, attention, [it.label for it in items],
+                                        [it.rationale_text or None for it in items])
+        else:
+            parts = {"label": self._decode_logprob(enc_out, attention, PREDICT,
+                                                   [it.label for it in items], "mean_batch")}
         if "kd" in mode and self.task.kind == "choice":
             soft = [it.soft_targets for it in items]
             if all(s is not None for s in soft):
                 scores = torch.stack(self._candidate_scores(enc_out, attention, examples))
                 parts["kd"] = kd_loss(scores, torch.tensor(soft, device=self.device),
                                       w.temperature)
-        if wants_rationale(mode, w):
+        if explain and not packed:
             keep = [i for i, it in enumerate(items) if it.rationale_text]
             if keep:
                 idx = torch.tensor(keep, device=self.device)
