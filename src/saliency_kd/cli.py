@@ -257,6 +257,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU)")
     g.add_argument("--two-pass", action="store_true",
                    help="seq2seq: DSS's full pass per task prefix instead of encoding once")
+    g.add_argument("--freeze-embeddings", action="store_true",
+                   help="keep the token embeddings fixed (most of a large-vocabulary model; "
+                   "a step costs less)")
     g.add_argument("--fsdp", action="store_true",
                    help="with several processes: shard parameters, gradients and optimiser "
                    "state (FSDP2, ZeRO-3's layout)")
@@ -274,7 +277,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                       batch_size=a.batch_size, epochs=a.epochs, max_steps=a.max_steps,
                       eval_every=a.eval_every, patience=a.patience, dev_limit=a.dev_limit,
                       max_length=a.max_length, device=a.device, grad_accum=a.grad_accum,
-                      bf16=a.bf16, two_pass=a.two_pass, fsdp=a.fsdp, seed=a.seed)
+                      bf16=a.bf16, two_pass=a.two_pass, fsdp=a.fsdp, seed=a.seed,
+                      freeze_embeddings=a.freeze_embeddings)
     print(train(cfg))
     return 0
 

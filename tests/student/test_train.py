@@ -195,3 +195,24 @@ def test_gradient_accumulation_follows_the_full_batch(student_world, tmp_path):
     one = [r["loss"] for r in _log(tmp_path / "one")]
     acc = [r["loss"] for r in _log(tmp_path / "acc")]
     assert acc == pytest.approx(one, rel=1e-4)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_frozen_embeddings_stay_fixed_while_the_rest_trains(student_world, tmp_path, family):
+    from saliency_kd.data import get_task
+
+    def hf_model(student):
+        return getattr(student, "model", None) or student.module.backbone
+
+    start = hf_model(build_student(_cfg(student_world, family, tmp_path / "x"),
+                                   get_task("cqa"), {}))
+    model_dir = train(_cfg(student_world, family, tmp_path / family, epochs=1,
+                           freeze_embeddings=True), progress=False)
+    end = hf_model(load_student(model_dir))
+    assert torch.equal(start.get_input_embeddings().weight, end.get_input_embeddings().weight)
+    if start.get_output_embeddings() is not None:
+        assert torch.equal(start.get_output_embeddings().weight,
+                           end.get_output_embeddings().weight)
+    moved = [n for (n, a), b in zip(start.named_parameters(), end.parameters())
+             if not torch.equal(a, b)]
+    assert moved  # the rest of the model did train

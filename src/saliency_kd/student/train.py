@@ -70,6 +70,10 @@ class TrainConfig:
     """Autocast to bfloat16 on GPU (weights and optimiser state stay fp32)."""
     two_pass: bool = False
     """Seq2seq only: DSS's scheme, a full encoder pass per task prefix (default: encode once)."""
+    freeze_embeddings: bool = False
+    """Keep the token-embedding matrices (input and, when untied, output) fixed. For a
+    large-vocabulary student this is most of the model (Gemma-3-270M: 170M of 268M parameters
+    in its 262k-token embedding), and a CPU training step costs ~40% less without them."""
     fsdp: bool = False
     """Under `accelerate launch` / torchrun with several processes: shard parameters, gradients
     and optimiser state (FSDP2, ZeRO-3's layout) instead of replicating them."""
@@ -129,6 +133,18 @@ def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     from .causal import CausalStudent
 
     return CausalStudent.create(task, path, meta)
+
+
+def freeze_embeddings(student: Student) -> None:
+    # Seq2seq and causal students hold the HF model itself; the encoder wraps its backbone.
+    model = getattr(student, "model", None) or getattr(student.module, "backbone", None)
+    if model is None or not hasattr(model, "get_input_embeddings"):
+        raise ConfigError("freeze_embeddings", f"the {student.family} student has no "
+                                               "Hugging Face embedding accessor")
+    model.get_input_embeddings().weight.requires_grad_(False)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None:
+        head.weight.requires_grad_(False)
 
 
 def load_student(directory: str | Path) -> Student:
@@ -208,6 +224,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             "two_pass": cfg.two_pass}
     torch.manual_seed(cfg.seed)
     student = build_student(cfg, task, meta)
+    if cfg.freeze_embeddings:
+        freeze_embeddings(student)
     net = student.module.to(dist.device if dist and cfg.device != "cpu" else cfg.device)
     net_device = next(net.parameters()).device
     root = None
