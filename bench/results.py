@@ -60,13 +60,13 @@ def teacher_part(runs: Path) -> dict:
     return res
 
 
-def students_part(runs: Path) -> dict:
+def students_part(runs: Path, prefix: str = "student-") -> dict:
     per_run: dict[str, dict[int, dict]] = {}
-    for d in sorted(runs.glob("student-*-s*")):
+    for d in sorted(runs.glob(f"{prefix}*-s*")):
         m = d / "metrics.json"
         if not m.exists():
             continue
-        name, seed = d.name.removeprefix("student-").rsplit("-s", 1)
+        name, seed = d.name.removeprefix(prefix).rsplit("-s", 1)
         log = [json.loads(x) for x in (d / "train_log.jsonl").read_text().splitlines()]
         per_run.setdefault(name, {})[int(seed)] = {
             "accuracy": json.loads(m.read_text())["accuracy"],
@@ -101,6 +101,7 @@ def task_results(runs: Path, task: str) -> dict:
             row["answer_in_rationale"] = answer_overlap(recs, by_id)
         res["attribution"][f.stem.removeprefix("rationales-")] = row
     res["students"] = students_part(runs)
+    res["generating_students"] = students_part(runs, "gen-")
     faith = runs / "faithfulness" / "summary.json"
     if faith.exists():
         s = json.loads(faith.read_text())
@@ -163,12 +164,20 @@ def render_task(res: dict) -> list[str]:
                       f"examples, {ft['minutes']:.0f} min of wall-clock on a shared CPU), answer "
                       "tokens only, embeddings frozen, lr 5e-5; the model kept is the best on the "
                       f"dev carve-out of train. Dev accuracy (150 examples): {curve}."]
-    if res["students"]:
-        lines += ["", "### Students", "",
+    for key, title, note in (
+            ("students", "Students (MiniLM-L2 encoder)", ""),
+            ("generating_students", "Generating student (Gemma-3-270M, causal LM)",
+             "The base Gemma-3-270M (the model the teacher was fine-tuned from) trained as a "
+             "causal student: the answer, then `Rationale: ...` in the same sequence; choices "
+             "scored by log-likelihood. 2 epochs, batch 16, lr 5e-5, embeddings frozen, best "
+             "on 100 dev examples.")):
+        if not res.get(key):
+            continue
+        lines += ["", f"### {title}", ""] + ([note, ""] if note else []) + [
                   "| run | test accuracy, mean of seeds | 95% CI (t, over seeds) | per seed | "
                   "minus standard, paired by seed (95% CI) | train min/run |",
                   "|---|---|---|---|---|---|"]
-        for mode, r in res["students"].items():
+        for mode, r in res[key].items():
             seeds = ", ".join(_pct(v) for v in r["seeds"])
             diff = r.get("minus_standard")
             dtxt = (f"{100 * diff['mean']:+.1f} pts ({100 * diff['ci95_low']:+.1f} – "
@@ -176,7 +185,8 @@ def render_task(res: dict) -> list[str]:
             minutes = statistics.fmean(r["train_minutes"]) if r["train_minutes"] else 0
             lines.append(f"| {mode} | {_pct(r['mean'])} | {_ci(r)} | {seeds} | {dtxt} | "
                          f"{minutes:.1f} |")
-        lines += ["", f"![students](results/{task}_students.png)"]
+        if key == "students":
+            lines += ["", f"![students](results/{task}_students.png)"]
     if res["attribution"]:
         human = HUMAN.get(task, "human")
         head = "| rationale file | words | teacher accuracy on these training examples | " \
