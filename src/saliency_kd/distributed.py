@@ -126,3 +126,31 @@ def full_state_dict(root: torch.nn.Module) -> dict[str, torch.Tensor]:
     full = get_model_state_dict(root, options=StateDictOptions(full_state_dict=True,
                                                                cpu_offload=True))
     return {k.removeprefix("net."): v for k, v in full.items()}
+
+
+def training_state(net: torch.nn.Module, root: torch.nn.Module | None,
+                   opt: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Model and optimiser state for a checkpoint. Sharded (`root` given): the full, gathered
+    state (a collective: every process calls it), so a run resumes on any number of processes."""
+    if root is None:
+        return net.state_dict(), opt.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    return get_state_dict(root, opt, options=StateDictOptions(full_state_dict=True,
+                                                              cpu_offload=True))
+
+
+def load_training_state(net: torch.nn.Module, root: torch.nn.Module | None,
+                        opt: torch.optim.Optimizer, model_sd: dict, opt_sd: dict) -> None:
+    """Inverse of `training_state`; sharded, each process keeps its own shards of the full
+    state."""
+    if root is None:
+        net.load_state_dict(model_sd)
+        opt.load_state_dict(opt_sd)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    set_state_dict(root, opt, model_state_dict=model_sd, optim_state_dict=opt_sd,
+                   # Parameters that never got a gradient (an unused pooler) have no AdamW
+                   # state yet, exactly as in the run that was interrupted.
+                   options=StateDictOptions(full_state_dict=True, strict=False))

@@ -256,17 +256,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         if state["config"] != settings:
             raise ConfigError("out", f"{out} holds a checkpoint of a different configuration; "
                                      "use another --out")
-        if root is not None:
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-
-            set_state_dict(root, opt, model_state_dict=state["model"],
-                           optim_state_dict=state["optimizer"],
-                           # Parameters that never got a gradient (an unused pooler) have
-                           # no AdamW state yet, exactly as in the run that was interrupted.
-                           options=StateDictOptions(full_state_dict=True, strict=False))
-        else:
-            net.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
+        distributed.load_training_state(net, root, opt, state["model"], state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, best, bad_evals = state["step"], state["best"], state["bad_evals"]
         torch.set_rng_state(state["rng"])
@@ -274,13 +264,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         log.info("resuming student training at step %d/%d", step, total)
 
     def checkpoint() -> None:
-        if root is not None:  # a collective: every process takes part, the first one writes
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
-
-            model_sd, opt_sd = get_state_dict(
-                root, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-        else:
-            model_sd, opt_sd = net.state_dict(), opt.state_dict()
+        # Sharded, a collective: every process takes part, the first one writes.
+        model_sd, opt_sd = distributed.training_state(net, root, opt)
         if not main_process:
             return
         tmp = ckpt.with_name("checkpoint.tmp")
