@@ -21,6 +21,31 @@ from .items import TrainItem
 RATIONALE_PREFIX = "\nRationale:"
 
 
+def keep_first_layers(model, layers: int) -> None:
+    """Cut a decoder-only model to its first `layers` blocks: a smaller student from a larger
+    checkpoint (as `minilm-l2` is for MiniLM). The config follows, so the saved model loads back
+    with that depth."""
+    from ..errors import ConfigError
+
+    cfg = model.config
+    total = cfg.num_hidden_layers
+    # The block stack is the ModuleList as long as the model is deep (model.layers in Llama,
+    # Gemma and Qwen; transformer.h in GPT-2).
+    name = next((n for n, m in model.named_modules()
+                 if isinstance(m, torch.nn.ModuleList) and len(m) == total), None)
+    if name is None:
+        raise ConfigError("student", f"cannot find the {total} decoder blocks of "
+                                     f"{type(model).__name__} to cut")
+    if not 1 <= layers <= total:
+        raise ConfigError("student", f"layers must be 1..{total}, got {layers}")
+    parent, _, attr = name.rpartition(".")
+    owner = model.get_submodule(parent) if parent else model
+    setattr(owner, attr, getattr(owner, attr)[:layers])
+    cfg.num_hidden_layers = layers
+    if getattr(cfg, "layer_types", None):
+        cfg.layer_types = list(cfg.layer_types)[:layers]
+
+
 class CausalStudent(HFStudent):
     family = "causal"
     auto_class = "AutoModelForCausalLM"

@@ -129,10 +129,15 @@ def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     if family == "seq2seq":
         from .seq2seq import Seq2SeqStudent
 
+        if layers is not None:
+            raise ConfigError("student", "cutting layers is for encoder and causal students")
         return Seq2SeqStudent.create(task, path, meta)
-    from .causal import CausalStudent
+    from .causal import CausalStudent, keep_first_layers
 
-    return CausalStudent.create(task, path, meta)
+    student = CausalStudent.create(task, path, meta)
+    if layers is not None:
+        keep_first_layers(student.model, layers)
+    return student
 
 
 def freeze_embeddings(student: Student) -> None:
