@@ -101,7 +101,9 @@ def task_results(runs: Path, task: str) -> dict:
             row["answer_in_rationale"] = answer_overlap(recs, by_id)
         res["attribution"][f.stem.removeprefix("rationales-")] = row
     res["students"] = students_part(runs)
-    res["generating_students"] = students_part(runs, "gen-")
+    gen = runs / "gen"
+    res["generating_students"] = {d.name: students_part(d, "") for d in sorted(gen.iterdir())
+                                  if d.is_dir()} if gen.is_dir() else {}
     faith = runs / "faithfulness" / "summary.json"
     if faith.exists():
         s = json.loads(faith.read_text())
@@ -164,20 +166,22 @@ def render_task(res: dict) -> list[str]:
                       f"examples, {ft['minutes']:.0f} min of wall-clock on a shared CPU), answer "
                       "tokens only, embeddings frozen, lr 5e-5; the model kept is the best on the "
                       f"dev carve-out of train. Dev accuracy (150 examples): {curve}."]
-    for key, title, note in (
-            ("students", "Students (MiniLM-L2 encoder)", ""),
-            ("generating_students", "Generating student (Gemma-3-270M, causal LM)",
-             "The base Gemma-3-270M (the model the teacher was fine-tuned from) trained as a "
-             "causal student: the answer, then `Rationale: ...` in the same sequence; choices "
-             "scored by log-likelihood. 2 epochs, batch 16, lr 5e-5, embeddings frozen, best "
-             "on 100 dev examples.")):
-        if not res.get(key):
+    tables = [("students", "Students (MiniLM-L2 encoder)", "", res["students"])]
+    for student, rows in res.get("generating_students", {}).items():
+        tables.append(("gen", f"Generating student: `{student}` (causal LM)",
+                       "Gemma-3-270M's base weights (those the teacher was fine-tuned from), "
+                       "`-lN` keeping its first N of 18 layers, trained as a causal student: "
+                       "the answer, then `Rationale: ...` in the same sequence; choices scored "
+                       "by log-likelihood. 2 epochs, batch 16, embeddings frozen, best on 100 dev "
+                       "examples.", rows))
+    for key, title, note, table in tables:
+        if not table:
             continue
         lines += ["", f"### {title}", ""] + ([note, ""] if note else []) + [
                   "| run | test accuracy, mean of seeds | 95% CI (t, over seeds) | per seed | "
                   "minus standard, paired by seed (95% CI) | train min/run |",
                   "|---|---|---|---|---|---|"]
-        for mode, r in res[key].items():
+        for mode, r in table.items():
             seeds = ", ".join(_pct(v) for v in r["seeds"])
             diff = r.get("minus_standard")
             dtxt = (f"{100 * diff['mean']:+.1f} pts ({100 * diff['ci95_low']:+.1f} – "
