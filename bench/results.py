@@ -55,6 +55,7 @@ def teacher_part(runs: Path) -> dict:
         steps = [r for r in recs if "loss" in r]
         res["teacher_finetune"] = {
             "dev_curve": [[r["step"], r["dev_accuracy"]] for r in dev],
+            "dev_n": dev[0].get("dev_n") if dev else None,
             "steps": len(steps), "examples_seen": 16 * len(steps),
             "minutes": (steps[-1]["time"] - recs[0]["time"]) / 60 if steps else 0}
     return res
@@ -86,6 +87,25 @@ def students_part(runs: Path, prefix: str = "student-") -> dict:
     return out
 
 
+def choice_part(runs: Path) -> dict:
+    """Dev-only runs that chose the generating student, next to the teacher on the same dev
+    examples."""
+    out: dict = {}
+    t = runs / "teacher-eval-dev100.json"
+    if t.exists():
+        m = json.loads(t.read_text())["metrics"]
+        out["teacher (fine-tuned)"] = {"best_dev_accuracy": m["accuracy"], "dev_n": m["n"]}
+    dirs = sorted((runs / "gen-choice").glob("*")) + sorted((runs / "gen").glob("*/standard-s0"))
+    for d in dirs:
+        summary = d / "train_summary.json"
+        if summary.exists():
+            sm = json.loads(summary.read_text())
+            name = d.name if d.parent.name == "gen-choice" else f"{d.parent.name} (standard, s0)"
+            out[name] = {"best_dev_accuracy": sm["best_dev_accuracy"], "dev_n": sm["dev_n"],
+                         "steps": sm["steps"]}
+    return out if len(out) > 1 else {}
+
+
 def task_results(runs: Path, task: str) -> dict:
     res: dict = {"task": task, **teacher_part(runs)}
     _, train = load_examples(DataSpec(task, str(SHARED), "train"))
@@ -101,6 +121,7 @@ def task_results(runs: Path, task: str) -> dict:
             row["answer_in_rationale"] = answer_overlap(recs, by_id)
         res["attribution"][f.stem.removeprefix("rationales-")] = row
     res["students"] = students_part(runs)
+    res["generating_student_choice"] = choice_part(runs)
     gen = runs / "gen"
     res["generating_students"] = {d.name: students_part(d, "") for d in sorted(gen.iterdir())
                                   if d.is_dir()} if gen.is_dir() else {}
@@ -145,6 +166,8 @@ def _pct(x: float) -> str:
 
 
 def _ci(d: dict) -> str:
+    if np.isnan(d["ci95_low"]):
+        return "– (one seed)"
     return f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
 
 
@@ -165,15 +188,25 @@ def render_task(res: dict) -> list[str]:
         lines += ["", f"Fine-tuning: {ft['steps']} steps of 16 examples ({ft['examples_seen']} "
                       f"examples, {ft['minutes']:.0f} min of wall-clock on a shared CPU), answer "
                       "tokens only, embeddings frozen, lr 5e-5; the model kept is the best on the "
-                      f"dev carve-out of train. Dev accuracy (150 examples): {curve}."]
+                      f"dev carve-out of train. Dev accuracy ({ft.get('dev_n') or 150} examples): "
+                      f"{curve}."]
     tables = [("students", "Students (MiniLM-L2 encoder)", "", res["students"])]
     for student, rows in res.get("generating_students", {}).items():
         tables.append(("gen", f"Generating student: `{student}` (causal LM)",
                        "Gemma-3-270M's base weights (those the teacher was fine-tuned from), "
                        "`-lN` keeping its first N of 18 layers, trained as a causal student: "
                        "the answer, then `Rationale: ...` in the same sequence; choices scored "
-                       "by log-likelihood. 2 epochs, batch 16, embeddings frozen, best on 100 dev "
-                       "examples.", rows))
+                       "by log-likelihood. 2 epochs, batch 16, lr 5e-5, embeddings frozen, best on "
+                       "100 dev examples.", rows))
+    choice = res.get("generating_student_choice")
+    if choice:
+        lines += ["", "### Choosing the generating student (dev only)", "",
+                  "Standard training, seed 0, 2 epochs, the first 100 dev examples of the "
+                  "carve-out (the teacher scored on the same 100). `-lN`: the first N of "
+                  "Gemma's 18 layers.", "",
+                  "| model | best dev accuracy | n |", "|---|---|---|"]
+        for name, c in choice.items():
+            lines.append(f"| {name} | {_pct(c['best_dev_accuracy'])} | {c['dev_n']} |")
     for key, title, note, table in tables:
         if not table:
             continue
