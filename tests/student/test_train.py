@@ -105,9 +105,11 @@ def test_resume_after_kill_matches_uninterrupted(student_world, tmp_path, monkey
         torch.testing.assert_close(sa[k], sb[k])
 
 
-@pytest.mark.parametrize("mode", ["kd", "rationale+kd", "dss", "dss+kd"])
-def test_other_modes_train(student_world, tmp_path, mode):
-    train(_cfg(student_world, "encoder", tmp_path / mode, mode=mode, epochs=1), progress=False)
+@pytest.mark.parametrize("family,mode", [("encoder", m) for m in
+                                         ("kd", "rationale+kd", "dss", "dss+kd")]
+                         + [("seq2seq", "dss+kd"), ("causal", "dss+kd")])
+def test_other_modes_train(student_world, tmp_path, family, mode):
+    train(_cfg(student_world, family, tmp_path / mode, mode=mode, epochs=1), progress=False)
     log = _log(tmp_path / mode)
     if "kd" in mode:
         assert "loss_kd" in log[0]
