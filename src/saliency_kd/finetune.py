@@ -26,6 +26,7 @@ from .artifact import truncate_log
 from .attribute import answer
 from .data import DataSpec, dev_ids, load_examples
 from .errors import ConfigError
+from .models import freeze_token_embeddings
 from .teacher import Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     model = teacher.model
     model.requires_grad_(True)
     if cfg.freeze_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
-        model.get_output_embeddings().weight.requires_grad_(False)
+        freeze_token_embeddings(model)
     if cfg.lora:
         from peft import LoraConfig, get_peft_model
 

@@ -76,6 +76,15 @@ def embedded_gemma_dir() -> Path:
     return target
 
 
+def freeze_token_embeddings(model) -> None:
+    """Keep a Hugging Face model's token embeddings fixed (input and, when the model has one,
+    the output projection; tied or not). For a large vocabulary this is most of the model."""
+    model.get_input_embeddings().weight.requires_grad_(False)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None:
+        head.weight.requires_grad_(False)
+
+
 def resolve_model_path(name: str) -> str:
     """Map the embedded aliases to local directories; other names pass through."""
     if name == EMBEDDED_TEACHER:

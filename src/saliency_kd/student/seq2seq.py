@@ -49,11 +49,16 @@ class Seq2SeqStudent(HFStudent):
         ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
         return [self.model.config.decoder_start_token_id] + list(ids)
 
+    def _target_ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of decoder targets (with the end-of-sequence token), one batched call."""
+        return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=True,
+                                                    truncation=True,
+                                                    max_length=self.max_length)["input_ids"]]
+
     def _targets(self, prefix: str, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Decoder inputs (start + prefix + target) and labels (-100 on the forced prefix)."""
         pre = self._prefix_ids(prefix)
-        seqs = [self.tokenizer(t, add_special_tokens=True, truncation=True,
-                               max_length=self.max_length)["input_ids"] for t in texts]
+        seqs = self._target_ids(texts)
         width = len(pre) + max(len(s) for s in seqs)
         dec = torch.full((len(seqs), width), self.pad, dtype=torch.long)
         labels = torch.full((len(seqs), width), -100, dtype=torch.long)
@@ -98,18 +103,17 @@ class Seq2SeqStudent(HFStudent):
         from seeing each other, so each is decoded exactly as on its own (relative positions;
         see PACKABLE). Against two decoder passes this reads the encoder states (cross-attention
         keys and values) once instead of twice and runs one decoder instead of two."""
+        pres = (self._prefix_ids(PREDICT), self._prefix_ids(EXPLAIN))
+        label_ids = iter(self._target_ids(labels))
+        rationale_ids = iter(self._target_ids([r for r in rationales if r is not None]))
         rows = []
-        for label, rationale in zip(labels, rationales):
+        for rationale in rationales:
             dec, tgt, seg = [], [], []
-            for k, (prefix, text) in enumerate(((PREDICT, label), (EXPLAIN, rationale))):
-                if text is None:
-                    continue
-                pre = self._prefix_ids(prefix)
-                ids = self.tokenizer(text, add_special_tokens=True, truncation=True,
-                                     max_length=self.max_length)["input_ids"]
-                full = pre + list(ids)
+            segments = [next(label_ids)] + ([] if rationale is None else [next(rationale_ids)])
+            for k, ids in enumerate(segments):
+                full = pres[k] + ids
                 dec += full[:-1]
-                tgt += [-100] * (len(pre) - 1) + list(ids)
+                tgt += [-100] * (len(pres[k]) - 1) + ids
                 seg += [k] * (len(full) - 1)
             rows.append((dec, tgt, seg))
         width = max(len(r[0]) for r in rows)

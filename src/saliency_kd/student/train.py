@@ -141,15 +141,14 @@ def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
 
 
 def freeze_embeddings(student: Student) -> None:
+    from ..models import freeze_token_embeddings
+
     # Seq2seq and causal students hold the HF model itself; the encoder wraps its backbone.
     model = getattr(student, "model", None) or getattr(student.module, "backbone", None)
     if model is None or not hasattr(model, "get_input_embeddings"):
         raise ConfigError("freeze_embeddings", f"the {student.family} student has no "
                                                "Hugging Face embedding accessor")
-    model.get_input_embeddings().weight.requires_grad_(False)
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if head is not None:
-        head.weight.requires_grad_(False)
+    freeze_token_embeddings(model)
 
 
 def load_student(directory: str | Path) -> Student:
