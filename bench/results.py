@@ -21,6 +21,7 @@ T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
 TITLES = {"cqa": "CommonsenseQA", "esnli": "e-SNLI", "anli1": "ANLI-r1", "svamp": "SVAMP"}
 HUMAN = {"cqa": "CoS-E", "esnli": "e-SNLI", "anli1": "ANLI"}
 CHANCE = {"cqa": 0.2, "esnli": 1 / 3, "anli1": 1 / 3}
+GENERATE = {"svamp"}  # free-form answers: no chance level, no encoder student
 # Row order of the student tables: the paper's comparison first, then sources, then controls.
 ORDER = ["standard", "rationale-saliency", "rationale-saliency-k3", "rationale-saliency-k10",
          "rationale-attention", "rationale-occlusion", "rationale-integrated_gradients",
@@ -153,7 +154,8 @@ def plot(res: dict, path: Path) -> None:
         if key in res:
             ax.axhline(res[key]["accuracy"], ls=style, color="#c0392b",
                        label=key.replace("_", " "))
-    ax.axhline(CHANCE.get(res["task"], 0), color="grey", lw=0.8, label="chance")
+    if res["task"] in CHANCE:
+        ax.axhline(CHANCE[res["task"]], color="grey", lw=0.8, label="chance")
     ax.set_ylabel(f"{TITLES.get(res['task'], res['task'])} test accuracy")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -191,13 +193,15 @@ def render_task(res: dict) -> list[str]:
                       f"dev carve-out of train. Dev accuracy ({ft.get('dev_n') or 150} examples): "
                       f"{curve}."]
     tables = [("students", "Students (MiniLM-L2 encoder)", "", res["students"])]
+    scored = ("the equation generated greedily and counted correct when it evaluates to the "
+              "gold equation's value" if task in GENERATE else "choices scored by log-likelihood")
     for student, rows in res.get("generating_students", {}).items():
         tables.append(("gen", f"Generating student: `{student}` (causal LM)",
                        "Gemma-3-270M's base weights (those the teacher was fine-tuned from), "
                        "`-lN` keeping its first N of 18 layers, trained as a causal student: "
-                       "the answer, then `Rationale: ...` in the same sequence; choices scored "
-                       "by log-likelihood. 2 epochs, batch 16, lr 5e-5, embeddings frozen, best on "
-                       "100 dev examples.", rows))
+                       f"the answer, then `Rationale: ...` in the same sequence; {scored}. "
+                       "2 epochs, batch 16, lr 5e-5, embeddings frozen, best on the first 100 "
+                       "dev examples.", rows))
     choice = res.get("generating_student_choice")
     if choice:
         lines += ["", "### Choosing the generating student (dev only)", "",
@@ -235,8 +239,9 @@ def render_task(res: dict) -> list[str]:
         lines += ["", "### The rationales", "", head + " n |", sep + "---|"]
         for m, a in res["attribution"].items():
             pl = a["plausibility"]
-            row = (f"| {m} | {a['mean_length']:.1f} | {_pct(a['teacher_train_accuracy'])} | "
-                   f"{pl['token_f1']:.3f} ({pl['ci95_low']:.3f} – {pl['ci95_high']:.3f}) |")
+            f1 = (f"{pl['token_f1']:.3f} ({pl['ci95_low']:.3f} – {pl['ci95_high']:.3f})"
+                  if pl["n"] else "– (no human explanations)")
+            row = f"| {m} | {a['mean_length']:.1f} | {_pct(a['teacher_train_accuracy'])} | {f1} |"
             if "answer_in_rationale" in a:
                 ov = a["answer_in_rationale"]
                 row += f" {_pct(ov['share'])} ({_ci(ov)}) |"

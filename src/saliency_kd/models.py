@@ -85,6 +85,23 @@ def freeze_token_embeddings(model) -> None:
         head.weight.requires_grad_(False)
 
 
+# Embedded models a smaller student can be cut from, with their full depth: `<alias>-lN` keeps
+# the first N layers (encoder or decoder blocks).
+CUTTABLE = {"minilm": 6, EMBEDDED_TEACHER: 18}
+
+
+def split_depth(name: str) -> tuple[str, int | None]:
+    """`minilm-l3` -> (`minilm-l6`, 3); `gemma-3-270m-l4` -> (`gemma-3-270m`, 4); the full
+    depth (`minilm-l6`, `gemma-3-270m-l18`) -> layers None. Other names pass through."""
+    for alias, full in CUTTABLE.items():
+        digits = name.removeprefix(f"{alias}-l")
+        if digits != name and digits.isdigit():
+            layers = int(digits)
+            base = f"{alias}-l{full}" if alias == "minilm" else alias
+            return base, None if layers == full else layers
+    return name, None
+
+
 def resolve_model_path(name: str) -> str:
     """Map the embedded aliases to local directories; other names pass through."""
     if name == EMBEDDED_TEACHER:

@@ -9,7 +9,6 @@ from conftest import make_model, make_tokenizer
 
 from saliency_kd.errors import ConfigError
 from saliency_kd.student.causal import keep_first_layers
-from saliency_kd.student.encoder import parse_embedded
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
@@ -33,7 +32,3 @@ def test_bad_depth_is_named():
     with pytest.raises(ConfigError, match="1..2"):
         keep_first_layers(make_model("llama", len(tok)), 3)
 
-
-def test_embedded_names_with_a_depth():
-    assert parse_embedded("gemma-3-270m-l4") == ("gemma-3-270m", 4)
-    assert parse_embedded("gpt2") == ("gpt2", None)

@@ -40,18 +40,6 @@ def embedded_minilm_dir() -> Path:
     return target
 
 
-def parse_embedded(name: str) -> tuple[str, int | None]:
-    """`minilm-l6` -> (embedded dir, None); `minilm-l3` -> (embedded dir, 3 layers);
-    `gemma-3-270m-l4` -> (`gemma-3-270m`, 4 layers): a smaller student cut from an embedded
-    model. Other names pass through."""
-    if name.startswith("minilm-l") and name[len("minilm-l"):].isdigit():
-        layers = int(name[len("minilm-l"):])
-        return str(embedded_minilm_dir()), None if layers == 6 else layers
-    if name.startswith("gemma-3-270m-l") and name[len("gemma-3-270m-l"):].isdigit():
-        return "gemma-3-270m", int(name[len("gemma-3-270m-l"):])
-    return name, None
-
-
 class EncoderModule(nn.Module):
     def __init__(self, backbone: nn.Module, n_labels: int | None) -> None:
         super().__init__()

@@ -112,10 +112,10 @@ def detect_family(path: str) -> str:
 
 
 def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
-    from ..models import resolve_model_path
-    from .encoder import EncoderStudent, parse_embedded
+    from ..models import resolve_model_path, split_depth
+    from .encoder import EncoderStudent
 
-    path, layers = parse_embedded(cfg.student)
+    path, layers = split_depth(cfg.student)
     path = resolve_model_path(path)
     family = cfg.family or detect_family(path)
     meta["family"] = family
