@@ -23,7 +23,8 @@ HUMAN = {"cqa": "CoS-E", "esnli": "e-SNLI", "anli1": "ANLI"}
 CHANCE = {"cqa": 0.2, "esnli": 1 / 3, "anli1": 1 / 3}
 GENERATE = {"svamp"}  # free-form answers: no chance level, no encoder student
 # Row order of the student tables: the paper's comparison first, then sources, then controls.
-ORDER = ["standard", "rationale-saliency", "rationale-saliency-k3", "rationale-saliency-k10",
+ORDER = ["standard", "rationale", "rationale-saliency", "rationale-saliency-k3",
+         "rationale-saliency-k10",
          "rationale-attention", "rationale-occlusion", "rationale-integrated_gradients",
          "rationale-random", "rationale-gold-answer", "dss", "kd"]
 
@@ -135,29 +136,37 @@ def task_results(runs: Path, task: str) -> dict:
 
 
 def plot(res: dict, path: Path) -> None:
+    """One panel per student table (the MiniLM students, then each generating student), with
+    the teacher's test accuracy and chance as lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    modes = list(res["students"])
-    if not modes:
+    panels = [("MiniLM-L2", res["students"])] if res["students"] else []
+    panels += [(name, rows) for name, rows in res.get("generating_students", {}).items() if rows]
+    if not panels:
         return
-    means = [res["students"][m]["mean"] for m in modes]
-    errs = [res["students"][m]["mean"] - res["students"][m]["ci95_low"] for m in modes]
-    errs = [0 if np.isnan(e) else e for e in errs]
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    ax.bar(range(len(modes)), means, yerr=errs, capsize=4, color="#5b8def")
-    ax.set_xticks(range(len(modes)), [m.replace("rationale-", "r-") for m in modes], rotation=35,
-                  ha="right", fontsize=8)
-    for key, style in (("teacher_finetuned", "--"), ("teacher_zeroshot", ":")):
-        if key in res:
-            ax.axhline(res[key]["accuracy"], ls=style, color="#c0392b",
-                       label=key.replace("_", " "))
-    if res["task"] in CHANCE:
-        ax.axhline(CHANCE[res["task"]], color="grey", lw=0.8, label="chance")
-    ax.set_ylabel(f"{TITLES.get(res['task'], res['task'])} test accuracy")
-    ax.legend(fontsize=7)
+    widths = [max(len(rows), 3) for _, rows in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 + 3 * len(panels), 3.8), squeeze=False,
+                             sharey=True, gridspec_kw={"width_ratios": widths})
+    for ax, (title, rows) in zip(axes[0], panels):
+        modes = list(rows)
+        means = [rows[m]["mean"] for m in modes]
+        errs = [rows[m]["mean"] - rows[m]["ci95_low"] for m in modes]
+        errs = [0 if np.isnan(e) else e for e in errs]
+        ax.bar(range(len(modes)), means, yerr=errs, capsize=4, color="#5b8def")
+        ax.set_xticks(range(len(modes)), [m.replace("rationale-", "r-") for m in modes],
+                      rotation=35, ha="right", fontsize=8)
+        for key, style in (("teacher_finetuned", "--"), ("teacher_zeroshot", ":")):
+            if key in res:
+                ax.axhline(res[key]["accuracy"], ls=style, color="#c0392b",
+                           label=key.replace("_", " "))
+        if res["task"] in CHANCE:
+            ax.axhline(CHANCE[res["task"]], color="grey", lw=0.8, label="chance")
+        ax.set_title(title, fontsize=9)
+    axes[0][0].set_ylabel(f"{TITLES.get(res['task'], res['task'])} test accuracy")
+    axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -211,7 +220,7 @@ def render_task(res: dict) -> list[str]:
                   "| model | best dev accuracy | n |", "|---|---|---|"]
         for name, c in choice.items():
             lines.append(f"| {name} | {_pct(c['best_dev_accuracy'])} | {c['dev_n']} |")
-    for key, title, note, table in tables:
+    for _key, title, note, table in tables:
         if not table:
             continue
         lines += ["", f"### {title}", ""] + ([note, ""] if note else []) + [
@@ -226,8 +235,9 @@ def render_task(res: dict) -> list[str]:
             minutes = statistics.fmean(r["train_minutes"]) if r["train_minutes"] else 0
             lines.append(f"| {mode} | {_pct(r['mean'])} | {_ci(r)} | {seeds} | {dtxt} | "
                          f"{minutes:.1f} |")
-        if key == "students":
-            lines += ["", f"![students](results/{task}_students.png)"]
+
+    if res["students"] or any(res.get("generating_students", {}).values()):
+        lines += ["", f"![students](results/{task}_students.png)"]
     if res["attribution"]:
         human = HUMAN.get(task, "human")
         head = "| rationale file | words | teacher accuracy on these training examples | " \
