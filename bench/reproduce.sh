@@ -62,15 +62,19 @@ run_task() {
       --split train --limit "$N_TRAIN" --from "$dir/rationales-saliency.jsonl" \
       --out "$dir/rationales-$name.jsonl" "$@"
   }
-  train_eval() {  # mode, seed, run name, extra args...
-    local mode=$1 seed=$2 out=$dir/student-$3-s$2; shift 3
+  fit_eval() {  # out dir, student, mode, seed, epochs, lr, dev examples, extra train args...
+    local out=$1 student=$2 mode=$3 seed=$4 epochs=$5 lr=$6 dev=$7; shift 7
     if [ ! -f "$out/metrics.json" ]; then
-      $SKD train --task "$task" --data-dir "$DATA" --limit "$N_TRAIN" --student "$STUDENT" \
-        --mode "$mode" --seed "$seed" --epochs 4 --batch-size 16 --lr 1e-4 --dev-limit 300 \
-        --out "$out" "$@"
+      $SKD train --task "$task" --data-dir "$DATA" --limit "$N_TRAIN" --student "$student" \
+        --mode "$mode" --seed "$seed" --epochs "$epochs" --batch-size 16 --lr "$lr" \
+        --dev-limit "$dev" --out "$out" "$@"
       $SKD evaluate --model "$out/model" --task "$task" --data-dir "$DATA" --split test \
         --limit "$N_TEST" --out "$out/metrics.json"
     fi
+  }
+  train_eval() {  # mode, seed, run name, extra args...: the MiniLM student
+    local mode=$1 seed=$2 name=$3; shift 3
+    fit_eval "$dir/student-$name-s$seed" "$STUDENT" "$mode" "$seed" 4 1e-4 300 "$@"
   }
   rationale_students() {  # rationale file name
     for seed in $SEEDS; do
@@ -117,16 +121,14 @@ run_task() {
   #    examples; embeddings frozen, 2 epochs (the CPU budget). Cut to its first 6 or 9 layers
   #    it stayed at chance on dev within this budget (the choice runs below, dev only), so the
   #    full model it is, although on dev it is about as strong as the teacher.
-  gen_train_eval() {  # student, mode, seed
-    local out=$dir/gen/$1/$2-s$3 extra=()
-    [ "$2" = rationale ] && extra=(--rationales "$dir/rationales-saliency.jsonl")
-    if [ ! -f "$out/metrics.json" ]; then
-      $SKD train --task "$task" --data-dir "$DATA" --limit "$N_TRAIN" --student "$1" \
-        --mode "$2" --seed "$3" --epochs 2 --batch-size 16 --lr 5e-5 --dev-limit 100 \
-        --freeze-embeddings --out "$out" "${extra[@]}"
-      $SKD evaluate --model "$out/model" --task "$task" --data-dir "$DATA" --split test \
-        --limit "$N_TEST" --out "$out/metrics.json"
+  gen_train_eval() {  # mode, seed[, rationale file name (default saliency)]
+    local name=$1 extra=()
+    if [ "$1" = rationale ]; then
+      extra=(--rationales "$dir/rationales-${3:-saliency}.jsonl")
+      if [ -n "${3:-}" ]; then name=rationale-$3; fi
     fi
+    fit_eval "$dir/gen/$GEN_STUDENT/$name-s$2" "$GEN_STUDENT" "$1" "$2" 2 5e-5 100 \
+      --freeze-embeddings "${extra[@]}"
   }
   if [[ " $GEN_TASKS " == *" $task "* ]]; then
     [ -f "$dir/teacher-eval-dev100.json" ] || $SKD teacher-eval --task "$task" --data-dir "$DATA" \
@@ -143,8 +145,12 @@ run_task() {
     fi
     for seed in $GEN_SEEDS; do
       for mode in standard rationale dss; do
-        gen_train_eval "$GEN_STUDENT" "$mode" "$seed"
+        gen_train_eval "$mode" "$seed"
       done
+    done
+    # The random-words control for the generating student.
+    for seed in $GEN_SEEDS; do
+      gen_train_eval rationale "$seed" random
     done
   fi
 
