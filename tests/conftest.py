@@ -46,15 +46,20 @@ def vocabulary() -> list[str]:
     return sorted(words)
 
 
-def make_tokenizer(kind: str):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+def make_tokenizer(kind: str, newline: bool = False):
+    """Word-level; `newline=True` keeps "\n" as a token of its own (as Gemma's tokenizer does),
+    otherwise it is dropped like any other whitespace."""
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "</s>", "<s>", "<unk>"]
-    vocab = {t: i for i, t in enumerate(specials + vocabulary())}
+    vocab = {t: i for i, t in enumerate(specials + vocabulary() + ["\n"] * newline)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    if newline:  # words and punctuation apart, as Whitespace does, and "\n" kept
+        tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"\n|\w+|[^\w\s]+"), behavior="removed",
+                                                 invert=True)
     if kind == "causal":
         tok.post_processor = processors.TemplateProcessing(
             single="<s> $A", special_tokens=[("<s>", vocab["<s>"])])
@@ -97,10 +102,10 @@ def make_model(kind: str, vocab_size: int, seed: int = 0):
     return model.eval()
 
 
-def make_teacher(kind: str, seed: int = 0):
+def make_teacher(kind: str, seed: int = 0, newline: bool = False):
     from saliency_kd.teacher import Teacher
 
-    tok = make_tokenizer("seq2seq" if kind == "t5" else "causal")
+    tok = make_tokenizer("seq2seq" if kind == "t5" else "causal", newline)
     return Teacher(make_model(kind, len(tok), seed), tok)
 
 

@@ -87,3 +87,23 @@ def test_lora_merges_into_a_plain_model(dss_dir, tmp_path):
     assert set(after) == set(before)  # no lora_A / lora_B left behind
     assert any(not torch.equal(before[k], after[k]) for k in before)
     Teacher(reloaded, teacher.tokenizer)  # usable as a teacher again
+
+
+@pytest.mark.parametrize("newline", [True, False], ids=["newline", "eos"])
+def test_free_form_answers_learn_where_they_end(tmp_path, newline):
+    """A fine-tuned teacher must stop after the equation: trained on the answer alone it runs
+    on ("( 3 + 2 ) ) ) ...") and no generated answer is ever correct."""
+    root = tmp_path / "dss"
+    (root / "svamp").mkdir(parents=True)
+    rows = [{"input": "3 apples and 2 apples . how many apples ?", "label": "( 3 + 2 )"}] * 32
+    (root / "svamp" / "svamp_train.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    teacher = make_teacher("llama", newline=newline)
+    cfg = FinetuneConfig(out=str(tmp_path / "ft"), data=DataSpec("svamp", str(root), "train"),
+                         lr=1e-2, batch_size=8, epochs=6, eval_every=100, eval_limit=4,
+                         checkpoint_every=100, warmup_steps=1)
+    finetune(cfg, teacher=teacher, progress=False)
+    from saliency_kd.data import load_examples
+
+    task, exs = load_examples(DataSpec("svamp", str(root), "train", limit=1))
+    prompts = [teacher.encode(task.prompt(ex)) for ex in exs]
+    assert teacher.generate(prompts) == [ex.label for ex in exs]

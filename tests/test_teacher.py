@@ -34,3 +34,18 @@ def test_content_mask_covers_words_only(llama_teacher):
     content = [t for t, c in zip(toks, p.content) if c]
     assert content == ["where", "is", "the", "dog", "?", "park", "beach"]
     assert p.words == content
+
+
+def test_a_free_form_answer_ends_with_a_newline_or_eos():
+    from conftest import make_teacher
+
+    with_newline = make_teacher("llama", newline=True)
+    newline = with_newline.tokenizer("\n", add_special_tokens=False)["input_ids"]
+    assert with_newline.answer_end == newline and len(newline) == 1
+    assert with_newline.answer_ids("( 3 + 2 )", True) == \
+        with_newline.target_ids("( 3 + 2 )") + newline
+    assert with_newline.answer_ids("( 3 + 2 )", False) == with_newline.target_ids("( 3 + 2 )")
+    # A tokenizer that drops newlines ends answers with EOS; seq2seq targets already carry it.
+    plain = make_teacher("llama")
+    assert plain.answer_end == [plain.tokenizer.eos_token_id]
+    assert make_teacher("t5").answer_end == []

@@ -249,7 +249,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-steps", type=int, default=None, help="fixed step budget")
     g.add_argument("--eval-every", type=int, default=None, help="steps between dev evaluations")
     g.add_argument("--patience", type=int, default=d.patience)
-    g.add_argument("--dev-limit", type=int, default=d.dev_limit)
+    g.add_argument("--dev-limit", type=int, default=d.dev_limit,
+                   help="dev examples to evaluate on; 0: no evaluation, the last weights kept")
     g.add_argument("--max-length", type=int, default=d.max_length)
     g.add_argument("--device", default="cpu", help="cpu or cuda")
     g.add_argument("--grad-accum", type=int, default=1,

@@ -164,7 +164,9 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
         random.Random(cfg.seed + epoch).shuffle(order)
         chunk = [train[i] for i in order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size]]
         prompts = [teacher.encode(task.prompt(ex)) for ex in chunk]
-        batch = teacher.make_batch(prompts, [teacher.target_ids(ex.label) for ex in chunk])
+        free_form = task.kind == "generate"
+        batch = teacher.make_batch(prompts, [teacher.answer_ids(ex.label, free_form)
+                                             for ex in chunk])
         teacher.model.train()
         logprob, n, _ = teacher.target_logprob(batch)
         loss = -logprob.sum() / n.sum()

@@ -7,6 +7,7 @@ they get a batch and a function `embeds -> log p(target | prompt)` per example.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -137,6 +138,23 @@ class Teacher:
             content.append(is_content and word >= 0)
             token_word.append(word if is_content else -1)
         return EncodedPrompt(text, list(ids), content, token_word, words, fields)
+
+    @functools.cached_property
+    def answer_end(self) -> list[int]:
+        """Tokens a generated answer ends with, trained after free-form answers so that
+        generation stops: a newline (the prompts' own separator, where `generate` cuts) or EOS
+        where the tokenizer cannot write one. Seq2seq targets already end with EOS."""
+        if self.is_seq2seq:
+            return []
+        newline = list(self.tokenizer("\n", add_special_tokens=False)["input_ids"])
+        if newline:
+            return newline
+        eos = self.tokenizer.eos_token_id
+        return [] if eos is None else [int(eos)]
+
+    def answer_ids(self, answer: str, free_form: bool) -> list[int]:
+        """The answer as a training target: free-form answers carry `answer_end`."""
+        return self.target_ids(answer) + (self.answer_end if free_form else [])
 
     def target_ids(self, target: str) -> list[int]:
         if self.is_seq2seq:
@@ -304,6 +322,15 @@ class Teacher:
         tok = logits.log_softmax(-1).gather(-1, cand[..., None])[..., 0] * cand_mask
         return tok.sum(1), cand_mask.sum(1)
 
+    def _stop_ids(self) -> list[int] | None:
+        """The model's own end tokens, plus `answer_end` when it is one token: the text is cut
+        there anyway, so generating past it is wasted work."""
+        own = self.model.generation_config.eos_token_id
+        own = [] if own is None else [own] if isinstance(own, int) else list(own)
+        extra = self.answer_end if len(self.answer_end) == 1 else []
+        stop = list(dict.fromkeys([*own, *extra]))
+        return stop or None
+
     @torch.no_grad()
     def generate(self, prompts: list[EncodedPrompt], max_new_tokens: int | None = None,
                  ) -> list[str]:
@@ -313,7 +340,8 @@ class Teacher:
         ids, mask = self.pad([p.input_ids for p in prompts], left=not self.is_seq2seq)
         width = ids.shape[1]
         out = self.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                  max_new_tokens=max_new, pad_token_id=self.pad_id)
+                                  max_new_tokens=max_new, pad_token_id=self.pad_id,
+                                  eos_token_id=self._stop_ids())
         if not self.is_seq2seq:
             out = out[:, width:]
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)

@@ -183,6 +183,28 @@ def test_free_form_students_train_and_generate(student_world, tmp_path, fam):
                           rationales=str(student_world["rationales"])), progress=False)
 
 
+@pytest.mark.parametrize("mode", ["standard", "dss"])
+def test_causal_student_stops_after_a_free_form_answer(student_world, tmp_path, mode):
+    """Trained on the answer alone a causal student never learns where it ends; the answer's
+    end token is part of the label loss in every mode, so greedy decoding stops there."""
+    root = tmp_path / "dss"
+    (root / "svamp" / "llm").mkdir(parents=True)
+    rows = [{"input": "3 apples and 2 apples . how many apples ?", "label": "( 3 + 2 )"}] * 128
+    (root / "svamp" / "svamp_train.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    outs = ["3 apples and 2 apples . The answer is ( 3 + 2 ).\n\nQ: x"] * len(rows)
+    (root / "svamp" / "llm" / "train_CoT_0.json").write_text(json.dumps(outs))
+    cfg = TrainConfig(out=str(tmp_path / "run"), data=DataSpec("svamp", str(root), "train"),
+                      student=str(student_world["causal"]), mode=mode, lr=2e-2, batch_size=8,
+                      epochs=4, dev_limit=0)
+    from saliency_kd.data import load_examples
+
+    _, exs = load_examples(DataSpec("svamp", str(root), "train", limit=1))
+    assert load_student(train(cfg, progress=False)).predict(exs)[0]["prediction"] == "( 3 + 2 )"
+    # No dev examples: no early stopping on a dev score of nothing; the last weights are kept.
+    summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
+    assert summary["steps"] == 4 * 15 and not summary["stopped_early"]
+
+
 def test_gradient_accumulation_follows_the_full_batch(student_world, tmp_path):
     from conftest import make_bert_dir
     from transformers import BertConfig

@@ -57,6 +57,13 @@ class CausalStudent(HFStudent):
         self.lm = Teacher(model, tokenizer, is_seq2seq=False, config=TeacherConfig(),
                           freeze=False)
 
+    def _answer_ids(self, answer: str) -> list[int]:
+        """A predicted answer as the training sequences hold it (an empty one is just its end)."""
+        free_form = self.task.kind == "generate"
+        if not answer.strip():
+            return list(self.lm.answer_end) if free_form else []
+        return self.lm.answer_ids(answer, free_form)
+
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -67,7 +74,7 @@ class CausalStudent(HFStudent):
         prompts = [self.lm.encode(self.task.prompt(it.example)) for it in items]
         targets, label_len = [], []
         for it, p in zip(items, prompts):
-            label = self.lm.target_ids(it.label)
+            label = self.lm.answer_ids(it.label, self.task.kind == "generate")
             seq = list(label)
             if explain and it.rationale_text:
                 room = self.max_length - len(p.input_ids) - len(label) - 8
@@ -126,7 +133,7 @@ class CausalStudent(HFStudent):
             # Continue after the predicted answer with the rationale prefix, as in training.
             explained = []
             for p, rec in zip(prompts, out):
-                ids = p.input_ids + self.lm.target_ids(rec["prediction"]) + \
+                ids = p.input_ids + self._answer_ids(rec["prediction"]) + \
                     self._ids(RATIONALE_PREFIX)
                 explained.append(type(p)(p.text, ids, [False] * len(ids), [-1] * len(ids), [], []))
             for rec, text in zip(out, self.lm.generate(explained, max_new_tokens=32)):

@@ -60,6 +60,7 @@ class TrainConfig:
     patience: int = 3
     """Early stopping: evaluations without dev improvement before stopping."""
     dev_limit: int | None = 500
+    """Dev examples (of the carve-out) to evaluate on; 0: no evaluation, the last weights kept."""
     checkpoint_every: int = 50
     max_length: int = 128
     device: str = "cpu"
@@ -338,7 +339,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         rec = {"step": step, "epoch": step / steps_per_epoch, "loss": values[0].item(),
                **{f"loss_{k}": v.item() for k, v in zip(parts, values[1:])},
                "lr": sched.get_last_lr()[0], "seconds": time.time() - started}
-        if step % eval_every == 0 or step == total:
+        if dev and (step % eval_every == 0 or step == total):
             # Every process evaluates the same weights, so all take the same decisions.
             acc = dev_accuracy(student, dev, call=call)
             rec["dev_accuracy"] = acc
@@ -356,7 +357,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     if best < 0:  # no evaluation ran (e.g. resumed at the end): keep the last weights
         save_best()
     if main_process:
-        summary = {"steps": step, "best_dev_accuracy": best, "dev_n": len(dev),
+        summary = {"steps": step, "best_dev_accuracy": best if dev else None, "dev_n": len(dev),
                    "train_n": len(items), "stopped_early": bad_evals >= cfg.patience,
                    "processes": world}
         (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
