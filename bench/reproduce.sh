@@ -82,6 +82,9 @@ run_task() {
     done
   }
   faith() {  # rationale file names
+    # Comprehensiveness and sufficiency need a probability over candidate answers: not for
+    # SVAMP's generated equations.
+    if ! $encoder; then return 0; fi
     local files=()
     for f in "$@"; do files+=("$dir/rationales-$f.jsonl"); done
     $SKD faithfulness --rationales "${files[@]}" --task "$task" --data-dir "$DATA" \
