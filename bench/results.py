@@ -14,7 +14,7 @@ import numpy as np
 
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.metrics import bootstrap_ci, token_f1
-from saliency_kd.report.analysis import answer_overlap, read_records
+from saliency_kd.report.analysis import answer_overlap, operand_recall, read_records
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
@@ -121,6 +121,8 @@ def task_results(runs: Path, task: str) -> dict:
                "plausibility": plausibility(recs, by_id)}
         if task == "cqa":  # the answer is in the input only where the choices are listed
             row["answer_in_rationale"] = answer_overlap(recs, by_id)
+        if task == "svamp":  # the equation's operands are numbers in the problem text
+            row["operands_in_rationale"] = operand_recall(recs, by_id)
         res["attribution"][f.stem.removeprefix("rationales-")] = row
     res["students"] = students_part(runs)
     res["generating_student_choice"] = choice_part(runs)
@@ -246,6 +248,9 @@ def render_task(res: dict) -> list[str]:
         if task == "cqa":
             head += " contains part of the gold answer |"
             sep += "---|"
+        if task == "svamp":
+            head += " gold equation's operands among its words (all of them) |"
+            sep += "---|"
         lines += ["", "### The rationales", "", head + " n |", sep + "---|"]
         for m, a in res["attribution"].items():
             pl = a["plausibility"]
@@ -255,6 +260,9 @@ def render_task(res: dict) -> list[str]:
             if "answer_in_rationale" in a:
                 ov = a["answer_in_rationale"]
                 row += f" {_pct(ov['share'])} ({_ci(ov)}) |"
+            if "operands_in_rationale" in a:
+                ov = a["operands_in_rationale"]
+                row += f" {_pct(ov['recall'])} ({_ci(ov)}; {_pct(ov['all_operands'])}) |"
             lines.append(row + f" {a['n']} |")
         if task == "cqa":
             lines += ["", "The paper reports 68% for \"contains part of the gold answer\" with "

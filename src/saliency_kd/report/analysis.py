@@ -3,6 +3,7 @@ between attribution methods, and seed-averaged student accuracy."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,27 @@ def answer_overlap(records: list[dict], examples: dict[str, Example]) -> dict[st
         hits.append(bool(gold & {w.lower() for w in r["rationale"]}))
     mean, lo, hi = bootstrap_ci(hits)
     return {"share": mean, "ci95_low": lo, "ci95_high": hi, "n": len(hits)}
+
+
+NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+
+
+def operand_recall(records: list[dict], examples: dict[str, Example]) -> dict[str, Any]:
+    """Math word problems: the share of the gold equation's operands (84.0 in "( 84.0 / 2.0 )")
+    that are among the rationale's words (84): the numbers a solver has to look at."""
+    recall, complete = [], []
+    for r in records:
+        ex = examples.get(r["id"])
+        operands = {float(n) for n in NUMBER_RE.findall(ex.label)} if ex else set()
+        if not operands:
+            continue
+        chosen = {float(n) for w in r["rationale"] for n in NUMBER_RE.findall(w)}
+        hit = len(operands & chosen) / len(operands)
+        recall.append(hit)
+        complete.append(hit == 1.0)
+    mean, lo, hi = bootstrap_ci(recall)
+    return {"recall": mean, "ci95_low": lo, "ci95_high": hi, "n": len(recall),
+            "all_operands": float(np.mean(complete)) if complete else float("nan")}
 
 
 def evidence_precision(records: list[dict], examples: dict[str, Example]) -> dict[str, Any] | None:
