@@ -198,10 +198,12 @@ def render_task(res: dict) -> list[str]:
     ft = res.get("teacher_finetune")
     if ft:
         curve = ", ".join(f"step {s}: {_pct(a)}" for s, a in ft["dev_curve"])
+        end = " and the newline that ends a generated answer" if task in GENERATE else ""
         lines += ["", f"Fine-tuning: {ft['steps']} steps of 16 examples ({ft['examples_seen']} "
-                      f"examples, {ft['minutes']:.0f} min of wall-clock on a shared CPU), answer "
-                      "tokens only, embeddings frozen, lr 5e-5; the model kept is the best on the "
-                      f"dev carve-out of train. Dev accuracy ({ft.get('dev_n') or 150} examples): "
+                      f"examples, {ft['minutes']:.0f} min of wall-clock on a shared CPU), loss "
+                      f"on the answer tokens only{end}, embeddings frozen, lr 5e-5; the model "
+                      "kept is the best on the dev carve-out of train. Dev accuracy "
+                      f"({ft.get('dev_n') or 150} examples): "
                       f"{curve}."]
     tables = [("students", "Students (MiniLM-L2 encoder)", "", res["students"])]
     scored = ("the equation generated greedily and counted correct when it evaluates to the "
