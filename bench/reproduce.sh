@@ -70,6 +70,9 @@ run_task() {
         --dev-limit "$dev" --out "$out" "$@"
       $SKD evaluate --model "$out/model" --task "$task" --data-dir "$DATA" --split test \
         --limit "$N_TEST" --out "$out/metrics.json"
+      # The checkpoint only serves resuming; a Gemma student's is 1.8 GB (weights and AdamW
+      # state), and a dozen of them filled this machine's disk.
+      rm -rf "$out/checkpoint"
     fi
   }
   train_eval() {  # mode, seed, run name, extra args...: the MiniLM student
