@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from saliency_kd.data import DataSpec, load_examples
+from saliency_kd.data import DataSpec, get_task, load_examples
 from saliency_kd.metrics import bootstrap_ci, token_f1
 from saliency_kd.report.analysis import answer_overlap, operand_recall, read_records
 
@@ -21,7 +21,8 @@ T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
 TITLES = {"cqa": "CommonsenseQA", "esnli": "e-SNLI", "anli1": "ANLI-r1", "svamp": "SVAMP"}
 HUMAN = {"cqa": "CoS-E", "esnli": "e-SNLI", "anli1": "ANLI"}
 CHANCE = {"cqa": 0.2, "esnli": 1 / 3, "anli1": 1 / 3}
-GENERATE = {"svamp"}  # free-form answers: no chance level, no encoder student
+# Free-form answers: no chance level, no encoder student.
+GENERATE = {t for t in TITLES if get_task(t).kind == "generate"}
 # Row order of the student tables: the paper's comparison first, then sources, then controls.
 ORDER = ["standard", "rationale", "rationale-saliency", "rationale-saliency-k3",
          "rationale-saliency-k10",

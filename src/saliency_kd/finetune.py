@@ -158,13 +158,13 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
         evaluate_and_keep_best()  # step 0: the zero-shot teacher is a candidate too
     started = time.time()
     bar = tqdm(total=total, initial=step, disable=not progress, desc="teacher-finetune")
+    free_form = task.kind == "generate"  # answers the teacher writes must learn their end
     while step < total:
         epoch, offset = divmod(step, steps_per_epoch)
         order = list(range(len(train)))
         random.Random(cfg.seed + epoch).shuffle(order)
         chunk = [train[i] for i in order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size]]
         prompts = [teacher.encode(task.prompt(ex)) for ex in chunk]
-        free_form = task.kind == "generate"
         batch = teacher.make_batch(prompts, [teacher.answer_ids(ex.label, free_form)
                                              for ex in chunk])
         teacher.model.train()
