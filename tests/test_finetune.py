@@ -74,6 +74,19 @@ def test_time_budget_stops_with_a_usable_model(dss_dir, tmp_path):
     assert len(_losses(out)) == 1 and (model_dir / "model.safetensors").exists()
 
 
+def test_step_budget_repeats_the_first_steps_of_the_full_schedule(dss_dir, tmp_path):
+    """`max_steps` cuts the run like a time budget does: the learning-rate schedule still spans
+    all epochs, so the cut run's steps are the full run's first steps, loss for loss."""
+    finetune(_cfg(dss_dir, tmp_path / "full", epochs=2), teacher=make_teacher("gpt2"),
+             progress=False)
+    cut = finetune(_cfg(dss_dir, tmp_path / "cut", epochs=2, max_steps=4),
+                   teacher=make_teacher("gpt2"), progress=False)
+    assert _losses(tmp_path / "cut") == pytest.approx(_losses(tmp_path / "full")[:4], rel=1e-5)
+    assert (cut / "model.safetensors").exists()
+    logs = [json.loads(x) for x in (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()]
+    assert logs[-1] == {**logs[-1], "step": 4} and "dev_accuracy" in logs[-1]
+
+
 def test_lora_merges_into_a_plain_model(dss_dir, tmp_path):
     teacher = make_teacher("llama")
     before = {k: v.clone() for k, v in teacher.model.state_dict().items()}

@@ -202,6 +202,9 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=float, default=d.epochs)
     g.add_argument("--max-minutes", type=float, default=d.max_minutes,
                    help="stop after this wall-clock budget (a checkpoint is saved)")
+    g.add_argument("--max-steps", type=int, default=d.max_steps,
+                   help="stop after this many steps; the LR schedule still spans --epochs, so "
+                        "a run --max-minutes stopped at step N is repeated by --max-steps N")
     g.add_argument("--train-embeddings", action="store_true",
                    help="also train the (tied) embedding matrix; slower on CPU")
     g.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between dev evals")
@@ -217,7 +220,8 @@ def cmd_teacher_finetune(a: argparse.Namespace) -> int:
 
     cfg = FinetuneConfig(out=a.out, data=data_spec(a), teacher=teacher_config(a), lora=a.lora,
                          lora_rank=a.lora_rank, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
-                         max_minutes=a.max_minutes, freeze_embeddings=not a.train_embeddings,
+                         max_minutes=a.max_minutes, max_steps=a.max_steps,
+                         freeze_embeddings=not a.train_embeddings,
                          eval_every=a.eval_every, eval_limit=a.eval_limit, export=a.export,
                          seed=a.seed)
     print(finetune(cfg))

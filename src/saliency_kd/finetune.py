@@ -48,6 +48,10 @@ class FinetuneConfig:
     epochs: float = 1.0
     max_minutes: float | None = None
     """Wall-clock budget; training stops cleanly (checkpoint, best model) when it runs out."""
+    max_steps: int | None = None
+    """Stop after this many steps. The learning-rate schedule still spans `epochs`, as it does
+    when `max_minutes` cuts a run short, so a run that a time budget stopped at step N is
+    repeated step for step by `max_steps=N`, on any machine, whatever its speed."""
     freeze_embeddings: bool = True
     """Keep the (tied) input/output embedding matrix fixed."""
     eval_every: int = 50
@@ -64,6 +68,8 @@ class FinetuneConfig:
         for key in ("lr", "batch_size", "epochs", "eval_every", "eval_limit", "checkpoint_every"):
             if getattr(self, key) <= 0:
                 raise ConfigError(key, f"must be positive, got {getattr(self, key)}")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ConfigError("max_steps", f"must be positive, got {self.max_steps}")
         if self.export not in ("best", "last"):
             raise ConfigError("export", f"'{self.export}' is not one of best, last")
 
@@ -159,7 +165,8 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     started = time.time()
     bar = tqdm(total=total, initial=step, disable=not progress, desc="teacher-finetune")
     free_form = task.kind == "generate"  # answers the teacher writes must learn their end
-    while step < total:
+    stop = total if cfg.max_steps is None else min(total, cfg.max_steps)
+    while step < stop:
         epoch, offset = divmod(step, steps_per_epoch)
         order = list(range(len(train)))
         random.Random(cfg.seed + epoch).shuffle(order)
@@ -182,9 +189,9 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
             fh.write(json.dumps({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0],
                                  "time": time.time()}) + "\n")
         out_of_time = cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60
-        if step % cfg.eval_every == 0 or step == total or out_of_time:
+        if step % cfg.eval_every == 0 or step == stop or out_of_time:
             evaluate_and_keep_best()
-        if step % cfg.checkpoint_every == 0 or step == total or out_of_time:
+        if step % cfg.checkpoint_every == 0 or step == stop or out_of_time:
             save_checkpoint()
         if out_of_time:
             log.warning("time budget of %s minutes used at step %d/%d", cfg.max_minutes, step,
