@@ -1,6 +1,11 @@
 """Turns the runs of bench/reproduce.sh into docs/results/<task>.json, PNG plots and
 docs/RESULTS.md. Every number in RESULTS.md is read from a JSON file written here (or, for
-attribution throughput, from docs/results/bench_attribution_methods.json)."""
+attribution throughput, from docs/results/bench_attribution_methods.json).
+
+The runs directory is not committed and does not outlive a working session, while the JSON
+files are: what is found under --runs is merged into the committed JSON, so a session that
+reruns part of reproduce.sh adds to the published results instead of replacing them. A row found
+in the runs (a teacher, a rationale file, one seed of a student) replaces the committed one."""
 
 from __future__ import annotations
 
@@ -64,7 +69,8 @@ def teacher_part(runs: Path) -> dict:
     return res
 
 
-def students_part(runs: Path, prefix: str = "student-") -> dict:
+def student_seeds(runs: Path, prefix: str = "student-") -> dict[str, dict[int, dict]]:
+    """{run name: {seed: {accuracy, train_minutes}}} of the finished student runs."""
     per_run: dict[str, dict[int, dict]] = {}
     for d in sorted(runs.glob(f"{prefix}*-s*")):
         m = d / "metrics.json"
@@ -75,6 +81,17 @@ def students_part(runs: Path, prefix: str = "student-") -> dict:
         per_run.setdefault(name, {})[int(seed)] = {
             "accuracy": json.loads(m.read_text())["accuracy"],
             "train_minutes": log[-1]["seconds"] / 60 if log else None}
+    return per_run
+
+
+def seeds_of_table(table: dict) -> dict[str, dict[int, dict]]:
+    """The per-seed values back out of a summarised student table (the committed JSON)."""
+    return {name: {s: {"accuracy": a, "train_minutes": m}
+                   for s, a, m in zip(row["seed_ids"], row["seeds"], row["train_minutes"])}
+            for name, row in table.items()}
+
+
+def students_part(per_run: dict[str, dict[int, dict]]) -> dict:
     out = {}
     std = per_run.get("standard", {})
     for name in sorted(per_run, key=lambda n: (ORDER.index(n) if n in ORDER else 99, n)):
@@ -125,16 +142,44 @@ def task_results(runs: Path, task: str) -> dict:
         if task == "svamp":  # the equation's operands are numbers in the problem text
             row["operands_in_rationale"] = operand_recall(recs, by_id)
         res["attribution"][f.stem.removeprefix("rationales-")] = row
-    res["students"] = students_part(runs)
+    res["students"] = student_seeds(runs)
     res["generating_student_choice"] = choice_part(runs)
     gen = runs / "gen"
-    res["generating_students"] = {d.name: students_part(d, "") for d in sorted(gen.iterdir())
+    res["generating_students"] = {d.name: student_seeds(d, "") for d in sorted(gen.iterdir())
                                   if d.is_dir()} if gen.is_dir() else {}
     faith = runs / "faithfulness" / "summary.json"
     if faith.exists():
         s = json.loads(faith.read_text())
         res["faithfulness"] = {"bins": s["bins"], "split": s["split"], "by_file": {
             Path(k).stem.removeprefix("rationales-"): v for k, v in s["files"].items()}}
+    return res
+
+
+def merge(old: dict, new: dict) -> dict:
+    """The committed results of a task (`old`, summarised) updated by what the runs directory
+    holds (`new`, student tables still per seed). Returns summarised results."""
+    res = {k: v for k, v in old.items() if k not in ("students", "generating_students")}
+    for key in ("teacher_zeroshot", "teacher_finetuned", "teacher_finetune"):
+        if key in new:
+            res[key] = new[key]
+    for key in ("attribution", "generating_student_choice"):
+        res[key] = {**old.get(key, {}), **new.get(key, {})}
+    if "faithfulness" in new:
+        by_file = {**old.get("faithfulness", {}).get("by_file", {}),
+                   **new["faithfulness"]["by_file"]}
+        res["faithfulness"] = {**new["faithfulness"], "by_file": by_file}
+
+    def table(old_table: dict, new_seeds: dict) -> dict:
+        per_run = seeds_of_table(old_table)
+        for name, seeds in new_seeds.items():
+            per_run.setdefault(name, {}).update(seeds)
+        return students_part(per_run)
+
+    res["students"] = table(old.get("students", {}), new.get("students", {}))
+    gen_old, gen_new = old.get("generating_students", {}), new.get("generating_students", {})
+    res["generating_students"] = {name: table(gen_old.get(name, {}), gen_new.get(name, {}))
+                                  for name in sorted({*gen_old, *gen_new})}
+    res["task"] = new.get("task", old.get("task"))
     return res
 
 
@@ -320,7 +365,8 @@ def main() -> None:
 
     versions = {"torch": torch.__version__, "transformers": transformers.__version__,
                 "python": platform.python_version()}
-    tasks = [t for t in TITLES if (Path(a.runs) / t).is_dir()]
+    tasks = [t for t in TITLES
+             if (Path(a.runs) / t).is_dir() or (out / "results" / f"{t}.json").exists()]
     lines = ["# Results", "",
              "Everything here comes from `bash bench/reproduce.sh` (CPU, 2 cores), which writes "
              "`docs/results/<task>.json`; this page is rendered from those files by "
@@ -328,8 +374,12 @@ def main() -> None:
              f"Versions: torch {versions['torch']}, transformers {versions['transformers']}, "
              f"Python {versions['python']}.", ""]
     for task in tasks:
-        res = task_results(Path(a.runs) / task, task)
-        res["versions"] = versions
+        committed = out / "results" / f"{task}.json"
+        old = json.loads(committed.read_text()) if committed.exists() else {"task": task}
+        runs = Path(a.runs) / task
+        res = merge(old, task_results(runs, task) if runs.is_dir() else {"task": task})
+        if runs.is_dir():
+            res["versions"] = versions
         (out / "results" / f"{task}.json").write_text(json.dumps(res, indent=1))
         plot(res, out / "results" / f"{task}_students.png")
         lines += render_task(res)

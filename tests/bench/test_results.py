@@ -1,0 +1,49 @@
+"""bench/results.py merges a session's runs into the committed results instead of replacing
+them: the runs directory does not outlive a session, the JSON files do."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "bench_results", Path(__file__).resolve().parents[2] / "bench" / "results.py")
+results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(results)
+
+
+def _seeds(**by_name):
+    return {name: {s: {"accuracy": a, "train_minutes": 1.0} for s, a in accs.items()}
+            for name, accs in by_name.items()}
+
+
+def test_a_new_seed_joins_the_committed_ones_and_the_summary_is_recomputed():
+    old = {"task": "svamp", "teacher_finetuned": {"accuracy": 0.3},
+           "attribution": {"saliency": {"n": 800}, "random": {"n": 800}},
+           "students": {},
+           "generating_students": {"gemma": results.students_part(
+               _seeds(standard={0: 0.40, 1: 0.30}, dss={0: 0.50}))}}
+    new = {"task": "svamp", "teacher_finetuned": {"accuracy": 0.4},
+           "attribution": {"saliency": {"n": 400}}, "students": {},
+           "generating_students": {"gemma": _seeds(standard={1: 0.32, 2: 0.38},
+                                                   rationale={0: 0.45})}}
+    res = results.merge(old, new)
+    assert res["teacher_finetuned"] == {"accuracy": 0.4}  # rerun: replaced
+    assert res["attribution"] == {"saliency": {"n": 400}, "random": {"n": 800}}
+    table = res["generating_students"]["gemma"]
+    assert table["standard"]["seed_ids"] == [0, 1, 2]
+    assert table["standard"]["seeds"] == [0.40, 0.32, 0.38]  # seed 1 rerun: replaced
+    assert table["standard"]["mean"] == pytest.approx((0.40 + 0.32 + 0.38) / 3)
+    assert table["dss"]["seeds"] == [0.50]  # not rerun: kept
+    assert table["rationale"]["seeds"] == [0.45]  # new
+    assert list(table) == ["standard", "rationale", "dss"]  # the paper's order
+
+
+def test_merging_nothing_gives_back_the_committed_results():
+    committed = Path(__file__).resolve().parents[2] / "docs" / "results" / "cqa.json"
+    import json
+
+    old = json.loads(committed.read_text())
+    assert results.merge(old, {"task": "cqa"}) == old
