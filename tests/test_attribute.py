@@ -8,7 +8,7 @@ import pytest
 from conftest import make_teacher
 
 from saliency_kd.artifact import ResumableJsonl
-from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.attribute import AttributeConfig, attribute, batches_to_run
 from saliency_kd.data import DataSpec
 from saliency_kd.errors import ConfigError, DataError
 from saliency_kd.rationales import RationaleConfig
@@ -64,6 +64,23 @@ def test_resume_after_kill_gives_identical_file(dss_dir, tmp_path, monkeypatch, 
     monkeypatch.setattr(ResumableJsonl, "write_batch", original)
     attribute(_cfg(dss_dir, out, method=method), teacher=teacher, progress=False)
     assert out.read_bytes() == clean.read_bytes()
+
+
+def test_batches_are_fixed_by_position_whatever_is_done():
+    from saliency_kd.data.example import Example
+
+    exs = [Example(id=f"e{i}", fields={}, label="") for i in range(10)]
+    ids = lambda bs: [[e.id for e in b] for b in bs]  # noqa: E731
+    assert ids(batches_to_run(exs, set(), 4)) == [["e0", "e1", "e2", "e3"], ["e4", "e5", "e6",
+                                                  "e7"], ["e8", "e9"]]
+    # a partly written batch is recomputed whole; a finished one is skipped
+    assert ids(batches_to_run(exs, {"e0", "e1", "e2", "e3", "e4"}, 4)) == [
+        ["e4", "e5", "e6", "e7"], ["e8", "e9"]]
+    # each rank keeps its share, whatever the other rank had finished
+    assert ids(batches_to_run(exs, {"e4", "e5"}, 2, rank=0, world=2)) == [
+        ["e0", "e1"], ["e8", "e9"]]
+    assert ids(batches_to_run(exs, {"e0", "e1"}, 2, rank=1, world=2)) == [
+        ["e2", "e3"], ["e6", "e7"]]
 
 
 def test_rerun_skips_finished_and_extends_with_larger_limit(dss_dir, tmp_path):

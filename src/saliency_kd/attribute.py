@@ -124,6 +124,20 @@ def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: 
     return records
 
 
+def batches_to_run(examples: list[Example], done: set, batch_size: int, rank: int = 0,
+                   world: int = 1) -> list[list[Example]]:
+    """This process's batches that still hold an example not in `done`.
+
+    Batches are fixed by position in the split, not cut from what is left to do: padding and
+    batch shape change the floats, so a resumed or extended run recomputes a partly written batch
+    whole (writing only its missing records) and gives the same bytes as an unbroken run. Dealing
+    them by position also keeps each rank's share the same across restarts, whatever each rank
+    had finished.
+    """
+    batches = [examples[i:i + batch_size] for i in range(0, len(examples), batch_size)]
+    return [b for b in batches[rank::world] if any(ex.id not in done for ex in b)]
+
+
 def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bool = True,
               ) -> Path:
     """Run attribution over the configured split; returns the output path.
@@ -155,20 +169,20 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
                                 {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite)
         done = done | writer.done
     todo = [ex for ex in examples if ex.id not in done]
-    batches = [todo[i:i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size)]
-    mine = batches[rank::world]
+    mine = batches_to_run(examples, done, cfg.batch_size, rank, world)
     if mine:
         if teacher is None:
             teacher = Teacher.load(cfg.teacher)
         if cfg.gradient_checkpointing:
             distributed.enable_attribution_checkpointing(teacher.model)
-        bar = tqdm(total=sum(map(len, mine)), disable=not progress or rank != 0,
-                   desc=f"attribute ({cfg.method})", unit="ex")
+        bar = tqdm(total=sum(ex.id not in done for b in mine for ex in b),
+                   disable=not progress or rank != 0, desc=f"attribute ({cfg.method})", unit="ex")
         for chunk in mine:
             records = distributed.with_backoff(
                 lambda part: attribute_batch(teacher, task, part, cfg), chunk)
+            records = [r for r in records if r["id"] not in done]
             writer.write_batch(records)
-            bar.update(len(chunk))
+            bar.update(len(records))
         bar.close()
     elif not todo:
         log.info("%s: all %d examples already attributed", out, len(examples))
