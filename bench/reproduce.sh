@@ -22,7 +22,8 @@ GEN_STUDENT=${GEN_STUDENT:-gemma-3-270m}   # gemma-3-270m-lN keeps its first N o
 METHODS=${METHODS:-"attention occlusion integrated_gradients"}  # besides saliency
 # Steps to run (all by default). A subset lets two streams share the machine without touching
 # the same run: e.g. STEPS=gen GEN_MODES="standard dss" needs no teacher and can start at once.
-STEPS=${STEPS:-"teacher saliency controls k gen methods"}
+# "choice" is the CQA runs that chose the generating student (dev only, step 6).
+STEPS=${STEPS:-"teacher saliency controls k choice gen methods"}
 GEN_MODES=${GEN_MODES:-"standard rationale dss"}  # the generating student's modes (step 6)
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 export HF_HUB_OFFLINE=1
@@ -150,21 +151,21 @@ run_task() {
     fit_eval "$dir/gen/$GEN_STUDENT/$name-s$2" "$GEN_STUDENT" "$1" "$2" 2 5e-5 100 \
       --freeze-embeddings "${extra[@]}"
   }
+  # The choice of the generating student was made on CQA's dev split (see RESULTS.md).
+  if want choice && [ "$task" = cqa ]; then
+    for choice in "gemma-3-270m-l9 5e-5" "gemma-3-270m-l6 2e-4"; do
+      set -- $choice
+      [ -f "$dir/gen-choice/$1-lr$2/train_summary.json" ] || $SKD train --task "$task" \
+        --data-dir "$DATA" --limit "$N_TRAIN" --student "$1" --mode standard --seed 0 \
+        --epochs 2 --batch-size 16 --lr "$2" --dev-limit 100 --freeze-embeddings \
+        --out "$dir/gen-choice/$1-lr$2"
+    done
+  fi
   if want gen && [[ " $GEN_TASKS " == *" $task "* ]]; then
     # The teacher on the student's dev examples (once the teacher exists: a GEN_MODES stream
     # without rationales may start before it).
     [ -f "$dir/teacher-eval-dev100.json" ] || [ ! -d "$teacher" ] || $SKD teacher-eval --task "$task" --data-dir "$DATA" \
       --split dev --limit 100 --teacher "$teacher" --out "$dir/teacher-eval-dev100.json"
-    # The choice of the student was made on CQA's dev split (see RESULTS.md).
-    if [ "$task" = cqa ]; then
-      for choice in "gemma-3-270m-l9 5e-5" "gemma-3-270m-l6 2e-4"; do
-        set -- $choice
-        [ -f "$dir/gen-choice/$1-lr$2/train_summary.json" ] || $SKD train --task "$task" \
-          --data-dir "$DATA" --limit "$N_TRAIN" --student "$1" --mode standard --seed 0 \
-          --epochs 2 --batch-size 16 --lr "$2" --dev-limit 100 --freeze-embeddings \
-          --out "$dir/gen-choice/$1-lr$2"
-      done
-    fi
     for seed in $GEN_SEEDS; do
       for mode in $GEN_MODES; do
         gen_train_eval "$mode" "$seed"
