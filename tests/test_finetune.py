@@ -40,7 +40,9 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_kill_matches_uninterrupted(dss_dir, tmp_path, monkeypatch):
+# killed during step 6 (the last checkpoint is at step 4), or during step 2 (before any)
+@pytest.mark.parametrize("kill_at", [6, 2])
+def test_resume_after_kill_matches_uninterrupted(dss_dir, tmp_path, monkeypatch, kill_at):
     full = finetune(_cfg(dss_dir, tmp_path / "a", epochs=2), teacher=make_teacher("gpt2"),
                     progress=False)
     out = tmp_path / "b"
@@ -49,7 +51,7 @@ def test_resume_after_kill_matches_uninterrupted(dss_dir, tmp_path, monkeypatch)
 
     def dying_step(self, *a, **kw):
         calls["n"] += 1
-        if calls["n"] == 6:  # killed during step 6; the last checkpoint is at step 4
+        if calls["n"] == kill_at:
             raise Killed
         return real_step(self, *a, **kw)
 
@@ -60,6 +62,9 @@ def test_resume_after_kill_matches_uninterrupted(dss_dir, tmp_path, monkeypatch)
     resumed = finetune(_cfg(dss_dir, out, epochs=2), teacher=make_teacher("gpt2"),
                        progress=False)
     assert _losses(out) == pytest.approx(_losses(tmp_path / "a"), rel=1e-5)
+    log = lambda d: [(r["step"], "loss" in r) for r in map(  # noqa: E731
+        json.loads, (d / "train_log.jsonl").read_text().splitlines())]
+    assert log(out) == log(tmp_path / "a")
     from safetensors.torch import load_file
 
     a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")

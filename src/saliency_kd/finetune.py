@@ -144,6 +144,11 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
         torch.set_rng_state(state["rng"])
         truncate_log(log_path, step)
         log.info("resuming teacher fine-tuning at step %d/%d", step, total)
+    else:
+        # Killed before its first checkpoint: start afresh, log and step-0 evaluation included,
+        # so the log does not hold the lost steps twice.
+        truncate_log(log_path, -1)
+        shutil.rmtree(best_dir, ignore_errors=True)
 
     def save_checkpoint() -> None:
         _atomic_save({"config": asdict(cfg), "optimizer": opt.state_dict(),

@@ -81,15 +81,17 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("family", ["encoder", "causal"])
-def test_resume_after_kill_matches_uninterrupted(student_world, tmp_path, monkeypatch, family):
+# killed during step 8 (the last checkpoint at step 6), or during step 2 (before any)
+@pytest.mark.parametrize("family,kill_at", [("encoder", 8), ("causal", 8), ("encoder", 2)])
+def test_resume_after_kill_matches_uninterrupted(student_world, tmp_path, monkeypatch, family,
+                                                 kill_at):
     full = train(_cfg(student_world, family, tmp_path / "full"), progress=False)
     real = torch.optim.AdamW.step
     calls = {"n": 0}
 
     def dying(self, *a, **kw):
         calls["n"] += 1
-        if calls["n"] == 8:  # last checkpoint at step 6
+        if calls["n"] == kill_at:
             raise Killed
         return real(self, *a, **kw)
 
@@ -98,8 +100,9 @@ def test_resume_after_kill_matches_uninterrupted(student_world, tmp_path, monkey
         train(_cfg(student_world, family, tmp_path / "cut"), progress=False)
     monkeypatch.setattr(torch.optim.AdamW, "step", real)
     resumed = train(_cfg(student_world, family, tmp_path / "cut"), progress=False)
-    assert [r["loss"] for r in _log(tmp_path / "cut")] == pytest.approx(
-        [r["loss"] for r in _log(tmp_path / "full")], rel=1e-6)
+    cut, whole = _log(tmp_path / "cut"), _log(tmp_path / "full")
+    assert [r["step"] for r in cut] == [r["step"] for r in whole]
+    assert [r["loss"] for r in cut] == pytest.approx([r["loss"] for r in whole], rel=1e-6)
     sa, sb = load_student(full).module.state_dict(), load_student(resumed).module.state_dict()
     for k in sa:
         torch.testing.assert_close(sa[k], sb[k])

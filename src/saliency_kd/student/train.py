@@ -267,6 +267,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         torch.set_rng_state(state["rng"])
         truncate_log(log_path, step)
         log.info("resuming student training at step %d/%d", step, total)
+    else:
+        truncate_log(log_path, -1)  # killed before its first checkpoint: the log starts afresh
 
     def checkpoint() -> None:
         # Sharded, a collective: every process takes part, the first one writes.
