@@ -103,6 +103,14 @@ def students_part(per_run: dict[str, dict[int, dict]]) -> dict:
         paired = [runs_[s]["accuracy"] - std[s]["accuracy"] for s in seeds if s in std]
         if name != "standard" and len(paired) > 1:
             row["minus_standard"] = seeds_summary(paired)
+        # The control that isolates the teacher's choice of words: the same objective and
+        # number of words, drawn at random.
+        rnd = per_run.get("rationale-random", {})
+        if name.startswith("rationale") and name not in ("rationale-random",
+                                                         "rationale-gold-answer"):
+            paired = [runs_[s]["accuracy"] - rnd[s]["accuracy"] for s in seeds if s in rnd]
+            if len(paired) > 1:
+                row["minus_random"] = seeds_summary(paired)
         out[name] = row
     return out
 
@@ -285,6 +293,15 @@ def render_task(res: dict) -> list[str]:
             minutes = statistics.fmean(r["train_minutes"]) if r["train_minutes"] else 0
             lines.append(f"| {mode} | {_pct(r['mean'])} | {_ci(r)} | {seeds} | {dtxt} | "
                          f"{minutes:.1f} |")
+        against = {m: r["minus_random"] for m, r in table.items() if "minus_random" in r}
+        if against:
+            lines += ["", "The teacher's words against random words (the `rationale-random` "
+                      "row: same objective, same number of words), paired by seed:", "",
+                      "| run | minus rationale-random (95% CI) | per seed |", "|---|---|---|"]
+            for mode, d in against.items():
+                per = ", ".join(f"{100 * v:+.1f}" for v in d["seeds"])
+                lines.append(f"| {mode} | {100 * d['mean']:+.1f} pts ({100 * d['ci95_low']:+.1f}"
+                             f" – {100 * d['ci95_high']:+.1f}) | {per} |")
 
     if res["students"] or any(res.get("generating_students", {}).values()):
         lines += ["", f"![students](results/{task}_students.png)"]

@@ -47,3 +47,12 @@ def test_merging_nothing_gives_back_the_committed_results():
 
     old = json.loads(committed.read_text())
     assert results.merge(old, {"task": "cqa"}) == old
+
+
+def test_rationale_rows_are_paired_with_the_random_words_control():
+    part = results.students_part(_seeds(
+        standard={0: 0.42, 1: 0.40, 2: 0.42}, rationale={0: 0.33, 1: 0.33, 2: 0.305},
+        **{"rationale-random": {0: 0.265, 1: 0.275, 2: 0.25}}))
+    assert part["rationale"]["minus_random"]["seeds"] == pytest.approx([0.065, 0.055, 0.055])
+    assert "minus_random" not in part["rationale-random"]
+    assert "minus_random" not in part["standard"]
