@@ -22,9 +22,12 @@ GEN_STUDENT=${GEN_STUDENT:-gemma-3-270m}   # gemma-3-270m-lN keeps its first N o
 METHODS=${METHODS:-"attention occlusion integrated_gradients"}  # besides saliency
 # Steps to run (all by default). A subset lets two streams share the machine without touching
 # the same run: e.g. STEPS=gen GEN_MODES="standard dss" needs no teacher and can start at once.
-# "choice" is the CQA runs that chose the generating student (dev only, step 6).
-STEPS=${STEPS:-"teacher saliency controls k choice gen methods"}
-GEN_MODES=${GEN_MODES:-"standard rationale dss"}  # the generating student's modes (step 6)
+# "choice" is the CQA runs that chose the generating student (dev only, step 6); "zeroshot" the
+# untrained teacher's accuracy (a reference, last). Rationale files are made by whichever step
+# first needs them, so e.g. STEPS="teacher k" attributes and then trains only the k students.
+STEPS=${STEPS:-"teacher saliency controls k choice gen methods zeroshot"}
+# The generating student's modes (step 6); "random" is `rationale` on the random-words control.
+GEN_MODES=${GEN_MODES:-"standard rationale dss random"}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 export HF_HUB_OFFLINE=1
 
@@ -72,6 +75,13 @@ run_task() {
       --split train --limit "$N_TRAIN" --from "$dir/rationales-saliency.jsonl" \
       --out "$dir/rationales-$name.jsonl" "$@"
   }
+  saliency_rationales() {  # the saliency file (resumes, or returns at once when complete)
+    if [ ! -f "$dir/rationales-saliency.done" ]; then
+      attribute saliency
+      touch "$dir/rationales-saliency.done"
+    fi
+    derive random --source random --seed 0
+  }
   fit_eval() {  # out dir, student, mode, seed, epochs, lr, dev examples, extra train args...
     local out=$1 student=$2 mode=$3 seed=$4 epochs=$5 lr=$6 dev=$7; shift 7
     if [ ! -f "$out/metrics.json" ]; then
@@ -108,11 +118,15 @@ run_task() {
   # 3. Saliency rationales (k=5) and the students of the paper's comparison: same budget per
   #    mode (epochs, batch, lr), 3 seeds, dev early stopping.
   if want saliency; then
-    attribute saliency
+    saliency_rationales
+    # The teacher's modes first: a re-made teacher (runs/ lost) leaves standard and DSS as
+    # they were, so a partial rerun still pairs them.
     for seed in $SEEDS; do
-      train_eval standard "$seed" standard
       train_eval rationale "$seed" rationale-saliency --rationales "$dir/rationales-saliency.jsonl"
       train_eval kd "$seed" kd --rationales "$dir/rationales-saliency.jsonl"
+    done
+    for seed in $SEEDS; do
+      train_eval standard "$seed" standard
       train_eval dss "$seed" dss
     done
   fi
@@ -120,7 +134,7 @@ run_task() {
   # 4. Controls: k random content words (seed 0), and the gold answer's own words (only where
   #    the input lists the answer: multiple choice).
   if want controls; then
-    derive random --source random --seed 0
+    saliency_rationales
     rationale_students random
     if [ "$task" = cqa ]; then
       derive gold-answer --source gold-answer
@@ -130,6 +144,7 @@ run_task() {
 
   # 5. Faithfulness of saliency against the random control, then k in {3, 10}.
   if want k; then
+    saliency_rationales
     faith saliency random
     for k in 3 10; do
       derive "saliency-k$k" --top-k "$k"
@@ -142,13 +157,17 @@ run_task() {
   #    examples; embeddings frozen, 2 epochs (the CPU budget). Cut to its first 6 or 9 layers
   #    it stayed at chance on dev within this budget (the choice runs below, dev only), so the
   #    full model it is, although on dev it is about as strong as the teacher.
-  gen_train_eval() {  # mode, seed[, rationale file name (default saliency)]
-    local name=$1 extra=()
-    if [ "$1" = rationale ]; then
-      extra=(--rationales "$dir/rationales-${3:-saliency}.jsonl")
-      if [ -n "${3:-}" ]; then name=rationale-$3; fi
+  gen_train_eval() {  # mode (standard, rationale, dss or random), seed
+    local mode=$1 name=$1 extra=()
+    case $1 in
+      rationale) extra=(--rationales "$dir/rationales-saliency.jsonl") ;;
+      random) mode=rationale name=rationale-random
+        extra=(--rationales "$dir/rationales-random.jsonl") ;;
+    esac
+    if [ ${#extra[@]} -gt 0 ] && [ ! -f "$dir/gen/$GEN_STUDENT/$name-s$2/metrics.json" ]; then
+      saliency_rationales
     fi
-    fit_eval "$dir/gen/$GEN_STUDENT/$name-s$2" "$GEN_STUDENT" "$1" "$2" 2 5e-5 100 \
+    fit_eval "$dir/gen/$GEN_STUDENT/$name-s$2" "$GEN_STUDENT" "$mode" "$2" 2 5e-5 100 \
       --freeze-embeddings "${extra[@]}"
   }
   # The choice of the generating student was made on CQA's dev split (see RESULTS.md).
@@ -171,12 +190,6 @@ run_task() {
         gen_train_eval "$mode" "$seed"
       done
     done
-    # The random-words control for the generating student.
-    if [[ " $GEN_MODES " == *" rationale "* ]]; then
-      for seed in $GEN_SEEDS; do
-        gen_train_eval rationale "$seed" random
-      done
-    fi
   fi
 
   # 7. The other attribution methods as rationale sources, and their faithfulness.
@@ -187,7 +200,7 @@ run_task() {
       rationale_students "$m"
     done
   fi
-  if want teacher; then teacher_test_eval gemma-3-270m zeroshot; fi
+  if want zeroshot; then teacher_test_eval gemma-3-270m zeroshot; fi
 }
 
 mkdir -p docs/results
