@@ -25,7 +25,7 @@ METHODS=${METHODS:-"attention occlusion integrated_gradients"}  # besides salien
 # "choice" is the CQA runs that chose the generating student (dev only, step 6); "zeroshot" the
 # untrained teacher's accuracy (a reference, last). Rationale files are made by whichever step
 # first needs them, so e.g. STEPS="teacher k" attributes and then trains only the k students.
-STEPS=${STEPS:-"teacher saliency controls k choice gen methods zeroshot"}
+STEPS=${STEPS:-"teacher saliency controls k choice gen methods-faith methods zeroshot"}
 # The generating student's modes (step 6); "random" is `rationale` on the random-words control.
 GEN_MODES=${GEN_MODES:-"standard rationale dss random"}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -63,9 +63,9 @@ run_task() {
   }
   if want teacher; then teacher_test_eval "$teacher" finetuned; fi
 
-  attribute() {  # method
+  attribute() {  # method[, examples (default N_TRAIN)]
     local steps; steps=$([ "$1" = integrated_gradients ] && echo 8 || echo 16)
-    $SKD attribute --task "$task" --data-dir "$DATA" --split train --limit "$N_TRAIN" \
+    $SKD attribute --task "$task" --data-dir "$DATA" --split train --limit "${2:-$N_TRAIN}" \
       --teacher "$teacher" --method "$1" --ig-steps "$steps" --top-k 5 \
       --out "$dir/rationales-$1.jsonl"
   }
@@ -192,7 +192,16 @@ run_task() {
     done
   fi
 
-  # 7. The other attribution methods as rationale sources, and their faithfulness.
+  # 7. The other attribution methods: first their faithfulness on the teacher, which needs only
+  #    the N_FAITH examples it measures (step "methods-faith"; integrated gradients and occlusion
+  #    are 4-20x slower than saliency), then as rationale sources over all N_TRAIN (the same
+  #    files, extended).
+  if want methods-faith && $encoder; then
+    for m in $METHODS; do
+      attribute "$m" "$N_FAITH"
+      faith "$m"
+    done
+  fi
   if want methods; then
     for m in $METHODS; do
       attribute "$m"
