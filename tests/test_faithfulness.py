@@ -107,6 +107,28 @@ def test_methods_are_compared_on_the_same_examples_and_resume(dss_dir, tmp_path,
     assert merged["files"][str(sal)]["aopc_sufficiency"] == a["aopc_sufficiency"]
 
 
+def test_two_calls_into_one_directory_keep_both_files(dss_dir, tmp_path, monkeypatch):
+    """Two processes measuring different files into the same directory at the same time (two
+    streams of bench/reproduce.sh): the one that finishes last keeps the other's entry."""
+    spec, teacher, sal, rnd = _world(dss_dir, tmp_path, limit=4)
+    out = str(tmp_path / "f")
+    original, state = ResumableJsonl.write_batch, {"other": None}
+
+    def meanwhile(self, records):
+        original(self, records)
+        if state["other"] is None:  # the other call runs start to end inside this one
+            state["other"] = faithfulness(FaithfulnessConfig([rnd], out, spec, batch_size=8),
+                                          teacher=teacher, progress=False)
+
+    monkeypatch.setattr(ResumableJsonl, "write_batch", meanwhile)
+    last = faithfulness(FaithfulnessConfig([str(sal)], out, spec, batch_size=2),
+                        teacher=teacher, progress=False)
+    assert set(state["other"]["files"]) == {rnd}
+    on_disk = json.loads((tmp_path / "f" / "summary.json").read_text())
+    assert set(last["files"]) == set(on_disk["files"]) == {str(sal), rnd}
+    assert not list((tmp_path / "f").glob("*.tmp"))
+
+
 def test_errors_and_cli(dss_dir, tmp_path, capsys):
     spec, teacher, sal, _ = _world(dss_dir, tmp_path, limit=4)
     with pytest.raises(ConfigError, match="'bins'"):

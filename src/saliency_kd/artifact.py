@@ -93,17 +93,22 @@ def read_jsonl_records(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def write_jsonl_atomic(path: str | Path, records: list[dict[str, Any]],
-                       settings: dict[str, Any]) -> None:
-    """Write a finished JSONL artifact in one go (via a temporary file, so a reader never sees
-    half of it) and its settings sidecar, in the format `ResumableJsonl` reads back."""
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a file in one go: via a temporary file of this process, so that a reader, or
+    another process writing the same file, never sees half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def write_jsonl_atomic(path: str | Path, records: list[dict[str, Any]],
+                       settings: dict[str, Any]) -> None:
+    """Write a finished JSONL artifact in one go (atomically) and its settings sidecar, in the
+    format `ResumableJsonl` reads back."""
+    write_text_atomic(path, "".join(json.dumps(rec, ensure_ascii=False) + "\n"
+                                    for rec in records))
     path.with_name(path.name + ".meta.json").write_text(json.dumps(settings, indent=1,
                                                                   sort_keys=True))
 

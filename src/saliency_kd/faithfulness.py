@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .artifact import ResumableJsonl, read_jsonl_records
+from .artifact import ResumableJsonl, read_jsonl_records, write_text_atomic
 from .data import DataSpec, Example, Task, get_task, load_examples
 from .errors import ConfigError, DataError
 from .metrics import bootstrap_ci
@@ -150,14 +150,9 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                           "and sufficiency need a probability over candidate answers")
     task, examples = load_examples(cfg.data)
     out_dir = Path(cfg.out)
-    summary: dict[str, Any] = {"task": cfg.data.task, "split": cfg.data.split,
-                               "teacher": cfg.teacher.name, "bins": list(cfg.bins), "files": {}}
-    previous = out_dir / "summary.json"
-    if previous.exists():  # files measured by an earlier call stay in the summary
-        old = json.loads(previous.read_text())
-        if {k: old.get(k) for k in ("task", "split", "teacher", "bins")} == {
-                k: summary[k] for k in ("task", "split", "teacher", "bins")}:
-            summary["files"] = old.get("files", {})
+    header: dict[str, Any] = {"task": cfg.data.task, "split": cfg.data.split,
+                              "teacher": cfg.teacher.name, "bins": list(cfg.bins)}
+    summary: dict[str, Any] = {**header, "files": {}}
     for path in map(Path, cfg.rationales):
         if not path.exists():
             raise DataError(path, None, None, "attribution file not found")
@@ -180,8 +175,25 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                                              cfg.bins))
         wanted = {ex.id for ex, _ in pairs}
         recs = [r for r in read_jsonl_records(writer.path) if r["id"] in wanted]
-        summary["files"][str(path)] = {"method": method, **_summary(recs, cfg.bins),
-                                       "seconds_this_run": round(time.perf_counter() - start, 1)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        entry = {"method": method, **_summary(recs, cfg.bins),
+                 "seconds_this_run": round(time.perf_counter() - start, 1)}
+        summary = _record(out_dir / "summary.json", header, str(path), entry)
+    return summary
+
+
+def _record(path: Path, header: dict[str, Any], file: str, entry: dict[str, Any],
+            ) -> dict[str, Any]:
+    """Add one file's entry to summary.json as soon as it is measured.
+
+    The summary on disk is re-read at this moment, not when the call started: two calls may
+    measure different files into the same directory at once, and files measured by an earlier
+    call (same task, split, teacher and bins) stay. The write is atomic.
+    """
+    summary: dict[str, Any] = {**header, "files": {}}
+    if path.exists():
+        old = json.loads(path.read_text())
+        if {k: old.get(k) for k in header} == header:
+            summary["files"] = old.get("files", {})
+    summary["files"][file] = entry
+    write_text_atomic(path, json.dumps(summary, indent=1))
     return summary
