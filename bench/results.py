@@ -13,6 +13,8 @@ import argparse
 import json
 import platform
 import statistics
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,21 @@ ORDER = ["standard", "rationale", "rationale-saliency", "rationale-saliency-k3",
          "rationale-saliency-k10",
          "rationale-attention", "rationale-occlusion", "rationale-integrated_gradients",
          "rationale-random", "rationale-gold-answer", "dss", "kd"]
+
+
+def uses_teacher(run: str) -> bool:
+    """Runs trained on a rationale file (its words, or the teacher's scores for `kd`): they
+    depend on the teacher that made it. Standard and DSS runs do not."""
+    return run.startswith("rationale") or run == "kd"
+
+
+def _order(name: str) -> tuple[int, str]:
+    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
+
+
+def by_source(rows: dict) -> dict:
+    """Rationale files (keyed by source) in the student tables' order."""
+    return {k: rows[k] for k in sorted(rows, key=lambda k: _order(f"rationale-{k}"))}
 
 
 def seeds_summary(values: list[float]) -> dict:
@@ -61,7 +78,11 @@ def teacher_part(runs: Path) -> dict:
         recs = [json.loads(x) for x in ft_log.read_text().splitlines()]
         dev = [r for r in recs if "dev_accuracy" in r]
         steps = [r for r in recs if "loss" in r]
+        # A teacher re-made in a later session (runs/ does not outlive one) is not bit-identical:
+        # the time its fine-tuning started names it, and every row made from it carries that.
+        made = datetime.fromtimestamp(recs[0]["time"], timezone.utc).strftime("%Y-%m-%d %H:%M")
         res["teacher_finetune"] = {
+            "made": made,
             "dev_curve": [[r["step"], r["dev_accuracy"]] for r in dev],
             "dev_n": dev[0].get("dev_n") if dev else None,
             "steps": len(steps), "examples_seen": 16 * len(steps),
@@ -69,8 +90,11 @@ def teacher_part(runs: Path) -> dict:
     return res
 
 
-def student_seeds(runs: Path, prefix: str = "student-") -> dict[str, dict[int, dict]]:
-    """{run name: {seed: {accuracy, train_minutes}}} of the finished student runs."""
+def student_seeds(runs: Path, prefix: str = "student-", teacher: str | None = None,
+                  ) -> dict[str, dict[int, dict]]:
+    """{run name: {seed: {accuracy, train_minutes, teacher}}} of the finished student runs;
+    `teacher` (when the run used a rationale file) is when this runs directory's teacher was
+    made."""
     per_run: dict[str, dict[int, dict]] = {}
     for d in sorted(runs.glob(f"{prefix}*-s*")):
         m = d / "metrics.json"
@@ -80,26 +104,31 @@ def student_seeds(runs: Path, prefix: str = "student-") -> dict[str, dict[int, d
         log = [json.loads(x) for x in (d / "train_log.jsonl").read_text().splitlines()]
         per_run.setdefault(name, {})[int(seed)] = {
             "accuracy": json.loads(m.read_text())["accuracy"],
-            "train_minutes": log[-1]["seconds"] / 60 if log else None}
+            "train_minutes": log[-1]["seconds"] / 60 if log else None,
+            "teacher": teacher if uses_teacher(name) else None}
     return per_run
 
 
 def seeds_of_table(table: dict) -> dict[str, dict[int, dict]]:
     """The per-seed values back out of a summarised student table (the committed JSON)."""
-    return {name: {s: {"accuracy": a, "train_minutes": m}
-                   for s, a, m in zip(row["seed_ids"], row["seeds"], row["train_minutes"])}
+    return {name: {s: {"accuracy": a, "train_minutes": m, "teacher": t}
+                   for s, a, m, t in zip(row["seed_ids"], row["seeds"], row["train_minutes"],
+                                         row.get("teachers", [None] * len(row["seeds"])))}
             for name, row in table.items()}
 
 
 def students_part(per_run: dict[str, dict[int, dict]]) -> dict:
     out = {}
     std = per_run.get("standard", {})
-    for name in sorted(per_run, key=lambda n: (ORDER.index(n) if n in ORDER else 99, n)):
+    for name in sorted(per_run, key=_order):
         runs_ = per_run[name]
         seeds = sorted(runs_)
         row = seeds_summary([runs_[s]["accuracy"] for s in seeds])
         row["seed_ids"] = seeds
         row["train_minutes"] = [round(runs_[s]["train_minutes"], 1) for s in seeds]
+        teachers = [runs_[s].get("teacher") for s in seeds]
+        if any(teachers):  # rows from before teachers were recorded carry none
+            row["teachers"] = teachers
         paired = [runs_[s]["accuracy"] - std[s]["accuracy"] for s in seeds if s in std]
         if name != "standard" and len(paired) > 1:
             row["minus_standard"] = seeds_summary(paired)
@@ -136,6 +165,7 @@ def choice_part(runs: Path) -> dict:
 
 def task_results(runs: Path, task: str) -> dict:
     res: dict = {"task": task, **teacher_part(runs)}
+    made = res.get("teacher_finetune", {}).get("made")
     _, train = load_examples(DataSpec(task, str(SHARED), "train"))
     by_id = {ex.id: ex for ex in train}
     res["attribution"] = {}
@@ -144,22 +174,24 @@ def task_results(runs: Path, task: str) -> dict:
         row = {"n": len(recs),
                "mean_length": float(np.mean([len(r["rationale"]) for r in recs])),
                "teacher_train_accuracy": float(np.mean([r["correct"] for r in recs])),
-               "plausibility": plausibility(recs, by_id)}
+               "plausibility": plausibility(recs, by_id), "teacher": made}
         if task == "cqa":  # the answer is in the input only where the choices are listed
             row["answer_in_rationale"] = answer_overlap(recs, by_id)
         if task == "svamp":  # the equation's operands are numbers in the problem text
             row["operands_in_rationale"] = operand_recall(recs, by_id)
         res["attribution"][f.stem.removeprefix("rationales-")] = row
-    res["students"] = student_seeds(runs)
+    res["students"] = student_seeds(runs, teacher=made)
     res["generating_student_choice"] = choice_part(runs)
     gen = runs / "gen"
-    res["generating_students"] = {d.name: student_seeds(d, "") for d in sorted(gen.iterdir())
+    res["generating_students"] = {d.name: student_seeds(d, "", made)
+                                  for d in sorted(gen.iterdir())
                                   if d.is_dir()} if gen.is_dir() else {}
     faith = runs / "faithfulness" / "summary.json"
     if faith.exists():
         s = json.loads(faith.read_text())
         res["faithfulness"] = {"bins": s["bins"], "split": s["split"], "by_file": {
-            Path(k).stem.removeprefix("rationales-"): v for k, v in s["files"].items()}}
+            Path(k).stem.removeprefix("rationales-"): {**v, "teacher": made}
+            for k, v in s["files"].items()}}
     return res
 
 
@@ -170,11 +202,12 @@ def merge(old: dict, new: dict) -> dict:
     for key in ("teacher_zeroshot", "teacher_finetuned", "teacher_finetune"):
         if key in new:
             res[key] = new[key]
-    for key in ("attribution", "generating_student_choice"):
-        res[key] = {**old.get(key, {}), **new.get(key, {})}
+    res["generating_student_choice"] = {**old.get("generating_student_choice", {}),
+                                        **new.get("generating_student_choice", {})}
+    res["attribution"] = by_source({**old.get("attribution", {}), **new.get("attribution", {})})
     if "faithfulness" in new:
-        by_file = {**old.get("faithfulness", {}).get("by_file", {}),
-                   **new["faithfulness"]["by_file"]}
+        by_file = by_source({**old.get("faithfulness", {}).get("by_file", {}),
+                             **new["faithfulness"]["by_file"]})
         res["faithfulness"] = {**new["faithfulness"], "by_file": by_file}
 
     def table(old_table: dict, new_seeds: dict) -> dict:
@@ -238,6 +271,38 @@ def _ci(d: dict) -> str:
     return f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
 
 
+EARLIER = "earlier"  # a row made before teachers were recorded: the task's first teacher
+
+
+def teacher_note(table: dict) -> list[str]:
+    """Which teacher each seed of the rationale and KD rows comes from, where that is recorded
+    (a re-made teacher is not bit-identical to the first)."""
+    rows = {m: [t or EARLIER for t in r.get("teachers", [None] * len(r["seeds"]))]
+            for m, r in table.items() if uses_teacher(m)}
+    labels = {t for ts in rows.values() for t in ts}
+    if not rows or labels == {EARLIER}:
+        return []
+    if len(labels) == 1:
+        return ["", f"Every rationale and KD row here comes from the teacher made {labels.pop()} "
+                    "UTC."]
+    parts = []
+    for m, ts in rows.items():
+        by = {t: [s for s, u in zip(table[m]["seed_ids"], ts) if u == t] for t in dict.fromkeys(ts)}
+        parts.append(f"{m}: " + "; ".join(
+            f"seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))} "
+            f"{'an earlier teacher' if t == EARLIER else 'the teacher made ' + t}"
+            for t, ss in by.items()))
+    return ["", "Teachers behind the rationale and KD rows (a teacher re-made in a later session "
+                "is not bit-identical): " + " · ".join(parts) + "."]
+
+
+def _teacher_cell(rows: dict) -> tuple[str, str, Callable[[dict], str]]:
+    """A "teacher" column for tables whose rows carry one, else nothing."""
+    if not any(r.get("teacher") for r in rows.values()):
+        return "", "", lambda r: ""
+    return " teacher made (UTC) |", "---|", lambda r: f" {r.get('teacher') or EARLIER} |"
+
+
 def render_task(res: dict) -> list[str]:
     task = res["task"]
     lines = [f"## {TITLES.get(task, task)}", "", f"Machine-readable: `results/{task}.json`.", ""]
@@ -253,12 +318,13 @@ def render_task(res: dict) -> list[str]:
     if ft:
         curve = ", ".join(f"step {s}: {_pct(a)}" for s, a in ft["dev_curve"])
         end = " and the newline that ends a generated answer" if task in GENERATE else ""
+        made = f" Made {ft['made']} UTC (when its fine-tuning started)." if "made" in ft else ""
         lines += ["", f"Fine-tuning: {ft['steps']} steps of 16 examples ({ft['examples_seen']} "
                       f"examples, {ft['minutes']:.0f} min of wall-clock on a shared CPU), loss "
                       f"on the answer tokens only{end}, embeddings frozen, lr 5e-5; the model "
                       "kept is the best on the dev carve-out of train. Dev accuracy "
                       f"({ft.get('dev_n') or 150} examples): "
-                      f"{curve}."]
+                      f"{curve}.{made}"]
     tables = [("students", "Students (MiniLM-L2 encoder)", "", res["students"])]
     scored = ("the equation generated greedily and counted correct when it evaluates to the "
               "gold equation's value" if task in GENERATE else "choices scored by log-likelihood")
@@ -302,6 +368,7 @@ def render_task(res: dict) -> list[str]:
                 per = ", ".join(f"{100 * v:+.1f}" for v in d["seeds"])
                 lines.append(f"| {mode} | {100 * d['mean']:+.1f} pts ({100 * d['ci95_low']:+.1f}"
                              f" – {100 * d['ci95_high']:+.1f}) | {per} |")
+        lines += teacher_note(table)
 
     if res["students"] or any(res.get("generating_students", {}).values()):
         lines += ["", f"![students](results/{task}_students.png)"]
@@ -316,7 +383,8 @@ def render_task(res: dict) -> list[str]:
         if task == "svamp":
             head += " gold equation's operands among its words (all of them) |"
             sep += "---|"
-        lines += ["", "### The rationales", "", head + " n |", sep + "---|"]
+        t_head, t_sep, t_cell = _teacher_cell(res["attribution"])
+        lines += ["", "### The rationales", "", head + " n |" + t_head, sep + "---|" + t_sep]
         for m, a in res["attribution"].items():
             pl = a["plausibility"]
             f1 = (f"{pl['token_f1']:.3f} ({pl['ci95_low']:.3f} – {pl['ci95_high']:.3f})"
@@ -328,13 +396,14 @@ def render_task(res: dict) -> list[str]:
             if "operands_in_rationale" in a:
                 ov = a["operands_in_rationale"]
                 row += f" {_pct(ov['recall'])} ({_ci(ov)}; {_pct(ov['all_operands'])}) |"
-            lines.append(row + f" {a['n']} |")
+            lines.append(row + f" {a['n']} |" + t_cell(a))
         if task == "cqa":
             lines += ["", "The paper reports 68% for \"contains part of the gold answer\" with "
                       "FLAN-T5-XL's top tokens."]
     f = res.get("faithfulness")
     if f:
         bins = ", ".join(f"{100 * b:g}%" for b in f["bins"])
+        t_head, t_sep, t_cell = _teacher_cell(f["by_file"])
         lines += ["", "### Faithfulness on the teacher (ERASER)", "",
                   f"AOPC over removing / keeping the top {bins} of the content words, on the first "
                   f"examples of the {f['split']} split; p is the teacher's softmax over the "
@@ -342,13 +411,13 @@ def render_task(res: dict) -> list[str]:
                   "lower is more faithful. \"At the rationale\": removing / keeping exactly the "
                   "rationale's words. Intervals: bootstrap over examples.", "",
                   "| rationale file | AOPC comprehensiveness | AOPC sufficiency | "
-                  "comprehensiveness at the rationale | sufficiency at the rationale | n |",
-                  "|---|---|---|---|---|---|"]
+                  "comprehensiveness at the rationale | sufficiency at the rationale | n |"
+                  + t_head, "|---|---|---|---|---|---|" + t_sep]
         for m, v in f["by_file"].items():
             cells = [f"{v[k]['mean']:.3f} ({v[k]['ci95_low']:.3f} – {v[k]['ci95_high']:.3f})"
                      for k in ("aopc_comprehensiveness", "aopc_sufficiency",
                                "rationale_comprehensiveness", "rationale_sufficiency")]
-            lines.append(f"| {m} | {' | '.join(cells)} | {v['n']} |")
+            lines.append(f"| {m} | {' | '.join(cells)} | {v['n']} |" + t_cell(v))
     return lines + [""]
 
 

@@ -56,3 +56,25 @@ def test_rationale_rows_are_paired_with_the_random_words_control():
     assert part["rationale"]["minus_random"]["seeds"] == pytest.approx([0.065, 0.055, 0.055])
     assert "minus_random" not in part["rationale-random"]
     assert "minus_random" not in part["standard"]
+
+
+def test_rows_name_the_teacher_their_rationales_came_from():
+    """A teacher re-made in a later session is not bit-identical: a seed trained on its
+    rationales says so, while committed seeds from before keep no tag."""
+    old = {"task": "cqa", "students": results.students_part(
+        _seeds(standard={0: 0.40}, rationale={0: 0.34, 1: 0.30}))}
+    new = {"task": "cqa", "teacher_finetune": {"made": "2026-11-23 11:05"}, "students": {
+        "rationale": {2: {"accuracy": 0.33, "train_minutes": 1.0, "teacher": "2026-11-23 11:05"}},
+        "standard": {2: {"accuracy": 0.41, "train_minutes": 1.0, "teacher": None}}}}
+    res = results.merge(old, new)
+    assert res["students"]["rationale"]["teachers"] == [None, None, "2026-11-23 11:05"]
+    assert "teachers" not in res["students"]["standard"]
+    note = " ".join(results.teacher_note(res["students"]))
+    assert "rationale: seeds 0, 1 an earlier teacher; seed 2 the teacher made 2026-11-23" in note
+    # a table whose rationale rows all come from one recorded teacher says it once
+    one = results.students_part({"kd": {0: {"accuracy": 0.3, "train_minutes": 1.0,
+                                             "teacher": "2026-11-23 11:05"}}})
+    assert results.teacher_note(one)[-1].startswith("Every rationale and KD row here comes")
+    assert results.teacher_note(old["students"]) == []  # nothing recorded: nothing said
+    assert results.uses_teacher("rationale-random") and results.uses_teacher("kd")
+    assert not results.uses_teacher("dss")
