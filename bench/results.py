@@ -52,10 +52,24 @@ def by_source(rows: dict) -> dict:
     return {k: rows[k] for k in sorted(rows, key=lambda k: _order(f"rationale-{k}"))}
 
 
+def no_nan(x):
+    """NaN (an interval over no values) as null: JSON has no NaN, and strict readers refuse it."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: no_nan(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [no_nan(v) for v in x]
+    return x
+
+
 def seeds_summary(values: list[float]) -> dict:
+    """Mean and t-interval over seeds; one seed has no interval (null in the JSON, which has no
+    NaN)."""
     mean = statistics.fmean(values)
-    half = T95.get(len(values) - 1, 2.0) * statistics.stdev(values) / len(values) ** 0.5 \
-        if len(values) > 1 else float("nan")
+    if len(values) < 2:
+        return {"mean": mean, "ci95_low": None, "ci95_high": None, "seeds": values}
+    half = T95.get(len(values) - 1, 2.0) * statistics.stdev(values) / len(values) ** 0.5
     return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half, "seeds": values}
 
 
@@ -242,8 +256,8 @@ def plot(res: dict, path: Path) -> None:
     for ax, (title, rows) in zip(axes[0], panels):
         modes = list(rows)
         means = [rows[m]["mean"] for m in modes]
-        errs = [rows[m]["mean"] - rows[m]["ci95_low"] for m in modes]
-        errs = [0 if np.isnan(e) else e for e in errs]
+        errs = [0 if rows[m]["ci95_low"] is None else rows[m]["mean"] - rows[m]["ci95_low"]
+                for m in modes]
         ax.bar(range(len(modes)), means, yerr=errs, capsize=4, color="#5b8def")
         ax.set_xticks(range(len(modes)), [m.replace("rationale-", "r-") for m in modes],
                       rotation=35, ha="right", fontsize=8)
@@ -266,7 +280,7 @@ def _pct(x: float) -> str:
 
 
 def _ci(d: dict) -> str:
-    if np.isnan(d["ci95_low"]):
+    if d["ci95_low"] is None or np.isnan(d["ci95_low"]):
         return "– (one seed)"
     return f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
 
@@ -466,7 +480,8 @@ def main() -> None:
         res = merge(old, task_results(runs, task) if runs.is_dir() else {"task": task})
         if runs.is_dir():
             res["versions"] = versions
-        (out / "results" / f"{task}.json").write_text(json.dumps(res, indent=1))
+        res = no_nan(res)
+        (out / "results" / f"{task}.json").write_text(json.dumps(res, indent=1, allow_nan=False))
         plot(res, out / "results" / f"{task}_students.png")
         lines += render_task(res)
     lines += render_throughput(out / "results" / "bench_attribution_methods.json")

@@ -37,6 +37,7 @@ def test_a_new_seed_joins_the_committed_ones_and_the_summary_is_recomputed():
     assert table["standard"]["seeds"] == [0.40, 0.32, 0.38]  # seed 1 rerun: replaced
     assert table["standard"]["mean"] == pytest.approx((0.40 + 0.32 + 0.38) / 3)
     assert table["dss"]["seeds"] == [0.50]  # not rerun: kept
+    assert table["dss"]["ci95_low"] is None  # one seed: no interval, and no NaN in the JSON
     assert table["rationale"]["seeds"] == [0.45]  # new
     assert list(table) == ["standard", "rationale", "dss"]  # the paper's order
 
@@ -78,3 +79,8 @@ def test_rows_name_the_teacher_their_rationales_came_from():
     assert results.teacher_note(old["students"]) == []  # nothing recorded: nothing said
     assert results.uses_teacher("rationale-random") and results.uses_teacher("kd")
     assert not results.uses_teacher("dss")
+
+
+def test_the_json_has_no_nan():
+    assert results.no_nan({"a": [float("nan"), 1.0], "b": {"c": float("nan")}}) == {
+        "a": [None, 1.0], "b": {"c": None}}
