@@ -440,10 +440,13 @@ def render_throughput(path: Path) -> list[str]:
         return []
     b = json.loads(path.read_text())
     lines = ["## Attribution throughput per method", "",
-             f"`python bench/attribution_speed.py --all-methods --out {path.as_posix()}`: "
+             f"`python bench/attribution_speed.py --all-methods --n {b['n']} --n-ig {b['n_ig']} "
+             f"--ig-steps {b['ig_steps']} --batch-size {b['batch_size']} --threads {b['threads']} "
+             f"--out {path.as_posix()}`: "
              f"Gemma-3-270M, {b['n']} CQA training prompts ({b['n_ig']} for integrated gradients, "
-             f"{b['ig_steps']} steps), batch {b['batch_size']}, {b['threads']} threads, side by "
-             "side in one run on a shared machine (compare ratios, not absolute times).", "",
+             f"{b['ig_steps']} steps), batch {b['batch_size']}, {b['threads']} "
+             f"thread{'s' if b['threads'] > 1 else ''}, side by side in one run on a shared "
+             "machine (compare ratios, not absolute times).", "",
              "| method | examples / s | relative to saliency |", "|---|---|---|"]
     rows = b["examples_per_second"]
     base = rows.get("saliency-kd saliency")
