@@ -276,11 +276,11 @@ def plot(res: dict, path: Path) -> None:
 
 
 def _pct(x: float) -> str:
-    return "–" if x is None or np.isnan(x) else f"{100 * x:.1f}%"
+    return "–" if x is None else f"{100 * x:.1f}%"
 
 
 def _ci(d: dict) -> str:
-    if d["ci95_low"] is None or np.isnan(d["ci95_low"]):
+    if d["ci95_low"] is None:  # no interval: NaN became null in no_nan, before rendering
         return "– (one seed)"
     return f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
 
