@@ -18,10 +18,21 @@ from saliency_kd.data import DataSpec, load_examples
 pytestmark = pytest.mark.timeout(600)
 
 
+def free_port() -> int:
+    # the launchers' default port (29500) is fixed: a process still holding it from an earlier
+    # launch, or anything else on the machine, makes the next launch fail
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def accelerate(args: list[str], tmp_path) -> None:
     # --multi_gpu selects the torchrun launcher; with --device cpu the processes use gloo.
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
            "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--main_process_port", str(free_port()),
            "--dynamo_backend", "no",
            "-m", "saliency_kd", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
@@ -132,15 +143,19 @@ def test_sharded_training_resumes_after_a_kill(student_world, bert_no_dropout, t
     worker = os.path.join(os.path.dirname(__file__), "_train_worker.py")
 
     def launch(out: str, die_after: int | None = None) -> int:
+        # A CI run failed here with torchrun's output thrown away: a failing launch now prints
+        # it, and each launch takes a free port (see free_port)
         job = {"out": str(tmp_path / out), "student": str(bert_no_dropout), "mode": "standard",
                "data": {"task": "cqa", "data_dir": str(student_world["dss"]), "split": "train"},
                "lr": 2e-3, "batch_size": 12, "epochs": 1, "checkpoint_every": 2, "fsdp": True,
                "die_after": die_after}
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", worker,
-               json.dumps(job)]
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--master-port",
+               str(free_port()), "--nproc_per_node", "2", worker, json.dumps(job)]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-        return subprocess.run(cmd, capture_output=True, text=True, env=env,
-                              timeout=500).returncode
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=500)
+        if die_after is None and done.returncode != 0:  # say why, not just "1 == 0"
+            print(done.stdout[-4000:], done.stderr[-8000:], sep="\n", file=sys.stderr)
+        return done.returncode
 
     assert launch("clean") == 0
     assert launch("killed", die_after=5) != 0  # dies after step 5; last checkpoint: step 4
