@@ -13,43 +13,31 @@ import argparse
 import json
 import platform
 import statistics
-from collections.abc import Callable
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from saliency_kd.data import DataSpec, get_task, load_examples
+from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.metrics import bootstrap_ci, token_f1
 from saliency_kd.report.analysis import answer_overlap, operand_recall, read_records
 
+# The rendering half lives beside this file; tests load this one by path, not as a package.
+sys.path.insert(0, str(Path(__file__).parent))
+from results_render import (  # noqa: E402
+    TITLES,
+    _order,
+    by_source,
+    plot,
+    render_task,
+    render_throughput,
+    teacher_note,  # noqa: F401  (part of this module's interface: the tests use it)
+    uses_teacher,
+)
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
-TITLES = {"cqa": "CommonsenseQA", "esnli": "e-SNLI", "anli1": "ANLI-r1", "svamp": "SVAMP"}
-HUMAN = {"cqa": "CoS-E", "esnli": "e-SNLI", "anli1": "ANLI"}
-CHANCE = {"cqa": 0.2, "esnli": 1 / 3, "anli1": 1 / 3}
-# Free-form answers: no chance level, no encoder student.
-GENERATE = {t for t in TITLES if get_task(t).kind == "generate"}
-# Row order of the student tables: the paper's comparison first, then sources, then controls.
-ORDER = ["standard", "rationale", "rationale-saliency", "rationale-saliency-k3",
-         "rationale-saliency-k10",
-         "rationale-attention", "rationale-occlusion", "rationale-integrated_gradients",
-         "rationale-random", "rationale-gold-answer", "dss", "kd"]
-
-
-def uses_teacher(run: str) -> bool:
-    """Runs trained on a rationale file (its words, or the teacher's scores for `kd`): they
-    depend on the teacher that made it. Standard and DSS runs do not."""
-    return run.startswith("rationale") or run == "kd"
-
-
-def _order(name: str) -> tuple[int, str]:
-    return (ORDER.index(name) if name in ORDER else len(ORDER), name)
-
-
-def by_source(rows: dict) -> dict:
-    """Rationale files (keyed by source) in the student tables' order."""
-    return {k: rows[k] for k in sorted(rows, key=lambda k: _order(f"rationale-{k}"))}
 
 
 def no_nan(x):
@@ -78,6 +66,15 @@ def plausibility(records: list[dict], examples: dict) -> dict:
           for r in records if examples.get(r["id"]) and examples[r["id"]].explanations]
     mean, lo, hi = bootstrap_ci(f1)
     return {"token_f1": mean, "ci95_low": lo, "ci95_high": hi, "n": len(f1)}
+
+
+def ig_completeness(records: list[dict]) -> dict:
+    """How far integrated gradients' attributions are from summing to f(input) - f(baseline)
+    (the completeness axiom; the gap left is the error of its finite number of steps)."""
+    pairs = [(abs(r["ig_delta"]), abs(r["ig_gap"])) for r in records if "ig_delta" in r]
+    rel = [d / g for d, g in pairs if g > 0]
+    return {"n": len(pairs), "median_relative_error": statistics.median(rel) if rel else None,
+            "median_gap": statistics.median(g for _, g in pairs)}
 
 
 def teacher_part(runs: Path) -> dict:
@@ -193,6 +190,8 @@ def task_results(runs: Path, task: str) -> dict:
             row["answer_in_rationale"] = answer_overlap(recs, by_id)
         if task == "svamp":  # the equation's operands are numbers in the problem text
             row["operands_in_rationale"] = operand_recall(recs, by_id)
+        if any("ig_delta" in r for r in recs):
+            row["ig_completeness"] = ig_completeness(recs)
         res["attribution"][f.stem.removeprefix("rationales-")] = row
     res["students"] = student_seeds(runs, teacher=made)
     res["generating_student_choice"] = choice_part(runs)
@@ -238,222 +237,6 @@ def merge(old: dict, new: dict) -> dict:
     return res
 
 
-def plot(res: dict, path: Path) -> None:
-    """One panel per student table (the MiniLM students, then each generating student), with
-    the teacher's test accuracy and chance as lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [("MiniLM-L2", res["students"])] if res["students"] else []
-    panels += [(name, rows) for name, rows in res.get("generating_students", {}).items() if rows]
-    if not panels:
-        return
-    widths = [max(len(rows), 3) for _, rows in panels]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 + 3 * len(panels), 3.8), squeeze=False,
-                             sharey=True, gridspec_kw={"width_ratios": widths})
-    for ax, (title, rows) in zip(axes[0], panels):
-        modes = list(rows)
-        means = [rows[m]["mean"] for m in modes]
-        errs = [0 if rows[m]["ci95_low"] is None else rows[m]["mean"] - rows[m]["ci95_low"]
-                for m in modes]
-        ax.bar(range(len(modes)), means, yerr=errs, capsize=4, color="#5b8def")
-        ax.set_xticks(range(len(modes)), [m.replace("rationale-", "r-") for m in modes],
-                      rotation=35, ha="right", fontsize=8)
-        for key, style in (("teacher_finetuned", "--"), ("teacher_zeroshot", ":")):
-            if key in res:
-                ax.axhline(res[key]["accuracy"], ls=style, color="#c0392b",
-                           label=key.replace("_", " "))
-        if res["task"] in CHANCE:
-            ax.axhline(CHANCE[res["task"]], color="grey", lw=0.8, label="chance")
-        ax.set_title(title, fontsize=9)
-    axes[0][0].set_ylabel(f"{TITLES.get(res['task'], res['task'])} test accuracy")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _pct(x: float) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
-
-
-def _ci(d: dict) -> str:
-    if d["ci95_low"] is None:  # no interval: NaN became null in no_nan, before rendering
-        return "– (one seed)"
-    return f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
-
-
-EARLIER = "earlier"  # a row made before teachers were recorded: the task's first teacher
-
-
-def teacher_note(table: dict) -> list[str]:
-    """Which teacher each seed of the rationale and KD rows comes from, where that is recorded
-    (a re-made teacher is not bit-identical to the first)."""
-    rows = {m: [t or EARLIER for t in r.get("teachers", [None] * len(r["seeds"]))]
-            for m, r in table.items() if uses_teacher(m)}
-    labels = {t for ts in rows.values() for t in ts}
-    if not rows or labels == {EARLIER}:
-        return []
-    if len(labels) == 1:
-        return ["", f"Every rationale and KD row here comes from the teacher made {labels.pop()} "
-                    "UTC."]
-    parts = []
-    for m, ts in rows.items():
-        by = {t: [s for s, u in zip(table[m]["seed_ids"], ts) if u == t] for t in dict.fromkeys(ts)}
-        parts.append(f"{m}: " + "; ".join(
-            f"seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))} "
-            f"{'an earlier teacher' if t == EARLIER else 'the teacher made ' + t}"
-            for t, ss in by.items()))
-    return ["", "Teachers behind the rationale and KD rows (a teacher re-made in a later session "
-                "is not bit-identical): " + " · ".join(parts) + "."]
-
-
-def _teacher_cell(rows: dict) -> tuple[str, str, Callable[[dict], str]]:
-    """A "teacher" column for tables whose rows carry one, else nothing."""
-    if not any(r.get("teacher") for r in rows.values()):
-        return "", "", lambda r: ""
-    return " teacher made (UTC) |", "---|", lambda r: f" {r.get('teacher') or EARLIER} |"
-
-
-def render_task(res: dict) -> list[str]:
-    task = res["task"]
-    lines = [f"## {TITLES.get(task, task)}", "", f"Machine-readable: `results/{task}.json`.", ""]
-    if "teacher_zeroshot" in res or "teacher_finetuned" in res:
-        lines += ["### Teacher", "", "| teacher | test accuracy | 95% CI | n |",
-                  "|---|---|---|---|"]
-    for key, name in (("teacher_zeroshot", "Gemma-3-270M, zero-shot"),
-                      ("teacher_finetuned", "Gemma-3-270M, fine-tuned")):
-        if key in res:
-            t = res[key]
-            lines.append(f"| {name} | {_pct(t['accuracy'])} | {_ci(t)} | {t['n']} |")
-    ft = res.get("teacher_finetune")
-    if ft:
-        curve = ", ".join(f"step {s}: {_pct(a)}" for s, a in ft["dev_curve"])
-        end = " and the newline that ends a generated answer" if task in GENERATE else ""
-        made = f" Made {ft['made']} UTC (when its fine-tuning started)." if "made" in ft else ""
-        lines += ["", f"Fine-tuning: {ft['steps']} steps of 16 examples ({ft['examples_seen']} "
-                      f"examples, {ft['minutes']:.0f} min of wall-clock on a shared CPU), loss "
-                      f"on the answer tokens only{end}, embeddings frozen, lr 5e-5; the model "
-                      "kept is the best on the dev carve-out of train. Dev accuracy "
-                      f"({ft.get('dev_n') or 150} examples): "
-                      f"{curve}.{made}"]
-    tables = [("students", "Students (MiniLM-L2 encoder)", "", res["students"])]
-    scored = ("the equation generated greedily and counted correct when it evaluates to the "
-              "gold equation's value" if task in GENERATE else "choices scored by log-likelihood")
-    for student, rows in res.get("generating_students", {}).items():
-        tables.append(("gen", f"Generating student: `{student}` (causal LM)",
-                       "Gemma-3-270M's base weights (those the teacher was fine-tuned from), "
-                       "`-lN` keeping its first N of 18 layers, trained as a causal student: "
-                       f"the answer, then `Rationale: ...` in the same sequence; {scored}. "
-                       "2 epochs, batch 16, lr 5e-5, embeddings frozen, best on the first 100 "
-                       "dev examples.", rows))
-    choice = res.get("generating_student_choice")
-    if choice:
-        lines += ["", "### Choosing the generating student (dev only)", "",
-                  "Standard training, seed 0, 2 epochs, the first 100 dev examples of the "
-                  "carve-out (the teacher scored on the same 100). `-lN`: the first N of "
-                  "Gemma's 18 layers.", "",
-                  "| model | best dev accuracy | n |", "|---|---|---|"]
-        for name, c in choice.items():
-            lines.append(f"| {name} | {_pct(c['best_dev_accuracy'])} | {c['dev_n']} |")
-    for _key, title, note, table in tables:
-        if not table:
-            continue
-        lines += ["", f"### {title}", ""] + ([note, ""] if note else []) + [
-                  "| run | test accuracy, mean of seeds | 95% CI (t, over seeds) | per seed | "
-                  "minus standard, paired by seed (95% CI) | train min/run |",
-                  "|---|---|---|---|---|---|"]
-        for mode, r in table.items():
-            seeds = ", ".join(_pct(v) for v in r["seeds"])
-            diff = r.get("minus_standard")
-            dtxt = (f"{100 * diff['mean']:+.1f} pts ({100 * diff['ci95_low']:+.1f} – "
-                    f"{100 * diff['ci95_high']:+.1f})") if diff else ""
-            minutes = statistics.fmean(r["train_minutes"]) if r["train_minutes"] else 0
-            lines.append(f"| {mode} | {_pct(r['mean'])} | {_ci(r)} | {seeds} | {dtxt} | "
-                         f"{minutes:.1f} |")
-        against = {m: r["minus_random"] for m, r in table.items() if "minus_random" in r}
-        if against:
-            lines += ["", "The teacher's words against random words (the `rationale-random` "
-                      "row: same objective, same number of words), paired by seed:", "",
-                      "| run | minus rationale-random (95% CI) | per seed |", "|---|---|---|"]
-            for mode, d in against.items():
-                per = ", ".join(f"{100 * v:+.1f}" for v in d["seeds"])
-                lines.append(f"| {mode} | {100 * d['mean']:+.1f} pts ({100 * d['ci95_low']:+.1f}"
-                             f" – {100 * d['ci95_high']:+.1f}) | {per} |")
-        lines += teacher_note(table)
-
-    if res["students"] or any(res.get("generating_students", {}).values()):
-        lines += ["", f"![students](results/{task}_students.png)"]
-    if res["attribution"]:
-        human = HUMAN.get(task, "human")
-        head = "| rationale file | words | teacher accuracy on these training examples | " \
-            f"token F1 vs {human} explanations |"
-        sep = "|---|---|---|---|"
-        if task == "cqa":
-            head += " contains part of the gold answer |"
-            sep += "---|"
-        if task == "svamp":
-            head += " gold equation's operands among its words (all of them) |"
-            sep += "---|"
-        t_head, t_sep, t_cell = _teacher_cell(res["attribution"])
-        lines += ["", "### The rationales", "", head + " n |" + t_head, sep + "---|" + t_sep]
-        for m, a in res["attribution"].items():
-            pl = a["plausibility"]
-            f1 = (f"{pl['token_f1']:.3f} ({pl['ci95_low']:.3f} – {pl['ci95_high']:.3f})"
-                  if pl["n"] else "– (no human explanations)")
-            row = f"| {m} | {a['mean_length']:.1f} | {_pct(a['teacher_train_accuracy'])} | {f1} |"
-            if "answer_in_rationale" in a:
-                ov = a["answer_in_rationale"]
-                row += f" {_pct(ov['share'])} ({_ci(ov)}) |"
-            if "operands_in_rationale" in a:
-                ov = a["operands_in_rationale"]
-                row += f" {_pct(ov['recall'])} ({_ci(ov)}; {_pct(ov['all_operands'])}) |"
-            lines.append(row + f" {a['n']} |" + t_cell(a))
-        if task == "cqa":
-            lines += ["", "The paper reports 68% for \"contains part of the gold answer\" with "
-                      "FLAN-T5-XL's top tokens."]
-    f = res.get("faithfulness")
-    if f:
-        bins = ", ".join(f"{100 * b:g}%" for b in f["bins"])
-        t_head, t_sep, t_cell = _teacher_cell(f["by_file"])
-        lines += ["", "### Faithfulness on the teacher (ERASER)", "",
-                  f"AOPC over removing / keeping the top {bins} of the content words, on the first "
-                  f"examples of the {f['split']} split; p is the teacher's softmax over the "
-                  "candidate scores. Comprehensiveness: higher is more faithful; sufficiency: "
-                  "lower is more faithful. \"At the rationale\": removing / keeping exactly the "
-                  "rationale's words. Intervals: bootstrap over examples.", "",
-                  "| rationale file | AOPC comprehensiveness | AOPC sufficiency | "
-                  "comprehensiveness at the rationale | sufficiency at the rationale | n |"
-                  + t_head, "|---|---|---|---|---|---|" + t_sep]
-        for m, v in f["by_file"].items():
-            cells = [f"{v[k]['mean']:.3f} ({v[k]['ci95_low']:.3f} – {v[k]['ci95_high']:.3f})"
-                     for k in ("aopc_comprehensiveness", "aopc_sufficiency",
-                               "rationale_comprehensiveness", "rationale_sufficiency")]
-            lines.append(f"| {m} | {' | '.join(cells)} | {v['n']} |" + t_cell(v))
-    return lines + [""]
-
-
-def render_throughput(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    b = json.loads(path.read_text())
-    lines = ["## Attribution throughput per method", "",
-             f"`python bench/attribution_speed.py --all-methods --n {b['n']} --n-ig {b['n_ig']} "
-             f"--ig-steps {b['ig_steps']} --batch-size {b['batch_size']} --threads {b['threads']} "
-             f"--out {path.as_posix()}`: "
-             f"Gemma-3-270M, {b['n']} CQA training prompts ({b['n_ig']} for integrated gradients, "
-             f"{b['ig_steps']} steps), batch {b['batch_size']}, {b['threads']} "
-             f"thread{'s' if b['threads'] > 1 else ''}, side by side in one run on a shared "
-             "machine (compare ratios, not absolute times).", "",
-             "| method | examples / s | relative to saliency |", "|---|---|---|"]
-    rows = b["examples_per_second"]
-    base = rows.get("saliency-kd saliency")
-    for name, v in rows.items():
-        rel = f"{v / base:.2f}x" if base else ""
-        lines.append(f"| {name} | {v:.3f} | {rel} |")
-    return lines + [""]
 
 
 def main() -> None:

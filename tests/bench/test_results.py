@@ -84,3 +84,16 @@ def test_rows_name_the_teacher_their_rationales_came_from():
 def test_the_json_has_no_nan():
     assert results.no_nan({"a": [float("nan"), 1.0], "b": {"c": float("nan")}}) == {
         "a": [None, 1.0], "b": {"c": None}}
+
+
+def test_integrated_gradients_completeness_is_summarised_and_rendered():
+    recs = [{"ig_delta": 0.1, "ig_gap": -1.0}, {"ig_delta": 0.5, "ig_gap": 2.0},
+            {"ig_delta": 0.0, "ig_gap": 0.0}, {"rationale": ["x"]}]
+    c = results.ig_completeness(recs)
+    assert c["n"] == 3 and c["median_relative_error"] == pytest.approx(0.175)
+    assert c["median_gap"] == 1.0
+    res = {"task": "esnli", "students": {}, "attribution": {"integrated_gradients": {
+        "n": 3, "mean_length": 5.0, "teacher_train_accuracy": 0.5, "ig_completeness": c,
+        "plausibility": {"n": 0}}}}
+    text = "\n".join(results.render_task(res))
+    assert "Completeness of `integrated_gradients`" in text and "18% of it (n=3)" in text
