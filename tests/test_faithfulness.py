@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from conftest import make_teacher
 
-from saliency_kd.artifact import ResumableJsonl
+from saliency_kd.artifact import ResumableJsonl, read_jsonl_records
 from saliency_kd.attribute import AttributeConfig, attribute
 from saliency_kd.cli import main
 from saliency_kd.data import DataSpec, Example, get_task, load_examples, render
@@ -146,3 +147,35 @@ def test_errors_and_cli(dss_dir, tmp_path, capsys):
                  "0.5", "--out", str(tmp_path / "cli")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["bins"] == [0.1, 0.5] and out["files"][str(sal)]["n"] == 4
+
+
+def test_a_file_ranked_by_value_is_measured_by_value(dss_dir, tmp_path):
+    """Signed scores: a rationale chosen by value (positive evidence first) is measured in the
+    same order, not by |score|."""
+    from saliency_kd.faithfulness import file_rank, ranked_words
+    from saliency_kd.rationales import RationaleConfig
+
+    assert ranked_words({"words": [["a", -3.0], ["b", 2.0], ["c", 1.0]]}) == [0, 1, 2]
+    assert ranked_words({"words": [["a", -3.0], ["b", 2.0], ["c", 1.0]]}, "value") == [1, 2, 0]
+    spec = DataSpec("cqa", str(dss_dir), "train", 3)
+    teacher = make_teacher("llama")
+    signed = attribute(AttributeConfig(out=str(tmp_path / "gxi.jsonl"), data=spec,
+                                       method="grad_x_input", batch_size=4),
+                       teacher=teacher, progress=False)
+    by_value = derive(DeriveConfig(str(signed), str(tmp_path / "gxi-value.jsonl"), spec,
+                                   rationale=RationaleConfig(rank="value")))["out"]
+    assert file_rank(signed) == "abs" and file_rank(Path(by_value)) == "value"
+    summary = faithfulness(FaithfulnessConfig([by_value], str(tmp_path / "f"), spec,
+                                              bins=(0.2, 1.0)), teacher=teacher, progress=False)
+    assert summary["files"][by_value]["rank"] == "value"
+    task, examples = load_examples(spec)
+    rows = [json.loads(line) for line in (tmp_path / "f" / "gxi-value.jsonl").read_text()
+            .splitlines()]
+    for row, ex, rec in zip(rows, examples, read_jsonl_records(by_value)):
+        n = len(rec["words"])
+        top = set(sorted(range(n), key=lambda i: -rec["words"][i][1])[:math.ceil(0.2 * n)])
+        s = teacher.score_candidates([teacher.encode(reduce_prompt(task, ex, top))],
+                                     [ex.choices])[0]
+        e = [math.exp(v - max(s)) for v in s]
+        assert row["sufficiency"][0] == pytest.approx(
+            row["p_full"] - e[ex.choices.index(rec["prediction"])] / sum(e), abs=1e-5)

@@ -4,10 +4,12 @@ DeYoung et al. (2020), "ERASER": with p(y|x) the teacher's probability of its ow
 - comprehensiveness = p(y|x) - p(y|x without the top words): high when the words mattered;
 - sufficiency = p(y|x) - p(y|only the top words): low when the words alone suffice;
 each averaged over bins of 1, 5, 10, 20 and 50% of the content words (AOPC). Words are ranked
-by the attribution file's stored word scores (|score|), so every method, and the random control,
-is measured on the same examples with the same teacher. The template (field names, "(a)",
-"Answer:") always stays; only content words are removed. p is the softmax over the candidate
-scores the teacher decides with (mean token log-likelihood with length normalisation).
+by the attribution file's stored word scores, as its rationale was (`rank` in its settings:
+|score| by default, or the signed value, positive evidence first), so every method, and the
+random control, is measured on the same examples with the same teacher. The template (field
+names, "(a)", "Answer:") always stays; only content words are removed. p is the softmax over the
+candidate scores the teacher decides with (mean token log-likelihood with length
+normalisation).
 """
 
 from __future__ import annotations
@@ -89,18 +91,30 @@ def _softmax(scores: list[float]) -> list[float]:
     return [x / sum(e) for x in e]
 
 
-def ranked_words(rec: dict[str, Any]) -> list[int]:
-    """Word indices by decreasing |score|; ties go to the earlier word."""
-    scores = [abs(float(s)) for _, s in rec["words"]]
+def ranked_words(rec: dict[str, Any], rank: str = "abs") -> list[int]:
+    """Word indices by decreasing |score| (`abs`) or score (`value`); ties go to the earlier
+    word."""
+    scores = [float(s) for _, s in rec["words"]]
+    if rank == "abs":
+        scores = [abs(s) for s in scores]
     return sorted(range(len(scores)), key=lambda i: -scores[i])
 
 
+def file_rank(path: Path) -> str:
+    """The ranking the file's rationales were selected with (its `.meta.json`); `abs` for a
+    file without one, the default of `saliency-kd attribute`."""
+    meta = path.with_name(path.name + ".meta.json")
+    if not meta.exists():
+        return "abs"
+    return json.loads(meta.read_text()).get("rationale", {}).get("rank", "abs")
+
+
 def measure_batch(teacher: Teacher, task: Task, pairs: list[tuple[Example, dict]],
-                  bins: tuple[float, ...]) -> list[dict[str, Any]]:
+                  bins: tuple[float, ...], rank: str = "abs") -> list[dict[str, Any]]:
     prompts, cands, layout = [], [], []
     for ex, rec in pairs:
         n = len(rec["words"])
-        order = ranked_words(rec)
+        order = ranked_words(rec, rank)
         variants = [set(range(n))]  # the full input first
         for b in bins:
             top = set(order[:max(1, math.ceil(b * n))])
@@ -162,9 +176,13 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
             raise DataError(path, None, "id", f"no record matches an example of "
                             f"{cfg.data.task}/{cfg.data.split}")
         method = pairs[0][1].get("method", path.stem)
+        rank = file_rank(path)
+        # `rank` joins the settings only when it is not the default, so that measurements made
+        # before it was recorded still resume.
         writer = ResumableJsonl(out_dir / f"{path.stem}.jsonl",
                                 {"file": str(path), "bins": list(cfg.bins),
-                                 "teacher": cfg.teacher.name, "data": cfg.data.task})
+                                 "teacher": cfg.teacher.name, "data": cfg.data.task,
+                                 **({"rank": rank} if rank != "abs" else {})})
         todo = [pr for pr in pairs if pr[0].id not in writer.done]
         if todo and teacher is None:
             teacher = Teacher.load(cfg.teacher)
@@ -172,10 +190,10 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
         for i in tqdm(range(0, len(todo), cfg.batch_size), disable=not progress,
                       desc=f"faithfulness ({method})"):
             writer.write_batch(measure_batch(teacher, task, todo[i:i + cfg.batch_size],
-                                             cfg.bins))
+                                             cfg.bins, rank))
         wanted = {ex.id for ex, _ in pairs}
         recs = [r for r in read_jsonl_records(writer.path) if r["id"] in wanted]
-        entry = {"method": method, **_summary(recs, cfg.bins),
+        entry = {"method": method, "rank": rank, **_summary(recs, cfg.bins),
                  "seconds_this_run": round(time.perf_counter() - start, 1)}
         summary = _record(out_dir / "summary.json", header, str(path), entry)
     return summary
