@@ -25,7 +25,7 @@ METHODS=${METHODS:-"attention occlusion integrated_gradients"}  # besides salien
 # "choice" is the CQA runs that chose the generating student (dev only, step 6); "zeroshot" the
 # untrained teacher's accuracy (a reference, last). Rationale files are made by whichever step
 # first needs them, so e.g. STEPS="teacher k" attributes and then trains only the k students.
-STEPS=${STEPS:-"teacher saliency controls k choice gen methods-faith methods zeroshot"}
+STEPS=${STEPS:-"teacher saliency controls k choice gen methods-faith signed methods zeroshot"}
 # The generating student's modes (step 6); "random" is `rationale` on the random-words control.
 GEN_MODES=${GEN_MODES:-"standard rationale dss random"}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -198,6 +198,16 @@ run_task() {
       attribute "$m" "$N_FAITH"
       faith "$m"
     done
+  fi
+  # 7b. Signed scores: integrated gradients' rationale ranks words by |score|, so a word that
+  #    argues against the answer can be chosen. "signed" re-selects the same scores by value
+  #    (positive evidence first) on the N_FAITH examples and measures that ranking's faithfulness.
+  local ig="$dir/rationales-integrated_gradients.jsonl" ig_value=integrated_gradients-value
+  if want signed && $encoder && [ -f "$ig" ]; then
+    [ -f "$dir/rationales-$ig_value.jsonl" ] || $SKD rationales --task "$task" \
+      --data-dir "$DATA" --split train --limit "$N_FAITH" --from "$ig" --rank value \
+      --out "$dir/rationales-$ig_value.jsonl"
+    faith "$ig_value"
   fi
   if want methods; then
     for m in $METHODS; do
