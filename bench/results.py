@@ -190,7 +190,9 @@ def task_results(runs: Path, task: str) -> dict:
             row["answer_in_rationale"] = answer_overlap(recs, by_id)
         if task == "svamp":  # the equation's operands are numbers in the problem text
             row["operands_in_rationale"] = operand_recall(recs, by_id)
-        if any("ig_delta" in r for r in recs):
+        meta = f.with_name(f.name + ".meta.json")
+        derived = meta.exists() and "derived_from" in json.loads(meta.read_text())
+        if any("ig_delta" in r for r in recs) and not derived:  # said once, by the source
             row["ig_completeness"] = ig_completeness(recs)
         res["attribution"][f.stem.removeprefix("rationales-")] = row
     res["students"] = student_seeds(runs, teacher=made)
