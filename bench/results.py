@@ -73,8 +73,12 @@ def ig_completeness(records: list[dict]) -> dict:
     (the completeness axiom; the gap left is the error of its finite number of steps)."""
     pairs = [(abs(r["ig_delta"]), abs(r["ig_gap"])) for r in records if "ig_delta" in r]
     rel = [d / g for d, g in pairs if g > 0]
+    # Signed scores: the share of rationale words that argue against the answer (a negative
+    # score), which a ranking by |score| lets in.
+    chosen = [r["words"][i][1] for r in records if "ig_delta" in r for i in r["rationale_index"]]
     return {"n": len(pairs), "median_relative_error": statistics.median(rel) if rel else None,
-            "median_gap": statistics.median(g for _, g in pairs)}
+            "median_gap": statistics.median(g for _, g in pairs),
+            "negative_share": sum(v < 0 for v in chosen) / len(chosen) if chosen else None}
 
 
 def teacher_part(runs: Path) -> dict:

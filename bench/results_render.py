@@ -220,7 +220,11 @@ def render_task(res: dict) -> list[str]:
                           "in the answer's log-probability between the baseline and the input. "
                           f"Median change {c['median_gap']:.2f} nats; median error of the sum "
                           f"{100 * c['median_relative_error']:.0f}% of it (n={c['n']}): the "
-                          "error of its finite number of steps."]
+                          "error of its finite number of steps."
+                          + (f" {100 * c['negative_share']:.0f}% of its rationale words have a "
+                             "negative score (they argue against the answer; the rationale "
+                             "ranks by |score|)." if c.get("negative_share") is not None
+                             else "")]
     f = res.get("faithfulness")
     if f:
         bins = ", ".join(f"{100 * b:g}%" for b in f["bins"])

@@ -87,13 +87,15 @@ def test_the_json_has_no_nan():
 
 
 def test_integrated_gradients_completeness_is_summarised_and_rendered():
-    recs = [{"ig_delta": 0.1, "ig_gap": -1.0}, {"ig_delta": 0.5, "ig_gap": 2.0},
-            {"ig_delta": 0.0, "ig_gap": 0.0}, {"rationale": ["x"]}]
+    w = {"words": [["a", -1.0], ["b", 0.5]], "rationale_index": [0, 1]}
+    recs = [{"ig_delta": 0.1, "ig_gap": -1.0, **w}, {"ig_delta": 0.5, "ig_gap": 2.0, **w},
+            {"ig_delta": 0.0, "ig_gap": 0.0, **w}, {"rationale": ["x"]}]
     c = results.ig_completeness(recs)
     assert c["n"] == 3 and c["median_relative_error"] == pytest.approx(0.175)
-    assert c["median_gap"] == 1.0
+    assert c["median_gap"] == 1.0 and c["negative_share"] == 0.5
     res = {"task": "esnli", "students": {}, "attribution": {"integrated_gradients": {
         "n": 3, "mean_length": 5.0, "teacher_train_accuracy": 0.5, "ig_completeness": c,
         "plausibility": {"n": 0}}}}
     text = "\n".join(results.render_task(res))
     assert "Completeness of `integrated_gradients`" in text and "18% of it (n=3)" in text
+    assert "50% of its rationale words have a negative score" in text
