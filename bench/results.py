@@ -195,9 +195,11 @@ def task_results(runs: Path, task: str) -> dict:
         if task == "svamp":  # the equation's operands are numbers in the problem text
             row["operands_in_rationale"] = operand_recall(recs, by_id)
         meta = f.with_name(f.name + ".meta.json")
-        derived = meta.exists() and "derived_from" in json.loads(meta.read_text())
-        if any("ig_delta" in r for r in recs) and not derived:  # said once, by the source
-            row["ig_completeness"] = ig_completeness(recs)
+        settings = json.loads(meta.read_text()) if meta.exists() else {}
+        if any("ig_delta" in r for r in recs) and "derived_from" not in settings:
+            # said once, by the source file, not again by files derived from it
+            row["ig_completeness"] = {**ig_completeness(recs), "rank": settings.get(
+                "rationale", {}).get("rank", "abs")}
         res["attribution"][f.stem.removeprefix("rationales-")] = row
     res["students"] = student_seeds(runs, teacher=made)
     res["generating_student_choice"] = choice_part(runs)

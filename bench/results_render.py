@@ -22,6 +22,9 @@ ORDER = ["standard", "rationale", "rationale-saliency", "rationale-saliency-k3",
          "rationale-random", "rationale-gold-answer", "dss", "kd"]
 
 
+RANKS = {"abs": "|score|", "value": "value"}  # how a signed method's rationale was chosen
+
+
 def uses_teacher(run: str) -> bool:
     """Runs trained on a rationale file (its words, or the teacher's scores for `kd`): they
     depend on the teacher that made it. Standard and DSS runs do not."""
@@ -223,8 +226,8 @@ def render_task(res: dict) -> list[str]:
                           "error of its finite number of steps."
                           + (f" {100 * c['negative_share']:.0f}% of its rationale words have a "
                              "negative score (they argue against the answer; the rationale "
-                             "ranks by |score|)." if c.get("negative_share") is not None
-                             else "")]
+                             f"ranks by {RANKS[c.get('rank', 'abs')]})."
+                             if c.get("negative_share") is not None else "")]
     f = res.get("faithfulness")
     if f:
         bins = ", ".join(f"{100 * b:g}%" for b in f["bins"])
