@@ -19,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from saliency_kd.artifact import read_settings
 from saliency_kd.data import DataSpec, load_examples
+from saliency_kd.faithfulness import file_rank
 from saliency_kd.metrics import bootstrap_ci, token_f1
 from saliency_kd.report.analysis import answer_overlap, operand_recall, read_records
 
@@ -194,12 +196,9 @@ def task_results(runs: Path, task: str) -> dict:
             row["answer_in_rationale"] = answer_overlap(recs, by_id)
         if task == "svamp":  # the equation's operands are numbers in the problem text
             row["operands_in_rationale"] = operand_recall(recs, by_id)
-        meta = f.with_name(f.name + ".meta.json")
-        settings = json.loads(meta.read_text()) if meta.exists() else {}
-        if any("ig_delta" in r for r in recs) and "derived_from" not in settings:
+        if any("ig_delta" in r for r in recs) and "derived_from" not in read_settings(f):
             # said once, by the source file, not again by files derived from it
-            row["ig_completeness"] = {**ig_completeness(recs), "rank": settings.get(
-                "rationale", {}).get("rank", "abs")}
+            row["ig_completeness"] = {**ig_completeness(recs), "rank": file_rank(f)}
         res["attribution"][f.stem.removeprefix("rationales-")] = row
     res["students"] = student_seeds(runs, teacher=made)
     res["generating_student_choice"] = choice_part(runs)

@@ -93,6 +93,13 @@ def read_jsonl_records(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def read_settings(path: str | Path) -> dict[str, Any]:
+    """The settings sidecar (`<file>.meta.json`) of an artifact; {} when it has none."""
+    path = Path(path)
+    meta = path.with_name(path.name + ".meta.json")
+    return json.loads(meta.read_text()) if meta.exists() else {}
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a file in one go: via a temporary file of this process, so that a reader, or
     another process writing the same file, never sees half of it."""

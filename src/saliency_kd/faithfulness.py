@@ -23,10 +23,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .artifact import ResumableJsonl, read_jsonl_records, write_text_atomic
+from .artifact import ResumableJsonl, read_jsonl_records, read_settings, write_text_atomic
 from .data import DataSpec, Example, Task, get_task, load_examples
 from .errors import ConfigError, DataError
 from .metrics import bootstrap_ci
+from .rationales import rank_key
 from .teacher import WORD_RE, Teacher, TeacherConfig
 
 ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
@@ -94,19 +95,15 @@ def _softmax(scores: list[float]) -> list[float]:
 def ranked_words(rec: dict[str, Any], rank: str = "abs") -> list[int]:
     """Word indices by decreasing |score| (`abs`) or score (`value`); ties go to the earlier
     word."""
-    scores = [float(s) for _, s in rec["words"]]
-    if rank == "abs":
-        scores = [abs(s) for s in scores]
+    key = rank_key(rank)
+    scores = [key(float(s)) for _, s in rec["words"]]
     return sorted(range(len(scores)), key=lambda i: -scores[i])
 
 
 def file_rank(path: Path) -> str:
     """The ranking the file's rationales were selected with (its `.meta.json`); `abs` for a
     file without one, the default of `saliency-kd attribute`."""
-    meta = path.with_name(path.name + ".meta.json")
-    if not meta.exists():
-        return "abs"
-    return json.loads(meta.read_text()).get("rationale", {}).get("rank", "abs")
+    return read_settings(path).get("rationale", {}).get("rank", "abs")
 
 
 def measure_batch(teacher: Teacher, task: Task, pairs: list[tuple[Example, dict]],

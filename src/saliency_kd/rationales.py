@@ -7,6 +7,7 @@ The selected words keep their input order, so a rationale reads like a compresse
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -75,9 +76,14 @@ def eligible(word: str, cfg: RationaleConfig) -> bool:
     return not (cfg.drop_stopwords and word.lower() in STOPWORDS)
 
 
+def rank_key(rank: str) -> Callable[[float], float]:
+    """What a word is ranked by: |score| (`abs`) or the signed score (`value`)."""
+    return abs if rank == "abs" else (lambda s: s)
+
+
 def select(words: list[str], scores: list[float], cfg: RationaleConfig) -> list[int]:
     """Indices of the rationale words, in input order."""
-    key = (lambda s: abs(s)) if cfg.rank == "abs" else (lambda s: s)
+    key = rank_key(cfg.rank)
     cands = [i for i, w in enumerate(words) if eligible(w, cfg) and math.isfinite(scores[i])]
     # Stable sort: ties go to the earlier word, so selection is deterministic.
     ranked = sorted(cands, key=lambda i: -key(scores[i]))
