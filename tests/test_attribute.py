@@ -9,6 +9,7 @@ from conftest import make_teacher
 
 from saliency_kd.artifact import ResumableJsonl
 from saliency_kd.attribute import AttributeConfig, attribute, batches_to_run
+from saliency_kd.attribution import AttributionOptions
 from saliency_kd.data import DataSpec
 from saliency_kd.errors import ConfigError, DataError
 from saliency_kd.rationales import RationaleConfig
@@ -102,6 +103,26 @@ def test_resume_with_other_settings_is_refused(dss_dir, tmp_path):
     with pytest.raises(ConfigError, match="method"):
         attribute(_cfg(dss_dir, out, limit=4, method="grad_x_input"), teacher=teacher,
                   progress=False)
+
+
+def test_resume_across_speed_only_options(dss_dir, tmp_path):
+    """Batch sizes and occlusion's prefix reuse change how fast scores come, not the scores: a
+    file started with other values resumes (also one whose sidecar predates the option)."""
+    teacher = make_teacher("gpt2")
+    out = tmp_path / "r.jsonl"
+    attribute(_cfg(dss_dir, out, limit=4, method="occlusion"), teacher=teacher, progress=False)
+    meta = out.with_name(out.name + ".meta.json")
+    old = json.loads(meta.read_text())
+    old["options"].pop("occlusion_reuse_prefix")
+    meta.write_text(json.dumps(old))
+    opts = AttributionOptions(occlusion_batch=3, ig_internal_batch=5, occlusion_reuse_prefix=False)
+    attribute(_cfg(dss_dir, out, limit=8, method="occlusion", options=opts), teacher=teacher,
+              progress=False)
+    assert len(out.read_text().splitlines()) == 8
+    assert json.loads(meta.read_text())["options"]["occlusion_batch"] == 3
+    with pytest.raises(ConfigError, match="options"):
+        attribute(_cfg(dss_dir, out, limit=8, method="occlusion",
+                       options=AttributionOptions(ig_steps=3)), teacher=teacher, progress=False)
 
 
 def test_garbage_in_the_middle_is_not_silently_dropped(tmp_path):

@@ -50,10 +50,25 @@ def _repair(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _without(settings: dict[str, Any], dotted: tuple[str, ...]) -> dict[str, Any]:
+    out = json.loads(json.dumps(settings))  # a deep copy of plain JSON
+    for key in dotted:
+        *parents, last = key.split(".")
+        node = out
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
+
+
 class ResumableJsonl:
     """Append-only JSONL keyed by `id`, tied to the settings that produced it (a sidecar)."""
 
-    def __init__(self, path: str | Path, settings: dict[str, Any], overwrite: bool = False) -> None:
+    def __init__(self, path: str | Path, settings: dict[str, Any], overwrite: bool = False,
+                 ignore: tuple[str, ...] = ()) -> None:
+        """`ignore`: dotted keys of settings that do not change the content (batch sizes,
+        speed-ups); recorded in the sidecar, but a run that differs only there resumes."""
         self.path = Path(path)
         self.meta_path = self.path.with_name(self.path.name + ".meta.json")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,10 +76,11 @@ class ResumableJsonl:
             self.path.unlink(missing_ok=True)
             self.meta_path.unlink(missing_ok=True)
         if self.path.exists() and self.meta_path.exists():
-            old = json.loads(self.meta_path.read_text())
-            if old != settings:
-                keys = set(old) | set(settings)
-                changed = sorted(k for k in keys if old.get(k) != settings.get(k))
+            old = _without(json.loads(self.meta_path.read_text()), ignore)
+            new = _without(settings, ignore)
+            if old != new:
+                keys = set(old) | set(new)
+                changed = sorted(k for k in keys if old.get(k) != new.get(k))
                 raise ConfigError("out", f"{self.path} was written with different settings "
                                          f"({', '.join(changed)}); choose another --out or pass "
                                          "--overwrite")

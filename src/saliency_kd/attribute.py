@@ -157,8 +157,9 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     if world > 1 and cfg.teacher.device.startswith("cuda"):
         cfg.teacher.device = str(dist.device)
     settings = cfg.settings()
+    speed_only = tuple(f"options.{k}" for k in AttributionOptions.SPEED_ONLY)
     if world == 1:
-        writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite)
+        writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite, ignore=speed_only)
         done = writer.done
     else:
         if cfg.overwrite and rank == 0:
@@ -166,7 +167,8 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
         dist.wait_for_everyone()
         done = {r["id"] for r in read_jsonl_records(out)}
         writer = ResumableJsonl(out.with_name(f"{out.name}.shard{rank}-of{world}"),
-                                {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite)
+                                {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite,
+                                ignore=speed_only)
         done = done | writer.done
     todo = [ex for ex in examples if ex.id not in done]
     mine = batches_to_run(examples, done, cfg.batch_size, rank, world)

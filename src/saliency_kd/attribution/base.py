@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
@@ -20,6 +21,10 @@ from ..teacher import EncodedPrompt, LMBatch, Teacher
 class AttributionOptions:
     """Knobs of the attribution methods (ignored by methods they do not concern)."""
 
+    SPEED_ONLY: ClassVar[tuple[str, ...]] = ("ig_internal_batch", "occlusion_batch",
+                                             "occlusion_reuse_prefix")
+    """Fields that change how fast scores come, not the scores: a file resumes across them."""
+
     ig_steps: int = 16
     """Integrated gradients: Gauss-Legendre steps along the path from the baseline."""
     ig_internal_batch: int = 64
@@ -28,8 +33,11 @@ class AttributionOptions:
     """Integrated gradients: the `pad` token's embedding (default) or `zero` for content tokens.
     Zero is a poor default for models that RMS-normalise their input (T5, Llama, Gemma): the
     integrand jumps near the baseline and a quadrature misses it, breaking completeness."""
-    occlusion_batch: int = 32
+    occlusion_batch: int = 16
     """Occlusion: word-deleted variants per forward pass."""
+    occlusion_reuse_prefix: bool = True
+    """Occlusion, causal models: compute the tokens before an occluded word once and reuse
+    their keys and values (same scores, about half the compute); off runs every variant in full."""
 
 
 @dataclass
