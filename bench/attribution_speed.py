@@ -35,10 +35,9 @@ def batches(items, size):
         yield items[i:i + size]
 
 
-def time_ours(teacher, prompts, targets, method, bs, steps, reuse_prefix=True) -> float:
+def time_ours(teacher, prompts, targets, method, bs, steps) -> float:
     spec = get_method(method)
-    opts = AttributionOptions(ig_steps=steps, ig_internal_batch=bs * 4,
-                              occlusion_reuse_prefix=reuse_prefix)
+    opts = AttributionOptions(ig_steps=steps, ig_internal_batch=bs * 4)
     start = time.perf_counter()
     for idx in batches(list(range(len(prompts))), bs):
         p, t = [prompts[i] for i in idx], [targets[i] for i in idx]
@@ -95,10 +94,6 @@ def main() -> None:
             if m not in ("saliency", "integrated_gradients"):
                 rows[f"saliency-kd {m}"] = len(prompts) / time_ours(
                     teacher, prompts, targets, m, a.batch_size, a.ig_steps)
-        # Occlusion reuses the keys and values before each occluded word; the same variants
-        # run in full show what that saves (the scores agree to 1e-4, tests/attribution).
-        rows["saliency-kd occlusion, every variant in full"] = len(prompts) / time_ours(
-            teacher, prompts, targets, "occlusion", a.batch_size, a.ig_steps, reuse_prefix=False)
     if a.inseq_python:
         texts = [p.text for p in prompts]
         tgt = [" " + t for t in answers]
@@ -119,9 +114,6 @@ def main() -> None:
         print(f"{name:40s} {v:11.3f}")
     ratios = {"saliency vs forward+backward (time ratio)":
               rows["forward+backward (bound)"] / rows["saliency-kd saliency"]}
-    if a.all_methods:
-        ratios["occlusion: prefix reuse / every variant in full (throughput)"] = (
-            rows["saliency-kd occlusion"] / rows["saliency-kd occlusion, every variant in full"])
     for m in ("saliency", "integrated_gradients"):
         if f"inseq 0.7.1 {m}" in rows:
             ratios[f"{m}: saliency-kd / inseq throughput"] = (

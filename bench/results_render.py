@@ -267,4 +267,25 @@ def render_throughput(path: Path) -> list[str]:
     for name, v in rows.items():
         rel = f"{v / base:.2f}x" if base else ""
         lines.append(f"| {name} | {v:.3f} | {rel} |")
+    return lines + [""] + render_occlusion_speed(sorted(path.parent.glob("bench_occlusion_*.json")))
+
+
+def render_occlusion_speed(paths: list[Path]) -> list[str]:
+    """Occlusion with prefix reuse against every variant in full (bench/occlusion_speed.py)."""
+    if not paths:
+        return []
+    lines = ["Occlusion on a causal teacher reuses the keys and values of the tokens before each "
+             "left-out word; both paths timed on each example in turn (`python "
+             "bench/occlusion_speed.py --task TASK --n N --threads 1 --out "
+             "docs/results/bench_occlusion_TASK.json`, embedded Gemma-3-270M):", "",
+             "| task | examples | prompt tokens (mean) | words left out (mean) | examples / s, "
+             "reuse | examples / s, in full | speed-up | largest score difference |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in paths:
+        b = json.loads(p.read_text())
+        eps = b["examples_per_second"]
+        lines.append(f"| {b['task']} | {b['n']} | {b['mean_prompt_tokens']:.0f} | "
+                     f"{b['mean_occluded_words']:.0f} | {eps['prefix reuse']:.3f} | "
+                     f"{eps['every variant in full']:.3f} | {b['speedup']:.2f}x | "
+                     f"{b['max_score_difference']:.1e} |")
     return lines + [""]

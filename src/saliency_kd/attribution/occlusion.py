@@ -50,9 +50,11 @@ def occluded_logprobs(teacher: Teacher, prompts: list[EncodedPrompt], targets: l
 def occluded_logprobs_cached(teacher: Teacher, prompt: EncodedPrompt, target: list[int],
                              batch_size: int) -> list[tuple[int, float]]:
     """(word, log p(target | prompt without the word)) for a causal model, reusing the keys and
-    values of the tokens before each word: a variant differs from the prompt only from that
-    word on, so on average half of every forward pass is spared (bench/attribution_speed.py
-    --all-methods times both paths). Words are taken in order so a chunk shares a long prefix."""
+    values of the tokens before each word: a variant is the prompt itself up to that word, so
+    only the rest is run. Words go in order so that a chunk shares a long prefix, computed once
+    per chunk. bench/occlusion_speed.py: 1.4x on ANLI-r1's long prompts, 1.1x on CQA's short
+    ones (whose template and choices follow the question), scores equal to 3e-5. Slicing one
+    cache of the whole prompt instead was no faster and needs the cache's internals."""
     seq = prompt.input_ids + target
     n_prompt = len(prompt.input_ids)
     where: dict[int, list[int]] = {}
