@@ -70,7 +70,7 @@ class ResumableJsonl:
         """`ignore`: dotted keys of settings that do not change the content (batch sizes,
         speed-ups); recorded in the sidecar, but a run that differs only there resumes."""
         self.path = Path(path)
-        self.meta_path = self.path.with_name(self.path.name + ".meta.json")
+        self.meta_path = meta_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if overwrite:
             self.path.unlink(missing_ok=True)
@@ -109,10 +109,15 @@ def read_jsonl_records(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def read_settings(path: str | Path) -> dict[str, Any]:
-    """The settings sidecar (`<file>.meta.json`) of an artifact; {} when it has none."""
+def meta_path(path: str | Path) -> Path:
+    """Where an artifact's settings sidecar lives: `<file>.meta.json`."""
     path = Path(path)
-    meta = path.with_name(path.name + ".meta.json")
+    return path.with_name(path.name + ".meta.json")
+
+
+def read_settings(path: str | Path) -> dict[str, Any]:
+    """The settings sidecar of an artifact; {} when it has none."""
+    meta = meta_path(path)
     return json.loads(meta.read_text()) if meta.exists() else {}
 
 
@@ -132,8 +137,7 @@ def write_jsonl_atomic(path: str | Path, records: list[dict[str, Any]],
     format `ResumableJsonl` reads back."""
     write_text_atomic(path, "".join(json.dumps(rec, ensure_ascii=False) + "\n"
                                     for rec in records))
-    path.with_name(path.name + ".meta.json").write_text(json.dumps(settings, indent=1,
-                                                                  sort_keys=True))
+    meta_path(path).write_text(json.dumps(settings, indent=1, sort_keys=True))
 
 
 def truncate_log(path: Path, step: int) -> None:

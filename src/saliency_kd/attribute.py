@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .artifact import ResumableJsonl, read_jsonl_records, write_jsonl_atomic
+from .artifact import ResumableJsonl, meta_path, read_jsonl_records, write_jsonl_atomic
 from .attribution import AttributionOptions, get_method
 from .data import DataSpec, Example, Task, load_examples
 from .errors import ConfigError
@@ -206,4 +206,4 @@ def _merge_shards(out: Path, world: int, examples: list[Example], settings: dict
     write_jsonl_atomic(out, [by_id[ex.id] for ex in examples if ex.id in by_id], settings)
     for shard in shards:
         shard.unlink(missing_ok=True)
-        shard.with_name(shard.name + ".meta.json").unlink(missing_ok=True)
+        meta_path(shard).unlink(missing_ok=True)
