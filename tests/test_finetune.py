@@ -9,6 +9,7 @@ import torch
 from conftest import make_teacher
 
 from saliency_kd.data import DataSpec
+from saliency_kd.errors import ConfigError
 from saliency_kd.finetune import FinetuneConfig, finetune
 from saliency_kd.teacher import Teacher
 
@@ -90,6 +91,25 @@ def test_step_budget_repeats_the_first_steps_of_the_full_schedule(dss_dir, tmp_p
     assert (cut / "model.safetensors").exists()
     logs = [json.loads(x) for x in (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()]
     assert logs[-1] == {**logs[-1], "step": 4} and "dev_accuracy" in logs[-1]
+
+
+def test_a_cut_run_extends_to_the_full_schedule(dss_dir, tmp_path):
+    """A run stopped by `max_steps` resumes in the same directory under a larger budget (or
+    none), and the steps it adds are the unbroken run's; a change to what a step computes is
+    still refused."""
+    finetune(_cfg(dss_dir, tmp_path / "full", epochs=2), teacher=make_teacher("gpt2"),
+             progress=False)
+    out = tmp_path / "cut"
+    finetune(_cfg(dss_dir, out, epochs=2, max_steps=4), teacher=make_teacher("gpt2"),
+             progress=False)
+    with pytest.raises(ConfigError, match="different configuration"):
+        finetune(_cfg(dss_dir, out, epochs=2, lr=1e-3), teacher=make_teacher("gpt2"),
+                 progress=False)
+    finetune(_cfg(dss_dir, out, epochs=2), teacher=make_teacher("gpt2"), progress=False)
+    assert _losses(out) == pytest.approx(_losses(tmp_path / "full"), rel=1e-5)
+    steps = [r["step"] for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines())
+             if "loss" in r]
+    assert steps == list(range(1, 11))  # no step run twice
 
 
 def test_lora_merges_into_a_plain_model(dss_dir, tmp_path):

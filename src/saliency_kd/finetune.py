@@ -51,7 +51,9 @@ class FinetuneConfig:
     max_steps: int | None = None
     """Stop after this many steps. The learning-rate schedule still spans `epochs`, as it does
     when `max_minutes` cuts a run short, so a run that a time budget stopped at step N is
-    repeated step for step by `max_steps=N`, on any machine, whatever its speed."""
+    repeated step for step by `max_steps=N`, on any machine, whatever its speed. A finished
+    run in the same `out` resumes from its checkpoint when given a larger budget (or none): the
+    steps it adds are those of an unbroken run."""
     freeze_embeddings: bool = True
     """Keep the (tied) input/output embedding matrix fixed."""
     eval_every: int = 50
@@ -72,6 +74,16 @@ class FinetuneConfig:
             raise ConfigError("max_steps", f"must be positive, got {self.max_steps}")
         if self.export not in ("best", "last"):
             raise ConfigError("export", f"'{self.export}' is not one of best, last")
+
+
+# Where a run stops and how often it saves do not change what its steps compute (the schedule
+# spans `epochs` whatever the budget), so a run cut at step N can be extended to a larger budget
+# from its checkpoint: steps N+1.. are those of an unbroken run.
+_STOP_ONLY = ("max_steps", "max_minutes", "checkpoint_every")
+
+
+def _what_a_step_does(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in _STOP_ONLY}
 
 
 def _trainable(model) -> dict[str, torch.nn.Parameter]:
@@ -131,7 +143,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     step, best = 0, -1.0
     if (ckpt / "state.pt").exists():
         state = torch.load(ckpt / "state.pt", weights_only=False)
-        if state["config"] != asdict(cfg):
+        if _what_a_step_does(state["config"]) != _what_a_step_does(asdict(cfg)):
             raise ConfigError("out", f"{out} holds a checkpoint of a different configuration; "
                                      "use another --out")
         weights = load_file(ckpt / "weights.safetensors")
