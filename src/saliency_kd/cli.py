@@ -204,7 +204,8 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
                    help="stop after this wall-clock budget (a checkpoint is saved)")
     g.add_argument("--max-steps", type=int, default=d.max_steps,
                    help="stop after this many steps; the LR schedule still spans --epochs, so "
-                        "a run --max-minutes stopped at step N is repeated by --max-steps N")
+                        "a run --max-minutes stopped at step N is repeated by --max-steps N; "
+                        "rerun with a larger budget (or none) in the same --out to extend it")
     g.add_argument("--train-embeddings", action="store_true",
                    help="also train the (tied) embedding matrix; slower on CPU")
     g.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between dev evals")
