@@ -103,8 +103,15 @@ def teacher_part(runs: Path) -> dict:
             "dev_curve": [[r["step"], r["dev_accuracy"]] for r in dev],
             "dev_n": dev[0].get("dev_n") if dev else None,
             "steps": len(steps), "examples_seen": 16 * len(steps),
-            "minutes": (steps[-1]["time"] - recs[0]["time"]) / 60 if steps else 0}
+            "minutes": busy_minutes([r["time"] for r in recs])}
     return res
+
+
+def busy_minutes(times: list[float], idle: float = 600.0) -> float:
+    """Wall-clock minutes of a logged run, without the time it lay stopped: a gap of more than
+    `idle` seconds between two records is a run killed and resumed later (or extended to a
+    larger step budget), not work."""
+    return sum(b - a for a, b in zip(times, times[1:]) if b - a <= idle) / 60
 
 
 def student_seeds(runs: Path, prefix: str = "student-", teacher: str | None = None,

@@ -99,3 +99,9 @@ def test_integrated_gradients_completeness_is_summarised_and_rendered():
     text = "\n".join(results.render_task(res))
     assert "Completeness of `integrated_gradients`" in text and "18% of it (n=3)" in text
     assert "50% of its rationale words have a negative score" in text
+
+
+def test_a_run_resumed_later_counts_only_the_time_it_ran():
+    # two minutes of steps, stopped for an hour, resumed for one more minute
+    times = [0.0, 60.0, 120.0, 3720.0, 3750.0, 3780.0]
+    assert results.busy_minutes(times) == pytest.approx(3.0)
