@@ -226,6 +226,13 @@ def merge(old: dict, new: dict) -> dict:
     """The committed results of a task (`old`, summarised) updated by what the runs directory
     holds (`new`, student tables still per seed). Returns summarised results."""
     res = {k: v for k, v in old.items() if k not in ("students", "generating_students")}
+    # A teacher made anew replaces the committed one, but rows made from the old one stay in
+    # the tables under its name, so its own figures stay too.
+    old_ft, new_ft = old.get("teacher_finetune"), new.get("teacher_finetune")
+    if old_ft and new_ft and old_ft.get("made") != new_ft.get("made"):
+        earlier = [t for t in old.get("earlier_teachers", [])
+                   if t.get("made") != old_ft.get("made")]
+        res["earlier_teachers"] = earlier + [{**old_ft, "test": old.get("teacher_finetuned")}]
     for key in ("teacher_zeroshot", "teacher_finetuned", "teacher_finetune"):
         if key in new:
             res[key] = new[key]

@@ -141,6 +141,15 @@ def render_task(res: dict) -> list[str]:
                       "kept is the best on the dev carve-out of train. Dev accuracy "
                       f"({ft.get('dev_n') or 150} examples): "
                       f"{curve}.{made}"]
+    for t in res.get("earlier_teachers", []):
+        test = t.get("test")
+        acc = f"{_pct(test['accuracy'])} on test ({_ci(test)}, n={test['n']})" if test else \
+            "no test accuracy recorded"
+        last = f"{_pct(t['dev_curve'][-1][1])} on dev at its last evaluation" \
+            if t.get("dev_curve") else "no dev curve recorded"
+        lines += ["", f"An earlier teacher, made {t.get('made', 'before this was recorded')} "
+                      f"UTC, some rows below still come from (the notes under the tables say "
+                      f"which): {t['steps']} steps, {acc}, {last}."]
     tables = [("students", "Students (MiniLM-L2 encoder)", "", res["students"])]
     scored = ("the equation generated greedily and counted correct when it evaluates to the "
               "gold equation's value" if task in GENERATE else "choices scored by log-likelihood")

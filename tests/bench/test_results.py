@@ -105,3 +105,22 @@ def test_a_run_resumed_later_counts_only_the_time_it_ran():
     # two minutes of steps, stopped for an hour, resumed for one more minute
     times = [0.0, 60.0, 120.0, 3720.0, 3750.0, 3780.0]
     assert results.busy_minutes(times) == pytest.approx(3.0)
+
+
+def test_a_teacher_made_anew_keeps_the_old_ones_figures():
+    ft = lambda made, steps: {"made": made, "steps": steps, "examples_seen": 16 * steps,  # noqa: E731
+                              "minutes": 1.0, "dev_curve": [[0, 0.3], [steps, 0.6]], "dev_n": 150}
+    old = {"task": "esnli", "teacher_finetuned": {"accuracy": 0.54, "ci95_low": 0.5,
+                                                  "ci95_high": 0.58, "n": 600},
+           "teacher_finetune": ft("2026-11-23 15:28", 64), "students": {}}
+    new = {"task": "esnli", "teacher_finetuned": {"accuracy": 0.81, "ci95_low": 0.78,
+                                                  "ci95_high": 0.84, "n": 600},
+           "teacher_finetune": ft("2026-12-01 06:42", 271), "students": {}}
+    res = results.merge(old, new)
+    assert res["teacher_finetuned"]["accuracy"] == 0.81
+    [earlier] = res["earlier_teachers"]
+    assert earlier["made"] == "2026-11-23 15:28" and earlier["test"]["accuracy"] == 0.54
+    assert results.merge(res, new)["earlier_teachers"] == [earlier]  # same teacher: no new entry
+    assert results.merge(res, {"task": "esnli"})["earlier_teachers"] == [earlier]
+    text = "\n".join(results.render_task(res))
+    assert "made 2026-11-23 15:28 UTC" in text and "64 steps, 54.0% on test" in text
