@@ -84,7 +84,16 @@ def _pct(x: float) -> str:
 def _ci(d: dict) -> str:
     if d["ci95_low"] is None:  # no interval: NaN became null in no_nan, before rendering
         return "– (one seed)"
+    if len(d.get("seeds", ())) == 2:  # t with one degree of freedom: +-12.7 standard errors
+        return "– (two seeds)"
     return f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
+
+
+def _diff(d: dict) -> str:
+    """A paired difference in points with its interval (none for one or two seeds)."""
+    if d["ci95_low"] is None or len(d.get("seeds", ())) == 2:
+        return f"{100 * d['mean']:+.1f} pts {_ci(d)[2:]}"
+    return f"{100 * d['mean']:+.1f} pts ({100 * d['ci95_low']:+.1f} – {100 * d['ci95_high']:+.1f})"
 
 
 EARLIER = "earlier"  # a row made before teachers were recorded: the task's first teacher
@@ -179,8 +188,7 @@ def render_task(res: dict) -> list[str]:
         for mode, r in table.items():
             seeds = ", ".join(_pct(v) for v in r["seeds"])
             diff = r.get("minus_standard")
-            dtxt = (f"{100 * diff['mean']:+.1f} pts ({100 * diff['ci95_low']:+.1f} – "
-                    f"{100 * diff['ci95_high']:+.1f})") if diff else ""
+            dtxt = _diff(diff) if diff else ""
             minutes = statistics.fmean(r["train_minutes"]) if r["train_minutes"] else 0
             lines.append(f"| {mode} | {_pct(r['mean'])} | {_ci(r)} | {seeds} | {dtxt} | "
                          f"{minutes:.1f} |")
@@ -191,8 +199,7 @@ def render_task(res: dict) -> list[str]:
                       "| run | minus rationale-random (95% CI) | per seed |", "|---|---|---|"]
             for mode, d in against.items():
                 per = ", ".join(f"{100 * v:+.1f}" for v in d["seeds"])
-                lines.append(f"| {mode} | {100 * d['mean']:+.1f} pts ({100 * d['ci95_low']:+.1f}"
-                             f" – {100 * d['ci95_high']:+.1f}) | {per} |")
+                lines.append(f"| {mode} | {_diff(d)} | {per} |")
         lines += teacher_note(table)
 
     if res["students"] or any(res.get("generating_students", {}).values()):
