@@ -124,3 +124,16 @@ def test_a_teacher_made_anew_keeps_the_old_ones_figures():
     assert results.merge(res, {"task": "esnli"})["earlier_teachers"] == [earlier]
     text = "\n".join(results.render_task(res))
     assert "made 2026-11-23 15:28 UTC" in text and "64 steps, 54.0% on test" in text
+
+
+def test_a_file_measured_on_another_teacher_keeps_the_old_row():
+    row = lambda t, c: {"aopc_comprehensiveness": {"mean": c}, "teacher": t}  # noqa: E731
+    old = {"task": "esnli", "students": {}, "faithfulness": {"bins": [], "split": "train",
+           "by_file": {"saliency": row("2026-11-23 15:28", 0.045)}}}
+    new = {"task": "esnli", "students": {}, "faithfulness": {"bins": [], "split": "train",
+           "by_file": {"saliency": row("2026-12-01 06:42", 0.362)}}}
+    res = results.merge(old, new)["faithfulness"]["by_file"]
+    assert res["saliency"]["teacher"] == "2026-12-01 06:42"
+    assert res["saliency (2026-11-23 15:28 teacher)"]["aopc_comprehensiveness"]["mean"] == 0.045
+    again = results.merge(results.merge(old, new), new)["faithfulness"]["by_file"]
+    assert again == res
