@@ -240,13 +240,14 @@ def merge(old: dict, new: dict) -> dict:
                                         **new.get("generating_student_choice", {})}
     res["attribution"] = by_source({**old.get("attribution", {}), **new.get("attribution", {})})
     if "faithfulness" in new:
-        old_files = old.get("faithfulness", {}).get("by_file", {})
+        old_files, new_files = old.get("faithfulness", {}).get("by_file", {}), \
+            new["faithfulness"]["by_file"]
         # A file measured again on another teacher keeps the old teacher's row beside it: both
         # teachers' figures stay on record.
         kept = {f"{name} ({v['teacher']} teacher)": v for name, v in old_files.items()
-                if name in new["faithfulness"]["by_file"] and v.get("teacher")
-                and v.get("teacher") != new["faithfulness"]["by_file"][name].get("teacher")}
-        by_file = by_source({**old_files, **kept, **new["faithfulness"]["by_file"]})
+                if name in new_files and v.get("teacher")
+                and v["teacher"] != new_files[name].get("teacher")}
+        by_file = by_source({**old_files, **kept, **new_files})
         res["faithfulness"] = {**new["faithfulness"], "by_file": by_file}
 
     def table(old_table: dict, new_seeds: dict) -> dict:

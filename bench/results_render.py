@@ -81,19 +81,25 @@ def _pct(x: float) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
-def _ci(d: dict) -> str:
+def _no_interval(d: dict) -> str | None:
+    """Why a row shows no interval, or None when it shows one."""
     if d["ci95_low"] is None:  # no interval: NaN became null in no_nan, before rendering
-        return "– (one seed)"
+        return "one seed"
     if len(d.get("seeds", ())) == 2:  # t with one degree of freedom: +-12.7 standard errors
-        return "– (two seeds)"
-    return f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
+        return "two seeds"
+    return None
+
+
+def _ci(d: dict) -> str:
+    why = _no_interval(d)
+    return f"– ({why})" if why else f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
 
 
 def _diff(d: dict) -> str:
-    """A paired difference in points with its interval (none for one or two seeds)."""
-    if d["ci95_low"] is None or len(d.get("seeds", ())) == 2:
-        return f"{100 * d['mean']:+.1f} pts {_ci(d)[2:]}"
-    return f"{100 * d['mean']:+.1f} pts ({100 * d['ci95_low']:+.1f} – {100 * d['ci95_high']:+.1f})"
+    """A paired difference in points with its interval."""
+    why = _no_interval(d)
+    ci = why or f"{100 * d['ci95_low']:+.1f} – {100 * d['ci95_high']:+.1f}"
+    return f"{100 * d['mean']:+.1f} pts ({ci})"
 
 
 EARLIER = "earlier"  # a row made before teachers were recorded: the task's first teacher
