@@ -148,3 +148,18 @@ def truncate_log(path: Path, step: int) -> None:
     keep = [line for line in path.read_text().splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= step]
     path.write_text("".join(line + "\n" for line in keep))
+
+
+def check_resume(out: Path, saved: dict[str, Any], now: dict[str, Any],
+                 may_change: tuple[str, ...]) -> None:
+    """Refuse to resume a training checkpoint made with other settings, naming each setting
+    that differs. `may_change` lists the settings that leave what the remaining steps compute
+    unchanged (where the run stops, how often it saves, which device runs it): those a resumed
+    run may set anew. Keys absent on one side (a checkpoint from an older version) count as
+    differing unless they may change."""
+    differ = sorted(k for k in saved.keys() | now.keys()
+                    if k not in may_change and saved.get(k) != now.get(k))
+    if differ:
+        detail = "; ".join(f"{k} was {saved.get(k)!r}, now {now.get(k)!r}" for k in differ)
+        raise ConfigError(differ[0], f"{out} holds a checkpoint of a different configuration "
+                                     f"({detail}); resume with its settings or use another --out")

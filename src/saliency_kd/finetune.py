@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .artifact import truncate_log
+from .artifact import check_resume, truncate_log
 from .attribute import answer
 from .data import DataSpec, dev_ids, load_examples
 from .errors import ConfigError
@@ -82,10 +82,6 @@ class FinetuneConfig:
 _STOP_ONLY = ("max_steps", "max_minutes", "checkpoint_every")
 
 
-def _what_a_step_does(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in _STOP_ONLY}
-
-
 def _trainable(model) -> dict[str, torch.nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
@@ -143,9 +139,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     step, best = 0, -1.0
     if (ckpt / "state.pt").exists():
         state = torch.load(ckpt / "state.pt", weights_only=False)
-        if _what_a_step_does(state["config"]) != _what_a_step_does(asdict(cfg)):
-            raise ConfigError("out", f"{out} holds a checkpoint of a different configuration; "
-                                     "use another --out")
+        check_resume(out, state["config"], asdict(cfg), _STOP_ONLY)
         weights = load_file(ckpt / "weights.safetensors")
         with torch.no_grad():
             for name, p in params.items():

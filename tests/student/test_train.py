@@ -108,6 +108,36 @@ def test_resume_after_kill_matches_uninterrupted(student_world, tmp_path, monkey
         torch.testing.assert_close(sa[k], sb[k])
 
 
+def test_a_resume_may_change_how_not_what(student_world, tmp_path, monkeypatch):
+    """Resumed after a kill, a run may save at another interval (the steps are the unbroken
+    run's); a change to what a step computes is refused, naming the setting. max_steps is such a
+    change: the learning-rate schedule decays to zero at it."""
+    train(_cfg(student_world, "encoder", tmp_path / "full"), progress=False)
+    whole = _log(tmp_path / "full")
+    real = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def dying(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise Killed
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", dying)
+    out = tmp_path / "cut"
+    with pytest.raises(Killed):
+        train(_cfg(student_world, "encoder", out), progress=False)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real)
+    for change, field in ((dict(lr=1e-3), "lr"), (dict(max_steps=20), "max_steps")):
+        with pytest.raises(ConfigError, match=f"'{field}'.*{field} was") as err:
+            train(_cfg(student_world, "encoder", out, **change), progress=False)
+        assert err.value.key == field
+    train(_cfg(student_world, "encoder", out, checkpoint_every=5), progress=False)
+    cut = _log(out)
+    assert [r["step"] for r in cut] == [r["step"] for r in whole]
+    assert [r["loss"] for r in cut] == pytest.approx([r["loss"] for r in whole], rel=1e-6)
+
+
 @pytest.mark.parametrize("family,mode", [("encoder", m) for m in
                                          ("kd", "rationale+kd", "dss", "dss+kd")]
                          + [("seq2seq", "dss+kd"), ("causal", "dss+kd")])

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..artifact import truncate_log
+from ..artifact import check_resume, truncate_log
 from ..data import DataSpec, dev_ids, load_examples
 from ..errors import ConfigError
 from .base import LossWeights, Student, combine, parse_mode, read_meta, task_from_meta
@@ -28,6 +28,9 @@ from .items import build_items, check_coverage, load_rationale_file
 
 log = logging.getLogger(__name__)
 FAMILIES = ("encoder", "seq2seq", "causal")
+# Settings a resumed run may change: they decide how the steps run or how often they are saved,
+# not what they compute. Not max_steps: the learning-rate schedule decays to zero at it.
+_HOW_NOT_WHAT = ("device", "grad_accum", "bf16", "checkpoint_every")
 
 
 @dataclass
@@ -254,13 +257,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     ckpt, best_dir, log_path = out / "checkpoint", out / "model", out / "train_log.jsonl"
     step, best, bad_evals = 0, -1.0, 0
     settings = json.loads(json.dumps(asdict(cfg)))
-    for key in ("device", "grad_accum", "bf16"):  # how, not what: a resume may change them
-        settings.pop(key)
     if (ckpt / "state.pt").exists():
         state = torch.load(ckpt / "state.pt", weights_only=False)
-        if state["config"] != settings:
-            raise ConfigError("out", f"{out} holds a checkpoint of a different configuration; "
-                                     "use another --out")
+        check_resume(out, state["config"], settings, _HOW_NOT_WHAT)
         distributed.load_training_state(net, root, opt, state["model"], state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, best, bad_evals = state["step"], state["best"], state["bad_evals"]
