@@ -222,6 +222,16 @@ def task_results(runs: Path, task: str) -> dict:
     return res
 
 
+def with_replaced(old_rows: dict, new_rows: dict) -> dict:
+    """Per-file rows (rationales, faithfulness) updated by the runs' rows. A file made again
+    from another teacher keeps the old teacher's row beside the new one, as `name (T teacher)`:
+    student rows made from the old file stay in the tables, and so do its own figures."""
+    kept = {f"{name} ({v['teacher']} teacher)": v for name, v in old_rows.items()
+            if name in new_rows and v.get("teacher")
+            and v["teacher"] != new_rows[name].get("teacher")}
+    return by_source({**old_rows, **kept, **new_rows})
+
+
 def merge(old: dict, new: dict) -> dict:
     """The committed results of a task (`old`, summarised) updated by what the runs directory
     holds (`new`, student tables still per seed). Returns summarised results."""
@@ -238,16 +248,10 @@ def merge(old: dict, new: dict) -> dict:
             res[key] = new[key]
     res["generating_student_choice"] = {**old.get("generating_student_choice", {}),
                                         **new.get("generating_student_choice", {})}
-    res["attribution"] = by_source({**old.get("attribution", {}), **new.get("attribution", {})})
+    res["attribution"] = with_replaced(old.get("attribution", {}), new.get("attribution", {}))
     if "faithfulness" in new:
-        old_files, new_files = old.get("faithfulness", {}).get("by_file", {}), \
-            new["faithfulness"]["by_file"]
-        # A file measured again on another teacher keeps the old teacher's row beside it: both
-        # teachers' figures stay on record.
-        kept = {f"{name} ({v['teacher']} teacher)": v for name, v in old_files.items()
-                if name in new_files and v.get("teacher")
-                and v["teacher"] != new_files[name].get("teacher")}
-        by_file = by_source({**old_files, **kept, **new_files})
+        by_file = with_replaced(old.get("faithfulness", {}).get("by_file", {}),
+                                new["faithfulness"]["by_file"])
         res["faithfulness"] = {**new["faithfulness"], "by_file": by_file}
 
     def table(old_table: dict, new_seeds: dict) -> dict:

@@ -137,3 +137,22 @@ def test_a_file_measured_on_another_teacher_keeps_the_old_row():
     assert res["saliency (2026-11-23 15:28 teacher)"]["aopc_comprehensiveness"]["mean"] == 0.045
     again = results.merge(results.merge(old, new), new)["faithfulness"]["by_file"]
     assert again == res
+
+
+def test_a_rationale_file_made_on_another_teacher_keeps_the_old_row():
+    """The rationales table too: a file re-made on a new teacher (e.g. only its first 100
+    examples so far) does not erase the old teacher's 800-example row that students used."""
+    row = lambda t, n: {"n": n, "teacher": t, "mean_length": 5.0,  # noqa: E731
+                        "teacher_train_accuracy": 0.5,
+                        "plausibility": {"token_f1": 0.3, "ci95_low": 0.2, "ci95_high": 0.4,
+                                         "n": n}}
+    old = {"task": "esnli", "students": {},
+           "attribution": {"attention": row("2026-11-23 15:28", 800)}}
+    new = {"task": "esnli", "students": {},
+           "attribution": {"attention": row("2026-12-01 06:42", 100)}}
+    res = results.merge(old, new)
+    assert res["attribution"]["attention"]["n"] == 100
+    assert res["attribution"]["attention (2026-11-23 15:28 teacher)"]["n"] == 800
+    assert results.merge(res, new)["attribution"] == res["attribution"]  # idempotent
+    text = "\n".join(results.render_task(res))
+    assert "| attention (2026-11-23 15:28 teacher) | 5.0 |" in text
