@@ -81,24 +81,29 @@ class Killed(Exception):
     pass
 
 
-# killed during step 8 (the last checkpoint at step 6), or during step 2 (before any)
-@pytest.mark.parametrize("family,kill_at", [("encoder", 8), ("causal", 8), ("encoder", 2)])
-def test_resume_after_kill_matches_uninterrupted(student_world, tmp_path, monkeypatch, family,
-                                                 kill_at):
-    full = train(_cfg(student_world, family, tmp_path / "full"), progress=False)
+def _killed_at(monkeypatch, n: int, cfg: TrainConfig) -> None:
+    """Train `cfg` until its n-th optimiser step raises, as a kill would."""
     real = torch.optim.AdamW.step
     calls = {"n": 0}
 
     def dying(self, *a, **kw):
         calls["n"] += 1
-        if calls["n"] == kill_at:
+        if calls["n"] == n:
             raise Killed
         return real(self, *a, **kw)
 
     monkeypatch.setattr(torch.optim.AdamW, "step", dying)
     with pytest.raises(Killed):
-        train(_cfg(student_world, family, tmp_path / "cut"), progress=False)
+        train(cfg, progress=False)
     monkeypatch.setattr(torch.optim.AdamW, "step", real)
+
+
+# killed during step 8 (the last checkpoint at step 6), or during step 2 (before any)
+@pytest.mark.parametrize("family,kill_at", [("encoder", 8), ("causal", 8), ("encoder", 2)])
+def test_resume_after_kill_matches_uninterrupted(student_world, tmp_path, monkeypatch, family,
+                                                 kill_at):
+    full = train(_cfg(student_world, family, tmp_path / "full"), progress=False)
+    _killed_at(monkeypatch, kill_at, _cfg(student_world, family, tmp_path / "cut"))
     resumed = train(_cfg(student_world, family, tmp_path / "cut"), progress=False)
     cut, whole = _log(tmp_path / "cut"), _log(tmp_path / "full")
     assert [r["step"] for r in cut] == [r["step"] for r in whole]
@@ -114,20 +119,8 @@ def test_a_resume_may_change_how_not_what(student_world, tmp_path, monkeypatch):
     change: the learning-rate schedule decays to zero at it."""
     train(_cfg(student_world, "encoder", tmp_path / "full"), progress=False)
     whole = _log(tmp_path / "full")
-    real = torch.optim.AdamW.step
-    calls = {"n": 0}
-
-    def dying(self, *a, **kw):
-        calls["n"] += 1
-        if calls["n"] == 8:
-            raise Killed
-        return real(self, *a, **kw)
-
-    monkeypatch.setattr(torch.optim.AdamW, "step", dying)
     out = tmp_path / "cut"
-    with pytest.raises(Killed):
-        train(_cfg(student_world, "encoder", out), progress=False)
-    monkeypatch.setattr(torch.optim.AdamW, "step", real)
+    _killed_at(monkeypatch, 8, _cfg(student_world, "encoder", out))
     for change, field in ((dict(lr=1e-3), "lr"), (dict(max_steps=20), "max_steps")):
         with pytest.raises(ConfigError, match=f"'{field}'.*{field} was") as err:
             train(_cfg(student_world, "encoder", out, **change), progress=False)
