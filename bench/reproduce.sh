@@ -27,7 +27,7 @@ METHODS=${METHODS:-"attention occlusion integrated_gradients"}  # besides salien
 # first needs them, so e.g. STEPS="teacher k" attributes and then trains only the k students.
 STEPS=${STEPS:-"teacher saliency controls k choice gen methods-faith signed methods zeroshot"}
 # The generating student's modes (step 6); "random" is `rationale` on the random-words control.
-GEN_MODES=${GEN_MODES:-"standard rationale dss random"}
+GEN_MODES=${GEN_MODES:-"standard rationale dss random kd"}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 export HF_HUB_OFFLINE=1
 
@@ -163,6 +163,9 @@ run_task() {
       rationale) extra=(--rationales "$dir/rationales-saliency.jsonl") ;;
       random) mode=rationale name=rationale-random
         extra=(--rationales "$dir/rationales-random.jsonl") ;;
+      # KD learns the teacher's distribution over the candidate answers: SVAMP has none.
+      kd) if [ "$task" = svamp ]; then return 0; fi
+        extra=(--rationales "$dir/rationales-saliency.jsonl") ;;
     esac
     if [ ${#extra[@]} -gt 0 ] && [ ! -f "$dir/gen/$GEN_STUDENT/$name-s$2/metrics.json" ]; then
       saliency_rationales

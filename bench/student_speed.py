@@ -11,6 +11,10 @@ Encoder: the embedded all-MiniLM-L6-v2. Seq2seq and causal: no small pretrained 
 installs offline, so they are built from configs at the sizes of t5-small (60M) and GPT-2 small
 (124M) with MiniLM's WordPiece vocabulary; step time does not depend on the weights' values.
 Seq2seq also runs DSS's own two-pass scheme (a full encoder pass per task prefix) for reference.
+Causal also runs `kd` twice: as the student does it (each prompt run once for all candidates,
+the label loss read off the candidate scores) and, for reference, with a full prompt+candidate
+pass per candidate beside the label's pass (how it was done before 2026-12-01).
+`--causal gemma-3-270m` times the real generating student instead of the GPT-2-sized one.
 Rationales come from the embedded teacher (`saliency`, cached under the output directory).
 """
 
@@ -60,9 +64,27 @@ def build_models(root: Path) -> dict[str, str]:
     return out
 
 
+def kd_full_passes(student, items, mode, w):
+    """The causal student's KD losses computed the old way: the label's sequence pass, then
+    one full prompt+candidate pass per candidate (the reference the student's shared-prompt
+    scoring is measured against)."""
+    from saliency_kd.student.base import kd_loss
+
+    lm, task = student.lm, student.task
+    parts = dict(student.losses(items, mode - {"kd"}, w))
+    prompts = [lm.encode(task.prompt(it.example)) for it in items]
+    pairs = [(i, c) for i, it in enumerate(items) for c in task.candidates(it.example)]
+    batch = lm.make_batch([prompts[i] for i, _ in pairs], [lm.target_ids(c) for _, c in pairs])
+    lp, n, _ = lm.target_logprob(batch)
+    soft = torch.tensor([it.soft_targets for it in items])
+    parts["kd"] = kd_loss((lp / n).view(len(items), -1), soft, w.temperature)
+    return parts
+
+
 def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, batch: int,
                 modes: list[tuple[str, bool]]) -> dict[str, float]:
-    """Seconds for one epoch of training steps per (mode, two_pass), interleaved by step."""
+    """Seconds for one epoch of training steps per (mode, variant), interleaved by step; the
+    variant is DSS's two-pass scheme (seq2seq) or KD's full passes (causal)."""
     from saliency_kd.data import load_examples
     from saliency_kd.student.base import LossWeights, combine, parse_mode
     from saliency_kd.student.items import build_items, load_rationale_file
@@ -75,11 +97,12 @@ def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, ba
         parsed = parse_mode(mode)
         torch.manual_seed(0)
         cfg = TrainConfig(out="unused", data=data, rationales=rationales, student=student_path,
-                          family=fam, mode=mode, two_pass=two_pass)
+                          family=fam, mode=mode, two_pass=two_pass and fam == "seq2seq")
         meta = {"task": task.name, "mode": mode, "explains": True, "two_pass": two_pass}
         student = build_student(cfg, task, meta)
         params = [p for p in student.module.parameters() if p.requires_grad]
-        runs.append({"name": mode + (" (DSS two-pass)" if two_pass else ""), "mode": parsed,
+        variant = "" if not two_pass else " (full passes)" if "kd" in parsed else " (DSS two-pass)"
+        runs.append({"name": mode + variant, "mode": parsed,
                      "student": student, "params": params,
                      "opt": torch.optim.AdamW(params, lr=1e-5),
                      "items": build_items(task, examples, parsed, "gold", records, 2.0),
@@ -90,8 +113,11 @@ def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, ba
         for r in runs[j % len(runs):] + runs[:j % len(runs)]:
             t0 = time.perf_counter()
             r["student"].module.train()
-            loss = combine(r["student"].losses(r["items"][start:start + batch], r["mode"], w),
-                           r["mode"], w)
+            step_items = r["items"][start:start + batch]
+            parts = kd_full_passes(r["student"], step_items, r["mode"], w) \
+                if r["name"].endswith("(full passes)") else \
+                r["student"].losses(step_items, r["mode"], w)
+            loss = combine(parts, r["mode"], w)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(r["params"], 1.0)
             r["opt"].step()
@@ -107,6 +133,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--root", default="runs/bench/student_speed")
     ap.add_argument("--families", nargs="+", default=["encoder", "seq2seq", "causal"])
+    ap.add_argument("--causal", default=None,
+                    help="causal student to time (e.g. gemma-3-270m); default a GPT-2-sized "
+                         "model built from a config")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -118,31 +147,34 @@ def main() -> None:
     rationales = attribute(AttributeConfig(out=str(root / "rationales.jsonl"), data=data,
                                            batch_size=8), progress=True)
     models = build_models(root)
+    if a.causal:
+        models["causal"] = a.causal
     results: dict[str, dict[str, float]] = {}
     for fam in a.families:
         modes = [("standard", False), ("rationale", False), ("dss", False)]
         if fam == "seq2seq":
             modes.append(("dss", True))
+        if fam == "causal":
+            modes += [("kd", False), ("kd", True)]
         for name, sec in time_family(fam, models[fam], data, str(rationales), a.batch_size,
                                      modes).items():
-            if name.endswith("(DSS two-pass)"):
-                results.setdefault(f"{fam} (DSS two-pass)", {})["dss"] = sec
+            if name.endswith(")"):
+                mode, variant = name.split(" ", 1)
+                results.setdefault(f"{fam} {variant}", {})[mode] = sec
             else:
                 results.setdefault(fam, {})[name] = sec
         print(fam, {k: round(v, 1) for k, v in results[fam].items()}, flush=True)
-    print(f"{'family':26s} {'standard':>9s} {'rationale':>10s} {'dss':>8s}"
-          "   rationale/std  dss/std")
+    cols = ("standard", "rationale", "dss", "kd")
+    print(f"{'family':26s} " + " ".join(f"{m:>9s}" for m in cols)
+          + "   rationale/std  dss/std   kd/std")
     for name, r in results.items():
-        std = r.get("standard")
-        cells = [f"{r[m]:9.1f}" if m in r else f"{'-':>9s}" for m in ("standard", "rationale",
-                                                                       "dss")]
-        ratio_r = f"{r['rationale'] / std:6.2f}x" if std and "rationale" in r else "     -"
-        ratio_d = f"{r['dss'] / std:6.2f}x" if std and "dss" in r else "     -"
-        print(f"{name:26s} {' '.join(cells)}   {ratio_r:>12s} {ratio_d:>8s}")
-    if "seq2seq (DSS two-pass)" in results:
-        two = results["seq2seq (DSS two-pass)"]["dss"]
-        std = results["seq2seq"]["standard"]
-        print(f"seq2seq DSS two-pass / seq2seq standard: {two / std:.2f}x")
+        std = results.get(name.split(" ")[0], {}).get("standard")
+        cells = [f"{r[m]:9.1f}" if m in r else f"{'-':>9s}" for m in cols]
+        ratios = [f"{r[m] / std:6.2f}x" if std and m in r else "     -" for m in cols[1:]]
+        print(f"{name:26s} {' '.join(cells)}   {ratios[0]:>12s} {ratios[1]:>8s} {ratios[2]:>8s}")
+    if "causal (full passes)" in results:
+        full, shared = results["causal (full passes)"]["kd"], results["causal"]["kd"]
+        print(f"causal kd, full passes / shared prompt: {full / shared:.2f}x")
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({"seconds_per_epoch": results, "n": a.n,

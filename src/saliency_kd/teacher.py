@@ -273,7 +273,7 @@ class Teacher:
         per_chunk = max(1, batch_size // max(1, max(len(c) for c in candidates)))
         for start in range(0, len(prompts), per_chunk):
             ps, cs = prompts[start:start + per_chunk], candidates[start:start + per_chunk]
-            lp, n = (self._score_seq2seq if self.is_seq2seq else self._score_causal)(ps, cs)
+            lp, n = self.candidate_logprob(ps, cs)
             if self.config.length_norm:
                 lp = lp / n.clamp(min=1)
             flat, k = lp.tolist(), 0
@@ -281,6 +281,14 @@ class Teacher:
                 out.append(flat[k:k + len(c)])
                 k += len(c)
         return out
+
+    def candidate_logprob(self, prompts: list[EncodedPrompt], candidates: list[list[str]],
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed log p of every candidate after its prompt, and its token count, flattened in
+        order. Differentiable (a student's KD loss trains through it), with each prompt run once
+        for all of its candidates."""
+        return (self._score_seq2seq if self.is_seq2seq else self._score_causal)(prompts,
+                                                                               candidates)
 
     def _candidate_tensors(self, prompts: list[EncodedPrompt], candidates: list[list[str]]):
         owner = [i for i, cs in enumerate(candidates) for _ in cs]

@@ -143,6 +143,46 @@ def test_other_modes_train(student_world, tmp_path, family, mode):
         assert "loss_rationale" in log[0]
 
 
+@pytest.mark.parametrize("mode", ["kd", "rationale+kd"])
+def test_causal_kd_matches_full_sequence_passes(student_world, mode):
+    """The causal student scores candidates on a shared prompt cache (and, without a rationale,
+    reads the label loss off them): the same losses and gradients as running prompt+candidate
+    as whole sequences, as it used to."""
+    from saliency_kd.data import load_examples
+    from saliency_kd.student.base import kd_loss
+
+    cfg = _cfg(student_world, "causal", "unused")
+    task, exs = load_examples(DataSpec("cqa", str(student_world["dss"]), "train", limit=6))
+    records = load_rationale_file(student_world["rationales"])
+    modes = parse_mode(mode)
+    items = build_items(task, exs, modes, "gold", records, 2.0)
+    assert all(it.soft_targets for it in items)
+    student = build_student(cfg, task, {"explains": "rationale" in modes})
+    w = LossWeights(alpha=0.5, temperature=2.0)
+    params = [p for p in student.module.parameters() if p.requires_grad]
+
+    def grads(loss):
+        return torch.autograd.grad(loss, params, allow_unused=True)
+
+    parts = student.losses(items, modes, w)
+    got = grads(combine(parts, modes, w))
+    lm = student.lm
+    prompts = [lm.encode(task.prompt(it.example)) for it in items]
+    pairs = [(i, c) for i, it in enumerate(items) for c in task.candidates(it.example)]
+    batch = lm.make_batch([prompts[i] for i, _ in pairs], [lm.target_ids(c) for _, c in pairs])
+    lp, n, _ = lm.target_logprob(batch)
+    ref = dict(student.losses(items, modes - {"kd"}, w))
+    ref["kd"] = kd_loss((lp / n).view(len(items), -1),
+                        torch.tensor([it.soft_targets for it in items]), w.temperature)
+    for key in ref:
+        assert parts[key].item() == pytest.approx(ref[key].item(), rel=1e-5), key
+    want = grads(combine(ref, modes, w))
+    for g, r in zip(got, want):
+        assert (g is None) == (r is None)
+        if g is not None:
+            torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-6)
+
+
 def test_teacher_labels(student_world, tmp_path):
     train(_cfg(student_world, "encoder", tmp_path / "t", labels="teacher", epochs=1),
           progress=False)

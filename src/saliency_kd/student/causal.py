@@ -72,6 +72,12 @@ class CausalStudent(HFStudent):
         explain = wants_rationale(mode, w)
         eos = self.tokenizer.eos_token_id
         prompts = [self.lm.encode(self.task.prompt(it.example)) for it in items]
+        kd = "kd" in mode and self.task.kind == "choice" and \
+            all(it.soft_targets is not None for it in items)
+        if kd and not explain:
+            fused = self._label_and_kd(prompts, items, w)
+            if fused is not None:
+                return fused
         targets, label_len = [], []
         for it, p in zip(items, prompts):
             label = self.lm.answer_ids(it.label, self.task.kind == "generate")
@@ -98,20 +104,37 @@ class CausalStudent(HFStudent):
         parts = {"label": -tok_lp[kind_t == 0].mean()}
         if explain and bool((kind_t == 1).any()):
             parts["rationale"] = -tok_lp[kind_t == 1].mean()
-        if "kd" in mode and self.task.kind == "choice":
-            soft = [it.soft_targets for it in items]
-            if all(s is not None for s in soft):
-                parts["kd"] = kd_loss(self._candidate_scores(prompts, items),
-                                      torch.tensor(soft, device=self.device), w.temperature)
+        if kd:
+            lp, n = self._candidate_logprob(prompts, items)
+            parts["kd"] = self._kd(lp, n, items, w)
         return parts
 
-    def _candidate_scores(self, prompts, items: list[TrainItem]) -> torch.Tensor:
+    def _candidate_logprob(self, prompts, items: list[TrainItem]):
+        """[items, candidates] summed log p and token counts, the prompt run once for all of
+        an item's candidates (a full prompt+candidate pass each cost a 5-way CQA step 6 passes,
+        this one 2)."""
         cands = [self.task.candidates(it.example) for it in items]
-        pairs = [(i, c) for i, cs in enumerate(cands) for c in cs]
-        batch = self.lm.make_batch([prompts[i] for i, _ in pairs],
-                                   [self.lm.target_ids(c) for _, c in pairs])
-        lp, n, _ = self.lm.target_logprob(batch)
-        return (lp / n).view(len(items), -1)
+        lp, n = self.lm.candidate_logprob(prompts, cands)
+        return lp.view(len(items), -1), n.view(len(items), -1)
+
+    def _kd(self, lp, n, items: list[TrainItem], w: LossWeights) -> torch.Tensor:
+        soft = torch.tensor([it.soft_targets for it in items], device=self.device)
+        return kd_loss(lp / n.clamp(min=1), soft, w.temperature)
+
+    def _label_and_kd(self, prompts, items: list[TrainItem], w: LossWeights):
+        """KD without a rationale in one pass: the label is one of the candidates, so its loss
+        (the mean over its tokens, as in the sequence path) is read off the candidate scores.
+        None when a label is not among its item's candidates (e.g. a teacher label outside
+        them), and the sequence path serves."""
+        cands = [self.task.candidates(it.example) for it in items]
+        if not all(it.label in cs for it, cs in zip(items, cands)):
+            return None
+        lp, n = self._candidate_logprob(prompts, items)
+        rows = torch.arange(len(items), device=self.device)
+        gold = torch.tensor([cs.index(it.label) for it, cs in zip(items, cands)],
+                            device=self.device)
+        label = -lp[rows, gold].sum() / n[rows, gold].sum()
+        return {"label": label, "kd": self._kd(lp, n, items, w)}
 
     # ---- inference --------------------------------------------------------------------------
     @torch.no_grad()
