@@ -105,17 +105,16 @@ class CausalStudent(HFStudent):
         if explain and bool((kind_t == 1).any()):
             parts["rationale"] = -tok_lp[kind_t == 1].mean()
         if kd:
-            lp, n = self._candidate_logprob(prompts, items)
-            parts["kd"] = self._kd(lp, n, items, w)
+            cands = [self.task.candidates(it.example) for it in items]
+            parts["kd"] = self._kd(*self._candidate_logprob(prompts, cands), items, w)
         return parts
 
-    def _candidate_logprob(self, prompts, items: list[TrainItem]):
-        """[items, candidates] summed log p and token counts, the prompt run once for all of
-        an item's candidates (a full prompt+candidate pass each cost a 5-way CQA step 6 passes,
-        this one 2)."""
-        cands = [self.task.candidates(it.example) for it in items]
+    def _candidate_logprob(self, prompts, cands: list[list[str]]):
+        """[items, candidates] summed log p and token counts, each prompt run once for all of
+        its candidates: a full prompt+candidate pass per candidate made a CQA KD step 4.5x
+        slower (bench/student_speed.py)."""
         lp, n = self.lm.candidate_logprob(prompts, cands)
-        return lp.view(len(items), -1), n.view(len(items), -1)
+        return lp.view(len(prompts), -1), n.view(len(prompts), -1)
 
     def _kd(self, lp, n, items: list[TrainItem], w: LossWeights) -> torch.Tensor:
         soft = torch.tensor([it.soft_targets for it in items], device=self.device)
@@ -129,7 +128,7 @@ class CausalStudent(HFStudent):
         cands = [self.task.candidates(it.example) for it in items]
         if not all(it.label in cs for it, cs in zip(items, cands)):
             return None
-        lp, n = self._candidate_logprob(prompts, items)
+        lp, n = self._candidate_logprob(prompts, cands)
         rows = torch.arange(len(items), device=self.device)
         gold = torch.tensor([cs.index(it.label) for it, cs in zip(items, cands)],
                             device=self.device)
