@@ -60,3 +60,13 @@ def test_method_choices_come_from_the_registry():
         parser.parse_args(["attribute", "--method", "nope", "--out", "x"])
     args = parser.parse_args(["attribute", "--method", method_names()[-1], "--out", "x"])
     assert args.method == method_names()[-1]
+
+
+def test_every_option_of_every_verb_has_help():
+    import argparse
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {' '.join(x.option_strings) or x.dest}"
+               for name, p in sub.choices.items() for x in p._actions
+               if not x.help and x.dest != "help"]
+    assert not missing, missing

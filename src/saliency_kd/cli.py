@@ -52,7 +52,8 @@ def add_teacher_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--teacher", default="gemma-3-270m",
                    help="embedded 'gemma-3-270m', a Hub id, a local directory or a .gguf file")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    g.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="precision of the weights (bf16 and fp16 halve the memory)")
     g.add_argument("--trust-remote-code", action="store_true",
                    help="allow model code from the Hub repository")
     g.add_argument("--device-map", default=None, choices=["auto"],
@@ -92,14 +93,15 @@ def _attribute_args(p: argparse.ArgumentParser) -> None:
     add_data_args(p)
     add_teacher_args(p)
     g = p.add_argument_group("attribution")
-    g.add_argument("--method", default="saliency", choices=method_names())
+    g.add_argument("--method", default="saliency", choices=method_names(),
+                   help="attribution method (`saliency-kd methods` describes each)")
     g.add_argument("--target", default="prediction", choices=["prediction", "gold"],
                    help="explain the teacher's prediction or the gold label")
     add_selection_args(g)
     g.add_argument("--merge", default="sum", choices=["sum", "max"],
                    help="how sub-word scores merge into word scores")
     g.add_argument("--ig-steps", type=int, default=16, help="integrated gradients steps")
-    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--batch-size", type=int, default=8, help="examples per teacher pass")
     g.add_argument("--gradient-checkpointing", action="store_true",
                    help="recompute activations in the backward pass (less memory, slower)")
     g.add_argument("--out", required=True, help="output JSON Lines file")
@@ -155,7 +157,8 @@ def _faithfulness_args(p: argparse.ArgumentParser) -> None:
     add_teacher_args(p)
     p.add_argument("--bins", nargs="+", type=float, default=list(ERASER_BINS),
                    help="shares of content words removed / kept (ERASER: 1 5 10 20 50%%)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="examples per teacher pass")
     p.add_argument("--out", required=True, help="directory for per-example values + summary")
 
 
@@ -174,7 +177,7 @@ def cmd_faithfulness(a: argparse.Namespace) -> int:
 def _teacher_eval_args(p: argparse.ArgumentParser) -> None:
     add_data_args(p, default_split="dev")
     add_teacher_args(p)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="examples per teacher pass")
     p.add_argument("--out", default=None, help="write predictions and metrics here (JSON)")
 
 
@@ -196,10 +199,13 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--out", required=True, help="directory for checkpoints and the final model")
     g.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
-    g.add_argument("--lora-rank", type=int, default=d.lora_rank)
-    g.add_argument("--lr", type=float, default=d.lr)
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--epochs", type=float, default=d.epochs)
+    g.add_argument("--lora-rank", type=int, default=d.lora_rank, help="LoRA adapter rank")
+    g.add_argument("--lr", type=float, default=d.lr,
+                   help="peak learning rate (warm-up, then linear decay to zero at --epochs)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="examples per optimiser step")
+    g.add_argument("--epochs", type=float, default=d.epochs,
+                   help="passes over the training examples that the schedule spans")
     g.add_argument("--max-minutes", type=float, default=d.max_minutes,
                    help="stop after this wall-clock budget (a checkpoint is saved)")
     g.add_argument("--max-steps", type=int, default=d.max_steps,
@@ -212,7 +218,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval-limit", type=int, default=d.eval_limit, help="dev examples per eval")
     g.add_argument("--export", default=d.export, choices=["best", "last"],
                    help="final weights: best on the dev carve-out, or the last step")
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--seed", type=int, default=d.seed, help="seed of the data order")
 
 
 @verb("teacher-finetune", "fine-tune the teacher on answer tokens (full or LoRA)", _finetune_args)
@@ -241,22 +247,32 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="minilm-l6 (embedded; minilm-l1..l5 keep fewer layers), Hub id or dir")
     g.add_argument("--family", default=None, choices=["encoder", "seq2seq", "causal"],
                    help="student family (detected from the model config by default)")
-    g.add_argument("--mode", default=d.mode, choices=MODES)
-    g.add_argument("--labels", default=d.labels, choices=["gold", "teacher"])
+    g.add_argument("--mode", default=d.mode, choices=MODES,
+                   help="standard: labels only; rationale: + the teacher's rationale words; "
+                        "dss: + the LLM's free-text rationale; kd: + KL to the teacher's "
+                        "distribution over the candidates")
+    g.add_argument("--labels", default=d.labels, choices=["gold", "teacher"],
+                   help="learn the gold labels or the teacher's predictions")
     g.add_argument("--alpha", type=float, default=w.alpha,
                    help="label-loss weight; the rationale loss gets 1 - alpha")
     g.add_argument("--kd-weight", type=float, default=w.kd_weight,
                    help="share of the label loss given to KL against the teacher (kd modes)")
-    g.add_argument("--temperature", type=float, default=w.temperature)
-    g.add_argument("--lr", type=float, default=d.lr)
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
-    g.add_argument("--epochs", type=float, default=d.epochs)
+    g.add_argument("--temperature", type=float, default=w.temperature,
+                   help="softmax temperature of teacher and student distributions (kd modes)")
+    g.add_argument("--lr", type=float, default=d.lr,
+                   help="peak learning rate (linear decay to zero at the end)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="examples per optimiser step")
+    g.add_argument("--epochs", type=float, default=d.epochs,
+                   help="passes over the training examples")
     g.add_argument("--max-steps", type=int, default=None, help="fixed step budget")
     g.add_argument("--eval-every", type=int, default=None, help="steps between dev evaluations")
-    g.add_argument("--patience", type=int, default=d.patience)
+    g.add_argument("--patience", type=int, default=d.patience,
+                   help="dev evaluations without improvement before stopping early")
     g.add_argument("--dev-limit", type=int, default=d.dev_limit,
                    help="dev examples to evaluate on; 0: no evaluation, the last weights kept")
-    g.add_argument("--max-length", type=int, default=d.max_length)
+    g.add_argument("--max-length", type=int, default=d.max_length,
+                   help="input tokens kept per example")
     g.add_argument("--device", default="cpu", help="cpu or cuda")
     g.add_argument("--grad-accum", type=int, default=1,
                    help="micro-batches per optimiser step (same global batch, less memory)")
@@ -269,7 +285,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fsdp", action="store_true",
                    help="with several processes: shard parameters, gradients and optimiser "
                    "state (FSDP2, ZeRO-3's layout)")
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--seed", type=int, default=d.seed,
+                   help="seed of the data order and of new weights")
     g.add_argument("--out", required=True, help="run directory")
 
 
@@ -295,7 +312,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rationales", default=None,
                    help="teacher records for this split, to score the student's rationales")
     p.add_argument("--out", default=None, help="metrics JSON (default: beside the model)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="examples per student pass")
 
 
 @verb("evaluate", "accuracy (bootstrap 95%% CI), per-class counts, rationale F1", _evaluate_args)

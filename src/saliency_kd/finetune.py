@@ -43,9 +43,13 @@ class FinetuneConfig:
     lora: bool = False
     """Train LoRA adapters (merged into the weights at the end) instead of all weights."""
     lora_rank: int = 16
+    """Rank of the LoRA adapters (with `lora`)."""
     lr: float = 5e-5
+    """Peak AdamW learning rate (linear warm-up, then linear decay to zero at `epochs`)."""
     batch_size: int = 16
+    """Examples per optimiser step."""
     epochs: float = 1.0
+    """Passes over the training examples that the learning-rate schedule spans."""
     max_minutes: float | None = None
     """Wall-clock budget; training stops cleanly (checkpoint, best model) when it runs out."""
     max_steps: int | None = None
@@ -61,10 +65,13 @@ class FinetuneConfig:
     eval_limit: int = 150
     """Dev examples per evaluation."""
     checkpoint_every: int = 25
+    """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
     warmup_steps: int = 10
+    """Steps of linear learning-rate warm-up."""
     export: str = "best"
     """Which weights become `model/`: `best` on dev (the default) or the `last` step's."""
     seed: int = 0
+    """Seed of the data order and of any randomly initialised weights (LoRA)."""
 
     def validate(self) -> None:
         for key in ("lr", "batch_size", "epochs", "eval_every", "eval_limit", "checkpoint_every"):

@@ -53,9 +53,13 @@ class TrainConfig:
     labels: str = "gold"
     """Learn the gold labels or the teacher's predictions."""
     weights: LossWeights = field(default_factory=LossWeights)
+    """Loss weights: alpha (label against rationale), kd_weight, temperature."""
     lr: float = 5e-5
+    """Peak AdamW learning rate (linear decay to zero at the end of the schedule)."""
     batch_size: int = 16
+    """Examples per optimiser step (across processes and micro-batches)."""
     epochs: float = 3.0
+    """Passes over the training examples."""
     max_steps: int | None = None
     """Stop after this many optimiser steps (same budget across modes)."""
     eval_every: int | None = None
@@ -65,7 +69,9 @@ class TrainConfig:
     dev_limit: int | None = 500
     """Dev examples (of the carve-out) to evaluate on; 0: no evaluation, the last weights kept."""
     checkpoint_every: int = 50
+    """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
     max_length: int = 128
+    """Input tokens kept per example (longer inputs are truncated)."""
     device: str = "cpu"
     """cpu or cuda (under `accelerate launch`, each process takes its own GPU)."""
     grad_accum: int = 1
@@ -82,6 +88,7 @@ class TrainConfig:
     """Under `accelerate launch` / torchrun with several processes: shard parameters, gradients
     and optimiser state (FSDP2, ZeRO-3's layout) instead of replicating them."""
     seed: int = 0
+    """Seed of the data order and of any newly initialised weights (heads)."""
 
     def validate(self) -> set[str]:
         mode = parse_mode(self.mode)
