@@ -190,6 +190,17 @@ def cmd_teacher_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def add_schedule_args(g, d) -> None:
+    """Optimiser settings shared by teacher fine-tuning and student training (`d`: the stage's
+    config with its defaults)."""
+    g.add_argument("--lr", type=float, default=d.lr,
+                   help="peak learning rate (linear decay to zero at the end of --epochs)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="examples per optimiser step")
+    g.add_argument("--epochs", type=float, default=d.epochs,
+                   help="passes over the training examples that the schedule spans")
+
+
 def _finetune_args(p: argparse.ArgumentParser) -> None:
     from .finetune import FinetuneConfig
 
@@ -200,12 +211,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", required=True, help="directory for checkpoints and the final model")
     g.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
     g.add_argument("--lora-rank", type=int, default=d.lora_rank, help="LoRA adapter rank")
-    g.add_argument("--lr", type=float, default=d.lr,
-                   help="peak learning rate (warm-up, then linear decay to zero at --epochs)")
-    g.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="examples per optimiser step")
-    g.add_argument("--epochs", type=float, default=d.epochs,
-                   help="passes over the training examples that the schedule spans")
+    add_schedule_args(g, d)
     g.add_argument("--max-minutes", type=float, default=d.max_minutes,
                    help="stop after this wall-clock budget (a checkpoint is saved)")
     g.add_argument("--max-steps", type=int, default=d.max_steps,
@@ -259,12 +265,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="share of the label loss given to KL against the teacher (kd modes)")
     g.add_argument("--temperature", type=float, default=w.temperature,
                    help="softmax temperature of teacher and student distributions (kd modes)")
-    g.add_argument("--lr", type=float, default=d.lr,
-                   help="peak learning rate (linear decay to zero at the end)")
-    g.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="examples per optimiser step")
-    g.add_argument("--epochs", type=float, default=d.epochs,
-                   help="passes over the training examples")
+    add_schedule_args(g, d)
     g.add_argument("--max-steps", type=int, default=None, help="fixed step budget")
     g.add_argument("--eval-every", type=int, default=None, help="steps between dev evaluations")
     g.add_argument("--patience", type=int, default=d.patience,
