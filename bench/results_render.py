@@ -174,13 +174,13 @@ def render_task(res: dict) -> list[str]:
                        "`-lN` keeping its first N of 18 layers, trained as a causal student: "
                        f"the answer, then `Rationale: ...` in the same sequence; {scored}. "
                        "2 epochs, batch 16, lr 5e-5, embeddings frozen, best on the first 100 "
-                       "dev examples.", rows))
+                       "dev examples (all of them where the dev carve-out is smaller).", rows))
     choice = res.get("generating_student_choice")
     if choice:
         lines += ["", "### Choosing the generating student (dev only)", "",
                   "Standard training, seed 0, 2 epochs, the first 100 dev examples of the "
-                  "carve-out (the teacher scored on the same 100). `-lN`: the first N of "
-                  "Gemma's 18 layers.", "",
+                  "carve-out or all of it where smaller (n; the teacher scored on the same "
+                  "ones). `-lN`: the first N of Gemma's 18 layers.", "",
                   "| model | best dev accuracy | n |", "|---|---|---|"]
         for name, c in choice.items():
             lines.append(f"| {name} | {_pct(c['best_dev_accuracy'])} | {c['dev_n']} |")
