@@ -3,6 +3,7 @@ path to the real shared data (tests that need it skip with a reason when it is a
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -14,6 +15,16 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # an accidental download fails loudly
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_bench(name: str):
+    """A script of bench/ as a module: bench/ is not a package, and some tests check the
+    benchmark's own reference code rather than a copy of it."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 SUBJECTS = ["john", "mary", "the dog", "a cat", "the teacher", "my friend"]
 PLACES = ["park", "school", "garden", "kitchen", "library", "beach", "office", "river"]

@@ -3,15 +3,12 @@ them: the runs directory does not outlive a session, the JSON files do."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_bench
 
-_spec = importlib.util.spec_from_file_location(
-    "bench_results", Path(__file__).resolve().parents[2] / "bench" / "results.py")
-results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(results)
+results = load_bench("results")
 
 
 def _seeds(**by_name):

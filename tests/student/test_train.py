@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_bench
 
 from saliency_kd.data import DataSpec
 from saliency_kd.errors import ConfigError, DataError
@@ -168,11 +167,7 @@ def test_causal_kd_matches_full_sequence_passes(student_world, mode):
     parts = student.losses(items, modes, w)
     got = grads(combine(parts, modes, w))
     # The reference is the benchmark's: the old way, one full pass per candidate.
-    spec = importlib.util.spec_from_file_location(
-        "bench_student_speed", Path(__file__).resolve().parents[2] / "bench" / "student_speed.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    ref = bench.kd_full_passes(student, items, modes, w)
+    ref = load_bench("student_speed").kd_full_passes(student, items, modes, w)
     for key in ref:
         assert parts[key].item() == pytest.approx(ref[key].item(), rel=1e-5), key
     want = grads(combine(ref, modes, w))
