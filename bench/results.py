@@ -229,7 +229,34 @@ def with_replaced(old_rows: dict, new_rows: dict) -> dict:
     kept = {f"{name} ({v['teacher']} teacher)": v for name, v in old_rows.items()
             if name in new_rows and v.get("teacher")
             and v["teacher"] != new_rows[name].get("teacher")}
-    return by_source({**old_rows, **kept, **new_rows})
+    # a row made again from the same file keeps what the fold below learnt about it
+    carried = {name: {**row, "same_figures_teachers": old_rows[name]["same_figures_teachers"]}
+               for name, row in new_rows.items()
+               if "same_figures_teachers" in old_rows.get(name, {})
+               and _figures(old_rows[name]) == _figures(row)
+               and old_rows[name].get("teacher") == row.get("teacher")}
+    return by_source(without_twins({**old_rows, **kept, **new_rows, **carried}))
+
+
+def _figures(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k not in ("teacher", "same_figures_teachers")}
+
+
+def without_twins(rows: dict) -> dict:
+    """An old teacher's row (`name (T teacher)`) whose figures equal the current `name` row's
+    says nothing new: it is dropped and T is recorded on the current row instead, so the table
+    still shows that both teachers' files agree."""
+    out = dict(rows)
+    for key, row in rows.items():
+        name, sep, _ = key.partition(" (")
+        current = out.get(name)
+        if not sep or not key.endswith(" teacher)") or current is None or not row.get("teacher"):
+            continue
+        if _figures(row) == _figures(current):
+            same = current.get("same_figures_teachers", [])
+            out[name] = {**current, "same_figures_teachers": sorted({*same, row["teacher"]})}
+            del out[key]
+    return out
 
 
 def merge(old: dict, new: dict) -> dict:

@@ -131,7 +131,12 @@ def _teacher_cell(rows: dict) -> tuple[str, str, Callable[[dict], str]]:
     """A "teacher" column for tables whose rows carry one, else nothing."""
     if not any(r.get("teacher") for r in rows.values()):
         return "", "", lambda r: ""
-    return " teacher made (UTC) |", "---|", lambda r: f" {r.get('teacher') or EARLIER} |"
+    def cell(r: dict) -> str:
+        same = r.get("same_figures_teachers")
+        also = f" (the {', '.join(same)} teacher's file has the same figures)" if same else ""
+        return f" {r.get('teacher') or EARLIER}{also} |"
+
+    return " teacher made (UTC) |", "---|", cell
 
 
 def render_task(res: dict) -> list[str]:

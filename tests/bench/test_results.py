@@ -153,3 +153,22 @@ def test_a_rationale_file_made_on_another_teacher_keeps_the_old_row():
     assert results.merge(res, new)["attribution"] == res["attribution"]  # idempotent
     text = "\n".join(results.render_task(res))
     assert "| attention (2026-11-23 15:28 teacher) | 5.0 |" in text
+
+
+def test_an_old_teachers_row_with_the_same_figures_is_folded_into_the_new_one():
+    row = lambda teacher, f1: {"n": 800, "mean_length": 5.0, "teacher": teacher,  # noqa: E731
+                               "teacher_train_accuracy": 0.59,
+                               "plausibility": {"token_f1": f1, "ci95_low": f1, "ci95_high": f1,
+                                                "n": 800}}
+    old = {"saliency": row("2026-11-23 11:07", 0.14), "attention": row("2026-11-23 11:07", 0.12)}
+    new = {"saliency": row("2026-12-01 16:11", 0.14), "attention": row("2026-12-01 16:11", 0.13)}
+    got = results.with_replaced(old, new)
+    # same figures: one row, naming both teachers; different figures: both rows stay
+    assert "saliency (2026-11-23 11:07 teacher)" not in got
+    assert got["saliency"]["same_figures_teachers"] == ["2026-11-23 11:07"]
+    assert got["attention (2026-11-23 11:07 teacher)"]["plausibility"]["token_f1"] == 0.12
+    assert "same_figures_teachers" not in got["attention"]
+    assert results.with_replaced(got, new) == got  # merging again changes nothing
+    res = {"task": "cqa", "students": {}, "attribution": got}
+    text = "\n".join(results.render_task(res))
+    assert "2026-12-01 16:11 (the 2026-11-23 11:07 teacher's file has the same figures)" in text
