@@ -26,6 +26,7 @@ def load_bench(name: str):
     spec.loader.exec_module(module)
     return module
 
+
 SUBJECTS = ["john", "mary", "the dog", "a cat", "the teacher", "my friend"]
 PLACES = ["park", "school", "garden", "kitchen", "library", "beach", "office", "river"]
 VERBS = ["went to", "played in", "read in", "slept in", "walked to"]
