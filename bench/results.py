@@ -225,38 +225,25 @@ def task_results(runs: Path, task: str) -> dict:
 def with_replaced(old_rows: dict, new_rows: dict) -> dict:
     """Per-file rows (rationales, faithfulness) updated by the runs' rows. A file made again
     from another teacher keeps the old teacher's row beside the new one, as `name (T teacher)`:
-    student rows made from the old file stay in the tables, and so do its own figures."""
-    kept = {f"{name} ({v['teacher']} teacher)": v for name, v in old_rows.items()
-            if name in new_rows and v.get("teacher")
-            and v["teacher"] != new_rows[name].get("teacher")}
-    # a row made again from the same file keeps what the fold below learnt about it
-    carried = {name: {**row, "same_figures_teachers": old_rows[name]["same_figures_teachers"]}
-               for name, row in new_rows.items()
-               if "same_figures_teachers" in old_rows.get(name, {})
-               and _figures(old_rows[name]) == _figures(row)
-               and old_rows[name].get("teacher") == row.get("teacher")}
-    return by_source(without_twins({**old_rows, **kept, **new_rows, **carried}))
+    student rows made from the old file stay in the tables, and so do its own figures. Where
+    the figures are the same, the old row says nothing new: the new row names that teacher in
+    `same_figures_teachers` instead."""
+    out = dict(old_rows)
+    for name, row in new_rows.items():
+        old = old_rows.get(name)
+        if old and _figures(old) == _figures(row):
+            same = {*old.get("same_figures_teachers", []), old.get("teacher")}
+            same -= {None, row.get("teacher")}
+            if same:
+                row = {**row, "same_figures_teachers": sorted(same)}
+        elif old and old.get("teacher") and old["teacher"] != row.get("teacher"):
+            out[f"{name} ({old['teacher']} teacher)"] = old
+        out[name] = row
+    return by_source(out)
 
 
 def _figures(row: dict) -> dict:
     return {k: v for k, v in row.items() if k not in ("teacher", "same_figures_teachers")}
-
-
-def without_twins(rows: dict) -> dict:
-    """An old teacher's row (`name (T teacher)`) whose figures equal the current `name` row's
-    says nothing new: it is dropped and T is recorded on the current row instead, so the table
-    still shows that both teachers' files agree."""
-    out = dict(rows)
-    for key, row in rows.items():
-        name, sep, _ = key.partition(" (")
-        current = out.get(name)
-        if not sep or not key.endswith(" teacher)") or current is None or not row.get("teacher"):
-            continue
-        if _figures(row) == _figures(current):
-            same = current.get("same_figures_teachers", [])
-            out[name] = {**current, "same_figures_teachers": sorted({*same, row["teacher"]})}
-            del out[key]
-    return out
 
 
 def merge(old: dict, new: dict) -> dict:
