@@ -116,9 +116,9 @@ def busy_minutes(times: list[float], idle: float = 600.0) -> float:
 
 def student_seeds(runs: Path, prefix: str = "student-", teacher: str | None = None,
                   ) -> dict[str, dict[int, dict]]:
-    """{run name: {seed: {accuracy, train_minutes, teacher}}} of the finished student runs;
-    `teacher` (when the run used a rationale file) is when this runs directory's teacher was
-    made."""
+    """{run name: {seed: {accuracy, train_minutes, teacher, details}}} of the finished student
+    runs; `teacher` (when the run used a rationale file) is when this runs directory's teacher
+    was made, `details` what `run_details` reads from the run."""
     per_run: dict[str, dict[int, dict]] = {}
     for d in sorted(runs.glob(f"{prefix}*-s*")):
         m = d / "metrics.json"
@@ -126,19 +126,34 @@ def student_seeds(runs: Path, prefix: str = "student-", teacher: str | None = No
             continue
         name, seed = d.name.removeprefix(prefix).rsplit("-s", 1)
         log = [json.loads(x) for x in (d / "train_log.jsonl").read_text().splitlines()]
+        metrics = json.loads(m.read_text())
         per_run.setdefault(name, {})[int(seed)] = {
-            "accuracy": json.loads(m.read_text())["accuracy"],
+            "accuracy": metrics["accuracy"],
             "train_minutes": log[-1]["seconds"] / 60 if log else None,
-            "teacher": teacher if uses_teacher(name) else None}
+            "teacher": teacher if uses_teacher(name) else None,
+            "details": run_details(metrics, log)}
     return per_run
+
+
+def run_details(metrics: dict, log: list[dict]) -> dict:
+    """What one run says beyond its accuracy, for the notes to quote: its own test interval
+    (bootstrap over examples), the labels it predicted (a collapse to one label shows here) and
+    its dev accuracy at each evaluation."""
+    return {"test": {k: metrics[k] for k in ("ci95_low", "ci95_high", "n")},
+            "per_class": metrics.get("per_class", {}),
+            "dev_curve": [[r["step"], r["dev_accuracy"]] for r in log if "dev_accuracy" in r]}
 
 
 def seeds_of_table(table: dict) -> dict[str, dict[int, dict]]:
     """The per-seed values back out of a summarised student table (the committed JSON)."""
-    return {name: {s: {"accuracy": a, "train_minutes": m, "teacher": t}
-                   for s, a, m, t in zip(row["seed_ids"], row["seeds"], row["train_minutes"],
-                                         row.get("teachers", [None] * len(row["seeds"])))}
-            for name, row in table.items()}
+    out: dict[str, dict[int, dict]] = {}
+    for name, row in table.items():
+        n = len(row["seeds"])
+        out[name] = {s: {"accuracy": a, "train_minutes": m, "teacher": t, "details": d}
+                     for s, a, m, t, d in zip(row["seed_ids"], row["seeds"], row["train_minutes"],
+                                              row.get("teachers", [None] * n),
+                                              row.get("seed_details", [None] * n))}
+    return out
 
 
 def students_part(per_run: dict[str, dict[int, dict]]) -> dict:
@@ -153,6 +168,9 @@ def students_part(per_run: dict[str, dict[int, dict]]) -> dict:
         teachers = [runs_[s].get("teacher") for s in seeds]
         if any(teachers):  # rows from before teachers were recorded carry none
             row["teachers"] = teachers
+        details = [runs_[s].get("details") for s in seeds]
+        if any(details):  # seeds whose run directories were gone before this was kept: none
+            row["seed_details"] = details
         paired = [runs_[s]["accuracy"] - std[s]["accuracy"] for s in seeds if s in std]
         if name != "standard" and len(paired) > 1:
             row["minus_standard"] = seeds_summary(paired)

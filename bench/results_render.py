@@ -127,6 +127,29 @@ def teacher_note(table: dict) -> list[str]:
                 "is not bit-identical): " + " · ".join(parts) + "."]
 
 
+def seed_details(table: dict) -> list[str]:
+    """One line per run whose directory was there when the JSON was written (earlier runs kept
+    only their accuracy): its own test interval, the labels it predicted and its dev curve."""
+    lines = []
+    for mode, r in table.items():
+        for seed, d in zip(r["seed_ids"], r.get("seed_details", [])):
+            if not d:
+                continue
+            t = d["test"]
+            said = {k: c["predicted"] for k, c in d["per_class"].items() if c.get("predicted")}
+            labels = ", ".join(f"{k} {n}" for k, n in sorted(said.items(), key=lambda x: -x[1]))
+            dev = ", ".join(f"step {s}: {_pct(a)}" for s, a in d["dev_curve"]) or "–"
+            lines.append(f"| {mode} | {seed} | {_pct(t['ci95_low'])} – {_pct(t['ci95_high'])} "
+                         f"| {t['n']} | {labels or '–'} | {dev} |")
+    if not lines:
+        return []
+    return ["", "Single runs (where the run directory was there to read; earlier runs kept only "
+                "their accuracy): the run's own test interval (bootstrap over examples), the "
+                "labels it predicted and its dev accuracy at each evaluation.", "",
+            "| run | seed | test 95% CI (bootstrap) | n | predicted labels | dev accuracy |",
+            "|---|---|---|---|---|---|", *lines]
+
+
 def _teacher_cell(rows: dict) -> tuple[str, str, Callable[[dict], str]]:
     """A "teacher" column for tables whose rows carry one, else nothing."""
     if not any(r.get("teacher") for r in rows.values()):
@@ -212,6 +235,7 @@ def render_task(res: dict) -> list[str]:
                 per = ", ".join(f"{100 * v:+.1f}" for v in d["seeds"])
                 lines.append(f"| {mode} | {_diff(d)} | {per} |")
         lines += teacher_note(table)
+        lines += seed_details(table)
 
     if res["students"] or any(res.get("generating_students", {}).values()):
         lines += ["", f"![students](results/{task}_students.png)"]

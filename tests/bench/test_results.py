@@ -172,3 +172,38 @@ def test_an_old_teachers_row_with_the_same_figures_is_folded_into_the_new_one():
     res = {"task": "cqa", "students": {}, "attribution": got}
     text = "\n".join(results.render_task(res))
     assert "2026-12-01 16:11 (the 2026-11-23 11:07 teacher's file has the same figures)" in text
+
+
+def test_a_runs_own_interval_labels_and_dev_curve_are_kept_per_seed(tmp_path):
+    """The notes quote a run's own test interval, the labels it predicted and its dev accuracy:
+    those come from the run directory into the JSON, beside committed seeds that kept none."""
+    import json
+
+    run = tmp_path / "gemma-3-270m" / "kd-s2"
+    run.mkdir(parents=True)
+    per_class = {"contradiction": {"gold": 70, "correct": 0},
+                 "entailment": {"gold": 66, "correct": 50, "predicted": 131},
+                 "neutral": {"gold": 64, "correct": 21, "predicted": 69}}
+    (run / "metrics.json").write_text(json.dumps(
+        {"accuracy": 0.355, "ci95_low": 0.29, "ci95_high": 0.425, "n": 200,
+         "per_class": per_class}))
+    (run / "train_log.jsonl").write_text("\n".join(json.dumps(r) for r in (
+        {"step": 45, "loss": 1.0, "seconds": 600.0, "dev_accuracy": 0.388},
+        {"step": 90, "loss": 0.9, "seconds": 1200.0, "dev_accuracy": 0.35})))
+    new = {"task": "anli1", "students": {},
+           "generating_students": {"gemma-3-270m": results.student_seeds(
+               tmp_path / "gemma-3-270m", "", "2026-12-02 00:10")}}
+    old = {"task": "anli1", "students": {}, "generating_students": {"gemma-3-270m":
+           results.students_part(_seeds(kd={0: 0.405, 1: 0.355}))}}
+    res = results.merge(old, new)
+    row = res["generating_students"]["gemma-3-270m"]["kd"]
+    assert row["seed_ids"] == [0, 1, 2]
+    first, second, third = row["seed_details"]
+    assert first is None and second is None  # committed before details were kept
+    assert third == {"test": {"ci95_low": 0.29, "ci95_high": 0.425, "n": 200},
+                     "per_class": per_class, "dev_curve": [[45, 0.388], [90, 0.35]]}
+    assert results.merge(res, {"task": "anli1"}) == res  # round-trips through the JSON
+    text = "\n".join(results.render_task(res))
+    assert ("| kd | 2 | 29.0% – 42.5% | 200 | entailment 131, neutral 69 | "
+            "step 45: 38.8%, step 90: 35.0% |") in text
+    assert "| kd | 0 |" not in text
