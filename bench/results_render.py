@@ -156,9 +156,12 @@ def _teacher_cell(rows: dict) -> tuple[str, str, Callable[[dict], str]]:
         return "", "", lambda r: ""
     def cell(r: dict) -> str:
         same = r.get("same_figures_teachers")
-        also = "" if not same else f" (the {same[0]} teacher's file has the same figures)" \
-            if len(same) == 1 else \
-            f" (the {', '.join(same[:-1])} and {same[-1]} teachers' files have the same figures)"
+        also = ""
+        if same and len(same) == 1:
+            also = f" (the {same[0]} teacher's file has the same figures)"
+        elif same:
+            also = f" (the {', '.join(same[:-1])} and {same[-1]} teachers' files have the same " \
+                   "figures)"
         return f" {r.get('teacher') or EARLIER}{also} |"
 
     return " teacher made (UTC) |", "---|", cell

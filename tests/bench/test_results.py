@@ -172,6 +172,12 @@ def test_an_old_teachers_row_with_the_same_figures_is_folded_into_the_new_one():
     res = {"task": "cqa", "students": {}, "attribution": got}
     text = "\n".join(results.render_task(res))
     assert "2026-12-01 16:11 (the 2026-11-23 11:07 teacher's file has the same figures)" in text
+    # a third teacher with the same figures: both earlier ones are named, in one phrase
+    third = results.with_replaced(got, {"saliency": row("2026-12-01 23:46", 0.14)})
+    assert third["saliency"]["same_figures_teachers"] == ["2026-11-23 11:07", "2026-12-01 16:11"]
+    text = "\n".join(results.render_task({**res, "attribution": third}))
+    assert ("2026-12-01 23:46 (the 2026-11-23 11:07 and 2026-12-01 16:11 teachers' files have "
+            "the same figures)") in text
 
 
 def test_a_runs_own_interval_labels_and_dev_curve_are_kept_per_seed(tmp_path):
