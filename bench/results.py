@@ -93,15 +93,14 @@ def teacher_part(runs: Path) -> dict:
     ft_log = runs / "teacher" / "train_log.jsonl"
     if ft_log.exists() and (runs / "teacher" / "model").exists():
         recs = [json.loads(x) for x in ft_log.read_text().splitlines()]
-        dev = [r for r in recs if "dev_accuracy" in r]
         steps = [r for r in recs if "loss" in r]
         # A teacher re-made in a later session (runs/ does not outlive one) is not bit-identical:
         # the time its fine-tuning started names it, and every row made from it carries that.
         made = datetime.fromtimestamp(recs[0]["time"], timezone.utc).strftime("%Y-%m-%d %H:%M")
         res["teacher_finetune"] = {
             "made": made,
-            "dev_curve": [[r["step"], r["dev_accuracy"]] for r in dev],
-            "dev_n": dev[0].get("dev_n") if dev else None,
+            "dev_curve": dev_curve(recs),
+            "dev_n": next((r.get("dev_n") for r in recs if "dev_accuracy" in r), None),
             "steps": len(steps), "examples_seen": 16 * len(steps),
             "minutes": busy_minutes([r["time"] for r in recs])}
     return res
@@ -141,7 +140,12 @@ def run_details(metrics: dict, log: list[dict]) -> dict:
     its dev accuracy at each evaluation."""
     return {"test": {k: metrics[k] for k in ("ci95_low", "ci95_high", "n")},
             "per_class": metrics.get("per_class", {}),
-            "dev_curve": [[r["step"], r["dev_accuracy"]] for r in log if "dev_accuracy" in r]}
+            "dev_curve": dev_curve(log)}
+
+
+def dev_curve(log: list[dict]) -> list[list]:
+    """[[step, dev accuracy], ...] of a training log (a teacher's or a student's)."""
+    return [[r["step"], r["dev_accuracy"]] for r in log if "dev_accuracy" in r]
 
 
 def seeds_of_table(table: dict) -> dict[str, dict[int, dict]]:

@@ -95,6 +95,11 @@ def _ci(d: dict) -> str:
     return f"– ({why})" if why else f"{_pct(d['ci95_low'])} – {_pct(d['ci95_high'])}"
 
 
+def _curve(points: list) -> str:
+    """A dev curve, [[step, accuracy], ...], as text."""
+    return ", ".join(f"step {s}: {_pct(a)}" for s, a in points)
+
+
 def _diff(d: dict) -> str:
     """A paired difference in points with its interval."""
     why = _no_interval(d)
@@ -135,12 +140,10 @@ def seed_details(table: dict) -> list[str]:
         for seed, d in zip(r["seed_ids"], r.get("seed_details", [])):
             if not d:
                 continue
-            t = d["test"]
             said = {k: c["predicted"] for k, c in d["per_class"].items() if c.get("predicted")}
             labels = ", ".join(f"{k} {n}" for k, n in sorted(said.items(), key=lambda x: -x[1]))
-            dev = ", ".join(f"step {s}: {_pct(a)}" for s, a in d["dev_curve"]) or "–"
-            lines.append(f"| {mode} | {seed} | {_pct(t['ci95_low'])} – {_pct(t['ci95_high'])} "
-                         f"| {t['n']} | {labels or '–'} | {dev} |")
+            lines.append(f"| {mode} | {seed} | {_ci(d['test'])} | {d['test']['n']} | "
+                         f"{labels or '–'} | {_curve(d['dev_curve']) or '–'} |")
     if not lines:
         return []
     return ["", "Single runs (where the run directory was there to read; earlier runs kept only "
@@ -180,7 +183,6 @@ def render_task(res: dict) -> list[str]:
             lines.append(f"| {name} | {_pct(t['accuracy'])} | {_ci(t)} | {t['n']} |")
     ft = res.get("teacher_finetune")
     if ft:
-        curve = ", ".join(f"step {s}: {_pct(a)}" for s, a in ft["dev_curve"])
         end = " and the newline that ends a generated answer" if task in GENERATE else ""
         made = f" Made {ft['made']} UTC (when its fine-tuning started)." if "made" in ft else ""
         lines += ["", f"Fine-tuning: {ft['steps']} steps of 16 examples ({ft['examples_seen']} "
@@ -188,7 +190,7 @@ def render_task(res: dict) -> list[str]:
                       f"on the answer tokens only{end}, embeddings frozen, lr 5e-5; the model "
                       "kept is the best on the dev carve-out of train. Dev accuracy "
                       f"({ft.get('dev_n') or 150} examples): "
-                      f"{curve}.{made}"]
+                      f"{_curve(ft['dev_curve'])}.{made}"]
     for t in res.get("earlier_teachers", []):
         test = t.get("test")
         acc = f"{_pct(test['accuracy'])} on test ({_ci(test)}, n={test['n']})" if test else \
