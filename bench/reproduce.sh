@@ -25,7 +25,9 @@ METHODS=${METHODS:-"attention occlusion integrated_gradients"}  # besides salien
 # "choice" is the CQA runs that chose the generating student (dev only, step 6); "zeroshot" the
 # untrained teacher's accuracy (a reference, last). Rationale files are made by whichever step
 # first needs them, so e.g. STEPS="teacher k" attributes and then trains only the k students.
-STEPS=${STEPS:-"teacher saliency controls k choice gen methods-faith signed methods zeroshot"}
+# "teacher-full" runs a cut teacher's whole schedule beside it (a measurement only: no student
+# learns from it).
+STEPS=${STEPS:-"teacher saliency controls k choice gen methods-faith signed methods teacher-full zeroshot"}
 # The generating student's modes (step 6); "random" is `rationale` on the random-words control.
 GEN_MODES=${GEN_MODES:-"standard rationale dss random kd"}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -221,6 +223,18 @@ run_task() {
       faith "$m"
       rationale_students "$m"
     done
+  fi
+  # 8. Where step 1 cuts the teacher, the same fine-tuning over its whole schedule, scored on
+  #    the same test and dev examples: does the budget hold the teacher back? Only measured; the
+  #    students above keep the cut teacher, whose rows it would otherwise all re-make.
+  if want teacher-full && [ ${#teacher_steps[@]} -gt 0 ]; then
+    [ -f "$dir/teacher-full/model/config.json" ] || $SKD teacher-finetune --task "$task" \
+      --data-dir "$DATA" --limit 4800 --teacher gemma-3-270m --out "$dir/teacher-full" \
+      --lr 5e-5 --batch-size 16 --epochs "$teacher_epochs" --eval-every 50 --eval-limit 150
+    teacher_test_eval "$dir/teacher-full/model" full
+    [ -f "$dir/teacher-eval-full-dev100.json" ] || $SKD teacher-eval --task "$task" \
+      --data-dir "$DATA" --split dev --limit 100 --teacher "$dir/teacher-full/model" \
+      --out "$dir/teacher-eval-full-dev100.json"
   fi
   if want zeroshot; then teacher_test_eval gemma-3-270m zeroshot; fi
 }

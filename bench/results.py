@@ -86,24 +86,42 @@ def ig_completeness(records: list[dict]) -> dict:
 def teacher_part(runs: Path) -> dict:
     res: dict = {}
     for name in ("zeroshot", "finetuned"):
-        p = runs / f"teacher-eval-{name}.json"
-        if p.exists():
-            m = json.loads(p.read_text())["metrics"]
-            res[f"teacher_{name}"] = {k: m[k] for k in ("accuracy", "ci95_low", "ci95_high", "n")}
-    ft_log = runs / "teacher" / "train_log.jsonl"
-    if ft_log.exists() and (runs / "teacher" / "model").exists():
-        recs = [json.loads(x) for x in ft_log.read_text().splitlines()]
-        steps = [r for r in recs if "loss" in r]
-        # A teacher re-made in a later session (runs/ does not outlive one) is not bit-identical:
-        # the time its fine-tuning started names it, and every row made from it carries that.
-        made = datetime.fromtimestamp(recs[0]["time"], timezone.utc).strftime("%Y-%m-%d %H:%M")
-        res["teacher_finetune"] = {
-            "made": made,
-            "dev_curve": dev_curve(recs),
+        if (m := eval_metrics(runs / f"teacher-eval-{name}.json")):
+            res[f"teacher_{name}"] = m
+    if (ft := finetune_record(runs / "teacher")):
+        res["teacher_finetune"] = ft
+    # The cut teacher's whole schedule (reproduce.sh step "teacher-full"): measured only.
+    full = finetune_record(runs / "teacher-full")
+    test = eval_metrics(runs / "teacher-eval-full.json")
+    if full and test:
+        res["teacher_full"] = {**full, "test": test,
+                               "dev100": eval_metrics(runs / "teacher-eval-full-dev100.json")}
+    return res
+
+
+def eval_metrics(path: Path) -> dict | None:
+    """Accuracy and its interval from a `teacher-eval` output, None where it is not there."""
+    if not path.exists():
+        return None
+    m = json.loads(path.read_text())["metrics"]
+    return {k: m[k] for k in ("accuracy", "ci95_low", "ci95_high", "n")}
+
+
+def finetune_record(teacher_dir: Path) -> dict | None:
+    """What a finished `teacher-finetune` run logged: when it was made, its dev curve, steps
+    and busy minutes."""
+    ft_log = teacher_dir / "train_log.jsonl"
+    if not (ft_log.exists() and (teacher_dir / "model").exists()):
+        return None
+    recs = [json.loads(x) for x in ft_log.read_text().splitlines()]
+    steps = [r for r in recs if "loss" in r]
+    # A teacher re-made in a later session (runs/ does not outlive one) is not bit-identical:
+    # the time its fine-tuning started names it, and every row made from it carries that.
+    made = datetime.fromtimestamp(recs[0]["time"], timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return {"made": made, "dev_curve": dev_curve(recs),
             "dev_n": next((r.get("dev_n") for r in recs if "dev_accuracy" in r), None),
             "steps": len(steps), "examples_seen": 16 * len(steps),
             "minutes": busy_minutes([r["time"] for r in recs])}
-    return res
 
 
 def busy_minutes(times: list[float], idle: float = 600.0) -> float:
@@ -194,9 +212,7 @@ def choice_part(runs: Path) -> dict:
     """Dev-only runs that chose the generating student, next to the teacher on the same dev
     examples."""
     out: dict = {}
-    t = runs / "teacher-eval-dev100.json"
-    if t.exists():
-        m = json.loads(t.read_text())["metrics"]
+    if (m := eval_metrics(runs / "teacher-eval-dev100.json")):
         out["teacher (fine-tuned)"] = {"best_dev_accuracy": m["accuracy"], "dev_n": m["n"]}
     dirs = sorted((runs / "gen-choice").glob("*")) + sorted((runs / "gen").glob("*/standard-s0"))
     for d in dirs:
@@ -279,7 +295,7 @@ def merge(old: dict, new: dict) -> dict:
         earlier = [t for t in old.get("earlier_teachers", [])
                    if t.get("made") != old_ft.get("made")]
         res["earlier_teachers"] = earlier + [{**old_ft, "test": old.get("teacher_finetuned")}]
-    for key in ("teacher_zeroshot", "teacher_finetuned", "teacher_finetune"):
+    for key in ("teacher_zeroshot", "teacher_finetuned", "teacher_finetune", "teacher_full"):
         if key in new:
             res[key] = new[key]
     res["generating_student_choice"] = {**old.get("generating_student_choice", {}),

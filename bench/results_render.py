@@ -181,6 +181,11 @@ def render_task(res: dict) -> list[str]:
         if key in res:
             t = res[key]
             lines.append(f"| {name} | {_pct(t['accuracy'])} | {_ci(t)} | {t['n']} |")
+    full = res.get("teacher_full")
+    if full:
+        t = full["test"]
+        lines.append(f"| Gemma-3-270M, fine-tuned over the whole schedule (measured only) | "
+                     f"{_pct(t['accuracy'])} | {_ci(t)} | {t['n']} |")
     ft = res.get("teacher_finetune")
     if ft:
         end = " and the newline that ends a generated answer" if task in GENERATE else ""
@@ -191,6 +196,15 @@ def render_task(res: dict) -> list[str]:
                       "kept is the best on the dev carve-out of train. Dev accuracy "
                       f"({ft.get('dev_n') or 150} examples): "
                       f"{_curve(ft['dev_curve'])}.{made}"]
+    if full:
+        dev = full.get("dev100")
+        dev100 = f"; {_pct(dev['accuracy'])} on the generating student's {dev['n']} dev " \
+            "examples (the table below)" if dev else ""
+        lines += ["", f"The whole schedule (`bench/reproduce.sh` step `teacher-full`, the same "
+                      f"settings without the step cut): {full['steps']} steps "
+                      f"({full['minutes']:.0f} min), made {full['made']} UTC. It is a "
+                      f"measurement only: no student row learns from it{dev100}. Dev accuracy "
+                      f"({full.get('dev_n') or 150} examples): {_curve(full['dev_curve'])}."]
     for t in res.get("earlier_teachers", []):
         test = t.get("test")
         acc = f"{_pct(test['accuracy'])} on test ({_ci(test)}, n={test['n']})" if test else \
@@ -219,6 +233,10 @@ def render_task(res: dict) -> list[str]:
                   "| model | best dev accuracy | n |", "|---|---|---|"]
         for name, c in choice.items():
             lines.append(f"| {name} | {_pct(c['best_dev_accuracy'])} | {c['dev_n']} |")
+        if full and full.get("dev100"):
+            d = full["dev100"]
+            lines.append(f"| teacher, whole schedule (measured only) | {_pct(d['accuracy'])} | "
+                         f"{d['n']} |")
     for _key, title, note, table in tables:
         if not table:
             continue

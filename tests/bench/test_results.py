@@ -213,3 +213,46 @@ def test_a_runs_own_interval_labels_and_dev_curve_are_kept_per_seed(tmp_path):
     assert ("| kd | 2 | 29.0% – 42.5% | 200 | entailment 131, neutral 69 | "
             "step 45: 38.8%, step 90: 35.0% |") in text
     assert "| kd | 0 |" not in text
+
+
+def test_the_cut_teachers_whole_schedule_is_reported_beside_it(tmp_path):
+    """Step "teacher-full" fine-tunes a cut teacher over its whole schedule to measure what the
+    cut cost; its figures join the teacher's table and the dev table, and a later merge without
+    the run keeps them. Until its test evaluation is written nothing is reported."""
+    import json
+
+    full = tmp_path / "teacher-full"
+    (full / "model").mkdir(parents=True)
+    t0 = 1796181400.0
+    (full / "train_log.jsonl").write_text("\n".join(json.dumps(r) for r in (
+        {"step": 0, "dev_accuracy": 0.2, "dev_n": 150, "time": t0},
+        {"step": 1, "loss": 6.3, "time": t0 + 60},
+        {"step": 2, "loss": 2.9, "time": t0 + 120, "dev_accuracy": 0.41, "dev_n": 150})))
+    assert "teacher_full" not in results.teacher_part(tmp_path)  # not evaluated yet
+
+    def metrics(acc: float, n: int) -> str:
+        return json.dumps({"metrics": {"accuracy": acc, "ci95_low": acc - 0.04,
+                                       "ci95_high": acc + 0.04, "n": n, "per_class": {}}})
+    (tmp_path / "teacher-eval-full.json").write_text(metrics(0.42, 600))
+    (tmp_path / "teacher-eval-full-dev100.json").write_text(metrics(0.45, 100))
+    part = results.teacher_part(tmp_path)
+    assert "teacher_finetune" not in part  # the cut teacher's own run is not in this directory
+    got = part["teacher_full"]
+    assert got["steps"] == 2 and got["minutes"] == pytest.approx(2.0)
+    assert got["dev_curve"] == [[0, 0.2], [2, 0.41]]
+    assert got["test"]["accuracy"] == 0.42 and got["dev100"]["n"] == 100
+
+    old = {"task": "cqa", "teacher_finetuned": {"accuracy": 0.37, "ci95_low": 0.33,
+                                                "ci95_high": 0.41, "n": 600},
+           "generating_student_choice": {"teacher (fine-tuned)": {"best_dev_accuracy": 0.39,
+                                                                  "dev_n": 100}},
+           "students": {}}
+    res = results.merge(old, {"task": "cqa", **part})
+    assert res["teacher_finetuned"] == old["teacher_finetuned"]  # the cut teacher stays
+    assert results.merge(res, {"task": "cqa"}) == res  # kept when the runs are gone
+    text = "\n".join(results.render_task(res))
+    assert ("| Gemma-3-270M, fine-tuned over the whole schedule (measured only) | 42.0% | "
+            "38.0% – 46.0% | 600 |") in text
+    assert "| teacher, whole schedule (measured only) | 45.0% | 100 |" in text
+    assert "step `teacher-full`" in text and "2 steps (2 min)" in text
+    assert "step 0: 20.0%, step 2: 41.0%" in text
