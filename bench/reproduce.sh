@@ -48,11 +48,12 @@ run_task() {
   case $task in anli1|svamp) teacher_epochs=6 ;; esac
   case $task in cqa) teacher_steps=(--max-steps 137) ;; anli1) teacher_steps=(--max-steps 93) ;;
     svamp) teacher_steps=(--max-steps 127) ;; esnli) ;; *) teacher_steps=(--max-steps 200) ;; esac
-  if want teacher && [ ! -f "$dir/teacher/model/config.json" ]; then
-    $SKD teacher-finetune --task "$task" --data-dir "$DATA" --limit 4800 --teacher gemma-3-270m \
-      --out "$dir/teacher" --lr 5e-5 --batch-size 16 --epochs "$teacher_epochs" \
-      "${teacher_steps[@]}" --eval-every 50 --eval-limit 150
-  fi
+  finetune_teacher() {  # output directory, extra arguments (the step cut); step 8 runs it too
+    [ -f "$1/model/config.json" ] || $SKD teacher-finetune --task "$task" --data-dir "$DATA" \
+      --limit 4800 --teacher gemma-3-270m --out "$1" --lr 5e-5 --batch-size 16 \
+      --epochs "$teacher_epochs" "${@:2}" --eval-every 50 --eval-limit 150
+  }
+  if want teacher; then finetune_teacher "$dir/teacher" "${teacher_steps[@]}"; fi
   local teacher="$dir/teacher/model"
   # SVAMP's answer is an equation: an encoder student cannot write one, so only the generating
   # student (step 6) trains on it; train_eval (the MiniLM student) skips it.
@@ -65,6 +66,11 @@ run_task() {
     local out="$dir/teacher-eval-$2.json"
     [ -f "$out" ] || $SKD teacher-eval --task "$task" --data-dir "$DATA" --split test \
       --limit "$N_TEST" --teacher "$1" --out "$out"
+  }
+  teacher_dev_eval() {  # teacher, name: on the generating student's dev examples
+    local out="$dir/teacher-eval-$2.json"
+    [ -f "$out" ] || $SKD teacher-eval --task "$task" --data-dir "$DATA" --split dev \
+      --limit 100 --teacher "$1" --out "$out"
   }
   if want teacher; then teacher_test_eval "$teacher" finetuned; fi
 
@@ -188,8 +194,7 @@ run_task() {
   if want gen && [[ " $GEN_TASKS " == *" $task "* ]]; then
     # The teacher on the student's dev examples (once the teacher exists: a GEN_MODES stream
     # without rationales may start before it).
-    [ -f "$dir/teacher-eval-dev100.json" ] || [ ! -d "$teacher" ] || $SKD teacher-eval --task "$task" --data-dir "$DATA" \
-      --split dev --limit 100 --teacher "$teacher" --out "$dir/teacher-eval-dev100.json"
+    [ ! -d "$teacher" ] || teacher_dev_eval "$teacher" dev100
     for seed in $GEN_SEEDS; do
       for mode in $GEN_MODES; do
         gen_train_eval "$mode" "$seed"
@@ -228,13 +233,9 @@ run_task() {
   #    the same test and dev examples: does the budget hold the teacher back? Only measured; the
   #    students above keep the cut teacher, whose rows it would otherwise all re-make.
   if want teacher-full && [ ${#teacher_steps[@]} -gt 0 ]; then
-    [ -f "$dir/teacher-full/model/config.json" ] || $SKD teacher-finetune --task "$task" \
-      --data-dir "$DATA" --limit 4800 --teacher gemma-3-270m --out "$dir/teacher-full" \
-      --lr 5e-5 --batch-size 16 --epochs "$teacher_epochs" --eval-every 50 --eval-limit 150
+    finetune_teacher "$dir/teacher-full"
     teacher_test_eval "$dir/teacher-full/model" full
-    [ -f "$dir/teacher-eval-full-dev100.json" ] || $SKD teacher-eval --task "$task" \
-      --data-dir "$DATA" --split dev --limit 100 --teacher "$dir/teacher-full/model" \
-      --out "$dir/teacher-eval-full-dev100.json"
+    teacher_dev_eval "$dir/teacher-full/model" full-dev100
   fi
   if want zeroshot; then teacher_test_eval gemma-3-270m zeroshot; fi
 }
