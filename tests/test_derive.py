@@ -1,22 +1,32 @@
-"""Derived rationale files: another k from stored scores, and the random / gold-answer controls."""
+"""Derived rationale files: another k from stored scores, the random / gold-answer controls and
+the gold-evidence positive control."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import make_teacher
 
 from saliency_kd.attribute import AttributeConfig, attribute
 from saliency_kd.cli import main
-from saliency_kd.data import DataSpec, load_examples
-from saliency_kd.derive import DeriveConfig, derive
+from saliency_kd.data import DataSpec, Example, get_task, load_examples
+from saliency_kd.derive import DeriveConfig, derive, gold_evidence_words
 from saliency_kd.errors import ConfigError, DataError, UnknownNameError
 from saliency_kd.rationales import RationaleConfig, eligible
+from saliency_kd.student.items import content_segments
 
 
 def _read(path):
     return [json.loads(line) for line in open(path)]
+
+
+def _evidence(task_name, ex):
+    """The gold-evidence words of one example, with the field each comes from."""
+    task = get_task(task_name)
+    words = [(s.text[a:b], s.field) for s in content_segments(task, ex) for a, b, _ in s.words]
+    return [words[i] for i in gold_evidence_words(task, ex)]
 
 
 @pytest.fixture
@@ -88,9 +98,95 @@ def test_gold_answer_control_refuses_a_task_without_the_answer_in_its_input(tmp_
         derive(DeriveConfig(str(src), str(tmp_path / "g.jsonl"), spec, "gold-answer"))
 
 
+def test_gold_evidence_demo_marks_the_annotated_words_in_story_and_question_only():
+    ex = Example("d0", {"question": "Anna put the keys in the drawer. Ben hid the phone in the "
+                                    "garage. Where did Anna put the keys?"},
+                 "drawer", ["garage", "drawer", "attic"],
+                 explanations=["Anna put the keys in the drawer."],
+                 evidence=["Anna", "keys", "drawer"])
+    # the annotated words win over the explanation ("put" is not evidence), and the gold place
+    # is chosen where the fact states it, not again among the choices
+    assert _evidence("demo", ex) == [("Anna", "question"), ("keys", "question"),
+                                     ("drawer", "question"), ("Anna", "question"),
+                                     ("keys", "question")]
+
+
+def test_gold_evidence_esnli_words_of_any_explanation_without_stop_words():
+    ex = Example("e0", {"premise": "A man in a blue shirt is playing the guitar on stage.",
+                        "hypothesis": "A man is performing music."}, "entailment",
+                 explanations=["Playing the guitar on stage is performing music.",
+                               "Playing guitar is performing.", "The MAN plays music."])
+    # "a", "the", "is", "on" and "." occur in explanations but are dropped; "blue shirt" is not
+    # mentioned; "man" only through "MAN" (case-insensitive)
+    assert _evidence("esnli", ex) == [
+        ("man", "premise"), ("playing", "premise"), ("guitar", "premise"), ("stage", "premise"),
+        ("man", "hypothesis"), ("performing", "hypothesis"), ("music", "hypothesis")]
+
+
+def test_gold_evidence_anli_words_of_the_reason():
+    ex = Example("a0", {"premise": "The Eiffel Tower was completed in 1889 for the World's Fair.",
+                        "hypothesis": "The tower is older than 1900."}, "entailment",
+                 explanations=["The tower was finished in 1889, which is before 1900."])
+    assert _evidence("anli1", ex) == [("Tower", "premise"), ("1889", "premise"),
+                                      ("tower", "hypothesis"), ("1900", "hypothesis")]
+
+
+def test_gold_evidence_cqa_includes_a_word_found_only_in_the_choices():
+    ex = Example("c0", {"question": "Where would you keep a sandwich before lunch?"}, "lunchbox",
+                 ["fridge", "pocket", "lunchbox", "desk", "oven"],
+                 explanations=["lunchbox", "A sandwich is kept in a lunchbox until lunch."])
+    # whole words only: "keep" is not "kept"
+    assert _evidence("cqa", ex) == [("sandwich", "question"), ("lunch", "question"),
+                                    ("lunchbox", "choices")]
+    ex.explanations = []
+    assert _evidence("cqa", ex) == []
+
+
+def test_gold_evidence_control_marks_every_input_word_of_the_explanations(source, tmp_path):
+    spec, path = source
+    recs = _read(derive(DeriveConfig(str(path), str(tmp_path / "e.jsonl"), spec,
+                                     "gold-evidence", RationaleConfig(top_k=1)))["out"])
+    _, examples = load_examples(spec)
+    for r, ex, t in zip(recs, examples, _read(path)):
+        # the explanations are "it is the <place>" and "the <place>": every occurrence of the
+        # place, in the question and among the choices, however small top_k is
+        words = [w for w, _ in t["words"]]
+        assert r["rationale_index"] == [i for i, w in enumerate(words) if w == ex.label]
+        assert set(r["rationale"]) == {ex.label}
+        assert {r["word_fields"][i] for i in r["rationale_index"]} == {"question", "choices"}
+        assert r["words"] == [[w, 1.0 if i in r["rationale_index"] else 0.0]
+                              for i, w in enumerate(words)]
+        assert r["method"] == "gold-evidence"
+        assert r["derived"] == {"from": t["method"], "source": "gold-evidence"}
+        for key in ("id", "prediction", "label", "candidates", "candidate_scores"):
+            assert r[key] == t[key]
+
+
+def test_gold_evidence_control_counts_empty_rationales_and_refuses_all_empty(source, tmp_path,
+                                                                            caplog):
+    spec, path = source
+    data = Path(spec.data_dir) / "cqa" / "cqa_train.json"
+    recs = [json.loads(line) for line in data.read_text().splitlines()]
+
+    def drop_explanations(n):
+        for r in recs[:n]:
+            r.pop("abstractive_explanation", None)
+            r.pop("extractive_explanation", None)
+        data.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+    drop_explanations(3)
+    summary = derive(DeriveConfig(str(path), str(tmp_path / "e.jsonl"), spec, "gold-evidence"))
+    assert summary["records"] == 24 and summary["empty_rationales"] == 3
+    assert "3 of 24 rationales are empty" in caplog.text
+    drop_explanations(len(recs))
+    with pytest.raises(ConfigError, match="gold-evidence control needs examples with annotated "
+                                          "evidence or human explanations"):
+        derive(DeriveConfig(str(path), str(tmp_path / "e.jsonl"), spec, "gold-evidence"))
+
+
 def test_errors_name_file_line_and_field(source, tmp_path):
     spec, path = source
-    with pytest.raises(UnknownNameError, match="gold-answer, random, teacher"):
+    with pytest.raises(UnknownNameError, match="gold-answer, gold-evidence, random, teacher"):
         derive(DeriveConfig(str(path), str(tmp_path / "x.jsonl"), spec, "shuffle"))
     with pytest.raises(ConfigError, match="'out'"):
         derive(DeriveConfig(str(path), str(path), spec))

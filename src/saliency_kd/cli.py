@@ -131,13 +131,17 @@ def _rationales_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("rationale")
     g.add_argument("--source", default="teacher", choices=SOURCES,
                    help="teacher: re-select from the stored scores; random / gold-answer: "
-                   "control rationales (k random content words / the gold answer's words)")
+                   "control rationales (k random content words / the gold answer's words); "
+                   "gold-evidence: positive control, all input words of the human evidence "
+                   "(demo: annotated evidence words; else words of the human explanations), "
+                   "no top-k cut")
     add_selection_args(g)
     g.add_argument("--seed", type=int, default=0, help="seed of the random control")
     p.add_argument("--out", required=True, help="output JSON Lines file")
 
 
-@verb("rationales", "derive a rationale file: another k, or a random / gold-answer control",
+@verb("rationales", "derive a rationale file: another k, or a random / gold-answer / "
+      "gold-evidence control",
       _rationales_args)
 def cmd_rationales(a: argparse.Namespace) -> int:
     from .derive import DeriveConfig, derive

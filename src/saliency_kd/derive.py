@@ -9,6 +9,14 @@ and change only the rationale:
 - `gold-answer`: the input words of the gold answer and nothing else: pure label leakage (CQA
   lists the choices in the input, so the answer is there to be pointed at).
 
+A third, `gold-evidence`, is a positive control: the words humans marked as the evidence, i.e.
+the insight a perfect teacher would point at. On the demo task these are the annotated evidence
+words (person, object and place of the answering fact) where they occur in the story and the
+question (not in the listed choices); on tasks with human explanations (CoS-E for CQA, e-SNLI,
+the ANLI reasons) every input content word, choices included, that occurs in any explanation
+(lower-cased, stop words and punctuation removed). It has no top-k cut, like `gold-answer`; an
+example without evidence gets an empty rationale.
+
 `teacher` re-selects the teacher's rationale from the stored word scores (another k, mass or
 filter) without running the teacher again.
 """
@@ -26,10 +34,11 @@ from .data import DataSpec, Example, Task, load_examples
 from .errors import ConfigError, DataError, UnknownNameError
 from .rationales import RationaleConfig, eligible, select
 from .student.items import content_segments
+from .teacher import WORD_RE
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("teacher", "random", "gold-answer")
+SOURCES = ("teacher", "random", "gold-answer", "gold-evidence")
 
 
 @dataclass
@@ -43,9 +52,11 @@ class DeriveConfig:
     data: DataSpec = field(default_factory=DataSpec)
     """The data the source file was made from (gold labels and the input's structure)."""
     source: str = "teacher"
-    """`teacher` (re-select from the stored scores), `random` or `gold-answer` (controls)."""
+    """`teacher` (re-select from the stored scores), `random` or `gold-answer` (controls), or
+    `gold-evidence` (positive control: every input word of the human evidence, no top-k cut)."""
     rationale: RationaleConfig = field(default_factory=RationaleConfig)
-    """Selection for `teacher` and `random`; `gold-answer` keeps the answer's words only."""
+    """Selection for `teacher` and `random`; `gold-answer` keeps the answer's words only and
+    `gold-evidence` all evidence words, whatever `top_k` or `mass` say."""
     seed: int = 0
     """Seed of the `random` control (each example draws from its own seeded stream)."""
 
@@ -80,6 +91,24 @@ def gold_answer_words(task: Task, ex: Example, words: list[str], cfg: RationaleC
     return kept or idx
 
 
+def gold_evidence_words(task: Task, ex: Example) -> list[int]:
+    """Indices of the input words that humans marked as evidence, in input order.
+
+    Annotated evidence words (demo) are matched in the story and question only, so that the
+    answer's place counts where the fact states it, not again in the list of choices. Otherwise
+    every eligible content word (choices included) that occurs in a human explanation.
+    """
+    segs = content_segments(task, ex)
+    if ex.evidence:
+        wanted = {w.strip().lower() for w in ex.evidence}
+        return sorted(i for s in segs if s.field != "choices" for a, b, i in s.words
+                      if s.text[a:b].lower() in wanted)
+    cfg = RationaleConfig()
+    mentioned = {w.lower() for e in ex.explanations for w in WORD_RE.findall(e)}
+    return sorted(i for s in segs for a, b, i in s.words
+                  if s.text[a:b].lower() in mentioned and eligible(s.text[a:b], cfg))
+
+
 def derive_record(rec: dict[str, Any], task: Task, ex: Example, cfg: DeriveConfig,
                   ) -> dict[str, Any]:
     words = [w for w, _ in rec["words"]]
@@ -93,9 +122,10 @@ def derive_record(rec: dict[str, Any], task: Task, ex: Example, cfg: DeriveConfi
         out["words"] = [[w, s] for w, s in zip(words, scores)]
         out["method"] = "random"
     else:
-        chosen = gold_answer_words(task, ex, words, cfg.rationale)
+        chosen = (gold_answer_words(task, ex, words, cfg.rationale)
+                  if cfg.source == "gold-answer" else gold_evidence_words(task, ex))
         out["words"] = [[w, 1.0 if i in chosen else 0.0] for i, w in enumerate(words)]
-        out["method"] = "gold-answer"
+        out["method"] = cfg.source
     out["rationale"] = [words[i] for i in chosen]
     out["rationale_index"] = chosen
     out["derived"] = {"from": rec.get("method"), "source": cfg.source}
@@ -132,6 +162,10 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
         raise ConfigError("source", f"the gold answer never occurs in the input of "
                           f"{cfg.data.task}; the gold-answer control needs a task whose input "
                           "contains the answer (e.g. multiple choice with listed choices)")
+    if cfg.source == "gold-evidence" and empty == len(out_recs):
+        raise ConfigError("source", f"no example of {cfg.data.task} has gold evidence words in "
+                          "its input; the gold-evidence control needs examples with annotated "
+                          "evidence or human explanations")
     out = Path(cfg.out)
     settings = {"derived_from": str(src), **asdict(cfg)}
     settings.pop("out")
