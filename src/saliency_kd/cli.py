@@ -247,9 +247,10 @@ def cmd_teacher_finetune(a: argparse.Namespace) -> int:
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     from .student import MODES, LossWeights, TrainConfig
+    from .student.channels import ChannelOptions, channel_names
 
     add_data_args(p)
-    d, w = TrainConfig(), LossWeights()
+    d, w, c = TrainConfig(), LossWeights(), ChannelOptions()
     g = p.add_argument_group("student")
     g.add_argument("--rationales", default=None,
                    help="teacher records from `saliency-kd attribute` on the train split")
@@ -263,8 +264,21 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                         "distribution over the candidates")
     g.add_argument("--labels", default=d.labels, choices=["gold", "teacher"],
                    help="learn the gold labels or the teacher's predictions")
+    g.add_argument("--channel", default=None, choices=channel_names(),
+                   help="how rationale modes use the rationale: tag, attention, attribution "
+                        "(encoder; default tag) or generate (seq2seq, causal); "
+                        "`saliency-kd channels` describes each")
+    g.add_argument("--channel-weighting", default=c.weighting, choices=["uniform", "score"],
+                   help="the channel's target: uniform over the rationale words, or weighted "
+                        "by the teacher's word scores")
+    g.add_argument("--channel-temperature", type=float, default=c.temperature,
+                   help="with --channel-weighting score: >1 flattens, <1 sharpens the target")
+    g.add_argument("--attention-heads", type=int, nargs="+", default=None,
+                   help="attention channel: the last layer's heads to average (default: all)")
+    g.add_argument("--pooling", default=d.pooling, choices=["mean", "cls"],
+                   help="encoder: read the decision from the mean of the last layer or [CLS]")
     g.add_argument("--alpha", type=float, default=w.alpha,
-                   help="label-loss weight; the rationale loss gets 1 - alpha")
+                   help="label-loss weight; the channel's loss gets 1 - alpha (1: standard)")
     g.add_argument("--kd-weight", type=float, default=w.kd_weight,
                    help="share of the label loss given to KL against the teacher (kd modes)")
     g.add_argument("--temperature", type=float, default=w.temperature,
@@ -298,9 +312,13 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 @verb("train", "train a student (standard, rationale, dss, kd, combinations)", _train_args)
 def cmd_train(a: argparse.Namespace) -> int:
     from .student import LossWeights, TrainConfig, train
+    from .student.channels import ChannelOptions
 
     cfg = TrainConfig(out=a.out, data=data_spec(a), rationales=a.rationales, student=a.student,
-                      family=a.family, mode=a.mode, labels=a.labels,
+                      family=a.family, mode=a.mode, labels=a.labels, channel=a.channel,
+                      channel_options=ChannelOptions(a.channel_weighting, a.channel_temperature,
+                                                     a.attention_heads),
+                      pooling=a.pooling,
                       weights=LossWeights(a.alpha, a.kd_weight, a.temperature), lr=a.lr,
                       batch_size=a.batch_size, epochs=a.epochs, max_steps=a.max_steps,
                       eval_every=a.eval_every, patience=a.patience, dev_limit=a.dev_limit,
@@ -396,6 +414,17 @@ def cmd_methods(a: argparse.Namespace) -> int:
         spec = get_method(name)
         print(f"{name:22s} {spec.level:5s} {'signed' if spec.signed else '      '} "
               f"{spec.description}")
+    return 0
+
+
+@verb("channels", "list the explanation channels (how a student uses a rationale)",
+      lambda p: None)
+def cmd_channels(a: argparse.Namespace) -> int:
+    from .student.channels import channel_names, get_channel
+
+    for name in channel_names():
+        spec = get_channel(name)
+        print(f"{name:12s} {'/'.join(spec.families):15s} {spec.description}")
     return 0
 
 

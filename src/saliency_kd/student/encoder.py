@@ -7,6 +7,7 @@ than standard fine-tuning.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import zipfile
 from pathlib import Path
@@ -15,11 +16,23 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..data import Example, Task
+from ..errors import ConfigError
 from ..models import cache_root
 from .base import LossWeights, Student, kd_loss, save_meta, wants_rationale
+from .channels import (
+    ChannelOptions,
+    EncoderPass,
+    PairTargets,
+    check_attention_layout,
+    resolve_channel,
+    target_distribution,
+)
 from .items import ContentSegment, TrainItem, content_segments
+
+POOLINGS = ("mean", "cls")
 
 EMBEDDED = "all-MiniLM-L6-v2"
 
@@ -41,22 +54,33 @@ def embedded_minilm_dir() -> Path:
 
 
 class EncoderModule(nn.Module):
-    def __init__(self, backbone: nn.Module, n_labels: int | None) -> None:
+    def __init__(self, backbone: nn.Module, n_labels: int | None, pooling: str = "mean") -> None:
         super().__init__()
         hidden = backbone.config.hidden_size
         self.backbone = backbone
+        self.pooling = pooling
         # n_labels None: multiple choice, one score per (context, choice) pair.
         self.label_head = nn.Linear(hidden, 1 if n_labels is None else n_labels)
         self.tag_head = nn.Linear(hidden, 1)
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
+    def forward(self, input_ids, attention_mask, token_type_ids=None, inputs_embeds=None,
+                hidden_states: bool = False):
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
-                               **kwargs).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        # Mean pooling: what sentence-transformers pre-trained MiniLM for.
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        return self.label_head(pooled), self.tag_head(hidden).squeeze(-1)
+        if inputs_embeds is not None:  # the same pass, started from embeddings to take their grad
+            kwargs["inputs_embeds"] = inputs_embeds
+        else:
+            kwargs["input_ids"] = input_ids
+        out = self.backbone(attention_mask=attention_mask, output_hidden_states=hidden_states,
+                            **kwargs)
+        hidden = out.last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            # Mean pooling: what sentence-transformers pre-trained MiniLM for.
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        logits, tags = self.label_head(pooled), self.tag_head(hidden).squeeze(-1)
+        return (logits, tags, out.hidden_states) if hidden_states else (logits, tags)
 
 
 def _split(segs: list[ContentSegment]) -> tuple[list[ContentSegment], list[ContentSegment]]:
@@ -103,7 +127,14 @@ class EncoderStudent(Student):
         self.max_length = max_length
         self.multiple_choice = task.label_names is None
         n = None if self.multiple_choice else len(task.label_names)
-        self.net = EncoderModule(backbone, n)
+        pooling = meta.get("pooling", "mean")
+        if pooling not in POOLINGS:
+            raise ConfigError("pooling", f"'{pooling}' is not one of {', '.join(POOLINGS)}")
+        self.net = EncoderModule(backbone, n, pooling)
+        self.channel = resolve_channel(meta.get("channel"), "encoder")
+        if self.channel.name == "attention":
+            check_attention_layout(backbone)
+        self.channel_options = ChannelOptions(**meta.get("channel_options") or {})
 
     @classmethod
     def create(cls, task: Task, path: str, layers: int | None, meta: dict[str, Any]):
@@ -113,8 +144,6 @@ class EncoderStudent(Student):
         if layers is not None:
             enc = backbone.encoder
             if not 1 <= layers <= len(enc.layer):
-                from ..errors import ConfigError
-
                 raise ConfigError("layers", f"must be 1..{len(enc.layer)}, got {layers}")
             enc.layer = enc.layer[:layers]
             backbone.config.num_hidden_layers = layers
@@ -154,25 +183,38 @@ class EncoderStudent(Student):
             return [(a_text, a_spans, c.text, c.words) for c in choices]
         return [(a_text, a_spans, None, [])]
 
-    def _encode(self, examples: list[Example], rationale: list[set[int]] | None = None):
+    def _encode(self, examples: list[Example], items: list[TrainItem] | None = None,
+                need: frozenset[str] = frozenset()):
+        """Features of every input pair; with training items, the channel's view of the
+        teacher's explanation over the same tokens (`need`: tags and/or word targets)."""
         pairs = [p for ex in examples for p in self._pairs(ex)]
         enc = self.tokenizer([p[0] for p in pairs],
                              [p[2] for p in pairs] if pairs[0][2] is not None else None,
                              truncation=True, max_length=self.max_length, padding=True,
                              return_offsets_mapping=True, return_tensors="pt")
-        tags = None
-        if rationale is not None:
-            per_pair = [r for ex, r in zip(examples, rationale) for _ in self._pairs(ex)]
-            tags = torch.full(enc["input_ids"].shape, -100.0)
-            for i in range(len(pairs)):
-                for t, w in enumerate(_token_words(enc, i, pairs[i])):
-                    if w >= 0:
-                        tags[i, t] = float(w in per_pair[i])
         feats = {k: enc[k].to(self.device) for k in ("input_ids", "attention_mask",
                                                       "token_type_ids") if k in enc}
-        if tags is not None:
+        if items is None:
+            return feats, None, None, enc, pairs
+        per_pair = [it for ex, it in zip(examples, items) for _ in self._pairs(ex)]
+        token_word = torch.tensor([_token_words(enc, i, pairs[i]) for i in range(len(pairs))],
+                                  dtype=torch.long)
+        tags = targets = None
+        if "tags" in need:
+            tags = torch.where(token_word >= 0, 0.0, -100.0)
+            for i, it in enumerate(per_pair):
+                for t, w in enumerate(token_word[i].tolist()):
+                    if w >= 0 and w in it.rationale_words:
+                        tags[i, t] = 1.0
             tags = tags.to(self.device)
-        return feats, tags, enc, pairs
+        else:
+            n_words = max(sum(len(s.words) for s in it.segments) for it in items)
+            target = torch.tensor([target_distribution(
+                n_words, it.rationale_words, set(token_word[i].tolist()) - {-1},
+                it.word_scores, self.channel_options) for i, it in enumerate(per_pair)])
+            targets = PairTargets(token_word.to(self.device), target.to(self.device),
+                                  (target.sum(-1) > 0).to(self.device))
+        return feats, tags, targets, enc, pairs
 
     def _label_logits(self, logits: torch.Tensor, n: int) -> torch.Tensor:
         return logits.view(n, -1) if self.multiple_choice else logits
@@ -184,11 +226,17 @@ class EncoderStudent(Student):
     # ---- training ---------------------------------------------------------------------------
     def losses(self, items: list[TrainItem], mode: set[str], w: LossWeights):
         examples = [it.example for it in items]
-        need_tags = wants_rationale(mode, w)
-        feats, tags, _, _ = self._encode(examples, [it.rationale_words for it in items]
-                                         if need_tags else None)
-        logits, tag_logits = self.net(**feats)
-        logits = self._label_logits(logits, len(items))
+        explain = wants_rationale(mode, w)
+        need = self.channel.needs if explain else frozenset()
+        feats, tags, targets, _, _ = self._encode(examples, items if explain else None, need)
+        embeds, kernel = None, contextlib.nullcontext()
+        if "embeds" in need:  # the same pass, from embeddings the channel differentiates by
+            embeds = self.net.backbone.get_input_embeddings()(feats["input_ids"])
+            # A gradient of a gradient: the fused CPU attention kernel has no second derivative.
+            kernel = sdpa_kernel(SDPBackend.MATH)
+        with kernel:
+            out = self.net(**feats, inputs_embeds=embeds, hidden_states="hidden_states" in need)
+        logits = self._label_logits(out[0], len(items))
         target = torch.tensor([self._label_index(it.example, it.label) for it in items],
                               device=self.device)
         parts = {"label": nn.functional.cross_entropy(logits, target)}
@@ -197,17 +245,17 @@ class EncoderStudent(Student):
             if all(s is not None and len(s) == logits.shape[1] for s in soft):
                 parts["kd"] = kd_loss(logits, torch.tensor(soft, device=self.device),
                                       w.temperature)
-        if need_tags:
-            mask = tags != -100
-            parts["rationale"] = nn.functional.binary_cross_entropy_with_logits(
-                tag_logits[mask], tags[mask])
+        if explain:
+            p = EncoderPass(self, feats, logits, target, out[1],
+                            out[2] if len(out) > 2 else None, embeds, targets, tags)
+            parts["rationale"] = self.channel.fn(p, self.channel_options)
         return parts
 
     # ---- inference --------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, examples: list[Example]) -> list[dict[str, Any]]:
         self.net.eval()
-        feats, _, enc, pairs = self._encode(examples)
+        feats, _, _, enc, pairs = self._encode(examples)
         logits, tag_logits = self.net(**feats)
         logits = self._label_logits(logits, len(examples))
         out, row = [], 0

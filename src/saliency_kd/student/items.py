@@ -34,6 +34,8 @@ class TrainItem:
     """Label to learn: gold or the teacher's prediction."""
     segments: list[ContentSegment]
     rationale_words: set[int] = field(default_factory=set)
+    word_scores: list[float] | None = None
+    """The teacher's score of every content word (channels may weight their target by it)."""
     rationale_text: str | None = None
     """The rationale as text: teacher words joined in input order, or the LLM's free text."""
     soft_targets: list[float] | None = None
@@ -91,6 +93,7 @@ def build_items(task: Task, examples: list[Example], mode: set[str], labels: str
             n_words = sum(len(s.words) for s in segs)
             idx = [i for i in rec["rationale_index"] if 0 <= i < n_words]
             item.rationale_words = set(idx)
+            item.word_scores = [float(sc) for _, sc in rec.get("words") or []] or None
             words = [ex_w for s in segs for ex_w in (s.text[a:b] for a, b, _ in s.words)]
             item.rationale_text = " ".join(words[i] for i in sorted(idx))
         if "dss" in mode:

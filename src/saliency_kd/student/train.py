@@ -24,6 +24,7 @@ from ..artifact import check_resume, truncate_log
 from ..data import DataSpec, dev_ids, load_examples
 from ..errors import ConfigError
 from .base import LossWeights, Student, combine, parse_mode, read_meta, task_from_meta
+from .channels import ChannelOptions, channel_names, get_channel, resolve_channel
 from .items import build_items, check_coverage, load_rationale_file
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,16 @@ class TrainConfig:
     """standard, rationale, dss, kd, rationale+kd or dss+kd."""
     labels: str = "gold"
     """Learn the gold labels or the teacher's predictions."""
+    channel: str | None = None
+    """How rationale modes use the rationale: tag, attention or attribution (encoder; default
+    tag), generate (seq2seq and causal; their only one). `saliency-kd channels` lists them."""
+    channel_options: ChannelOptions = field(default_factory=ChannelOptions)
+    """The channel's target: uniform over the rationale words or weighted by their scores."""
+    pooling: str = "mean"
+    """Encoder: the decision is read from the mean of the last layer (`mean`, what MiniLM was
+    pre-trained for) or from its [CLS] position (`cls`)."""
     weights: LossWeights = field(default_factory=LossWeights)
-    """Loss weights: alpha (label against rationale), kd_weight, temperature."""
+    """Loss weights: alpha (label against the channel's term), kd_weight, temperature."""
     lr: float = 5e-5
     """Peak AdamW learning rate (linear decay to zero at the end of the schedule)."""
     batch_size: int = 16
@@ -96,6 +105,11 @@ class TrainConfig:
             raise ConfigError("labels", f"'{self.labels}' is not one of gold, teacher")
         if self.family is not None and self.family not in FAMILIES:
             raise ConfigError("family", f"'{self.family}' is not one of {', '.join(FAMILIES)}")
+        if self.channel is not None and self.channel not in channel_names():
+            get_channel(self.channel)  # raises, listing the valid names
+        self.channel_options.validate()
+        if self.pooling not in ("mean", "cls"):
+            raise ConfigError("pooling", f"'{self.pooling}' is not one of mean, cls")
         if not 0 <= self.weights.alpha <= 1:
             raise ConfigError("alpha", f"must be in [0, 1], got {self.weights.alpha}")
         if self.weights.temperature <= 0:
@@ -130,6 +144,7 @@ def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     path = resolve_model_path(path)
     family = cfg.family or detect_family(path)
     meta["family"] = family
+    resolve_channel(cfg.channel, family)  # a channel this family has, or a clear error
     if family == "encoder":
         if task.kind != "choice":
             raise ConfigError("student", f"an encoder student cannot generate: task '{task.name}'"
@@ -230,13 +245,17 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         raise ConfigError("mode", "mode 'dss' needs LLM rationales (the llm/ files of the DSS "
                                   "layout); none were found for this data")
     rationale_k = 0
-    if mode & {"rationale", "dss"}:
+    # Only a tagging head or a generated rationale lets the trained student name its words.
+    names_words = bool(mode & {"rationale", "dss"}) and (cfg.channel or "tag") in ("tag",
+                                                                                   "generate")
+    if names_words:
         lengths = sorted(len(it.rationale_words) for it in items)
         rationale_k = lengths[len(lengths) // 2] if lengths else 0
     meta = {"task": task.name, "label_names": list(task.label_names or []) or None,
             "mode": cfg.mode, "student": cfg.student, "rationale_k": rationale_k,
-            "explains": bool(mode & {"rationale", "dss"}) and cfg.weights.alpha < 1,
-            "two_pass": cfg.two_pass}
+            "explains": names_words and cfg.weights.alpha < 1,
+            "two_pass": cfg.two_pass, "channel": cfg.channel, "pooling": cfg.pooling,
+            "channel_options": asdict(cfg.channel_options)}
     torch.manual_seed(cfg.seed)
     student = build_student(cfg, task, meta)
     if cfg.freeze_embeddings:

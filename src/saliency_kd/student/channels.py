@@ -1,0 +1,257 @@
+"""Explanation channels: how the teacher's rationale reaches a student's training.
+
+A channel turns the teacher's word-level explanation of an example into one extra loss term,
+weighted `1 - alpha` against the label loss (so `alpha = 1` is standard training, bit for bit:
+a zero-weighted term is never computed). Each channel is a small function registered under a
+name, like the attribution methods:
+
+- `tag` (encoder): a token-tagging head beside the classifier learns which words are rationale
+  words. It shares the encoder's features but never touches the decision itself.
+- `attention` (encoder): KL divergence from the teacher's word distribution to the student's
+  last-layer attention at its decision position, merged from sub-words to words (Pruthi et al.,
+  TACL 2022: attention regularisation toward the teacher's explanation).
+- `attribution` (encoder): KL divergence from the teacher's word distribution to the student's
+  own input-gradient saliency (double backward), normalised per example (AD-KD, Wu et al., ACL
+  2023; Ross et al., 2017).
+- `generate` (seq2seq, causal): the student writes the rationale words after its answer; the
+  family's own loss computes it.
+
+The teacher's word distribution: uniform over the rationale words (the top-k of the teacher's
+file), or weighted by |word score| ** (1 / temperature) (`ChannelOptions.weighting`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError, UnknownNameError
+
+# The floor of a student's word mass inside the log: attention or saliency may put exactly no
+# mass on a word, and log(0) would make the loss infinite where its gradient is still useful.
+EPS = 1e-8
+
+
+@dataclass
+class ChannelOptions:
+    """How the teacher's explanation is turned into a target for the student."""
+
+    weighting: str = "uniform"
+    """Target over the rationale words: `uniform`, or `score` (|word score| ** (1/temperature),
+    normalised; random and gold-evidence files carry their own scores)."""
+    temperature: float = 1.0
+    """With weighting `score`: above 1 flattens the teacher's word distribution, below 1
+    sharpens it."""
+    heads: list[int] | None = None
+    """`attention`: the last layer's heads whose attention is averaged (default: all)."""
+
+    def validate(self) -> None:
+        if self.weighting not in ("uniform", "score"):
+            raise ConfigError("weighting", f"'{self.weighting}' is not one of uniform, score")
+        if self.temperature <= 0:
+            raise ConfigError("channel_temperature", "must be positive")
+
+
+@dataclass
+class PairTargets:
+    """The teacher's explanation laid over a batch of encoder inputs (one row per input pair)."""
+
+    token_word: torch.Tensor
+    """[P, T] teacher word index of each token, -1 for special tokens, separators, padding."""
+    target: torch.Tensor
+    """[P, W] the teacher's word distribution over the words each pair contains (rows sum to 1;
+    all zero where the pair holds none of the rationale words)."""
+    valid: torch.Tensor
+    """[P] pairs that hold at least one rationale word (only they enter the loss)."""
+
+
+@dataclass
+class EncoderPass:
+    """What a channel may read of one encoder forward pass."""
+
+    student: Any
+    """The EncoderStudent (its `net`, `pooling`)."""
+    feats: dict[str, torch.Tensor]
+    label_logits: torch.Tensor
+    """[n_examples, n_candidates]."""
+    target_index: torch.Tensor
+    """[n_examples] index of the label to learn."""
+    tag_logits: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None
+    embeds: torch.Tensor | None
+    """Input embeddings the pass started from (for gradients with respect to them)."""
+    pairs: PairTargets
+    tags: torch.Tensor | None = None
+    """[P, T] 1/0 rationale tags per token (-100: not a word), for `tag`."""
+
+
+ChannelFn = Callable[[EncoderPass, ChannelOptions], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    name: str
+    fn: ChannelFn | None
+    """None: the family computes this channel in its own loss (generation)."""
+    families: tuple[str, ...]
+    needs: frozenset[str]
+    """What the encoder pass must provide: `hidden_states`, `embeds`, `tags`."""
+    description: str
+
+
+_REGISTRY: dict[str, ChannelSpec] = {}
+DEFAULT_CHANNEL = {"encoder": "tag", "seq2seq": "generate", "causal": "generate"}
+
+
+def register_channel(name: str, *, families: tuple[str, ...], needs: tuple[str, ...] = (),
+                     family_loss: bool = False):
+    """Register `fn` as channel `name`; its docstring's first line describes it. With
+    `family_loss` the student family computes the term itself and `fn` only documents it."""
+
+    def deco(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"channel '{name}' is already registered")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ChannelSpec(name, None if family_loss else fn, families,
+                                      frozenset(needs), doc[0] if doc else "")
+        return fn
+
+    return deco
+
+
+def get_channel(name: str) -> ChannelSpec:
+    if name not in _REGISTRY:
+        raise UnknownNameError("channel", name, list(_REGISTRY))
+    return _REGISTRY[name]
+
+
+def channel_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def resolve_channel(name: str | None, family: str) -> ChannelSpec:
+    """The channel a student of `family` trains its rationale through (None: its default)."""
+    spec = get_channel(name or DEFAULT_CHANNEL[family])
+    if family not in spec.families:
+        fits = ", ".join(n for n, s in _REGISTRY.items() if family in s.families)
+        raise ConfigError("channel", f"channel '{spec.name}' is for "
+                                     f"{' and '.join(spec.families)} students, not {family}; "
+                                     f"{family} students take {fits}")
+    return spec
+
+
+# ---- the loss maths ---------------------------------------------------------------------------
+def word_mass(token_mass: torch.Tensor, token_word: torch.Tensor, n_words: int) -> torch.Tensor:
+    """[P, W] mass per word: the sum over its sub-word tokens (tokens outside words dropped)."""
+    idx = token_word.clamp(min=0)
+    inside = (token_word >= 0).to(token_mass.dtype)
+    out = token_mass.new_zeros(token_mass.shape[0], n_words)
+    return out.scatter_add(1, idx, token_mass * inside)
+
+
+def word_kl(target: torch.Tensor, student: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean over valid rows of KL(target || student) on words; `student` need not sum to 1 (a
+    student's attention also rests on special tokens: the loss pulls that mass onto the
+    teacher's words). 0 exactly when the student's mass equals the target on every word."""
+    if not bool(valid.any()):
+        return student.sum() * 0.0  # keeps the graph (and a zero gradient) for the batch
+    t, s = target[valid], student[valid]
+    terms = torch.where(t > 0, t * (t.clamp(min=EPS).log() - s.clamp(min=EPS).log()),
+                        torch.zeros_like(t))
+    return terms.sum(-1).mean()
+
+
+def normalise(mass: torch.Tensor) -> torch.Tensor:
+    """Rows scaled to sum to 1 (rows of zeros stay zero)."""
+    return mass / mass.sum(-1, keepdim=True).clamp(min=EPS)
+
+
+def target_distribution(n_words: int, rationale: set[int], present: set[int],
+                        scores: list[float] | None, opts: ChannelOptions) -> list[float]:
+    """The teacher's distribution over the `present` words of one input pair."""
+    out = [0.0] * n_words
+    for w in rationale & present:
+        if opts.weighting == "score" and scores is not None:
+            out[w] = abs(scores[w]) ** (1.0 / opts.temperature)
+        else:
+            out[w] = 1.0
+    total = sum(out)
+    return [x / total for x in out] if total > 0 else out
+
+
+def last_layer_attention(layer, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[P, H, T, T] attention probabilities of a BERT-style self-attention `layer` on its input
+    `hidden`, before dropout: what the layer's own softmax computes, recomputed from its query
+    and key projections so the main pass keeps its fast attention kernel."""
+    shape = (*hidden.shape[:2], layer.num_attention_heads, layer.attention_head_size)
+    q = layer.query(hidden).view(shape).transpose(1, 2)
+    k = layer.key(hidden).view(shape).transpose(1, 2)
+    scores = q @ k.transpose(-1, -2) * layer.attention_head_size ** -0.5
+    scores = scores.masked_fill(~mask.bool()[:, None, None, :], torch.finfo(scores.dtype).min)
+    return scores.softmax(-1)
+
+
+def decision_attention(probs: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """[P, T] attention of the position the decision is read from: [CLS] (its row) or, with
+    mean pooling, the mean of the real tokens' rows (the mix of values the pooled vector is)."""
+    if pooling == "cls":
+        return probs[:, 0]
+    m = mask.to(probs.dtype)
+    return (probs * m[:, :, None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+
+
+# ---- the channels -----------------------------------------------------------------------------
+@register_channel("tag", families=("encoder",), needs=("tags",))
+def tag(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
+    """A tagging head learns which words are rationale words (shares features, not the decision)."""
+    mask = p.tags != -100
+    return torch.nn.functional.binary_cross_entropy_with_logits(p.tag_logits[mask],
+                                                                p.tags[mask])
+
+
+@register_channel("attention", families=("encoder",), needs=("hidden_states",))
+def attention(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
+    """KL from the teacher's word distribution to the last layer's attention at the decision."""
+    layer = p.student.net.backbone.encoder.layer[-1].attention.self
+    mask = p.feats["attention_mask"]
+    probs = last_layer_attention(layer, p.hidden_states[-2], mask)
+    probs = probs[:, opts.heads] if opts.heads else probs
+    rows = decision_attention(probs.mean(1), mask, p.student.net.pooling)
+    mass = word_mass(rows, p.pairs.token_word, p.pairs.target.shape[1])
+    return word_kl(p.pairs.target, mass, p.pairs.valid)
+
+
+@register_channel("attribution", families=("encoder",), needs=("embeds",))
+def attribution(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
+    """KL from the teacher's word distribution to the student's own input-gradient saliency."""
+    logp = p.label_logits.log_softmax(-1).gather(1, p.target_index[:, None]).sum()
+    (grad,) = torch.autograd.grad(logp, p.embeds, create_graph=True)
+    # The L2 norm of the gradient per token, as the teacher's `saliency`; the epsilon keeps the
+    # norm's own gradient finite at tokens whose gradient is exactly zero (padding).
+    sal = (grad.pow(2).sum(-1) + EPS).sqrt() * p.feats["attention_mask"]
+    mass = normalise(word_mass(sal, p.pairs.token_word, p.pairs.target.shape[1]))
+    return word_kl(p.pairs.target, mass, p.pairs.valid)
+
+
+@register_channel("generate", families=("seq2seq", "causal"), family_loss=True)
+def generate() -> None:
+    """The student writes the rationale words after its answer (the family's own loss)."""
+
+
+def check_attention_layout(backbone) -> None:
+    """`attention` reads the last layer's query and key projections of a BERT-style encoder with
+    absolute positions (BERT, MiniLM, RoBERTa); say so instead of failing mid-training."""
+    try:
+        layer = backbone.encoder.layer[-1].attention.self
+        layer.query, layer.key, layer.num_attention_heads  # noqa: B018
+    except AttributeError:
+        raise ConfigError("channel", "channel 'attention' needs a BERT-style encoder "
+                                     "(encoder.layer[-1].attention.self with query and key); "
+                                     f"{type(backbone).__name__} has none") from None
+    kind = getattr(backbone.config, "position_embedding_type", "absolute")
+    if kind != "absolute":
+        raise ConfigError("channel", f"channel 'attention' recomputes attention without "
+                                     f"position terms; this encoder uses '{kind}' positions")
