@@ -25,6 +25,9 @@ from saliency_kd.faithfulness import file_rank
 from saliency_kd.metrics import bootstrap_ci, token_f1
 from saliency_kd.report.analysis import answer_overlap, operand_recall, read_records
 
+# One interval over seeds for the detailed tables and the learning curves alike.
+from saliency_kd.report.curves import seeds_summary
+
 # The rendering half lives beside this file; tests load this one by path, not as a package.
 sys.path.insert(0, str(Path(__file__).parent))
 from results_render import (  # noqa: E402
@@ -37,9 +40,9 @@ from results_render import (  # noqa: E402
     teacher_note,  # noqa: F401  (part of this module's interface: the tests use it)
     uses_teacher,
 )
+from results_summary import render_summary  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
 
 
 def no_nan(x):
@@ -51,16 +54,6 @@ def no_nan(x):
     if isinstance(x, list):
         return [no_nan(v) for v in x]
     return x
-
-
-def seeds_summary(values: list[float]) -> dict:
-    """Mean and t-interval over seeds; one seed has no interval (null in the JSON, which has no
-    NaN)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return {"mean": mean, "ci95_low": None, "ci95_high": None, "seeds": values}
-    half = T95.get(len(values) - 1, 2.0) * statistics.stdev(values) / len(values) ** 0.5
-    return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half, "seeds": values}
 
 
 def plausibility(records: list[dict], examples: dict) -> dict:
@@ -320,6 +313,18 @@ def merge(old: dict, new: dict) -> dict:
     return res
 
 
+def update_task(out: Path, runs_root: Path, task: str, versions: dict) -> dict:
+    """A task's committed results merged with its runs (if any), written back with its plot."""
+    committed = out / "results" / f"{task}.json"
+    old = json.loads(committed.read_text()) if committed.exists() else {"task": task}
+    runs = runs_root / task
+    res = merge(old, task_results(runs, task) if runs.is_dir() else {"task": task})
+    if runs.is_dir():
+        res["versions"] = versions
+    res = no_nan(res)
+    committed.write_text(json.dumps(res, indent=1, allow_nan=False))
+    plot(res, out / "results" / f"{task}_students.png")
+    return res
 
 
 def main() -> None:
@@ -336,22 +341,16 @@ def main() -> None:
                 "python": platform.python_version()}
     tasks = [t for t in TITLES
              if (Path(a.runs) / t).is_dir() or (out / "results" / f"{t}.json").exists()]
+    results = [update_task(out, Path(a.runs), task, versions) for task in tasks]
+    # The answer first (the summary), then where it comes from and how it was made.
     lines = ["# Results", "",
              "Everything here comes from `bash bench/reproduce.sh` (CPU, 2 cores), which writes "
              "`docs/results/<task>.json`; this page is rendered from those files by "
-             "`bench/results.py`.",
-             f"Versions: torch {versions['torch']}, transformers {versions['transformers']}, "
-             f"Python {versions['python']}.", ""]
-    for task in tasks:
-        committed = out / "results" / f"{task}.json"
-        old = json.loads(committed.read_text()) if committed.exists() else {"task": task}
-        runs = Path(a.runs) / task
-        res = merge(old, task_results(runs, task) if runs.is_dir() else {"task": task})
-        if runs.is_dir():
-            res["versions"] = versions
-        res = no_nan(res)
-        (out / "results" / f"{task}.json").write_text(json.dumps(res, indent=1, allow_nan=False))
-        plot(res, out / "results" / f"{task}_students.png")
+             "`bench/results.py`.", ""]
+    lines += render_summary(results, out / "results")
+    lines += [f"Versions: torch {versions['torch']}, transformers {versions['transformers']}, "
+              f"Python {versions['python']}.", ""]
+    for res in results:
         lines += render_task(res)
     lines += render_throughput(out / "results" / "bench_attribution_methods.json")
     lines += [Path(__file__).with_name("RESULTS_NOTES.md").read_text()]

@@ -9,6 +9,7 @@ import pytest
 from conftest import load_bench
 
 results = load_bench("results")
+summary = load_bench("results_summary")  # after results, which puts bench/ on the path
 
 
 def _seeds(**by_name):
@@ -256,3 +257,75 @@ def test_the_cut_teachers_whole_schedule_is_reported_beside_it(tmp_path):
     assert "| teacher, whole schedule (measured only) | 45.0% | 100 |" in text
     assert "step `teacher-full`" in text and "2 steps (2 min)" in text
     assert "step 0: 20.0%, step 2: 41.0%" in text
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _committed(task: str) -> dict:
+    import json
+
+    return json.loads((DOCS / "results" / f"{task}.json").read_text())
+
+
+def test_the_summary_names_every_task_with_a_verdict_from_the_committed_differences(tmp_path):
+    res = [_committed(t) for t in ("cqa", "esnli", "anli1", "svamp")]
+    lines = summary.render_summary(res, tmp_path)  # no curves.json there: no curves part
+    text = "\n".join(lines)
+    assert lines[0] == "## Summary" and "Learning curves" not in text
+    for title in ("CommonsenseQA", "e-SNLI", "ANLI-r1", "SVAMP"):
+        assert f"**{title}**" in lines
+    assert sum(line.startswith("Verdict: ") for line in lines) == 4
+    assert all(len(line) < 120 for line in lines if not line.startswith("|"))
+    # the cells are the detailed tables' own paired differences, rendered the same way
+    row = res[0]["students"]["rationale-attention"]
+    assert f"| rationale-attention | 28.0% | {summary._diff(row['minus_standard'])} |" in text
+    assert "| rationale-random | 27.1% | -0.4 pts (-3.0 – +2.2) | 28.8% | -7.4 pts " in text
+
+
+def test_the_summary_verdict_names_a_row_above_standard_and_its_random_control():
+    res = {"task": "cqa", "generating_students": {}, "students": results.students_part(_seeds(
+        standard={0: 0.40, 1: 0.41, 2: 0.42}, **{"rationale-saliency": {0: 0.45, 1: 0.47, 2: 0.46},
+                                                 "rationale-random": {0: 0.41, 1: 0.41, 2: 0.41}}))}
+    assert summary.summary_verdict(res) == (
+        "MiniLM-L2 rationale-saliency beat standard (+5.0 pts, interval +2.5..+7.5), and beat "
+        "rationale-random (+5.0 pts, interval +2.5..+7.5)")
+    # two seeds: the tables show no interval (t with one degree of freedom), nor does the verdict
+    two = {"task": "cqa", "students": results.students_part(_seeds(
+        standard={0: 0.40, 1: 0.41}, kd={0: 0.45, 1: 0.46}))}
+    assert summary.summary_verdict(two) == ("no row beat standard with an interval above zero "
+                                            "(best: MiniLM-L2 kd, +5.0 pts, no interval (2 seeds))")
+    assert "| kd | 45.5% | +5.0 pts (two seeds) |" in summary.summary_table(two)
+
+
+def test_the_summary_gets_learning_curves_when_curves_json_is_there(tmp_path):
+    import json
+
+    def rec(mode, seed, acc, n, source=None):
+        return {"task": "esnli", "n_train": n, "student": "minilm", "mode": mode,
+                "channel": "tag" if source else None, "source": source, "seed": seed,
+                "accuracy": acc, "n_test": 600}
+
+    records = [rec("standard", s, 0.40 + 0.02 * s + (n > 100) * 0.1, n) for s in (0, 1)
+               for n in (100, 1000)]
+    records += [rec("rationale", s, 0.43 + 0.02 * s, 100, "saliency") for s in (0, 1)]
+    records += [rec("rationale", 0, 0.38, 100, "random")]
+    (tmp_path / "curves.json").write_text(json.dumps(records))
+    lines = summary.render_summary([_committed("esnli")], tmp_path)
+    text = "\n".join(lines)
+    assert "### Learning curves" in lines and "| row | n=100 | n=1000 |" in text
+    # tag@saliency at n=100: 43.0% and 45.0% against 40.0% and 42.0%: +3.0 on both seeds
+    assert "| tag@saliency | 44.0%, +3.0±0.0 |  |" in text
+    assert "| tag@random | 38.0%, -2.0 |  |" in text  # one seed: no interval
+    assert "Verdict: tag@saliency at n=100 beat standard (+3.0 pts, interval +3.0..+3.0)" in text
+    assert "![e-SNLI learning curves](results/esnli_curves.png)" in lines
+    png = tmp_path / "esnli_curves.png"
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
+
+
+def test_results_md_opens_with_the_summary():
+    lines = (DOCS / "RESULTS.md").read_text().splitlines()
+    assert lines[0] == "# Results" and lines[2].startswith("Everything here comes from")
+    assert lines[4] == "## Summary"
+    versions = next(i for i, line in enumerate(lines) if line.startswith("Versions: torch"))
+    assert lines.index("## CommonsenseQA") == versions + 2  # provenance below the summary
