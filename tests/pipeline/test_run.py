@@ -53,8 +53,11 @@ def test_controls_train_rationale_students_on_control_rationales(student_world, 
     result = run_pipeline(parse_config(raw), progress=False)
     assert {s for s in result["stages_ran"] if s.startswith("control")} == {
         "control-random", "control-gold-answer"}
-    modes = [s["mode"] for s in result["students"]]
-    assert modes == ["standard", "rationale", "rationale@random", "rationale@gold-answer"]
+    names = [s["name"] for s in result["students"]]
+    assert names == ["standard", "rationale", "rationale@random", "rationale@gold-answer"]
+    assert [(s["mode"], s["channel"], s["source"]) for s in result["students"]] == [
+        ("standard", None, None), ("rationale", "tag", "saliency"),
+        ("rationale", "tag", "random"), ("rationale", "tag", "gold-answer")]
     # each control student trained on its own file
     for name, source in (("random", "random"), ("gold-answer", "gold-answer")):
         run = next((tmp_path / "run").glob(f"train-rationale-{name}-s0-*"))
@@ -135,3 +138,59 @@ def test_shipped_configs_validate():
         raw = yaml.safe_load(path.read_text())
         raw["data"]["data_dir"] = None if raw["data"]["task"] == "demo" else "hub"
         parse_config(raw, str(path))
+
+
+def test_a_study_tunes_on_dev_and_writes_one_curve_record_per_run(student_world, tmp_path):
+    raw = tiny_config(student_world, tmp_path / "study")
+    raw["teacher"].pop("finetune")
+    raw["data"].pop("train_limit")
+    raw["data"]["train_sizes"] = [40, 20]
+    raw["attribution"].update(methods=["saliency"], controls=["random", "gold-evidence"])
+    raw["students"].update(modes=["standard", "rationale"], seeds=[0, 1], channels=["attention"],
+                           pooling="cls", tune={"lr": [1e-3, 2e-3], "alpha": [0.5, 0.8],
+                                                "size": 20})
+    result = run_pipeline(parse_config(raw), progress=False)
+    trained = [s for s in result["stages_ran"] if s.startswith("train")]
+    # per row: the grid at size 20 on seed 0 (2 lr for standard, 2 lr x 2 alpha for a channel),
+    # then every seed at both sizes, the grid's own run re-used where the settings match
+    rows = 1 + 3
+    assert len(trained) == 2 + 3 * 4 + rows * 2 * 2 - rows
+    evaluated = [s for s in result["stages_ran"] if s.startswith("evaluate")]
+    assert len(evaluated) == rows * 2 * 2  # grid runs the study did not choose never see test
+    curves = json.loads((tmp_path / "study" / "curves.json").read_text())
+    assert len(curves) == rows * 2 * 2  # rows x sizes x seeds: only final runs are tested
+    assert {c["n_train"] for c in curves} == {20, 40}
+    assert {(c["mode"], c["channel"], c["source"]) for c in curves} == {
+        ("standard", None, None), ("rationale", "attention", "saliency"),
+        ("rationale", "attention", "random"), ("rationale", "attention", "gold-evidence")}
+    tuning = result["tuning"]
+    assert {t["tuned_at"] for t in tuning} == {20}
+    std = next(t for t in tuning if t["row"] == "standard")
+    assert [(t["lr"], t["alpha"]) for t in std["tried"]] == [(1e-3, 0.5), (2e-3, 0.5)]
+    chan = next(t for t in tuning if t["row"] == "rationale:attention")
+    assert len(chan["tried"]) == 4
+    best = max(chan["tried"], key=lambda t: t["dev_accuracy"])
+    assert (chan["lr"], chan["alpha"]) == (best["lr"], best["alpha"])
+    rows_json = result["students"]
+    assert all(len(r["per_seed"]) == 2 and r["seed_ids"] == [0, 1] for r in rows_json)
+    assert any(c["key"] == "attention@saliency" and c["minus_standard"] and c["minus_random"]
+               for c in result["comparisons"])
+    assert result["verdict"]
+    html = (tmp_path / "study" / "report.html").read_text()
+    assert 'id="paired"' in html and 'id="verdict"' in html
+    assert run_pipeline(parse_config(raw), progress=False)["stages_ran"] == []
+
+
+def test_study_settings_are_checked(student_world, tmp_path):
+    raw = tiny_config(student_world, tmp_path / "x")
+    raw["data"]["train_sizes"] = [20]
+    with pytest.raises(ConfigError, match="not both"):
+        parse_config(raw)
+    raw["data"].pop("train_limit")
+    raw["students"]["channels"] = ["telepathy"]
+    with pytest.raises(ConfigError, match="students.channels"):
+        parse_config(raw)
+    raw["students"]["channels"] = ["attention"]
+    raw["students"]["tune"] = {"lr": [1e-3], "size": 30}
+    with pytest.raises(ConfigError, match="students.tune.size"):
+        parse_config(raw)

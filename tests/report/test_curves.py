@@ -22,8 +22,12 @@ def test_curve_keys_name_mode_channel_and_source():
         "attention@saliency+kd"
     with pytest.raises(ValueError):
         curve_key(rec("rationale", 0, 0.4))  # a rationale row without channel and source
+    assert curve_key(rec("dss", 0, 0.4, "tag")) == "dss:tag"
+    assert curve_key(rec("dss+kd", 0, 0.4, "generate")) == "dss:generate+kd"
     with pytest.raises(ValueError):
-        curve_key(rec("dss", 0, 0.4))
+        curve_key(rec("dss", 0, 0.4))  # a dss row without its channel
+    with pytest.raises(ValueError):
+        curve_key(rec("magic", 0, 0.4))
 
 
 TWO_SEEDS = [

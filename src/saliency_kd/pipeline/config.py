@@ -20,6 +20,10 @@ class DataCfg(Strict):
     data_dir: str | None = Field(None, description="DSS layout root, or 'hub'; demo needs none")
     file: str | None = Field(None, description="task generic: a JSONL or CSV file")
     train_limit: int | None = Field(None, gt=0, description="first N training examples")
+    train_sizes: list[int] | None = Field(
+        None, min_length=1, description="a learning curve: students train on the first N "
+        "training examples (the dev carve-out excluded) for each N; the teacher attributes "
+        "enough examples for the largest")
     test_split: Literal["test", "valid", "dev"] = "test"
     test_limit: int | None = Field(None, gt=0)
 
@@ -50,15 +54,36 @@ class AttributionCfg(Strict):
     target: Literal["prediction", "gold"] = "prediction"
     batch_size: int = Field(8, gt=0)
     ig_steps: int = Field(16, gt=0)
-    controls: list[Literal["random", "gold-answer"]] = Field(
+    controls: list[Literal["random", "gold-answer", "gold-evidence"]] = Field(
         [], description="control rationales derived from the first method's file (k random "
-        "content words / the gold answer's words); every rationale mode also trains on each")
+        "content words / the gold answer's words / the human evidence words); every rationale "
+        "mode also trains on each")
+
+
+class TuneCfg(Strict):
+    """A grid chosen on dev (never on test): every row of the study gets the same grid, and the
+    point with the best dev accuracy trains its seeds."""
+
+    lr: list[float] = Field(min_length=1, description="learning rates tried")
+    alpha: list[float] = Field([0.5], min_length=1,
+                               description="label-loss weights tried by rationale modes (the "
+                               "channel gets 1 - alpha); modes without a channel try lr only")
+    size: int | None = Field(None, gt=0, description="tune at this training size and keep the "
+                             "choice for every size (default: tune at each size)")
 
 
 class StudentsCfg(Strict):
     student: str = "minilm-l6"
     family: Literal["encoder", "seq2seq", "causal"] | None = None
     modes: list[str] = Field(["standard", "rationale", "kd"], min_length=1)
+    channels: list[str] | None = Field(None, min_length=1, description="channels every "
+                                       "rationale mode trains through (default: the family's "
+                                       "own: tag for encoders, generate otherwise)")
+    pooling: Literal["mean", "cls"] = "mean"
+    channel_weighting: Literal["uniform", "score"] = "uniform"
+    channel_temperature: float = Field(1.0, gt=0)
+    attention_heads: list[int] | None = None
+    tune: TuneCfg | None = Field(None, description="lr (and alpha) chosen on dev per row")
     seeds: list[int] = Field([0], min_length=1)
     labels: Literal["gold", "teacher"] = "gold"
     alpha: float = Field(0.5, ge=0, le=1)
@@ -89,6 +114,7 @@ class RunConfig(Strict):
         from ..attribution import method_names
         from ..data import task_names
         from ..student import MODES
+        from ..student.channels import channel_names
 
         if self.data.task not in task_names():
             raise ValueError(f"data.task: '{self.data.task}' is not one of {task_names()}")
@@ -98,6 +124,16 @@ class RunConfig(Strict):
         for m in self.students.modes:
             if m not in MODES:
                 raise ValueError(f"students.modes: '{m}' is not one of {list(MODES)}")
+        for c in self.students.channels or []:
+            if c not in channel_names():
+                raise ValueError(f"students.channels: '{c}' is not one of {channel_names()}")
+        sizes = self.data.train_sizes or []
+        if sizes and self.data.train_limit is not None:
+            raise ValueError("data.train_sizes: set either train_sizes (a learning curve) or "
+                             "train_limit, not both")
+        tune = self.students.tune
+        if tune and tune.size is not None and sizes and tune.size not in sizes:
+            raise ValueError(f"students.tune.size: {tune.size} is not one of data.train_sizes")
         return self
 
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data import DataSpec, load_examples
+from ..artifact import write_text_atomic
+from ..data import load_examples
 from .config import RunConfig
+from .students import StudentStages, curve_records, spec_maker
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +59,13 @@ class Stages:
              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1, default=str))
 
 
-def _spec(cfg: RunConfig, split: str, limit: int | None) -> DataSpec:
-    return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file)
-
-
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     from ..attribute import AttributeConfig, attribute
     from ..attribution import AttributionOptions
     from ..derive import DeriveConfig, derive
-    from ..evaluate import evaluate
     from ..finetune import FinetuneConfig, finetune
     from ..rationales import RationaleConfig
     from ..report import write_report
-    from ..student import LossWeights, TrainConfig, train
     from ..teacher import Teacher, TeacherConfig
     from ..teacher_eval import teacher_eval
 
@@ -77,9 +73,19 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.json").write_text(cfg.model_dump_json(indent=1))
     stages = Stages(root)
-    train_spec = _spec(cfg, "train", cfg.data.train_limit)
-    test_spec = _spec(cfg, cfg.data.test_split, cfg.data.test_limit)
+    spec = spec_maker(cfg)
     data_id = {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file}
+    # Rationale files by source (attribution method or control) and their stage names; the
+    # student stages read them once stages 3 have written them.
+    rationale_files: dict[str, Path] = {}
+    attr_ids: dict[str, str] = {}
+    students = StudentStages(cfg, stages, data_id, rationale_files, attr_ids, spec, progress)
+    sizes = students.sizes()
+    # A learning curve: the teacher explains enough training examples for the largest size.
+    train_limit = max(limit for _, limit in sizes) if cfg.data.train_sizes else \
+        cfg.data.train_limit
+    train_spec = spec("train", train_limit)
+    test_spec = spec(cfg.data.test_split, cfg.data.test_limit)
     t = cfg.teacher
     teacher_cfg = TeacherConfig(t.name, t.device, t.dtype)
     teacher_id: dict[str, Any] = {"name": t.name, "dtype": t.dtype}
@@ -91,7 +97,7 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         d = stages.path("teacher-finetune", payload)
         if stages.start(d, "teacher-finetune"):
             finetune(FinetuneConfig(
-                out=str(d), data=_spec(cfg, "train", ft.train_limit or cfg.data.train_limit),
+                out=str(d), data=spec("train", ft.train_limit or train_limit),
                 teacher=teacher_cfg, lora=ft.lora, lora_rank=ft.lora_rank, lr=ft.lr,
                 batch_size=ft.batch_size, epochs=ft.epochs, max_minutes=ft.max_minutes,
                 eval_every=ft.eval_every, eval_limit=ft.eval_limit), progress=progress)
@@ -117,10 +123,8 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
 
     # ---- 3. attribution on the training split ------------------------------------------------
     a = cfg.attribution
-    rationale_files: dict[str, Path] = {}
-    attr_ids: dict[str, str] = {}
     for method in a.methods:
-        payload = {"teacher": teacher_id, "data": data_id, "limit": cfg.data.train_limit,
+        payload = {"teacher": teacher_id, "data": data_id, "limit": train_limit,
                    "method": method, "top_k": a.top_k, "target": a.target, "ig_steps": a.ig_steps}
         d = stages.path(f"attribute-{method}", payload)
         out = d / "rationales.jsonl"
@@ -147,49 +151,21 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         rationale_files[control], attr_ids[control] = out, d.name
 
     # ---- 4. students, 5. their evaluation ----------------------------------------------------
-    s = cfg.students
-    common = s.model_dump(exclude={"modes", "seeds"})
-    student_results: dict[str, list[dict[str, Any]]] = {}
-    # Rationale modes train on the first method's rationales and on each control's.
-    runs = [(mode, source) for mode in s.modes
-            for source in ([main_method, *a.controls] if "rationale" in mode else [main_method])]
-    for mode, source in runs:
-        uses_teacher = mode != "standard" and mode != "dss" or s.labels == "teacher"
-        name = mode if source == main_method else f"{mode}@{source}"
-        for seed in s.seeds:
-            payload = {"data": data_id, "limit": cfg.data.train_limit, "students": common,
-                       "mode": mode, "seed": seed,
-                       "teacher_file": attr_ids[source] if uses_teacher else None}
-            slug = name.replace("+", "_").replace("@", "-")
-            d = stages.path(f"train-{slug}-s{seed}", payload)
-            if stages.start(d, f"train-{name}-s{seed}"):
-                train(TrainConfig(
-                    out=str(d), data=train_spec,
-                    rationales=str(rationale_files[source]) if uses_teacher else None,
-                    student=s.student, family=s.family, mode=mode, labels=s.labels,
-                    weights=LossWeights(s.alpha, s.kd_weight, s.temperature), lr=s.lr,
-                    batch_size=s.batch_size, epochs=s.epochs, max_steps=s.max_steps,
-                    patience=s.patience, dev_limit=s.dev_limit, seed=seed), progress=progress)
-                stages.finish(d, payload)
-            eval_payload = {"train": d.name, "split": cfg.data.test_split,
-                            "limit": cfg.data.test_limit}
-            e = stages.path("evaluate", eval_payload)
-            if stages.start(e, f"evaluate-{name}-s{seed}"):
-                evaluate(d / "model", test_spec, out=e / "metrics.json", progress=progress)
-                stages.finish(e, eval_payload)
-            student_results.setdefault(name, []).append(
-                {"seed": seed, "train_dir": str(d), "eval_dir": str(e),
-                 "metrics": json.loads((e / "metrics.json").read_text())})
+    student_rows, tuning = students.run(sizes)
+    curves = curve_records(cfg.data.task, cfg.students.student, student_rows)
+    write_text_atomic(root / "curves.json", json.dumps(curves, indent=1))
 
     # ---- 6. report ---------------------------------------------------------------------------
     report_payload = {"teacher_eval": teacher_metrics, "attr": attr_ids,
-                      "students": {m: [r["eval_dir"] for r in rs]
-                                   for m, rs in student_results.items()},
-                      "report": cfg.report.model_dump(), "version": 1}
+                      "students": [[row["name"], row["n_train"], [r["eval_dir"] for r in
+                                                                  row["runs"]]]
+                                   for row in student_rows],
+                      "tuning": tuning, "report": cfg.report.model_dump(), "version": 2}
     d = stages.path("report", report_payload)
     if stages.start(d, "report"):
         _, train_examples = load_examples(train_spec)
-        write_report(d, cfg, teacher_metrics, rationale_files, student_results, train_examples)
+        write_report(d, cfg, teacher_metrics, rationale_files, student_rows, train_examples,
+                     tuning, curves)
         stages.finish(d, report_payload)
     for name in ("report.html", "results.json"):  # stable names at the top of the run dir
         target = root / name

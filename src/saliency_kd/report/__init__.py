@@ -17,9 +17,19 @@ from .analysis import (
     read_records,
     seed_average,
 )
+from .curves import curve_key, curve_table, plot_curves, points, verdict
 
 
-def _curves_png(student_results: dict[str, list[dict]]) -> str | None:
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _training_png(student_rows: list[dict]) -> str | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,8 +37,13 @@ def _curves_png(student_results: dict[str, list[dict]]) -> str | None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     drawn = False
-    for mode, runs in student_results.items():
-        log = Path(runs[0]["train_dir"]) / "train_log.jsonl"
+    # The largest training size only: one line per row stays readable.
+    largest = max((row["n_train"] for row in student_rows), default=None)
+    for row in student_rows:
+        if row["n_train"] != largest:
+            continue
+        mode = row["name"]
+        log = Path(row["runs"][0]["train_dir"]) / "train_log.jsonl"
         if not log.exists():
             continue
         recs = [json.loads(x) for x in log.read_text().splitlines()]
@@ -46,10 +61,16 @@ def _curves_png(student_results: dict[str, list[dict]]) -> str | None:
     ax1.legend()
     ax2.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return _png(fig)
+
+
+def _learning_curve_png(curves: list[dict], task: str, directory: Path) -> str | None:
+    """Accuracy against training examples, one line per row (one point per row with one size);
+    kept beside the report as learning_curve.png and embedded in it."""
+    if not curves:
+        return None
+    path = plot_curves(curves, directory / "learning_curve.png", task=task)
+    return base64.b64encode(path.read_bytes()).decode()
 
 
 def _heatmaps(records: list[dict], examples: dict[str, Example], n: int) -> list[dict]:
@@ -67,7 +88,8 @@ def _heatmaps(records: list[dict], examples: dict[str, Example], n: int) -> list
 
 
 def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
-                  student_results: dict[str, list[dict]], examples: list[Example]) -> dict:
+                  student_rows: list[dict], examples: list[Example], tuning: list[dict],
+                  curves: list[dict]) -> dict:
     by_id = {ex.id: ex for ex in examples}
     records = {m: read_records(p) for m, p in rationale_files.items()}
     methods = [{"name": m, "answer_overlap": answer_overlap(recs, by_id),
@@ -75,24 +97,32 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                 "teacher_train_accuracy": sum(r["correct"] for r in recs) / max(len(recs), 1)}
                for m, recs in records.items()]
     students = []
-    for mode, runs in student_results.items():
+    for row in student_rows:
         per_seed = []
-        for r in runs:
+        for r in row["runs"]:
             pred_file = Path(r["eval_dir"]) / "metrics.predictions.jsonl"
             per_seed.append([json.loads(x)["correct"] for x in pred_file.read_text().splitlines()])
-        students.append({"mode": mode, **seed_average(per_seed)})
+        # per_seed follows students.seeds, the same order in every row, so rows pair by index.
+        students.append({"name": row["name"], "mode": row["mode"], "channel": row["channel"],
+                         "source": row["source"], "n_train": row["n_train"], "lr": row["lr"],
+                         "alpha": row["alpha"], "seed_ids": [r["seed"] for r in row["runs"]],
+                         **seed_average(per_seed)})
+    table = curve_table(curves)
     return {"task": cfg.data.task, "teacher": {k: teacher_metrics[k] for k in
                                                ("accuracy", "ci95_low", "ci95_high", "n")},
-            "students": students, "methods": methods,
+            "students": students, "comparisons": table,
+            "verdict": verdict(table, cfg.data.task), "tuning": tuning, "methods": methods,
             "agreement": method_agreement(records) if len(records) > 1 else [],
             "config": json.loads(cfg.model_dump_json())}
 
 
 def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
-                 student_results: dict[str, list[dict]], examples: list[Example]) -> Path:
+                 student_rows: list[dict], examples: list[Example], tuning: list[dict],
+                 curves: list[dict]) -> Path:
     import jinja2
 
-    results = build_results(cfg, teacher_metrics, rationale_files, student_results, examples)
+    results = build_results(cfg, teacher_metrics, rationale_files, student_rows, examples,
+                            tuning, curves)
     (directory / "results.json").write_text(json.dumps(results, indent=1))
     main_method = cfg.attribution.methods[0]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -102,7 +132,9 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
         main_method=main_method, top_k=cfg.attribution.top_k, n_train=len(read_records(
             rationale_files[main_method])), test_split=cfg.data.test_split,
         teacher=results["teacher"], students=results["students"], methods=results["methods"],
-        agreement=results["agreement"], curves=_curves_png(student_results),
+        agreement=results["agreement"], curves=_training_png(student_rows),
+        learning_curve=_learning_curve_png(curves, cfg.data.task, directory),
+        comparisons=results["comparisons"], verdict=results["verdict"],
         heatmaps=_heatmaps(read_records(rationale_files[main_method]),
                            {ex.id: ex for ex in examples}, cfg.report.heatmaps),
         generated=time.strftime("%Y-%m-%d %H:%M"))
@@ -112,17 +144,24 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
 
 
 def format_table(results: dict[str, Any]) -> str:
-    """The console version of the results table."""
+    """The console version of the results table, the paired differences and the verdict."""
     t = results["teacher"]
-    lines = [f"{'model':28s} {'accuracy':>9s} {'95% CI':>17s} {'seeds':>6s}",
-             f"{'teacher':28s} {t['accuracy']:9.3f} {t['ci95_low']:8.3f}-{t['ci95_high']:.3f} "
-             f"{'-':>6s}"]
+    lines = [f"{'model':40s} {'n_train':>7s} {'accuracy':>9s} {'95% CI':>13s} {'seeds':>5s}  "
+             "minus standard, paired by seed",
+             f"{'teacher':40s} {'':>7s} {t['accuracy']:9.3f} {t['ci95_low']:6.3f}-"
+             f"{t['ci95_high']:.3f} {'-':>5s}"]
+    paired = {(c["key"], c["n_train"]): c.get("minus_standard")
+              for c in results.get("comparisons", [])}
     for s in results["students"]:
-        lines.append(f"{'student: ' + s['mode']:28s} {s['accuracy']:9.3f} "
-                     f"{s['ci95_low']:8.3f}-{s['ci95_high']:.3f} {s['seeds']:6d}")
+        diff = paired.get((curve_key(s), s["n_train"]))
+        lines.append(f"{'student: ' + s['name']:40s} {s['n_train']:7d} {s['accuracy']:9.3f} "
+                     f"{s['ci95_low']:6.3f}-{s['ci95_high']:.3f} {s['seeds']:5d}  "
+                     + (points(diff) if diff else ""))
     for m in results["methods"]:
         ev = m["evidence"]
         lines.append(f"rationales ({m['name']}): contain part of the gold answer in "
                      f"{100 * m['answer_overlap']['share']:.1f}% of examples"
                      + (f"; precision vs gold evidence {ev['precision']:.3f}" if ev else ""))
+    if results.get("verdict"):
+        lines.append(f"verdict: {results['verdict']}")
     return "\n".join(lines)

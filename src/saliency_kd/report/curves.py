@@ -15,8 +15,10 @@ import statistics
 from collections.abc import Iterable
 from pathlib import Path
 
-MODES = ("standard", "kd", "rationale", "rationale+kd")
+MODES = ("standard", "kd", "rationale", "rationale+kd", "dss", "dss+kd")
 RATIONALE_MODES = ("rationale", "rationale+kd")
+# DSS learns the LLM's free-text rationale: a channel, but no rationale file (source null).
+LLM_MODES = ("dss", "dss+kd")
 RANDOM = "random"
 GOLD = "gold-evidence"
 
@@ -42,10 +44,15 @@ def seeds_summary(values: list[float]) -> dict:
 
 
 def curve_key(rec: dict) -> str:
-    """A row label: `standard`, `kd`, `channel@source`, or `channel@source+kd`."""
+    """A row label: `standard`, `kd`, `channel@source`, `channel@source+kd`, or `dss:channel`
+    (`dss:channel+kd`)."""
     mode = rec["mode"]
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
+    if mode in LLM_MODES:
+        if not rec.get("channel"):
+            raise ValueError(f"mode {mode!r} needs a channel: {rec}")
+        return f"dss:{rec['channel']}" + ("+kd" if mode == "dss+kd" else "")
     if mode not in RATIONALE_MODES:
         return mode
     if not rec.get("channel") or not rec.get("source"):

@@ -1,0 +1,213 @@
+"""Stages 4 and 5 of `run`: the students of a study, and their evaluation.
+
+A study is rows (mode, channel, rationale source) x training sizes x seeds. With `students.tune`
+each row first trains once per grid point (learning rate, and alpha where the row has a channel)
+on the first seed, and the point with the best dev accuracy trains every seed: the same grid for
+every row, chosen on the dev carve-out, never on test. A grid run whose settings a final run
+shares is the same cached stage, so the first seed is never trained twice, and only final runs
+are evaluated on the test split.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..data import DataSpec, dev_ids, load_examples
+from ..errors import ConfigError
+from .config import RunConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a learning curve: what the student learns from, and through what."""
+
+    mode: str
+    channel: str | None
+    """The explanation channel (rationale and dss modes); None: the family's default."""
+    source: str | None
+    """The rationale file: an attribution method or a control; None where no file is read."""
+    main_method: str
+    explicit_channel: bool = False
+
+    @property
+    def explains(self) -> bool:
+        return "rationale" in self.mode or "dss" in self.mode
+
+    @property
+    def name(self) -> str:
+        """`rationale`, `rationale@random`, `rationale:attention@gold-evidence`, `kd`..."""
+        name = self.mode
+        if self.explicit_channel and self.explains:
+            name += f":{self.channel}"
+        if self.source and self.source != self.main_method and "rationale" in self.mode:
+            name += f"@{self.source}"
+        return name
+
+
+def study_rows(cfg: RunConfig, main_method: str) -> list[Row]:
+    s, controls = cfg.students, cfg.attribution.controls
+    rows = []
+    for mode in s.modes:
+        explains = "rationale" in mode or "dss" in mode
+        uses_file = mode not in ("standard", "dss") or s.labels == "teacher"
+        sources = [main_method, *controls] if "rationale" in mode else [main_method]
+        for channel in (s.channels or [None]) if explains else [None]:
+            for source in sources:
+                rows.append(Row(mode, channel, source if uses_file else None, main_method,
+                                explicit_channel=s.channels is not None))
+    return rows
+
+
+def limit_for(n: int, examples: list, held: set[str], source: str) -> int:
+    """The `--limit` whose first examples hold exactly `n` training examples (the dev
+    carve-out of train is never trained on)."""
+    seen = 0
+    for i, ex in enumerate(examples):
+        seen += ex.id not in held
+        if seen == n:
+            return i + 1
+    raise ConfigError("data.train_sizes", f"{n} training examples asked for, but the train "
+                      f"split has {seen} outside its dev carve-out", source)
+
+
+class StudentStages:
+    """Trains and evaluates the students of one run (see the module docstring)."""
+
+    def __init__(self, cfg: RunConfig, stages, data_id: dict, rationale_files: dict[str, Path],
+                 attr_ids: dict[str, str], spec, progress: bool, source: str = "<config>"):
+        self.cfg, self.stages, self.data_id = cfg, stages, data_id
+        self.files, self.attr_ids, self.spec, self.progress = (rationale_files, attr_ids, spec,
+                                                              progress)
+        self.source = source
+
+    # ---- sizes --------------------------------------------------------------------------------
+    def sizes(self) -> list[tuple[int | None, int | None]]:
+        """(n_train, limit) per size; without a curve, one size: the configured train_limit."""
+        sizes = self.cfg.data.train_sizes
+        if not sizes:
+            return [(None, self.cfg.data.train_limit)]
+        _, examples = load_examples(self.spec("train", None))
+        held = dev_ids(examples)
+        return [(n, limit_for(n, examples, held, self.source)) for n in sorted(sizes)]
+
+    # ---- one training run ---------------------------------------------------------------------
+    def train(self, row: Row, n: int | None, limit: int | None, seed: int, lr: float,
+              alpha: float) -> Path:
+        from ..student import LossWeights, TrainConfig, train
+        from ..student.channels import ChannelOptions
+
+        s = self.cfg.students
+        common = s.model_dump(exclude={"modes", "seeds", "channels", "tune", "lr", "alpha"})
+        payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
+                   "channel": row.channel, "seed": seed, "lr": lr, "alpha": alpha,
+                   "teacher_file": self.attr_ids[row.source] if row.source else None}
+        slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-")
+        label = f"train-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
+        d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
+        if self.stages.start(d, label):
+            options = ChannelOptions(s.channel_weighting, s.channel_temperature,
+                                     s.attention_heads)
+            train(TrainConfig(
+                out=str(d), data=self.spec("train", limit),
+                rationales=str(self.files[row.source]) if row.source else None,
+                student=s.student, family=s.family, mode=row.mode, labels=s.labels,
+                channel=row.channel, channel_options=options, pooling=s.pooling,
+                weights=LossWeights(alpha, s.kd_weight, s.temperature), lr=lr,
+                batch_size=s.batch_size, epochs=s.epochs, max_steps=s.max_steps,
+                patience=s.patience, dev_limit=s.dev_limit, seed=seed), progress=self.progress)
+            self.stages.finish(d, payload)
+        return d
+
+    # ---- the grid -----------------------------------------------------------------------------
+    def grid(self, row: Row) -> list[tuple[float, float]]:
+        s = self.cfg.students
+        if s.tune is None:
+            return [(s.lr, s.alpha)]
+        alphas = s.tune.alpha if row.explains else [s.alpha]
+        return list(itertools.product(s.tune.lr, alphas))
+
+    def choose(self, row: Row, n: int | None, limit: int | None) -> dict[str, Any]:
+        """The grid point with the best dev accuracy (ties: the first in grid order)."""
+        seed = self.cfg.students.seeds[0]
+        tried = []
+        for lr, alpha in self.grid(row):
+            d = self.train(row, n, limit, seed, lr, alpha)
+            summary = json.loads((d / "train_summary.json").read_text())
+            tried.append({"lr": lr, "alpha": alpha, "dev_accuracy": summary["best_dev_accuracy"]})
+        best = max(tried, key=lambda t: (t["dev_accuracy"] or 0.0))
+        return {"lr": best["lr"], "alpha": best["alpha"], "tried": tried,
+                "tuned_at": n}
+
+    # ---- everything ---------------------------------------------------------------------------
+    def run(self, sizes: list[tuple[int | None, int | None]],
+            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(rows with their runs, tuning choices) over `sizes` (from `sizes()`)."""
+        from ..evaluate import evaluate
+
+        cfg = self.cfg
+        test_spec = self.spec(cfg.data.test_split, cfg.data.test_limit)
+        tune = cfg.students.tune
+        fixed_at = dict(sizes).get(tune.size) if tune and tune.size else None
+        results, choices = [], []
+        for row in study_rows(cfg, cfg.attribution.methods[0]):
+            chosen_once = (self.choose(row, tune.size, fixed_at) if fixed_at is not None
+                           else None)
+            for n, limit in sizes:
+                choice = chosen_once or self.choose(row, n, limit)
+                choices.append({"row": row.name, "n_train": n, **choice})
+                runs = []
+                for seed in cfg.students.seeds:
+                    d = self.train(row, n, limit, seed, choice["lr"], choice["alpha"])
+                    payload = {"train": d.name, "split": cfg.data.test_split,
+                               "limit": cfg.data.test_limit}
+                    e = self.stages.path("evaluate", payload)
+                    if self.stages.start(e, f"evaluate-{row.name}" + (f"-n{n}" if n else "")
+                                         + f"-s{seed}"):
+                        evaluate(d / "model", test_spec, out=e / "metrics.json",
+                                 progress=self.progress)
+                        self.stages.finish(e, payload)
+                    summary = json.loads((d / "train_summary.json").read_text())
+                    runs.append({"seed": seed, "train_dir": str(d), "eval_dir": str(e),
+                                 "n_train": summary["train_n"],
+                                 "metrics": json.loads((e / "metrics.json").read_text())})
+                results.append({"name": row.name, "mode": row.mode,
+                                "channel": resolved_channel(row, runs[0]["train_dir"]),
+                                "source": row.source if row.explains else None,
+                                "n_train": runs[0]["n_train"], "lr": choice["lr"],
+                                "alpha": choice["alpha"] if row.explains else None,
+                                "runs": runs})
+        return results, choices
+
+
+def resolved_channel(row: Row, train_dir: str) -> str | None:
+    """The channel a row's students trained through (the family's default made explicit)."""
+    if not row.explains:
+        return None
+    if row.channel:
+        return row.channel
+    from ..student.channels import DEFAULT_CHANNEL
+
+    meta = json.loads((Path(train_dir) / "model" / "student.json").read_text())
+    return DEFAULT_CHANNEL[meta["family"]]
+
+
+def curve_records(task: str, student: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per trained and evaluated student: the format of docs/results/curves.json."""
+    return [{"task": task, "n_train": row["n_train"], "student": student, "mode": row["mode"],
+             "channel": row["channel"], "source": row["source"], "seed": run["seed"],
+             "accuracy": run["metrics"]["accuracy"], "n_test": run["metrics"]["n"]}
+            for row in rows for run in row["runs"]]
+
+
+def spec_maker(cfg: RunConfig):
+    def spec(split: str, limit: int | None) -> DataSpec:
+        return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file)
+
+    return spec
