@@ -151,9 +151,14 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         rationale_files[control], attr_ids[control] = out, d.name
 
     # ---- 4. students, 5. their evaluation ----------------------------------------------------
-    student_rows, tuning = students.run(sizes)
-    curves = curve_records(cfg.data.task, cfg.students.student, student_rows)
-    write_text_atomic(root / "curves.json", json.dumps(curves, indent=1))
+    def write_curves(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # After every row: a study stopped midway keeps what it has measured.
+        curves = curve_records(cfg.data.task, cfg.students.student, rows)
+        write_text_atomic(root / "curves.json", json.dumps(curves, indent=1))
+        return curves
+
+    student_rows, tuning = students.run(sizes, on_row=write_curves)
+    curves = write_curves(student_rows)
 
     # ---- 6. report ---------------------------------------------------------------------------
     report_payload = {"teacher_eval": teacher_metrics, "attr": attr_ids,

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Row:
+class Row:  # hashable: the grid's choice is kept per row
     """One line of a learning curve: what the student learns from, and through what."""
 
     mode: str
@@ -146,44 +146,53 @@ class StudentStages:
                 "tuned_at": n}
 
     # ---- everything ---------------------------------------------------------------------------
-    def run(self, sizes: list[tuple[int | None, int | None]],
+    def run(self, sizes: list[tuple[int | None, int | None]], on_row=None,
             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(rows with their runs, tuning choices) over `sizes` (from `sizes()`)."""
-        from ..evaluate import evaluate
-
+        """(rows with their runs, tuning choices) over `sizes` (from `sizes()`), smallest size
+        first, so a study stopped early already compares every row at its first sizes;
+        `on_row(results)` is called after each finished row."""
         cfg = self.cfg
-        test_spec = self.spec(cfg.data.test_split, cfg.data.test_limit)
         tune = cfg.students.tune
         fixed_at = dict(sizes).get(tune.size) if tune and tune.size else None
+        chosen: dict[Row, dict[str, Any]] = {}
         results, choices = [], []
-        for row in study_rows(cfg, cfg.attribution.methods[0]):
-            chosen_once = (self.choose(row, tune.size, fixed_at) if fixed_at is not None
-                           else None)
-            for n, limit in sizes:
-                choice = chosen_once or self.choose(row, n, limit)
+        for n, limit in sizes:
+            for row in study_rows(cfg, cfg.attribution.methods[0]):
+                if fixed_at is not None:
+                    if row not in chosen:
+                        chosen[row] = self.choose(row, tune.size, fixed_at)
+                    choice = chosen[row]
+                else:
+                    choice = self.choose(row, n, limit)
                 choices.append({"row": row.name, "n_train": n, **choice})
-                runs = []
-                for seed in cfg.students.seeds:
-                    d = self.train(row, n, limit, seed, choice["lr"], choice["alpha"])
-                    payload = {"train": d.name, "split": cfg.data.test_split,
-                               "limit": cfg.data.test_limit}
-                    e = self.stages.path("evaluate", payload)
-                    if self.stages.start(e, f"evaluate-{row.name}" + (f"-n{n}" if n else "")
-                                         + f"-s{seed}"):
-                        evaluate(d / "model", test_spec, out=e / "metrics.json",
-                                 progress=self.progress)
-                        self.stages.finish(e, payload)
-                    summary = json.loads((d / "train_summary.json").read_text())
-                    runs.append({"seed": seed, "train_dir": str(d), "eval_dir": str(e),
-                                 "n_train": summary["train_n"],
-                                 "metrics": json.loads((e / "metrics.json").read_text())})
+                runs = [self.evaluate(row, n, limit, seed, choice) for seed in cfg.students.seeds]
                 results.append({"name": row.name, "mode": row.mode,
                                 "channel": resolved_channel(row, runs[0]["train_dir"]),
                                 "source": row.source if row.explains else None,
                                 "n_train": runs[0]["n_train"], "lr": choice["lr"],
                                 "alpha": choice["alpha"] if row.explains else None,
                                 "runs": runs})
+                if on_row:
+                    on_row(results)
         return results, choices
+
+    def evaluate(self, row: Row, n: int | None, limit: int | None, seed: int,
+                 choice: dict[str, Any]) -> dict[str, Any]:
+        """Train (or find cached) one final run and evaluate it on the test split."""
+        from ..evaluate import evaluate
+
+        cfg = self.cfg
+        d = self.train(row, n, limit, seed, choice["lr"], choice["alpha"])
+        payload = {"train": d.name, "split": cfg.data.test_split, "limit": cfg.data.test_limit}
+        e = self.stages.path("evaluate", payload)
+        if self.stages.start(e, f"evaluate-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"):
+            evaluate(d / "model", self.spec(cfg.data.test_split, cfg.data.test_limit),
+                     out=e / "metrics.json", progress=self.progress)
+            self.stages.finish(e, payload)
+        summary = json.loads((d / "train_summary.json").read_text())
+        return {"seed": seed, "train_dir": str(d), "eval_dir": str(e),
+                "n_train": summary["train_n"],
+                "metrics": json.loads((e / "metrics.json").read_text())}
 
 
 def resolved_channel(row: Row, train_dir: str) -> str | None:
