@@ -1,7 +1,9 @@
 """Seconds per training epoch of `standard`, `rationale`, `dss` and (causal) `kd`, per student
-family, side by side in one run.
+family, and of `rationale` through each explanation channel (encoder), side by side in one run.
 
     python bench/student_speed.py [--n 128] [--modes standard kd] [--out runs/bench/speed.json]
+    python bench/student_speed.py --families encoder --modes standard \
+        --channels tag attention attribution   # each channel against standard
 
 The modes of one family are timed interleaved: step i of every mode runs before step i + 1 of
 any (in a rotating order), so a change of load on a shared machine hits all modes alike and the
@@ -82,9 +84,11 @@ def kd_full_passes(student, items, mode, w):
 
 
 def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, batch: int,
-                modes: list[tuple[str, bool]]) -> dict[str, float]:
+                modes: list[tuple[str, bool]], channels: tuple[str, ...] = ()
+                ) -> dict[str, float]:
     """Seconds for one epoch of training steps per (mode, variant), interleaved by step; the
-    variant is DSS's two-pass scheme (seq2seq) or KD's full passes (causal)."""
+    variant is DSS's two-pass scheme (seq2seq) or KD's full passes (causal). Each of
+    `channels` adds `rationale` through that channel (named `rationale:<channel>`)."""
     from saliency_kd.data import load_examples
     from saliency_kd.student.base import LossWeights, combine, parse_mode
     from saliency_kd.student.items import build_items, load_rationale_file
@@ -93,15 +97,20 @@ def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, ba
     records = load_rationale_file(rationales)
     w = LossWeights()
     runs = []
-    for mode, two_pass in modes:
+    for mode, two_pass, channel in [(m, t, None) for m, t in modes] + [
+            ("rationale", False, c) for c in channels]:
         parsed = parse_mode(mode)
         torch.manual_seed(0)
         cfg = TrainConfig(out="unused", data=data, rationales=rationales, student=student_path,
-                          family=fam, mode=mode, two_pass=two_pass and fam == "seq2seq")
-        meta = {"task": task.name, "mode": mode, "explains": True, "two_pass": two_pass}
+                          family=fam, mode=mode, two_pass=two_pass and fam == "seq2seq",
+                          channel=channel)
+        meta = {"task": task.name, "mode": mode, "explains": True, "two_pass": two_pass,
+                "channel": channel}
         student = build_student(cfg, task, meta)
         params = [p for p in student.module.parameters() if p.requires_grad]
         variant = "" if not two_pass else " (full passes)" if "kd" in parsed else " (DSS two-pass)"
+        if channel:
+            variant = f":{channel}"
         runs.append({"name": mode + variant, "mode": parsed,
                      "student": student, "params": params,
                      "opt": torch.optim.AdamW(params, lr=1e-5),
@@ -139,6 +148,9 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["standard", "rationale", "dss", "kd"],
                     help="modes to time (kd on the causal family only); each keeps a model "
                          "and its optimiser in memory")
+    ap.add_argument("--channels", nargs="+", default=[],
+                    help="encoder: also time `rationale` through each of these channels (tag, "
+                         "attention, attribution) against standard")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -159,9 +171,12 @@ def main() -> None:
             modes.append(("dss", True))
         if fam == "causal" and "kd" in a.modes:
             modes += [("kd", False), ("kd", True)]
+        channels = tuple(a.channels) if fam == "encoder" else ()
         for name, sec in time_family(fam, models[fam], data, str(rationales), a.batch_size,
-                                     modes).items():
-            if name.endswith(")"):
+                                     modes, channels).items():
+            if ":" in name:
+                results.setdefault("encoder channels", {})[name] = sec
+            elif name.endswith(")"):
                 mode, variant = name.split(" ", 1)
                 results.setdefault(f"{fam} {variant}", {})[mode] = sec
             else:
@@ -171,10 +186,15 @@ def main() -> None:
     print(f"{'family':26s} " + " ".join(f"{m:>9s}" for m in cols)
           + "   rationale/std  dss/std   kd/std")
     for name, r in results.items():
+        if name == "encoder channels":
+            continue
         std = results.get(name.split(" ")[0], {}).get("standard")
         cells = [f"{r[m]:9.1f}" if m in r else f"{'-':>9s}" for m in cols]
         ratios = [f"{r[m] / std:6.2f}x" if std and m in r else "     -" for m in cols[1:]]
         print(f"{name:26s} {' '.join(cells)}   {ratios[0]:>12s} {ratios[1]:>8s} {ratios[2]:>8s}")
+    for name, sec in results.get("encoder channels", {}).items():
+        std = results["encoder"]["standard"]
+        print(f"encoder {name:22s} {sec:9.1f} s   {sec / std:5.2f}x standard")
     if "causal (full passes)" in results:
         full, shared = results["causal (full passes)"]["kd"], results["causal"]["kd"]
         print(f"causal kd, full passes / shared prompt: {full / shared:.2f}x")

@@ -329,3 +329,19 @@ def test_results_md_opens_with_the_summary():
     assert lines[4] == "## Summary"
     versions = next(i for i, line in enumerate(lines) if line.startswith("Versions: torch"))
     assert lines.index("## CommonsenseQA") == versions + 2  # provenance below the summary
+
+
+def test_curves_merge_replaces_the_same_run_and_keeps_the_others():
+    curves = load_bench("curves")
+
+    def rec(seed, acc, source=None, n=50):
+        return {"task": "demo", "n_train": n, "student": "minilm-l6", "mode": "rationale"
+                if source else "standard", "channel": "attention" if source else None,
+                "source": source, "seed": seed, "accuracy": acc, "n_test": 200}
+
+    committed = [rec(0, 0.3), rec(1, 0.4), rec(0, 0.5, "saliency")]
+    merged = curves.merge(committed, [{**rec(1, 0.45), "extra": 1}, rec(0, 0.6, "random", 100)])
+    assert len(merged) == 4
+    assert [r["accuracy"] for r in merged if r["mode"] == "standard"] == [0.3, 0.45]
+    assert all("extra" not in r for r in merged)
+    assert {r["source"] for r in merged} == {None, "saliency", "random"}
