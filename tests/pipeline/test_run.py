@@ -134,7 +134,9 @@ def test_shipped_configs_validate():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2] / "configs"
-    for path in [root / "demo.yaml", *sorted((root / "paper").glob("*.yaml"))]:
+    studies = sorted((root / "study").glob("*.yaml"))
+    assert {p.stem for p in studies} >= {"demo", "esnli", "anli1", "cqa"}
+    for path in [root / "demo.yaml", *sorted((root / "paper").glob("*.yaml")), *studies]:
         raw = yaml.safe_load(path.read_text())
         raw["data"]["data_dir"] = None if raw["data"]["task"] == "demo" else "hub"
         parse_config(raw, str(path))
