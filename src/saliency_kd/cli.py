@@ -135,6 +135,8 @@ def _rationales_args(p: argparse.ArgumentParser) -> None:
     add_selection_args(g)
     g.add_argument("--seed", type=int, default=0, help="seed of the random control")
     p.add_argument("--out", required=True, help="output JSON Lines file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out made with other settings or not by saliency-kd")
 
 
 @verb("rationales", "derive a rationale file: another k, or a random / gold-answer control",
@@ -143,7 +145,7 @@ def cmd_rationales(a: argparse.Namespace) -> int:
     from .derive import DeriveConfig, derive
 
     cfg = DeriveConfig(source_file=a.source_file, out=a.out, data=data_spec(a), source=a.source,
-                       rationale=rationale_config(a), seed=a.seed)
+                       rationale=rationale_config(a), seed=a.seed, overwrite=a.overwrite)
     print(json.dumps(derive(cfg), indent=1))
     return 0
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .artifact import read_jsonl_records, write_jsonl_atomic
+from .artifact import claim_output, read_jsonl_records, write_jsonl_atomic
 from .data import DataSpec, Example, Task, load_examples
 from .errors import ConfigError, DataError, UnknownNameError
 from .rationales import RationaleConfig, eligible, select
@@ -48,6 +48,15 @@ class DeriveConfig:
     """Selection for `teacher` and `random`; `gold-answer` keeps the answer's words only."""
     seed: int = 0
     """Seed of the `random` control (each example draws from its own seeded stream)."""
+    overwrite: bool = False
+    """Replace an existing --out that was not written with these settings (or not by us)."""
+
+    def settings(self) -> dict[str, Any]:
+        """What determines the file's content (its sidecar)."""
+        d = {"derived_from": str(Path(self.source_file)), **asdict(self)}
+        d.pop("out")
+        d.pop("overwrite")
+        return d
 
     def validate(self) -> None:
         if self.source not in SOURCES:
@@ -106,6 +115,10 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
     """Write the derived file (atomically) and its settings sidecar; return a summary."""
     cfg.validate()
     src = Path(cfg.source_file)
+    out = Path(cfg.out)
+    settings = cfg.settings()
+    # Checked first: nothing is computed for an output that would be refused.
+    claim_output(out, settings, cfg.overwrite)
     if not src.exists():
         raise DataError(src, None, None, "attribution file not found (run `saliency-kd attribute`)")
     task, examples = load_examples(cfg.data)
@@ -132,9 +145,6 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
         raise ConfigError("source", f"the gold answer never occurs in the input of "
                           f"{cfg.data.task}; the gold-answer control needs a task whose input "
                           "contains the answer (e.g. multiple choice with listed choices)")
-    out = Path(cfg.out)
-    settings = {"derived_from": str(src), **asdict(cfg)}
-    settings.pop("out")
     write_jsonl_atomic(out, out_recs, settings)
     summary = {"out": str(out), "records": len(out_recs), "source": cfg.source,
                "empty_rationales": empty,
