@@ -131,3 +131,19 @@ def test_real_dss_files(shared_dss):
         e.id for e in test}
     _, stats = load_dss(shared_dss, "cqa", "train")
     assert stats.unparsable < 0.05 * stats.total
+
+
+def test_data_files_name_what_a_split_reads_by_its_place_in_the_layout(dss_dir, tmp_path):
+    from saliency_kd.data import data_files, inputs_digest
+
+    names = [n for n, _ in data_files(DataSpec("cqa", str(dss_dir), "dev"))]
+    assert names == ["cqa/cqa_train.json", "cqa/llm/train_CoT_0.json"]
+    assert data_files(DataSpec("demo", None, "train")) == []
+    root = tmp_path / "dss"
+    (root / "esnli").mkdir(parents=True)
+    _write(root / "esnli" / "esnli_valid.json",
+           [json.dumps({"premise": "p", "hypothesis": "h", "label": 0})])
+    assert [n for n, _ in data_files(DataSpec("esnli", str(root), "test"))] == [
+        "esnli/esnli_valid.json"]
+    digest = inputs_digest(DataSpec("cqa", str(dss_dir), "train"), rationales=None)
+    assert sorted(digest) == ["cqa/cqa_train.json", "cqa/llm/train_CoT_0.json"]
