@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,8 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
     try:
         text = json.dumps(obj, indent=1, allow_nan=False)
     except ValueError as exc:
-        raise ValueError(f"{path}: refusing to write a non-finite number ({exc})") from None
+        raise OutputError(f"{path}: refusing to write a non-finite number ({exc}); the file is "
+                          "left as it was") from None
     write_text_atomic(path, text)
 
 

@@ -34,6 +34,11 @@ class ConfigError(SaliencyKDError, ValueError):
         super().__init__(f"{prefix}'{key}': {message}")
 
 
+class OutputError(SaliencyKDError, ValueError):
+    """An output cannot be written as asked (names the file); what was there is left as it
+    was."""
+
+
 class UnknownNameError(SaliencyKDError, KeyError):
     """A registry lookup failed; the message lists the valid names."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from .artifact import write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
 from .data.jsonl import get_text, get_text_list, read_jsonl
 from .errors import ConfigError, DataError
@@ -67,11 +68,12 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
     if out is None:
         out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=1))
-    with out.with_suffix(".predictions.jsonl").open("w") as fh:
-        for ex, p, ok in zip(examples, preds, correct):
-            fh.write(json.dumps({**p, "label": ex.label, "correct": ok}) + "\n")
+    # Each file in one go, metrics last: a run that fails leaves the previous metrics as they
+    # were, and strict JSON refuses a NaN instead of writing it.
+    write_text_atomic(out.with_suffix(".predictions.jsonl"), "".join(
+        json.dumps({**p, "label": ex.label, "correct": ok}, allow_nan=False) + "\n"
+        for ex, p, ok in zip(examples, preds, correct)))
+    write_json_atomic(out, metrics)
     metrics["path"] = str(out)
     return metrics
 
@@ -135,4 +137,6 @@ def predict(model_dir: str | Path, text: str | None = None, choices: list[str] |
     else:
         examples = [example_from_record(name, obj, input_file, line, i)
                     for i, (line, obj) in enumerate(read_jsonl(Path(input_file)))]
+        if not examples:
+            raise DataError(input_file, None, None, "no inputs in the file; nothing to predict")
     return _predict_all(student, examples, 32, progress=False)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from .artifact import write_json_atomic
 from .attribute import answer
 from .data import DataSpec, load_examples
 from .metrics import accuracy_summary
@@ -32,6 +31,5 @@ def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8
                                **accuracy_summary([p["correct"] for p in preds])}
     metrics["predicted_counts"] = dict(Counter(p["prediction"] for p in preds).most_common(20))
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps({"metrics": metrics, "predictions": preds}, indent=1))
+        write_json_atomic(out, {"metrics": metrics, "predictions": preds})
     return metrics

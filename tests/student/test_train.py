@@ -334,3 +334,20 @@ def test_resume_compares_input_content_not_paths(student_world, tmp_path, monkey
         (copy_dss / "cqa" / "cqa_train.json").read_bytes() + b"\n")
     with pytest.raises(ConfigError, match="cqa/cqa_train.json: sha256"):
         train(moved, progress=False)
+
+
+def test_no_training_examples_is_an_error_not_an_untrained_model(student_world, tmp_path):
+    """Issue 24, case 4: 0 examples (an empty file, or --limit inside the dev carve-out) used to
+    save a model trained for 0 steps and exit 0."""
+    from saliency_kd.data import get_task
+
+    with pytest.raises(ConfigError, match="no training examples"):
+        build_items(get_task("cqa"), [], {"rationale"}, "gold", {}, 2.0)
+    root = tmp_path / "dss"
+    (root / "cqa").mkdir(parents=True)
+    (root / "cqa" / "cqa_train.json").write_text("")
+    with pytest.raises(DataError, match="cqa_train.json: no examples"):
+        train(_cfg(student_world, "encoder", tmp_path / "x", data=DataSpec("cqa", str(root),
+                                                                          "train")),
+              progress=False)
+    assert not (tmp_path / "x" / "model").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .dss import dev_ids, load_dss, parse_llm_output, seeded_partition
 from .example import Example
 from .generic import FieldMap, load_generic
@@ -66,7 +66,19 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
             examples, _ = load_dss(Path(spec.data_dir), spec.task, spec.split)
     if spec.limit is not None:
         examples = examples[: spec.limit]
+    require_examples(examples, spec)
     return task, examples
+
+
+def require_examples(examples: list[Example], spec: DataSpec, what: str = "") -> None:
+    """0 examples is an error for every verb (never an empty run that exits 0, a model trained
+    for 0 steps or a NaN accuracy); names the file read."""
+    if examples:
+        return
+    files = data_files(spec)
+    where = files[0][1] if files else (spec.file or spec.data_dir or spec.task)
+    raise DataError(where, None, None, f"no examples in the '{spec.split}' split of "
+                    f"{spec.task}{what}; nothing to do")
 
 
 def data_files(spec: DataSpec) -> list[tuple[str, Path]]:
@@ -98,5 +110,5 @@ def inputs_digest(spec: DataSpec, **named: str | Path | None) -> dict[str, str]:
 __all__ = [
     "NLI_LABELS", "DataSpec", "Example", "FieldMap", "Segment", "Task", "data_files", "dev_ids",
     "get_task", "inputs_digest", "load_examples", "load_hub", "parse_llm_output", "render",
-    "task_names",
+    "require_examples", "task_names",
 ]
