@@ -152,7 +152,12 @@ class ResumableJsonl:
         # Read and check everything before anything is written: a file refused stays as it was.
         resume = self.path.is_file() and not overwrite
         if resume:
-            self.records, good_end, size = _scan(self.path, required)
+            try:
+                self.records, good_end, size = _scan(self.path, required)
+            except DataError as exc:
+                raise DataError(exc.path, exc.line, exc.field, f"{exc.message}; nothing was "
+                                "changed: choose another --out, or pass --overwrite to replace "
+                                "it") from None
         claim_output(self.path, settings, overwrite, ignore)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume:

@@ -8,7 +8,8 @@ import logging
 import sys
 from collections.abc import Callable
 
-from .errors import SaliencyKDError
+from .artifact import claim_output_dir
+from .errors import SaliencyKDError, first_line
 
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                        Callable[[argparse.Namespace], int]]] = {}
@@ -169,6 +170,7 @@ def _faithfulness_args(p: argparse.ArgumentParser) -> None:
 def cmd_faithfulness(a: argparse.Namespace) -> int:
     from .faithfulness import FaithfulnessConfig, faithfulness
 
+    claim_output_dir(a.out)
     cfg = FaithfulnessConfig(rationales=a.rationales, out=a.out, data=data_spec(a),
                              teacher=teacher_config(a), bins=tuple(a.bins),
                              batch_size=a.batch_size)
@@ -233,6 +235,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 def cmd_teacher_finetune(a: argparse.Namespace) -> int:
     from .finetune import FinetuneConfig, finetune
 
+    claim_output_dir(a.out)
     cfg = FinetuneConfig(out=a.out, data=data_spec(a), teacher=teacher_config(a), lora=a.lora,
                          lora_rank=a.lora_rank, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
                          max_minutes=a.max_minutes, max_steps=a.max_steps,
@@ -297,6 +300,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def cmd_train(a: argparse.Namespace) -> int:
     from .student import LossWeights, TrainConfig, train
 
+    claim_output_dir(a.out)
     cfg = TrainConfig(out=a.out, data=data_spec(a), rationales=a.rationales, student=a.student,
                       family=a.family, mode=a.mode, labels=a.labels,
                       weights=LossWeights(a.alpha, a.kd_weight, a.temperature), lr=a.lr,
@@ -410,14 +414,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_message(exc: BaseException) -> str | None:
+    """One line for an error a user can fix (their input, a damaged file, a path), or None for
+    a bug, which keeps its traceback."""
+    if isinstance(exc, SaliencyKDError):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset " \
+               f"{exc.start}); run with -v for where it was read"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or first_line(exc)}"
+    if type(exc).__name__ == "SafetensorError":
+        return f"a damaged safetensors file ({first_line(exc)})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except SaliencyKDError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        message = error_message(exc)
+        if message is None:
+            raise
+        if args.verbose:
+            logging.getLogger(__name__).debug("where it was raised", exc_info=exc)
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
         return 2
 
 
