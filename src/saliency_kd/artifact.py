@@ -17,7 +17,9 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +305,65 @@ def check_resume(out: Path, saved: dict[str, Any], now: dict[str, Any],
         detail = "; ".join(f"{k} was {saved.get(k)!r}, now {now.get(k)!r}" for k in differ)
         raise ConfigError(differ[0], f"{out} holds a checkpoint of a different configuration "
                                      f"({detail}); resume with its settings or use another --out")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+@contextmanager
+def exclusive(directory: str | Path, key: str = "run_dir") -> Iterator[Path]:
+    """Hold `<directory>/.lock` while working in it: a second process refuses at once, naming
+    the directory and the process that holds it.
+
+    The lock is an advisory `flock` on the file, which the kernel releases when its holder
+    dies however it dies; the file also records the holder's pid, for the message. A lock file
+    whose pid is still written but whose lock is free was left by a process that died: it is
+    taken over with a warning.
+    """
+    import fcntl
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(key, f"{directory} is a file, not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ".lock"
+    fh = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = ""
+        for _ in range(20):  # the holder writes its pid just after taking the lock
+            fh.seek(0)
+            holder = fh.read().strip()
+            if holder:
+                break
+            time.sleep(0.05)
+        fh.close()
+        raise ConfigError(key, f"{directory} is in use by process {holder or '(unknown)'} "
+                               f"(lock {path}); wait for it to finish, or choose another "
+                               "run directory") from None
+    fh.seek(0)
+    old = fh.read().strip()
+    if old and old != str(os.getpid()):
+        state = "no longer running" if old.isdigit() and not _alive(int(old)) else \
+            "not holding it"
+        log.warning("%s: taking over the lock left by process %s (%s)", directory, old, state)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    try:
+        yield directory
+    finally:
+        fh.seek(0)
+        fh.truncate()
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()

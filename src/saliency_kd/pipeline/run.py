@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..artifact import exclusive
 from ..data import DataSpec, load_examples
 from .config import RunConfig
 
@@ -62,6 +63,13 @@ def _spec(cfg: RunConfig, split: str, limit: int | None) -> DataSpec:
 
 
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
+    """Run every stage not yet done; the run directory is locked meanwhile (a second `run` or
+    `demo` on it refuses at once, naming the process that holds it)."""
+    with exclusive(cfg.run_dir):
+        return _run_pipeline(cfg, progress)
+
+
+def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
     from ..attribute import AttributeConfig, attribute
     from ..attribution import AttributionOptions
     from ..derive import DeriveConfig, derive
