@@ -207,3 +207,31 @@ def test_a_json_array_line_is_named_not_a_traceback(dss_dir, tmp_path):
         fh.write("[1, 2]\n")
     with pytest.raises(DataError, match="r.jsonl:5: expected a JSON object"):
         attribute(_cfg(dss_dir, out, limit=8), teacher=teacher, progress=False)
+
+
+def test_resume_follows_the_data_content_not_its_path(dss_dir, tmp_path):
+    """Issue 24: an attribution file resumes on an identical copy of the data elsewhere, is
+    refused on data edited in place (naming the file), and a sidecar from before content
+    digests resumes as before (compared by path)."""
+    import shutil
+
+    teacher = make_teacher("gpt2")
+    out = tmp_path / "r.jsonl"
+    attribute(_cfg(dss_dir, out, limit=4), teacher=teacher, progress=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(dss_dir, copy)
+    attribute(_cfg(copy, out, limit=8), teacher=teacher, progress=False)
+    assert len(out.read_text().splitlines()) == 8
+    train = copy / "cqa" / "cqa_train.json"
+    train.write_text(train.read_text().replace("park", "zoo"))
+    before = out.read_bytes()
+    with pytest.raises(ConfigError, match="cqa/cqa_train.json: sha256") as err:
+        attribute(_cfg(copy, out, limit=12), teacher=teacher, progress=False)
+    assert err.value.key == "inputs" and out.read_bytes() == before
+    meta = out.with_name(out.name + ".meta.json")
+    old = json.loads(meta.read_text())
+    old.pop("inputs")
+    old["data"]["data_dir"] = str(dss_dir)
+    meta.write_text(json.dumps(old))
+    attribute(_cfg(dss_dir, out, limit=12), teacher=teacher, progress=False)
+    assert len(out.read_text().splitlines()) == 12

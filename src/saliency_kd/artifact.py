@@ -97,6 +97,23 @@ def _without(settings: dict[str, Any], dotted: tuple[str, ...]) -> dict[str, Any
     return out
 
 
+def compare_inputs(old: dict[str, Any], new: dict[str, Any], located: tuple[str, ...] = (),
+                   ) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Inputs are identified by content: when both settings carry `inputs` ({name: sha256} of
+    the files read, see `files_digest`), returns them without the dotted `located` keys (where
+    those files live: an identical copy elsewhere is the same input) and a description of each
+    input whose content differs ('' when none). Settings from before content digests have no
+    `inputs`: they are compared by path."""
+    if "inputs" in old and "inputs" in new:
+        o, n = old["inputs"] or {}, new["inputs"] or {}
+        edited = "; ".join(f"{k}: sha256 {str(o.get(k))[:12]} then, {str(n.get(k))[:12]} now"
+                           for k in sorted(o.keys() | n.keys()) if o.get(k) != n.get(k))
+        drop = (*located, "inputs")
+    else:
+        edited, drop = "", ("inputs",)
+    return _without(old, drop), _without(new, drop), edited
+
+
 def changed_settings(old: dict[str, Any], new: dict[str, Any],
                      ignore: tuple[str, ...] = ()) -> list[str]:
     """Top-level settings that differ between two sidecars (less the dotted `ignore` keys)."""
@@ -105,13 +122,15 @@ def changed_settings(old: dict[str, Any], new: dict[str, Any],
 
 
 def claim_output(path: str | Path, settings: dict[str, Any] | None = None,
-                 overwrite: bool = False, ignore: tuple[str, ...] = ()) -> None:
+                 overwrite: bool = False, ignore: tuple[str, ...] = (),
+                 located: tuple[str, ...] = ()) -> None:
     """Refuse to write `path` over what the tool cannot prove it wrote with these settings.
 
     A missing or empty file is free. An existing file must carry its sidecar (a file without one
     was not written by saliency-kd, or lost its provenance), and, when `settings` are given, the
-    sidecar must hold the same settings. `overwrite` lifts both checks: the user replaces the
-    file on purpose. A directory is never a file output.
+    sidecar must hold the same settings (inputs by content, see `compare_inputs`; `located`
+    names the settings that say where they live). `overwrite` lifts both checks: the user
+    replaces the file on purpose. A directory is never a file output.
     """
     path = Path(path)
     if path.is_dir():
@@ -124,7 +143,12 @@ def claim_output(path: str | Path, settings: dict[str, Any] | None = None,
                                  f"{meta.name} beside it); nothing was changed: choose another "
                                  "--out, or pass --overwrite to replace it")
     if settings is not None:
-        changed = changed_settings(read_settings(path), settings, ignore)
+        old, new, edited = compare_inputs(read_settings(path), settings, located)
+        if edited:
+            raise ConfigError("inputs", f"{path} was made from other input content ({edited}): "
+                                        "a file it read has changed since; choose another --out "
+                                        "or pass --overwrite")
+        changed = changed_settings(old, new, ignore)
         if changed:
             raise ConfigError("out", f"{path} was written with different settings "
                                      f"({', '.join(changed)}); choose another --out or pass "
@@ -144,10 +168,12 @@ class ResumableJsonl:
     """Append-only JSONL keyed by `id`, tied to the settings that produced it (a sidecar)."""
 
     def __init__(self, path: str | Path, settings: dict[str, Any], overwrite: bool = False,
-                 ignore: tuple[str, ...] = (), required: tuple[str, ...] = ("id",)) -> None:
+                 ignore: tuple[str, ...] = (), required: tuple[str, ...] = ("id",),
+                 located: tuple[str, ...] = ()) -> None:
         """`ignore`: dotted keys of settings that do not change the content (batch sizes,
         speed-ups); recorded in the sidecar, but a run that differs only there resumes.
-        `required`: fields every record of the file holds (a resumed file is checked)."""
+        `required`: fields every record of the file holds (a resumed file is checked).
+        `located`: settings naming where the inputs in `settings["inputs"]` live."""
         self.path = Path(path)
         self.meta_path = meta_path(self.path)
         self.records: list[dict[str, Any]] = []
@@ -160,7 +186,7 @@ class ResumableJsonl:
                 raise DataError(exc.path, exc.line, exc.field, f"{exc.message}; nothing was "
                                 "changed: choose another --out, or pass --overwrite to replace "
                                 "it") from None
-        claim_output(self.path, settings, overwrite, ignore)
+        claim_output(self.path, settings, overwrite, ignore, located)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume:
             _cut_torn_tail(self.path, good_end, size)
@@ -288,17 +314,11 @@ def check_resume(out: Path, saved: dict[str, Any], now: dict[str, Any],
     files read, see `files_digest`), a file edited in place is refused, naming it, and the
     dotted `located` settings (where those files live) may differ: an identical copy at another
     path resumes. A checkpoint without `inputs` (older versions) is compared by path."""
-    if "inputs" in saved and "inputs" in now:
-        old_in, new_in = saved["inputs"] or {}, now["inputs"] or {}
-        edited = sorted(k for k in old_in.keys() | new_in.keys()
-                        if old_in.get(k) != new_in.get(k))
-        if edited:
-            detail = "; ".join(f"{k}: sha256 {str(old_in.get(k))[:12]} then, "
-                               f"{str(new_in.get(k))[:12]} now" for k in edited)
-            raise ConfigError("inputs", f"{out} holds a checkpoint trained on other input "
-                                        f"content ({detail}); a file it read has changed "
-                                        "since: restore it or use another --out")
-        saved, now = _without(saved, (*located, "inputs")), _without(now, (*located, "inputs"))
+    saved, now, edited = compare_inputs(saved, now, located)
+    if edited:
+        raise ConfigError("inputs", f"{out} holds a checkpoint trained on other input content "
+                                    f"({edited}); a file it read has changed since: restore it "
+                                    "or use another --out")
     differ = sorted(k for k in saved.keys() | now.keys()
                     if k not in may_change and saved.get(k) != now.get(k))
     if differ:

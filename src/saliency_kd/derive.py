@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifact import claim_output, read_jsonl_records, write_jsonl_atomic
-from .data import DataSpec, Example, Task, load_examples
+from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError, DataError, UnknownNameError
 from .rationales import RationaleConfig, eligible, select
 from .student.items import content_segments
@@ -30,6 +30,8 @@ from .student.items import content_segments
 log = logging.getLogger(__name__)
 
 SOURCES = ("teacher", "random", "gold-answer")
+LOCATED = ("derived_from", "source_file", "data.data_dir", "data.file")
+"""Where the inputs live: a derived file is the same for identical copies elsewhere."""
 
 
 @dataclass
@@ -56,6 +58,8 @@ class DeriveConfig:
         d = {"derived_from": str(Path(self.source_file)), **asdict(self)}
         d.pop("out")
         d.pop("overwrite")
+        if Path(self.source_file).is_file():
+            d["inputs"] = inputs_digest(self.data, source=self.source_file)
         return d
 
     def validate(self) -> None:
@@ -118,7 +122,7 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     settings = cfg.settings()
     # Checked first: nothing is computed for an output that would be refused.
-    claim_output(out, settings, cfg.overwrite)
+    claim_output(out, settings, cfg.overwrite, located=LOCATED)
     if not src.exists():
         raise DataError(src, None, None, "attribution file not found (run `saliency-kd attribute`)")
     task, examples = load_examples(cfg.data)

@@ -194,3 +194,32 @@ def test_a_run_directory_is_locked_while_a_run_works_in_it(student_world, tmp_pa
     with caplog.at_level(logging.WARNING), exclusive(run_dir):  # released cleanly: no warning
         pass
     assert "taking over" not in caplog.text
+
+
+def test_stages_follow_the_content_of_the_data_not_its_path(student_world, tmp_path):
+    """Issue 24: an identical copy of the data elsewhere re-uses every stage; a test file
+    edited in place re-runs the stages that read it (teacher-eval, evaluate, report) and only
+    those; an edited train file re-runs attribution and training as well."""
+    import shutil
+
+    data = tmp_path / "dss"
+    shutil.copytree(student_world["dss"], data)
+    raw = tiny_config(student_world, tmp_path / "run")
+    raw["teacher"].pop("finetune")
+    raw["attribution"]["methods"] = ["saliency"]
+    raw["students"].update(modes=["standard", "rationale"], seeds=[0])
+    raw["data"].update(data_dir=str(data), test_limit=8)
+    run_pipeline(parse_config(raw), progress=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    raw["data"]["data_dir"] = str(copy)
+    assert run_pipeline(parse_config(raw), progress=False)["stages_ran"] == []
+    test = copy / "cqa" / "cqa_test.json"
+    test.write_text(test.read_text().replace("park", "zoo"))
+    ran = run_pipeline(parse_config(raw), progress=False)["stages_ran"]
+    assert {s.split("-")[0] for s in ran} == {"teacher", "evaluate", "report"}, ran
+    train_file = copy / "cqa" / "cqa_train.json"
+    train_file.write_text(train_file.read_text().replace("park", "zoo"))
+    ran = run_pipeline(parse_config(raw), progress=False)["stages_ran"]
+    assert {"attribute-saliency", "train-standard-s0", "train-rationale-s0"} <= set(ran), ran
+    assert "teacher-eval" not in ran

@@ -2,9 +2,9 @@
 -> report, each stage cached under the run directory by a hash of what produced it.
 
 A stage's directory is `<name>-<hash>`; it counts as done once its `stage.json` exists. Re-running
-skips done stages; changing a setting changes the hashes of the stages that depend on it, and
-only those run again. A killed stage resumes from its own checkpoints (attribution files,
-training checkpoints).
+skips done stages; changing a setting, or the content of a data file, changes the hashes of the
+stages that depend on it, and only those run again. A killed stage resumes from its own
+checkpoints (attribution files, training checkpoints).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifact import exclusive
-from ..data import DataSpec, load_examples
+from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,16 @@ class Stages:
              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1, default=str))
 
 
+def _data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
+    """What identifies a stage's data in its hash: the content of the files it reads (sha256;
+    an edited file re-runs the stages that read it, an identical copy elsewhere re-uses them),
+    or, for data without files (demo, Hub), its name and place."""
+    content = inputs_digest(spec)
+    if content:
+        return {"task": cfg.data.task, "content": content}
+    return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file}
+
+
 def _spec(cfg: RunConfig, split: str, limit: int | None) -> DataSpec:
     return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file)
 
@@ -87,7 +97,8 @@ def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
     stages = Stages(root)
     train_spec = _spec(cfg, "train", cfg.data.train_limit)
     test_spec = _spec(cfg, cfg.data.test_split, cfg.data.test_limit)
-    data_id = {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file}
+    data_id = _data_id(cfg, train_spec)
+    test_id = _data_id(cfg, test_spec)
     t = cfg.teacher
     teacher_cfg = TeacherConfig(t.name, t.device, t.dtype)
     teacher_id: dict[str, Any] = {"name": t.name, "dtype": t.dtype}
@@ -114,7 +125,7 @@ def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
         return cached["t"]
 
     # ---- 2. teacher accuracy on the evaluation split -----------------------------------------
-    payload = {"teacher": teacher_id, "data": data_id, "split": cfg.data.test_split,
+    payload = {"teacher": teacher_id, "data": test_id, "split": cfg.data.test_split,
                "limit": cfg.data.test_limit}
     d = stages.path("teacher-eval", payload)
     if stages.start(d, "teacher-eval"):
@@ -181,6 +192,8 @@ def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
                 stages.finish(d, payload)
             eval_payload = {"train": d.name, "split": cfg.data.test_split,
                             "limit": cfg.data.test_limit}
+            if "content" in test_id:
+                eval_payload["data"] = test_id
             e = stages.path("evaluate", eval_payload)
             if stages.start(e, f"evaluate-{name}-s{seed}"):
                 evaluate(d / "model", test_spec, out=e / "metrics.json", progress=progress)
