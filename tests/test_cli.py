@@ -149,7 +149,8 @@ def _data_verbs(b, data):
                        "--out", str(out / "r.jsonl")],
         "faithfulness": ["faithfulness", "--rationales", str(b["attribution"]), *common,
                          "--teacher", t, "--out", str(out / "f")],
-        "teacher-eval": ["teacher-eval", *common, "--split", "train", "--teacher", t],
+        "teacher-eval": ["teacher-eval", *common, "--split", "train", "--teacher", t,
+                         "--out", str(out / "te.json")],
         "teacher-finetune": ["teacher-finetune", *common, "--teacher", t, "--max-steps", "1",
                              "--out", str(out / "ft")],
         "train": ["train", *common, "--student", str(b["student"].parent / "none"),
@@ -201,14 +202,27 @@ def test_damaged_model_folders(broken, capsys, tmp_path, case, expected, verb):
 
 
 @pytest.mark.parametrize("verb", ["train", "teacher-finetune", "faithfulness", "attribute",
-                                  "rationales"])
+                                  "rationales", "evaluate", "teacher-eval"])
 def test_out_naming_a_file_the_tool_did_not_write(broken, capsys, verb):
     """Issue 24, cases 1, 2 and 7: --out names an existing file (train: FileExistsError)."""
     argv = _data_verbs(broken, broken["good"])[verb]
     argv[argv.index("--out") + 1] = str(broken["notes"])
-    expected = "not written by saliency-kd" if verb in ("attribute", "rationales") else "is a file"
+    expected = {"attribute": "not written by saliency-kd", "rationales": "not written by "
+                "saliency-kd", "evaluate": "not an output of this command", "teacher-eval":
+                "not an output of this command"}.get(verb, "is a file")
     _fails_in_one_line(argv, capsys, expected)
     assert broken["notes"].read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("verb", ["evaluate", "teacher-eval"])
+def test_metrics_outputs_replace_their_own_files_or_on_purpose(broken, capsys, tmp_path, verb):
+    argv = _data_verbs(broken, broken["good"])[verb]
+    out = tmp_path / "m.json"
+    argv[argv.index("--out") + 1] = str(out)
+    assert main(argv) == 0 and main(argv) == 0  # its own earlier output: replaced
+    out.write_text("my notes\n")
+    assert main(argv) == 2 and out.read_text() == "my notes\n"
+    assert main([*argv, "--overwrite"]) == 0 and "accuracy" in out.read_text()
 
 
 @pytest.mark.parametrize("text,choices,expected", [

@@ -155,6 +155,27 @@ def claim_output(path: str | Path, settings: dict[str, Any] | None = None,
                                      "--overwrite")
 
 
+def claim_json_output(path: str | Path, marker_keys: tuple[str, ...],
+                      overwrite: bool = False) -> None:
+    """A JSON output (metrics) carries its provenance in itself: an existing file is replaced
+    only when it is a JSON object holding the `marker_keys` this output always has, i.e. an
+    earlier result of the same verb; anything else (a data file given as --out by mistake) is
+    refused unless `overwrite`."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError("out", f"{path} is a directory; --out names a file here")
+    if overwrite or not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        obj = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        obj = None
+    if not isinstance(obj, dict) or not all(k in obj for k in marker_keys):
+        raise ConfigError("out", f"{path} exists and is not an output of this command "
+                                 f"(no {', '.join(marker_keys)}); nothing was changed: choose "
+                                 "another --out, or pass --overwrite to replace it")
+
+
 def claim_output_dir(path: str | Path) -> Path:
     """A run directory to write in: refused when it names an existing file."""
     path = Path(path)

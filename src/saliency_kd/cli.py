@@ -183,13 +183,16 @@ def _teacher_eval_args(p: argparse.ArgumentParser) -> None:
     add_teacher_args(p)
     p.add_argument("--batch-size", type=int, default=8, help="examples per teacher pass")
     p.add_argument("--out", default=None, help="write predictions and metrics here (JSON)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that is not an earlier teacher-eval output")
 
 
 @verb("teacher-eval", "accuracy of the teacher on a split", _teacher_eval_args)
 def cmd_teacher_eval(a: argparse.Namespace) -> int:
     from .teacher_eval import teacher_eval
 
-    metrics = teacher_eval(data_spec(a), teacher_config(a), batch_size=a.batch_size, out=a.out)
+    metrics = teacher_eval(data_spec(a), teacher_config(a), batch_size=a.batch_size, out=a.out,
+                           overwrite=a.overwrite)
     print(json.dumps(metrics, indent=1))
     return 0
 
@@ -319,6 +322,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rationales", default=None,
                    help="teacher records for this split, to score the student's rationales")
     p.add_argument("--out", default=None, help="metrics JSON (default: beside the model)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that is not an earlier metrics file")
     p.add_argument("--batch-size", type=int, default=32, help="examples per student pass")
 
 
@@ -326,7 +331,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
-    metrics = evaluate(a.model, data_spec(a), a.rationales, a.out, a.batch_size)
+    metrics = evaluate(a.model, data_spec(a), a.rationales, a.out, a.batch_size,
+                       overwrite=a.overwrite)
     print(json.dumps(metrics, indent=1))
     return 0
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .artifact import write_json_atomic, write_text_atomic
+from .artifact import claim_json_output, write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
 from .data.jsonl import get_text, get_text_list, read_jsonl
 from .errors import ConfigError, DataError, loading
@@ -18,6 +18,8 @@ from .metrics import accuracy_summary, bootstrap_ci, token_f1
 from .student import load_student
 from .student.items import load_rationale_file
 
+METRICS_KEYS = ("task", "split", "accuracy")
+"""Keys every metrics file of `evaluate` has: an existing --out without them is not ours."""
 TASK_FIELDS = {"cqa": ["question"], "demo": ["question"], "svamp": ["input"],
                "anli1": ["premise", "hypothesis"], "esnli": ["premise", "hypothesis"],
                "generic": ["input"]}
@@ -38,8 +40,11 @@ def _predict_all(student, examples: list[Example], batch_size: int, progress: bo
 
 def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = None,
              out: str | Path | None = None, batch_size: int = 32, progress: bool = True,
-             ) -> dict[str, Any]:
-    """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement."""
+             overwrite: bool = False) -> dict[str, Any]:
+    """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement.
+    An existing `out` is replaced only when it is an earlier metrics file (or `overwrite`)."""
+    if out is not None:
+        claim_json_output(out, METRICS_KEYS, overwrite)
     student = open_student(model_dir)
     if data.task != student.task.name:
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
@@ -73,6 +78,7 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
         metrics["rationale"] = _rationale_metrics(examples, preds, rationales)
     if out is None:
         out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
+        claim_json_output(out, METRICS_KEYS, overwrite)
     out = Path(out)
     # Each file in one go, metrics last: a run that fails leaves the previous metrics as they
     # were, and strict JSON refuses a NaN instead of writing it.

@@ -7,7 +7,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .artifact import write_json_atomic
+from .artifact import claim_json_output, write_json_atomic
 from .attribute import answer
 from .data import DataSpec, load_examples
 from .metrics import accuracy_summary
@@ -16,7 +16,9 @@ from .teacher import Teacher, TeacherConfig
 
 def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8,
                  out: str | None = None, teacher: Teacher | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    if out:  # replaced only when it is an earlier teacher-eval output (or on purpose)
+        claim_json_output(out, ("metrics", "predictions"), overwrite)
     task, examples = load_examples(data)
     teacher = teacher or Teacher.load(teacher_cfg)
     preds: list[dict[str, Any]] = []
