@@ -277,3 +277,11 @@ def test_broken_data_through_run(broken, capsys, tmp_path, case):
     else:
         _fails_in_one_line(["run", str(cfg), "--run-dir", str(tmp_path / "r")], capsys,
                            DATA_CASES[case].split(": ")[-1])
+
+
+@pytest.mark.parametrize("case", ["latin1", "empty", "array-line"])
+def test_broken_data_through_demo(broken, capsys, tmp_path, case):
+    """`demo` on a broken data set fails before its teacher (the embedded Gemma) is loaded."""
+    _fails_in_one_line(["demo", "--task", "cqa", "--data-dir", str(broken[case]),
+                        "--run-dir", str(tmp_path / "r")], capsys,
+                       DATA_CASES[case].split(": ")[-1])

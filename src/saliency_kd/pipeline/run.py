@@ -97,6 +97,8 @@ def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
     stages = Stages(root)
     train_spec = _spec(cfg, "train", cfg.data.train_limit)
     test_spec = _spec(cfg, cfg.data.test_split, cfg.data.test_limit)
+    for spec in (train_spec, test_spec):  # bad data fails now, before a teacher is loaded
+        load_examples(spec)
     data_id = _data_id(cfg, train_spec)
     test_id = _data_id(cfg, test_spec)
     t = cfg.teacher
