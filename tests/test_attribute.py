@@ -11,7 +11,7 @@ from saliency_kd.artifact import ResumableJsonl
 from saliency_kd.attribute import AttributeConfig, attribute, batches_to_run
 from saliency_kd.attribution import AttributionOptions
 from saliency_kd.data import DataSpec
-from saliency_kd.errors import ConfigError, DataError
+from saliency_kd.errors import ConfigError, DataError, SaliencyKDError
 from saliency_kd.rationales import RationaleConfig
 
 
@@ -156,3 +156,82 @@ def test_free_form_task_generates_then_attributes(tmp_path):
         assert len(recs) == 8
         assert all("candidates" not in r and len(r["rationale"]) == 2 for r in recs)
         assert all(r["correct"] is False for r in recs if "+" not in r["prediction"])
+
+
+@pytest.mark.parametrize("content", [
+    b"my notes\n",
+    json.dumps({"big": "x" * 100_000}).encode(),  # one line of JSON, no newline
+    b"",  # placeholder: replaced by the head of the data file below
+])
+def test_a_file_the_tool_did_not_write_is_refused_untouched(dss_dir, tmp_path, content, capsys):
+    """Issue 24, cases 1 and 2: a notes file, a one-line JSON file, and a data file given as
+    --out are not repaired, appended to or taken as finished work; --overwrite replaces them."""
+    from saliency_kd.cli import main
+
+    if not content:
+        content = b"".join((dss_dir / "cqa" / "cqa_train.json").read_bytes().splitlines(
+            keepends=True)[:8])
+    out = tmp_path / "n.txt"
+    out.write_bytes(content)
+    teacher = make_teacher("gpt2")
+    with pytest.raises(SaliencyKDError, match="not written by saliency-kd"):
+        attribute(_cfg(dss_dir, out, limit=8), teacher=teacher, progress=False)
+    assert out.read_bytes() == content and not out.with_name("n.txt.meta.json").exists()
+    argv = ["attribute", "--data-dir", str(dss_dir), "--limit", "8", "--teacher", "unused",
+            "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "n.txt" in err and "not written by saliency-kd" in err
+    assert out.read_bytes() == content
+    attribute(_cfg(dss_dir, out, limit=8, overwrite=True), teacher=teacher, progress=False)
+    assert len(out.read_text().splitlines()) == 8
+
+
+def test_an_attribution_file_without_its_sidecar_takes_no_other_top_k(dss_dir, tmp_path):
+    teacher = make_teacher("gpt2")
+    out = tmp_path / "r.jsonl"
+    attribute(_cfg(dss_dir, out, limit=4), teacher=teacher, progress=False)
+    out.with_name("r.jsonl.meta.json").unlink()
+    before = out.read_bytes()
+    with pytest.raises(ConfigError, match="no r.jsonl.meta.json"):
+        attribute(_cfg(dss_dir, out, limit=8, rationale=RationaleConfig(top_k=3)),
+                  teacher=teacher, progress=False)
+    assert out.read_bytes() == before
+
+
+def test_a_json_array_line_is_named_not_a_traceback(dss_dir, tmp_path):
+    teacher = make_teacher("gpt2")
+    out = tmp_path / "r.jsonl"
+    attribute(_cfg(dss_dir, out, limit=4), teacher=teacher, progress=False)
+    with out.open("a") as fh:
+        fh.write("[1, 2]\n")
+    with pytest.raises(DataError, match="r.jsonl:5: expected a JSON object"):
+        attribute(_cfg(dss_dir, out, limit=8), teacher=teacher, progress=False)
+
+
+def test_resume_follows_the_data_content_not_its_path(dss_dir, tmp_path):
+    """Issue 24: an attribution file resumes on an identical copy of the data elsewhere, is
+    refused on data edited in place (naming the file), and a sidecar from before content
+    digests resumes as before (compared by path)."""
+    import shutil
+
+    teacher = make_teacher("gpt2")
+    out = tmp_path / "r.jsonl"
+    attribute(_cfg(dss_dir, out, limit=4), teacher=teacher, progress=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(dss_dir, copy)
+    attribute(_cfg(copy, out, limit=8), teacher=teacher, progress=False)
+    assert len(out.read_text().splitlines()) == 8
+    train = copy / "cqa" / "cqa_train.json"
+    train.write_text(train.read_text().replace("park", "zoo"))
+    before = out.read_bytes()
+    with pytest.raises(ConfigError, match="cqa/cqa_train.json: sha256") as err:
+        attribute(_cfg(copy, out, limit=12), teacher=teacher, progress=False)
+    assert err.value.key == "inputs" and out.read_bytes() == before
+    meta = out.with_name(out.name + ".meta.json")
+    old = json.loads(meta.read_text())
+    old.pop("inputs")
+    old["data"]["data_dir"] = str(dss_dir)
+    meta.write_text(json.dumps(old))
+    attribute(_cfg(dss_dir, out, limit=12), teacher=teacher, progress=False)
+    assert len(out.read_text().splitlines()) == 12

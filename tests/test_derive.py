@@ -181,7 +181,8 @@ def test_gold_evidence_control_counts_empty_rationales_and_refuses_all_empty(sou
     drop_explanations(len(recs))
     with pytest.raises(ConfigError, match="gold-evidence control needs examples with annotated "
                                           "evidence or human explanations"):
-        derive(DeriveConfig(str(path), str(tmp_path / "e.jsonl"), spec, "gold-evidence"))
+        # another --out: e.jsonl was made from the data before this edit, and is kept
+        derive(DeriveConfig(str(path), str(tmp_path / "e2.jsonl"), spec, "gold-evidence"))
 
 
 def test_errors_name_file_line_and_field(source, tmp_path):
@@ -219,3 +220,30 @@ def test_cli_writes_a_file_students_accept(source, tmp_path, capsys):
 
     _, examples = load_examples(spec)
     check_coverage(out, load_rationale_file(out), examples)
+
+
+def test_an_existing_out_is_replaced_only_when_ours_with_these_settings(source, tmp_path,
+                                                                          capsys):
+    """Issue 24: `rationales --out` no longer silently replaces a file: one it did not write is
+    refused, so is its own file made with other settings; the same settings re-make it;
+    --overwrite replaces on purpose."""
+    spec, path = source
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("my notes\n")
+    argv = ["rationales", "--from", str(path), "--task", "cqa", "--data-dir", spec.data_dir,
+            "--limit", "24", "--source", "random", "--out", str(notes)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "notes.jsonl exists and was not written by saliency-kd" in err
+    assert notes.read_text() == "my notes\n"
+    out = tmp_path / "r.jsonl"
+    derive(DeriveConfig(str(path), str(out), spec, "random", seed=1))
+    derive(DeriveConfig(str(path), str(out), spec, "random", seed=1))  # same settings: fine
+    before = out.read_bytes()
+    with pytest.raises(ConfigError, match=r"different settings \(seed\)"):
+        derive(DeriveConfig(str(path), str(out), spec, "random", seed=2))
+    assert out.read_bytes() == before
+    derive(DeriveConfig(str(path), str(out), spec, "random", seed=2, overwrite=True))
+    assert out.read_bytes() != before
+    assert main([*argv, "--overwrite"]) == 0
+    assert len(notes.read_text().splitlines()) == 24

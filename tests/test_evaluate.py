@@ -88,3 +88,27 @@ def test_predict_text_and_file(trained, tmp_path, capsys):
     inp.write_text(json.dumps({"question": "no choices"}) + "\n")
     with pytest.raises(DataError, match="in.jsonl:1: field 'choices'"):
         predict(trained, input_file=str(inp))
+
+
+def test_empty_split_is_an_error_and_leaves_the_metrics_as_they_were(trained, student_world,
+                                                                      tmp_path):
+    """Issue 24, case 4: evaluating 0 examples used to write "accuracy": NaN (invalid strict
+    JSON) over the previous metrics file."""
+    import shutil
+
+    out = tmp_path / "m.json"
+    evaluate(trained, DataSpec("cqa", str(student_world["dss"]), "test"), out=out,
+             progress=False)
+    before = out.read_bytes()
+    empty = tmp_path / "dss"
+    shutil.copytree(student_world["dss"], empty)
+    (empty / "cqa" / "cqa_test.json").write_text("")
+    with pytest.raises(DataError, match="cqa_test.json: no examples"):
+        evaluate(trained, DataSpec("cqa", str(empty), "test"), out=out, progress=False)
+    assert out.read_bytes() == before
+    assert "NaN" not in before.decode()
+    json.loads(before, parse_constant=lambda c: pytest.fail(f"{c} in metrics"))
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n")
+    with pytest.raises(DataError, match="in.jsonl: no inputs"):
+        predict(trained, input_file=str(inp))

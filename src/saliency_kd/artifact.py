@@ -1,30 +1,67 @@
-"""A JSON Lines file that survives kills: append whole batches, repair a torn tail on resume.
+"""Output files that survive kills and never destroy what the tool did not write.
 
-Each batch is written with one `write` and flushed to disk before the next batch starts, so a
-kill loses at most the batch in flight. A line cut short by the kill is removed on resume; ids
-already in the file are skipped, so a resumed run never writes a duplicate.
+A JSON Lines file is appended in whole batches: each batch is written with one `write` and
+flushed to disk before the next batch starts, so a kill loses at most the batch in flight. A line
+cut short by the kill is removed on resume; ids already in the file are skipped, so a resumed run
+never writes a duplicate.
+
+Every output carries its provenance: a settings sidecar `<file>.meta.json` written by the tool.
+A file without one was not written by saliency-kd (or lost its sidecar): it is never truncated,
+repaired, appended to or replaced, unless the user asks for it (`--overwrite`). A file whose
+sidecar names other settings is refused the same way, naming each setting that differs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, OutputError
 
 log = logging.getLogger(__name__)
 
 
-def _repair(path: Path) -> list[dict[str, Any]]:
-    """Read complete records and truncate anything after the last good line."""
+_FOREIGN = "not written by saliency-kd or edited by hand"
+
+
+def parse_record(path: Path, lineno: int, line: bytes | str,
+                 required: tuple[str, ...] = ("id",)) -> dict[str, Any]:
+    """One line of an artifact as a JSON object holding the `required` fields, or a DataError
+    naming the file and line (bad bytes, bad JSON, not an object, a field missing)."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(path, lineno, None, f"not UTF-8 text (byte 0x{line[exc.start]:02x} "
+                            f"at column {exc.start + 1}); {_FOREIGN}") from None
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, lineno, None, f"invalid JSON ({exc.msg}); {_FOREIGN}") from None
+    if not isinstance(rec, dict):
+        raise DataError(path, lineno, None, f"expected a JSON object, got a JSON "
+                        f"{type(rec).__name__}; {_FOREIGN}")
+    for key in required:
+        if key not in rec:
+            raise DataError(path, lineno, key, f"missing field; {_FOREIGN}")
+    return rec
+
+
+def _scan(path: Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], int, int]:
+    """Read complete records without changing the file: (records, end of the last complete
+    line, file size). Only a last line without its newline is a torn write (each batch is one
+    write ending in a newline, so a kill can leave only that); every complete line must be a
+    record of ours, anything else is an error naming the line, not a tail to cut."""
     records: list[dict[str, Any]] = []
-    good_end = 0
-    with path.open("rb") as fh:
-        data = fh.read()
-    pos = 0
+    data = path.read_bytes()
+    pos = good_end = 0
     lineno = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
@@ -32,22 +69,20 @@ def _repair(path: Path) -> list[dict[str, Any]]:
         if nl == -1:  # no newline: the write was cut off
             break
         line = data[pos:nl]
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if data.find(b"\n", nl + 1) != -1:  # a bad line in the middle is not a torn tail
-                raise DataError(path, lineno, None, "invalid JSON in the middle of the file; "
-                                "not written by saliency-kd or edited by hand") from None
-            break
-        records.append(rec)
-        pos = nl + 1
-        good_end = pos
-    if good_end < len(data):
+        if line.strip():
+            records.append(parse_record(path, lineno, line, required))
+        pos = good_end = nl + 1
+    if good_end < len(data) and not data[good_end:].strip():
+        good_end = len(data)  # trailing blanks are not a torn record
+    return records, good_end, len(data)
+
+
+def _cut_torn_tail(path: Path, good_end: int, size: int) -> None:
+    if good_end < size:
         log.warning("%s: removing a torn last line (%d bytes) left by an interrupted run", path,
-                    len(data) - good_end)
+                    size - good_end)
         with path.open("r+b") as fh:
             fh.truncate(good_end)
-    return records
 
 
 def _without(settings: dict[str, Any], dotted: tuple[str, ...]) -> dict[str, Any]:
@@ -62,31 +97,125 @@ def _without(settings: dict[str, Any], dotted: tuple[str, ...]) -> dict[str, Any
     return out
 
 
+def compare_inputs(old: dict[str, Any], new: dict[str, Any], located: tuple[str, ...] = (),
+                   ) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Inputs are identified by content: when both settings carry `inputs` ({name: sha256} of
+    the files read, see `files_digest`), returns them without the dotted `located` keys (where
+    those files live: an identical copy elsewhere is the same input) and a description of each
+    input whose content differs ('' when none). Settings from before content digests have no
+    `inputs`: they are compared by path."""
+    if "inputs" in old and "inputs" in new:
+        o, n = old["inputs"] or {}, new["inputs"] or {}
+        edited = "; ".join(f"{k}: sha256 {str(o.get(k))[:12]} then, {str(n.get(k))[:12]} now"
+                           for k in sorted(o.keys() | n.keys()) if o.get(k) != n.get(k))
+        drop = (*located, "inputs")
+    else:
+        edited, drop = "", ("inputs",)
+    return _without(old, drop), _without(new, drop), edited
+
+
+def changed_settings(old: dict[str, Any], new: dict[str, Any],
+                     ignore: tuple[str, ...] = ()) -> list[str]:
+    """Top-level settings that differ between two sidecars (less the dotted `ignore` keys)."""
+    old, new = _without(old, ignore), _without(new, ignore)
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def claim_output(path: str | Path, settings: dict[str, Any] | None = None,
+                 overwrite: bool = False, ignore: tuple[str, ...] = (),
+                 located: tuple[str, ...] = ()) -> None:
+    """Refuse to write `path` over what the tool cannot prove it wrote with these settings.
+
+    A missing or empty file is free. An existing file must carry its sidecar (a file without one
+    was not written by saliency-kd, or lost its provenance), and, when `settings` are given, the
+    sidecar must hold the same settings (inputs by content, see `compare_inputs`; `located`
+    names the settings that say where they live). `overwrite` lifts both checks: the user
+    replaces the file on purpose. A directory is never a file output.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError("out", f"{path} is a directory; --out names a file here")
+    if overwrite or not path.exists() or path.stat().st_size == 0:
+        return
+    meta = meta_path(path)
+    if not meta.exists():
+        raise ConfigError("out", f"{path} exists and was not written by saliency-kd (it has no "
+                                 f"{meta.name} beside it); nothing was changed: choose another "
+                                 "--out, or pass --overwrite to replace it")
+    if settings is not None:
+        old, new, edited = compare_inputs(read_settings(path), settings, located)
+        if edited:
+            raise ConfigError("inputs", f"{path} was made from other input content ({edited}): "
+                                        "a file it read has changed since; choose another --out "
+                                        "or pass --overwrite")
+        changed = changed_settings(old, new, ignore)
+        if changed:
+            raise ConfigError("out", f"{path} was written with different settings "
+                                     f"({', '.join(changed)}); choose another --out or pass "
+                                     "--overwrite")
+
+
+def claim_json_output(path: str | Path, marker_keys: tuple[str, ...],
+                      overwrite: bool = False) -> None:
+    """A JSON output (metrics) carries its provenance in itself: an existing file is replaced
+    only when it is a JSON object holding the `marker_keys` this output always has, i.e. an
+    earlier result of the same verb; anything else (a data file given as --out by mistake) is
+    refused unless `overwrite`."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError("out", f"{path} is a directory; --out names a file here")
+    if overwrite or not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        obj = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        obj = None
+    if not isinstance(obj, dict) or not all(k in obj for k in marker_keys):
+        raise ConfigError("out", f"{path} exists and is not an output of this command "
+                                 f"(no {', '.join(marker_keys)}); nothing was changed: choose "
+                                 "another --out, or pass --overwrite to replace it")
+
+
+def claim_output_dir(path: str | Path) -> Path:
+    """A run directory to write in: refused when it names an existing file."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError("out", f"{path} is a file, not a directory; --out names a run "
+                                 "directory here")
+    return path
+
+
 class ResumableJsonl:
     """Append-only JSONL keyed by `id`, tied to the settings that produced it (a sidecar)."""
 
     def __init__(self, path: str | Path, settings: dict[str, Any], overwrite: bool = False,
-                 ignore: tuple[str, ...] = ()) -> None:
+                 ignore: tuple[str, ...] = (), required: tuple[str, ...] = ("id",),
+                 located: tuple[str, ...] = ()) -> None:
         """`ignore`: dotted keys of settings that do not change the content (batch sizes,
-        speed-ups); recorded in the sidecar, but a run that differs only there resumes."""
+        speed-ups); recorded in the sidecar, but a run that differs only there resumes.
+        `required`: fields every record of the file holds (a resumed file is checked).
+        `located`: settings naming where the inputs in `settings["inputs"]` live."""
         self.path = Path(path)
         self.meta_path = meta_path(self.path)
+        self.records: list[dict[str, Any]] = []
+        # Read and check everything before anything is written: a file refused stays as it was.
+        resume = self.path.is_file() and not overwrite
+        if resume:
+            try:
+                self.records, good_end, size = _scan(self.path, required)
+            except DataError as exc:
+                raise DataError(exc.path, exc.line, exc.field, f"{exc.message}; nothing was "
+                                "changed: choose another --out, or pass --overwrite to replace "
+                                "it") from None
+        claim_output(self.path, settings, overwrite, ignore, located)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume:
+            _cut_torn_tail(self.path, good_end, size)
         if overwrite:
             self.path.unlink(missing_ok=True)
             self.meta_path.unlink(missing_ok=True)
-        if self.path.exists() and self.meta_path.exists():
-            old = _without(json.loads(self.meta_path.read_text()), ignore)
-            new = _without(settings, ignore)
-            if old != new:
-                keys = set(old) | set(new)
-                changed = sorted(k for k in keys if old.get(k) != new.get(k))
-                raise ConfigError("out", f"{self.path} was written with different settings "
-                                         f"({', '.join(changed)}); choose another --out or pass "
-                                         "--overwrite")
-        self.meta_path.write_text(json.dumps(settings, indent=1, sort_keys=True))
-        self.records = _repair(self.path) if self.path.exists() else []
-        self.done = {r.get("id") for r in self.records}
+        write_text_atomic(self.meta_path, json.dumps(settings, indent=1, sort_keys=True))
+        self.done = {r["id"] for r in self.records}
 
     def write_batch(self, records: list[dict[str, Any]]) -> None:
         fresh = [r for r in records if r["id"] not in self.done]
@@ -101,12 +230,16 @@ class ResumableJsonl:
         self.done.update(r["id"] for r in fresh)
 
 
-def read_jsonl_records(path: str | Path) -> list[dict[str, Any]]:
-    """Every record of a finished JSONL artifact ([] when it does not exist yet)."""
+def read_jsonl_records(path: str | Path, required: tuple[str, ...] = ("id",),
+                       ) -> list[dict[str, Any]]:
+    """Every record of a finished JSONL artifact ([] when it does not exist yet); a line that is
+    not a record of ours is a DataError naming file and line."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [parse_record(path, lineno, line, required)
+            for lineno, line in enumerate(path.read_bytes().split(b"\n"), start=1)
+            if line.strip()]
 
 
 def meta_path(path: str | Path) -> Path:
@@ -118,7 +251,17 @@ def meta_path(path: str | Path) -> Path:
 def read_settings(path: str | Path) -> dict[str, Any]:
     """The settings sidecar of an artifact; {} when it has none."""
     meta = meta_path(path)
-    return json.loads(meta.read_text()) if meta.exists() else {}
+    if not meta.exists():
+        return {}
+    try:
+        settings = json.loads(meta.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(meta, getattr(exc, "lineno", None), None,
+                        f"damaged settings sidecar ({exc}); delete the output and its sidecar, "
+                        "or pass --overwrite") from None
+    if not isinstance(settings, dict):
+        raise DataError(meta, None, None, "damaged settings sidecar (not a JSON object)")
+    return settings
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -131,13 +274,42 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     tmp.replace(path)
 
 
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """A JSON file (metrics, summaries) written in one go, in strict JSON: a NaN or infinity is
+    a bug to report, never a value to write (`json.dumps(allow_nan=False)`)."""
+    try:
+        text = json.dumps(obj, indent=1, allow_nan=False)
+    except ValueError as exc:
+        raise OutputError(f"{path}: refusing to write a non-finite number ({exc}); the file is "
+                          "left as it was") from None
+    write_text_atomic(path, text)
+
+
 def write_jsonl_atomic(path: str | Path, records: list[dict[str, Any]],
                        settings: dict[str, Any]) -> None:
     """Write a finished JSONL artifact in one go (atomically) and its settings sidecar, in the
-    format `ResumableJsonl` reads back."""
+    format `ResumableJsonl` reads back. The sidecar comes last: a kill in between leaves a file
+    without provenance, which is refused, never one labelled with settings it was not made
+    with."""
     write_text_atomic(path, "".join(json.dumps(rec, ensure_ascii=False) + "\n"
                                     for rec in records))
-    meta_path(path).write_text(json.dumps(settings, indent=1, sort_keys=True))
+    write_text_atomic(meta_path(path), json.dumps(settings, indent=1, sort_keys=True))
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def files_digest(files: Iterable[tuple[str, Path]]) -> dict[str, str]:
+    """{name: sha256} of input files, each under a name that does not depend on where the copy
+    lives (its path relative to the data root, or its role), so that an identical copy elsewhere
+    gives the same digests and an edited file does not."""
+    return {name: file_digest(p) for name, p in sorted(files)}
 
 
 def truncate_log(path: Path, step: int) -> None:
@@ -145,21 +317,94 @@ def truncate_log(path: Path, step: int) -> None:
     and the log must read as if the run had never been interrupted)."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    path.write_text("".join(line + "\n" for line in keep))
+    *complete, _torn = path.read_bytes().split(b"\n")  # a line cut by a kill has no newline
+    keep = [line.decode() for lineno, line in enumerate(complete, start=1)
+            if line.strip() and parse_record(path, lineno, line, ()).get("step", 0) <= step]
+    write_text_atomic(path, "".join(line + "\n" for line in keep))
 
 
 def check_resume(out: Path, saved: dict[str, Any], now: dict[str, Any],
-                 may_change: tuple[str, ...]) -> None:
+                 may_change: tuple[str, ...], located: tuple[str, ...] = ()) -> None:
     """Refuse to resume a training checkpoint made with other settings, naming each setting
     that differs. `may_change` lists the settings that leave what the remaining steps compute
     unchanged (where the run stops, how often it saves, which device runs it): those a resumed
     run may set anew. Keys absent on one side (a checkpoint from an older version) count as
-    differing unless they may change."""
+    differing unless they may change.
+
+    Inputs are identified by content: when both sides carry `inputs` ({name: sha256} of the
+    files read, see `files_digest`), a file edited in place is refused, naming it, and the
+    dotted `located` settings (where those files live) may differ: an identical copy at another
+    path resumes. A checkpoint without `inputs` (older versions) is compared by path."""
+    saved, now, edited = compare_inputs(saved, now, located)
+    if edited:
+        raise ConfigError("inputs", f"{out} holds a checkpoint trained on other input content "
+                                    f"({edited}); a file it read has changed since: restore it "
+                                    "or use another --out")
     differ = sorted(k for k in saved.keys() | now.keys()
                     if k not in may_change and saved.get(k) != now.get(k))
     if differ:
         detail = "; ".join(f"{k} was {saved.get(k)!r}, now {now.get(k)!r}" for k in differ)
         raise ConfigError(differ[0], f"{out} holds a checkpoint of a different configuration "
                                      f"({detail}); resume with its settings or use another --out")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+@contextmanager
+def exclusive(directory: str | Path, key: str = "run_dir") -> Iterator[Path]:
+    """Hold `<directory>/.lock` while working in it: a second process refuses at once, naming
+    the directory and the process that holds it.
+
+    The lock is an advisory `flock` on the file, which the kernel releases when its holder
+    dies however it dies; the file also records the holder's pid, for the message. A lock file
+    whose pid is still written but whose lock is free was left by a process that died: it is
+    taken over with a warning.
+    """
+    import fcntl
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(key, f"{directory} is a file, not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ".lock"
+    fh = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = ""
+        for _ in range(20):  # the holder writes its pid just after taking the lock
+            fh.seek(0)
+            holder = fh.read().strip()
+            if holder:
+                break
+            time.sleep(0.05)
+        fh.close()
+        raise ConfigError(key, f"{directory} is in use by process {holder or '(unknown)'} "
+                               f"(lock {path}); wait for it to finish, or choose another "
+                               "run directory") from None
+    fh.seek(0)
+    old = fh.read().strip()
+    if old and old != str(os.getpid()):
+        state = "no longer running" if old.isdigit() and not _alive(int(old)) else \
+            "not holding it"
+        log.warning("%s: taking over the lock left by process %s (%s)", directory, old, state)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    try:
+        yield directory
+    finally:
+        fh.seek(0)
+        fh.truncate()
+        fh.flush()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()

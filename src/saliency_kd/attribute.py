@@ -14,9 +14,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .artifact import ResumableJsonl, meta_path, read_jsonl_records, write_jsonl_atomic
+from .artifact import (
+    ResumableJsonl,
+    claim_output,
+    meta_path,
+    read_jsonl_records,
+    write_jsonl_atomic,
+)
 from .attribution import AttributionOptions, get_method
-from .data import DataSpec, Example, Task, load_examples
+from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError
 from .rationales import RationaleConfig, merge_subwords, select
 from .teacher import EncodedPrompt, Teacher, TeacherConfig
@@ -62,7 +68,14 @@ class AttributeConfig:
         d["data"].pop("limit")  # a larger --limit extends a finished file
         d["teacher"].pop("device")
         d["teacher"].pop("device_map")
+        d["inputs"] = inputs_digest(self.data)  # the data by content: see LOCATED
         return d
+
+
+LOCATED = ("data.data_dir", "data.file")
+"""Where the data lives: a file resumes on an identical copy elsewhere, not on edited data."""
+RECORD_FIELDS = ("id", "prediction", "words", "rationale_index")
+"""Fields every attribution record holds: a file to resume must consist of such records."""
 
 
 def _r(x: float) -> float:
@@ -159,16 +172,21 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     settings = cfg.settings()
     speed_only = tuple(f"options.{k}" for k in AttributionOptions.SPEED_ONLY)
     if world == 1:
-        writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite, ignore=speed_only)
+        writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite, ignore=speed_only,
+                                required=RECORD_FIELDS, located=LOCATED)
         done = writer.done
     else:
+        claim_output(out, settings, cfg.overwrite, speed_only, LOCATED)
+        dist.wait_for_everyone()
         if cfg.overwrite and rank == 0:
             out.unlink(missing_ok=True)
+            meta_path(out).unlink(missing_ok=True)
         dist.wait_for_everyone()
-        done = {r["id"] for r in read_jsonl_records(out)}
+        done = {r["id"] for r in read_jsonl_records(out, RECORD_FIELDS)}
         writer = ResumableJsonl(out.with_name(f"{out.name}.shard{rank}-of{world}"),
                                 {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite,
-                                ignore=speed_only)
+                                ignore=speed_only, required=RECORD_FIELDS,
+                                located=LOCATED)
         done = done | writer.done
     todo = [ex for ex in examples if ex.id not in done]
     mine = batches_to_run(examples, done, cfg.batch_size, rank, world)

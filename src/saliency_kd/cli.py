@@ -8,7 +8,8 @@ import logging
 import sys
 from collections.abc import Callable
 
-from .errors import SaliencyKDError
+from .artifact import claim_output_dir
+from .errors import SaliencyKDError, first_line
 
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                        Callable[[argparse.Namespace], int]]] = {}
@@ -138,6 +139,8 @@ def _rationales_args(p: argparse.ArgumentParser) -> None:
     add_selection_args(g)
     g.add_argument("--seed", type=int, default=0, help="seed of the random control")
     p.add_argument("--out", required=True, help="output JSON Lines file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out made with other settings or not by saliency-kd")
 
 
 @verb("rationales", "derive a rationale file: another k, or a random / gold-answer / "
@@ -147,7 +150,7 @@ def cmd_rationales(a: argparse.Namespace) -> int:
     from .derive import DeriveConfig, derive
 
     cfg = DeriveConfig(source_file=a.source_file, out=a.out, data=data_spec(a), source=a.source,
-                       rationale=rationale_config(a), seed=a.seed)
+                       rationale=rationale_config(a), seed=a.seed, overwrite=a.overwrite)
     print(json.dumps(derive(cfg), indent=1))
     return 0
 
@@ -171,6 +174,7 @@ def _faithfulness_args(p: argparse.ArgumentParser) -> None:
 def cmd_faithfulness(a: argparse.Namespace) -> int:
     from .faithfulness import FaithfulnessConfig, faithfulness
 
+    claim_output_dir(a.out)
     cfg = FaithfulnessConfig(rationales=a.rationales, out=a.out, data=data_spec(a),
                              teacher=teacher_config(a), bins=tuple(a.bins),
                              batch_size=a.batch_size)
@@ -183,13 +187,16 @@ def _teacher_eval_args(p: argparse.ArgumentParser) -> None:
     add_teacher_args(p)
     p.add_argument("--batch-size", type=int, default=8, help="examples per teacher pass")
     p.add_argument("--out", default=None, help="write predictions and metrics here (JSON)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that is not an earlier teacher-eval output")
 
 
 @verb("teacher-eval", "accuracy of the teacher on a split", _teacher_eval_args)
 def cmd_teacher_eval(a: argparse.Namespace) -> int:
     from .teacher_eval import teacher_eval
 
-    metrics = teacher_eval(data_spec(a), teacher_config(a), batch_size=a.batch_size, out=a.out)
+    metrics = teacher_eval(data_spec(a), teacher_config(a), batch_size=a.batch_size, out=a.out,
+                           overwrite=a.overwrite)
     print(json.dumps(metrics, indent=1))
     return 0
 
@@ -235,6 +242,7 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
 def cmd_teacher_finetune(a: argparse.Namespace) -> int:
     from .finetune import FinetuneConfig, finetune
 
+    claim_output_dir(a.out)
     cfg = FinetuneConfig(out=a.out, data=data_spec(a), teacher=teacher_config(a), lora=a.lora,
                          lora_rank=a.lora_rank, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
                          max_minutes=a.max_minutes, max_steps=a.max_steps,
@@ -314,6 +322,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .student import LossWeights, TrainConfig, train
     from .student.channels import ChannelOptions
 
+    claim_output_dir(a.out)
     cfg = TrainConfig(out=a.out, data=data_spec(a), rationales=a.rationales, student=a.student,
                       family=a.family, mode=a.mode, labels=a.labels, channel=a.channel,
                       channel_options=ChannelOptions(a.channel_weighting, a.channel_temperature,
@@ -335,6 +344,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rationales", default=None,
                    help="teacher records for this split, to score the student's rationales")
     p.add_argument("--out", default=None, help="metrics JSON (default: beside the model)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that is not an earlier metrics file")
     p.add_argument("--batch-size", type=int, default=32, help="examples per student pass")
 
 
@@ -342,7 +353,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
-    metrics = evaluate(a.model, data_spec(a), a.rationales, a.out, a.batch_size)
+    metrics = evaluate(a.model, data_spec(a), a.rationales, a.out, a.batch_size,
+                       overwrite=a.overwrite)
     print(json.dumps(metrics, indent=1))
     return 0
 
@@ -441,14 +453,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_message(exc: BaseException) -> str | None:
+    """One line for an error a user can fix (their input, a damaged file, a path), or None for
+    a bug, which keeps its traceback."""
+    if isinstance(exc, SaliencyKDError):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset " \
+               f"{exc.start}); run with -v for where it was read"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or first_line(exc)}"
+    if type(exc).__name__ == "SafetensorError":
+        return f"a damaged safetensors file ({first_line(exc)})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except SaliencyKDError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        message = error_message(exc)
+        if message is None:
+            raise
+        if args.verbose:
+            logging.getLogger(__name__).debug("where it was raised", exc_info=exc)
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
         return 2
 
 

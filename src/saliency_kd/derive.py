@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .artifact import read_jsonl_records, write_jsonl_atomic
-from .data import DataSpec, Example, Task, load_examples
+from .artifact import claim_output, read_jsonl_records, write_jsonl_atomic
+from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError, DataError, UnknownNameError
 from .rationales import RationaleConfig, eligible, select
 from .student.items import content_segments
@@ -39,6 +39,8 @@ from .teacher import WORD_RE
 log = logging.getLogger(__name__)
 
 SOURCES = ("teacher", "random", "gold-answer", "gold-evidence")
+LOCATED = ("derived_from", "source_file", "data.data_dir", "data.file")
+"""Where the inputs live: a derived file is the same for identical copies elsewhere."""
 
 
 @dataclass
@@ -59,6 +61,17 @@ class DeriveConfig:
     `gold-evidence` all evidence words, whatever `top_k` or `mass` say."""
     seed: int = 0
     """Seed of the `random` control (each example draws from its own seeded stream)."""
+    overwrite: bool = False
+    """Replace an existing --out that was not written with these settings (or not by us)."""
+
+    def settings(self) -> dict[str, Any]:
+        """What determines the file's content (its sidecar)."""
+        d = {"derived_from": str(Path(self.source_file)), **asdict(self)}
+        d.pop("out")
+        d.pop("overwrite")
+        if Path(self.source_file).is_file():
+            d["inputs"] = inputs_digest(self.data, source=self.source_file)
+        return d
 
     def validate(self) -> None:
         if self.source not in SOURCES:
@@ -136,6 +149,10 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
     """Write the derived file (atomically) and its settings sidecar; return a summary."""
     cfg.validate()
     src = Path(cfg.source_file)
+    out = Path(cfg.out)
+    settings = cfg.settings()
+    # Checked first: nothing is computed for an output that would be refused.
+    claim_output(out, settings, cfg.overwrite, located=LOCATED)
     if not src.exists():
         raise DataError(src, None, None, "attribution file not found (run `saliency-kd attribute`)")
     task, examples = load_examples(cfg.data)
@@ -166,9 +183,6 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
         raise ConfigError("source", f"no example of {cfg.data.task} has gold evidence words in "
                           "its input; the gold-evidence control needs examples with annotated "
                           "evidence or human explanations")
-    out = Path(cfg.out)
-    settings = {"derived_from": str(src), **asdict(cfg)}
-    settings.pop("out")
     write_jsonl_atomic(out, out_recs, settings)
     summary = {"out": str(out), "records": len(out_recs), "source": cfg.source,
                "empty_rationales": empty,

@@ -6,6 +6,9 @@ Every error about user input names the file, the line and the field, so that a b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class SaliencyKDError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -34,6 +37,11 @@ class ConfigError(SaliencyKDError, ValueError):
         super().__init__(f"{prefix}'{key}': {message}")
 
 
+class OutputError(SaliencyKDError, ValueError):
+    """An output cannot be written as asked (names the file); what was there is left as it
+    was."""
+
+
 class UnknownNameError(SaliencyKDError, KeyError):
     """A registry lookup failed; the message lists the valid names."""
 
@@ -43,3 +51,37 @@ class UnknownNameError(SaliencyKDError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return self.args[0]
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (a library's may span a page), with its type."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def reading_errors() -> tuple[type[BaseException], ...]:
+    """What reading a damaged file raises (bad bytes, truncated safetensors or pickle, broken
+    JSON, a missing part): the errors the CLI reports in one line instead of a traceback."""
+    errors: tuple[type[BaseException], ...] = (OSError, UnicodeDecodeError, ValueError, EOFError)
+    try:
+        from safetensors import SafetensorError
+
+        errors += (SafetensorError,)
+    except ImportError:  # pragma: no cover
+        pass
+    return errors
+
+
+@contextmanager
+def loading(key: str, path: object, what: str = "model folder") -> Iterator[None]:
+    """Loading a model folder: its damage (a truncated model.safetensors, a broken config or
+    tokenizer file) becomes a ConfigError naming the folder, not a traceback."""
+    try:
+        yield
+    except SaliencyKDError:
+        raise
+    except reading_errors() as exc:
+        raise ConfigError(key, f"{what} {path} cannot be loaded: it is damaged or incomplete "
+                               f"({first_line(exc)})") from None

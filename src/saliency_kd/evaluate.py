@@ -9,17 +9,26 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from .artifact import claim_json_output, write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
 from .data.jsonl import get_text, get_text_list, read_jsonl
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, loading
 from .evaluate_math import EquationError, evaluate_equation
 from .metrics import accuracy_summary, bootstrap_ci, token_f1
 from .student import load_student
 from .student.items import load_rationale_file
 
+METRICS_KEYS = ("task", "split", "accuracy")
+"""Keys every metrics file of `evaluate` has: an existing --out without them is not ours."""
 TASK_FIELDS = {"cqa": ["question"], "demo": ["question"], "svamp": ["input"],
                "anli1": ["premise", "hypothesis"], "esnli": ["premise", "hypothesis"],
                "generic": ["input"]}
+
+
+def open_student(model_dir: str | Path):
+    """A trained student; a missing, foreign or damaged folder is a one-line ConfigError."""
+    with loading("model", model_dir, "student model folder"):
+        return load_student(model_dir)
 
 
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
@@ -31,9 +40,12 @@ def _predict_all(student, examples: list[Example], batch_size: int, progress: bo
 
 def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = None,
              out: str | Path | None = None, batch_size: int = 32, progress: bool = True,
-             ) -> dict[str, Any]:
-    """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement."""
-    student = load_student(model_dir)
+             overwrite: bool = False) -> dict[str, Any]:
+    """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement.
+    An existing `out` is replaced only when it is an earlier metrics file (or `overwrite`)."""
+    if out is not None:
+        claim_json_output(out, METRICS_KEYS, overwrite)
+    student = open_student(model_dir)
     if data.task != student.task.name:
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
                                   f"not '{data.task}'")
@@ -66,12 +78,14 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
         metrics["rationale"] = _rationale_metrics(examples, preds, rationales)
     if out is None:
         out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
+        claim_json_output(out, METRICS_KEYS, overwrite)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=1))
-    with out.with_suffix(".predictions.jsonl").open("w") as fh:
-        for ex, p, ok in zip(examples, preds, correct):
-            fh.write(json.dumps({**p, "label": ex.label, "correct": ok}) + "\n")
+    # Each file in one go, metrics last: a run that fails leaves the previous metrics as they
+    # were, and strict JSON refuses a NaN instead of writing it.
+    write_text_atomic(out.with_suffix(".predictions.jsonl"), "".join(
+        json.dumps({**p, "label": ex.label, "correct": ok}, allow_nan=False) + "\n"
+        for ex, p, ok in zip(examples, preds, correct)))
+    write_json_atomic(out, metrics)
     metrics["path"] = str(out)
     return metrics
 
@@ -102,7 +116,11 @@ def example_from_record(task_name: str, obj: dict[str, Any], path: str, line: in
     fields = {k: get_text(obj, k, p, line) for k in TASK_FIELDS[task_name]}
     choices = get_text_list(obj, "choices", p, line) if "choices" in obj else None
     if task_name in ("cqa", "demo") and not choices:
-        raise DataError(path, line, "choices", "cqa needs answer choices")
+        raise DataError(path, line, "choices", f"the model's task {task_name} needs answer "
+                        "choices (--choices 'a|b|c' or a 'choices' list)")
+    if choices is not None and len(set(choices)) < 2:
+        raise DataError(path, line, "choices", f"{len(set(choices))} distinct choice(s) "
+                        f"{choices}: a prediction needs at least 2 to choose from")
     return Example(str(obj.get("id", f"input-{index}")), fields, str(obj.get("label", "")),
                    choices, source=f"{path}:{line}")
 
@@ -110,7 +128,7 @@ def example_from_record(task_name: str, obj: dict[str, Any], path: str, line: in
 def predict(model_dir: str | Path, text: str | None = None, choices: list[str] | None = None,
             input_file: str | None = None) -> list[dict[str, Any]]:
     """Label (and, when learnt, rationale words) for one text or a JSONL file of inputs."""
-    student = load_student(model_dir)
+    student = open_student(model_dir)
     name = student.task.name
     if (text is None) == (input_file is None):
         raise ConfigError("text", "give exactly one of --text or --input")
@@ -135,4 +153,6 @@ def predict(model_dir: str | Path, text: str | None = None, choices: list[str] |
     else:
         examples = [example_from_record(name, obj, input_file, line, i)
                     for i, (line, obj) in enumerate(read_jsonl(Path(input_file)))]
+        if not examples:
+            raise DataError(input_file, None, None, "no inputs in the file; nothing to predict")
     return _predict_all(student, examples, 32, progress=False)

@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .artifact import ResumableJsonl, read_jsonl_records, read_settings, write_text_atomic
+from .artifact import ResumableJsonl, read_jsonl_records, read_settings, write_json_atomic
 from .data import DataSpec, Example, Task, get_task, load_examples
 from .errors import ConfigError, DataError
 from .metrics import bootstrap_ci
@@ -210,5 +210,5 @@ def _record(path: Path, header: dict[str, Any], file: str, entry: dict[str, Any]
         if {k: old.get(k) for k in header} == header:
             summary["files"] = old.get("files", {})
     summary["files"][file] = entry
-    write_text_atomic(path, json.dumps(summary, indent=1))
+    write_json_atomic(path, summary)
     return summary

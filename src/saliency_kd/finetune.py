@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .artifact import check_resume, truncate_log
 from .attribute import answer
-from .data import DataSpec, dev_ids, load_examples
+from .data import DataSpec, dev_ids, load_examples, require_examples
 from .errors import ConfigError
 from .models import freeze_token_embeddings
 from .teacher import Teacher, TeacherConfig
@@ -123,6 +123,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     held_out = dev_ids(train)
     dev = [ex for ex in train if ex.id in held_out][: cfg.eval_limit]
     train = [ex for ex in train[: cfg.data.limit] if ex.id not in held_out]
+    require_examples(train, cfg.data, " once the dev carve-out is set aside")
     teacher = teacher or Teacher.load(cfg.teacher)
     torch.manual_seed(cfg.seed)
     model = teacher.model

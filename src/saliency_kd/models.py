@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, loading
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,9 @@ def load_lm(name: str, *, dtype: str = "fp32", device: str = "cpu",
         kwargs["attn_implementation"] = attn_implementation
     if device_map:
         kwargs["device_map"] = device_map
-    model = cls.from_pretrained(path, **kwargs)
-    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    with loading("teacher", path):
+        model = cls.from_pretrained(path, **kwargs)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     if not device_map:  # a device map has placed the layers already
         model = model.to(device)
     return model.eval(), tok, bool(config.is_encoder_decoder)

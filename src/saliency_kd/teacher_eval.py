@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from .artifact import claim_json_output, write_json_atomic
 from .attribute import answer
 from .data import DataSpec, load_examples
 from .metrics import accuracy_summary
@@ -17,7 +16,9 @@ from .teacher import Teacher, TeacherConfig
 
 def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8,
                  out: str | None = None, teacher: Teacher | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    if out:  # replaced only when it is an earlier teacher-eval output (or on purpose)
+        claim_json_output(out, ("metrics", "predictions"), overwrite)
     task, examples = load_examples(data)
     teacher = teacher or Teacher.load(teacher_cfg)
     preds: list[dict[str, Any]] = []
@@ -32,6 +33,5 @@ def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8
                                **accuracy_summary([p["correct"] for p in preds])}
     metrics["predicted_counts"] = dict(Counter(p["prediction"] for p in preds).most_common(20))
     if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps({"metrics": metrics, "predictions": preds}, indent=1))
+        write_json_atomic(out, {"metrics": metrics, "predictions": preds})
     return metrics

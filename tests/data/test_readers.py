@@ -131,3 +131,34 @@ def test_real_dss_files(shared_dss):
         e.id for e in test}
     _, stats = load_dss(shared_dss, "cqa", "train")
     assert stats.unparsable < 0.05 * stats.total
+
+
+def test_data_files_name_what_a_split_reads_by_its_place_in_the_layout(dss_dir, tmp_path):
+    from saliency_kd.data import data_files, inputs_digest
+
+    names = [n for n, _ in data_files(DataSpec("cqa", str(dss_dir), "dev"))]
+    assert names == ["cqa/cqa_train.json", "cqa/llm/train_CoT_0.json"]
+    assert data_files(DataSpec("demo", None, "train")) == []
+    root = tmp_path / "dss"
+    (root / "esnli").mkdir(parents=True)
+    _write(root / "esnli" / "esnli_valid.json",
+           [json.dumps({"premise": "p", "hypothesis": "h", "label": 0})])
+    assert [n for n, _ in data_files(DataSpec("esnli", str(root), "test"))] == [
+        "esnli/esnli_valid.json"]
+    digest = inputs_digest(DataSpec("cqa", str(dss_dir), "train"), rationales=None)
+    assert sorted(digest) == ["cqa/cqa_train.json", "cqa/llm/train_CoT_0.json"]
+
+
+@pytest.mark.parametrize("split,limit", [("train", None), ("test", None), ("dev", None)])
+def test_zero_examples_is_an_error_naming_the_file(tmp_path, split, limit):
+    """Issue 24, case 4: an empty data file is an error for every reader of a split."""
+    root = tmp_path / "dss"
+    (root / "cqa").mkdir(parents=True)
+    (root / "cqa" / "cqa_train.json").write_text("")
+    (root / "cqa" / "cqa_test.json").write_text("\n\n")
+    with pytest.raises(DataError, match=r"cqa_(train|test).json: no examples in the"):
+        load_examples(DataSpec("cqa", str(root), split, limit))
+    one = tmp_path / "one.jsonl"
+    _write(one, [json.dumps({"input": "a", "label": "x"})])
+    with pytest.raises(DataError, match=r"one.jsonl: no examples in the 'test' split"):
+        load_examples(DataSpec("generic", None, "test", file=str(one)))

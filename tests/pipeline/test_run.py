@@ -196,3 +196,91 @@ def test_study_settings_are_checked(student_world, tmp_path):
     raw["students"]["tune"] = {"lr": [1e-3], "size": 30}
     with pytest.raises(ConfigError, match="students.tune.size"):
         parse_config(raw)
+
+
+def _holder(run_dir):
+    """Another process that holds the run directory's lock until it is killed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import saliency_kd
+
+    src = str(Path(saliency_kd.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    code = ("import sys, time\n"
+            "from saliency_kd.artifact import exclusive\n"
+            "with exclusive(sys.argv[1]):\n"
+            "    print('locked', flush=True)\n"
+            "    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_run_directory_is_locked_while_a_run_works_in_it(student_world, tmp_path, capsys,
+                                                            caplog):
+    """Issue 24: a second `run` (or `demo`) on a run directory in use refuses at once, naming
+    the directory and the process holding it; once that process is dead, its lock is taken
+    over with a warning."""
+    import logging
+    import time
+
+    run_dir = tmp_path / "run"
+    raw = tiny_config(student_world, run_dir)
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    holder = _holder(run_dir)
+    try:
+        started = time.time()
+        assert main(["run", str(cfg_path)]) == 2
+        assert time.time() - started < 30  # at once, not after waiting for the other
+        err = capsys.readouterr().err
+        assert f"{run_dir} is in use by process {holder.pid}" in err
+        assert not (run_dir / "config.json").exists()
+        with pytest.raises(ConfigError, match=f"in use by process {holder.pid}"):
+            run_pipeline(parse_config(raw), progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (run_dir / ".lock").read_text().strip() == str(holder.pid)  # it died holding it
+    from saliency_kd.artifact import exclusive
+
+    with caplog.at_level(logging.WARNING), exclusive(run_dir):
+        pass
+    assert f"taking over the lock left by process {holder.pid} (no longer running)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), exclusive(run_dir):  # released cleanly: no warning
+        pass
+    assert "taking over" not in caplog.text
+
+
+def test_stages_follow_the_content_of_the_data_not_its_path(student_world, tmp_path):
+    """Issue 24: an identical copy of the data elsewhere re-uses every stage; a test file
+    edited in place re-runs the stages that read it (teacher-eval, evaluate, report) and only
+    those; an edited train file re-runs attribution and training as well."""
+    import shutil
+
+    data = tmp_path / "dss"
+    shutil.copytree(student_world["dss"], data)
+    raw = tiny_config(student_world, tmp_path / "run")
+    raw["teacher"].pop("finetune")
+    raw["attribution"]["methods"] = ["saliency"]
+    raw["students"].update(modes=["standard", "rationale"], seeds=[0])
+    raw["data"].update(data_dir=str(data), test_limit=8)
+    run_pipeline(parse_config(raw), progress=False)
+    copy = tmp_path / "copy"
+    shutil.copytree(data, copy)
+    raw["data"]["data_dir"] = str(copy)
+    assert run_pipeline(parse_config(raw), progress=False)["stages_ran"] == []
+    test = copy / "cqa" / "cqa_test.json"
+    test.write_text(test.read_text().replace("park", "zoo"))
+    ran = run_pipeline(parse_config(raw), progress=False)["stages_ran"]
+    assert {s.split("-")[0] for s in ran} == {"teacher", "evaluate", "report"}, ran
+    train_file = copy / "cqa" / "cqa_train.json"
+    train_file.write_text(train_file.read_text().replace("park", "zoo"))
+    ran = run_pipeline(parse_config(raw), progress=False)["stages_ran"]
+    assert {"attribute-saliency", "train-standard-s0", "train-rationale-s0"} <= set(ran), ran
+    assert "teacher-eval" not in ran

@@ -300,3 +300,54 @@ def test_frozen_embeddings_stay_fixed_while_the_rest_trains(student_world, tmp_p
     moved = [n for (n, a), b in zip(start.named_parameters(), end.parameters())
              if not torch.equal(a, b)]
     assert moved  # the rest of the model did train
+
+
+def test_resume_compares_input_content_not_paths(student_world, tmp_path, monkeypatch):
+    """Issue 24, case 5: a rationale file changed in place since the checkpoint is refused,
+    naming it, instead of 'resuming' into the old model; an identical copy of the data and the
+    rationale file at other paths resumes."""
+    import shutil
+
+    rationales = tmp_path / "r.jsonl"
+    shutil.copy(student_world["rationales"], rationales)
+    out = tmp_path / "cut"
+    cfg = _cfg(student_world, "encoder", out, rationales=str(rationales), epochs=1)
+    _killed_at(monkeypatch, 5, cfg)
+    original = rationales.read_bytes()
+    lines = original.decode().splitlines()
+    rec = json.loads(lines[0])
+    rec["rationale_index"] = rec["rationale_index"][:1]
+    rationales.write_text("\n".join([json.dumps(rec), *lines[1:]]) + "\n")
+    with pytest.raises(ConfigError, match="rationales: sha256") as err:
+        train(cfg, progress=False)
+    assert err.value.key == "inputs" and "rationales: sha256" in str(err.value)
+    assert "cqa/cqa_train.json" not in str(err.value)  # only the changed file is named
+    rationales.write_bytes(original)
+    copy_dss, copy_r = tmp_path / "elsewhere" / "dss", tmp_path / "elsewhere" / "r2.jsonl"
+    shutil.copytree(student_world["dss"], copy_dss)
+    shutil.copy(rationales, copy_r)
+    moved = _cfg(student_world, "encoder", out, rationales=str(copy_r), epochs=1,
+                 data=DataSpec("cqa", str(copy_dss), "train"))
+    train(moved, progress=False)
+    assert [r["step"] for r in _log(out)] == list(range(1, len(_log(out)) + 1))
+    (copy_dss / "cqa" / "cqa_train.json").write_bytes(
+        (copy_dss / "cqa" / "cqa_train.json").read_bytes() + b"\n")
+    with pytest.raises(ConfigError, match="cqa/cqa_train.json: sha256"):
+        train(moved, progress=False)
+
+
+def test_no_training_examples_is_an_error_not_an_untrained_model(student_world, tmp_path):
+    """Issue 24, case 4: 0 examples (an empty file, or --limit inside the dev carve-out) used to
+    save a model trained for 0 steps and exit 0."""
+    from saliency_kd.data import get_task
+
+    with pytest.raises(ConfigError, match="no training examples"):
+        build_items(get_task("cqa"), [], {"rationale"}, "gold", {}, 2.0)
+    root = tmp_path / "dss"
+    (root / "cqa").mkdir(parents=True)
+    (root / "cqa" / "cqa_train.json").write_text("")
+    with pytest.raises(DataError, match="cqa_train.json: no examples"):
+        train(_cfg(student_world, "encoder", tmp_path / "x", data=DataSpec("cqa", str(root),
+                                                                          "train")),
+              progress=False)
+    assert not (tmp_path / "x" / "model").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .dss import dev_ids, load_dss, parse_llm_output, seeded_partition
 from .example import Example
 from .generic import FieldMap, load_generic
@@ -66,10 +66,49 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
             examples, _ = load_dss(Path(spec.data_dir), spec.task, spec.split)
     if spec.limit is not None:
         examples = examples[: spec.limit]
+    require_examples(examples, spec)
     return task, examples
 
 
+def require_examples(examples: list[Example], spec: DataSpec, what: str = "") -> None:
+    """0 examples is an error for every verb (never an empty run that exits 0, a model trained
+    for 0 steps or a NaN accuracy); names the file read."""
+    if examples:
+        return
+    files = data_files(spec)
+    where = files[0][1] if files else (spec.file or spec.data_dir or spec.task)
+    raise DataError(where, None, None, f"no examples in the '{spec.split}' split of "
+                    f"{spec.task}{what}; nothing to do")
+
+
+def data_files(spec: DataSpec) -> list[tuple[str, Path]]:
+    """The files `load_examples(spec)` reads, each named by its place in the layout rather than
+    its path (so that an identical copy elsewhere has the same names): the DSS split file and
+    its llm/ outputs, or the generic file. Embedded (demo) and Hub data have none."""
+    if spec.task == "generic":
+        return [("file", Path(spec.file))] if spec.file else []
+    if spec.task == "demo" or spec.data_dir in (None, "hub"):
+        return []
+    root, name = Path(spec.data_dir), spec.task
+    base = "train" if spec.split == "dev" else spec.split
+    main = root / name / f"{name}_{base}.json"
+    if not main.exists():
+        base, main = "valid", root / name / f"{name}_valid.json"
+    files = [main, *sorted((root / name / "llm").glob(f"{base}_CoT_*.json"))]
+    return [(p.relative_to(root).as_posix(), p) for p in files if p.is_file()]
+
+
+def inputs_digest(spec: DataSpec, **named: str | Path | None) -> dict[str, str]:
+    """{name: sha256} of the data files of `spec` and of the `named` files (None: not used):
+    what a resumed run compares to know it reads the same content, wherever it lives."""
+    from ..artifact import files_digest
+
+    return files_digest([*data_files(spec),
+                         *((k, Path(v)) for k, v in named.items() if v is not None)])
+
+
 __all__ = [
-    "NLI_LABELS", "DataSpec", "Example", "FieldMap", "Segment", "Task", "dev_ids", "get_task",
-    "load_examples", "load_hub", "parse_llm_output", "render", "task_names",
+    "NLI_LABELS", "DataSpec", "Example", "FieldMap", "Segment", "Task", "data_files", "dev_ids",
+    "get_task", "inputs_digest", "load_examples", "load_hub", "parse_llm_output", "render",
+    "require_examples", "task_names",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .example import Example
-from .jsonl import get_text, get_text_list, read_jsonl
+from .jsonl import get_text, get_text_list, read_jsonl, read_text
 from .tasks import NLI_LABELS
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def _read_llm(root: Path, name: str, split: str, n: int,
     outputs: list[object] = []
     for path in files:
         try:
-            chunk = json.loads(path.read_text(encoding="utf-8"))
+            chunk = json.loads(read_text(path))
         except json.JSONDecodeError as exc:
             raise DataError(path, exc.lineno, None, f"invalid JSON ({exc.msg})") from None
         if not isinstance(chunk, list):

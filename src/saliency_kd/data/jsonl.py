@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,12 +12,37 @@ from typing import Any
 from ..errors import DataError
 
 
+def decode_utf8(path: Path, data: bytes, first_line: int = 1) -> str:
+    """`data` as text; a byte that is not UTF-8 is a DataError naming the file, line and column
+    (never a UnicodeDecodeError without a file). A leading byte-order mark is dropped."""
+    try:
+        return data.decode("utf-8-sig" if first_line == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        line = first_line + data.count(b"\n", 0, exc.start)
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(path, line, None, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                        f"column {column}); save the file as UTF-8") from None
+
+
+def read_text(path: Path) -> str:
+    """A whole UTF-8 text file, with the errors `decode_utf8` names."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, None, None, "file not found")
+    if path.is_dir():
+        raise DataError(path, None, None, "is a directory, not a file")
+    return decode_utf8(path, path.read_bytes())
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line."""
     if not path.exists():
         raise DataError(path, None, None, "file not found")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    if path.is_dir():
+        raise DataError(path, None, None, "is a directory, not a file")
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = decode_utf8(path, raw, lineno)
             if not line.strip():
                 continue
             try:
@@ -29,12 +55,12 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    if not path.exists():
-        raise DataError(path, None, None, "file not found")
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    try:
         for row in reader:
             yield reader.line_num, dict(row)
+    except csv.Error as exc:
+        raise DataError(path, reader.line_num, None, f"invalid CSV ({exc})") from None
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

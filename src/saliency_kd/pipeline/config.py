@@ -8,6 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..data.jsonl import read_text
 from ..errors import ConfigError
 
 
@@ -153,9 +154,13 @@ def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     if not path.is_file():
         raise ConfigError("config", f"file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
-        raise ConfigError("config", f"invalid YAML ({exc})", str(path)) from None
+        raise ConfigError("config", f"invalid YAML ({' '.join(str(exc).split())})",
+                          str(path)) from None
+    if raw is None:  # an empty file would silently run the whole default pipeline
+        raise ConfigError("config", "the file is empty; start from configs/demo.yaml",
+                          str(path))
     if not isinstance(raw, dict):
         raise ConfigError("config", "expected a mapping at the top level", str(path))
     return parse_config(raw, str(path), overrides)

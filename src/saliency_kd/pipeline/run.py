@@ -2,9 +2,9 @@
 -> report, each stage cached under the run directory by a hash of what produced it.
 
 A stage's directory is `<name>-<hash>`; it counts as done once its `stage.json` exists. Re-running
-skips done stages; changing a setting changes the hashes of the stages that depend on it, and
-only those run again. A killed stage resumes from its own checkpoints (attribution files,
-training checkpoints).
+skips done stages; changing a setting, or the content of a data file, changes the hashes of the
+stages that depend on it, and only those run again. A killed stage resumes from its own
+checkpoints (attribution files, training checkpoints).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifact import write_text_atomic
-from ..data import load_examples
+from ..artifact import exclusive, write_text_atomic
+from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
 from .students import StudentStages, curve_records, spec_maker
 
@@ -59,7 +59,24 @@ class Stages:
              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1, default=str))
 
 
+def _data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
+    """What identifies a stage's data in its hash: the content of the files it reads (sha256;
+    an edited file re-runs the stages that read it, an identical copy elsewhere re-uses them),
+    or, for data without files (demo, Hub), its name and place."""
+    content = inputs_digest(spec)
+    if content:
+        return {"task": cfg.data.task, "content": content}
+    return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file}
+
+
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
+    """Run every stage not yet done; the run directory is locked meanwhile (a second `run` or
+    `demo` on it refuses at once, naming the process that holds it)."""
+    with exclusive(cfg.run_dir):
+        return _run_pipeline(cfg, progress)
+
+
+def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
     from ..attribute import AttributeConfig, attribute
     from ..attribution import AttributionOptions
     from ..derive import DeriveConfig, derive
@@ -74,18 +91,23 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     (root / "config.json").write_text(cfg.model_dump_json(indent=1))
     stages = Stages(root)
     spec = spec_maker(cfg)
-    data_id = {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file}
     # Rationale files by source (attribution method or control) and their stage names; the
     # student stages read them once stages 3 have written them.
     rationale_files: dict[str, Path] = {}
     attr_ids: dict[str, str] = {}
-    students = StudentStages(cfg, stages, data_id, rationale_files, attr_ids, spec, progress)
+    first_spec = spec("train", cfg.data.train_limit)
+    data_id = _data_id(cfg, first_spec)
+    test_spec = spec(cfg.data.test_split, cfg.data.test_limit)
+    test_id = _data_id(cfg, test_spec)
+    students = StudentStages(cfg, stages, data_id, rationale_files, attr_ids, spec, progress,
+                             test_id=test_id)
     sizes = students.sizes()
     # A learning curve: the teacher explains enough training examples for the largest size.
     train_limit = max(limit for _, limit in sizes) if cfg.data.train_sizes else \
         cfg.data.train_limit
     train_spec = spec("train", train_limit)
-    test_spec = spec(cfg.data.test_split, cfg.data.test_limit)
+    for each in (train_spec, test_spec):  # bad data fails now, before a teacher is loaded
+        load_examples(each)
     t = cfg.teacher
     teacher_cfg = TeacherConfig(t.name, t.device, t.dtype)
     teacher_id: dict[str, Any] = {"name": t.name, "dtype": t.dtype}
@@ -112,7 +134,7 @@ def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
         return cached["t"]
 
     # ---- 2. teacher accuracy on the evaluation split -----------------------------------------
-    payload = {"teacher": teacher_id, "data": data_id, "split": cfg.data.test_split,
+    payload = {"teacher": teacher_id, "data": test_id, "split": cfg.data.test_split,
                "limit": cfg.data.test_limit}
     d = stages.path("teacher-eval", payload)
     if stages.start(d, "teacher-eval"):

@@ -81,8 +81,10 @@ class StudentStages:
     """Trains and evaluates the students of one run (see the module docstring)."""
 
     def __init__(self, cfg: RunConfig, stages, data_id: dict, rationale_files: dict[str, Path],
-                 attr_ids: dict[str, str], spec, progress: bool, source: str = "<config>"):
+                 attr_ids: dict[str, str], spec, progress: bool, source: str = "<config>",
+                 test_id: dict | None = None):
         self.cfg, self.stages, self.data_id = cfg, stages, data_id
+        self.test_id = test_id or {}
         self.files, self.attr_ids, self.spec, self.progress = (rationale_files, attr_ids, spec,
                                                               progress)
         self.source = source
@@ -184,6 +186,8 @@ class StudentStages:
         cfg = self.cfg
         d = self.train(row, n, limit, seed, choice["lr"], choice["alpha"])
         payload = {"train": d.name, "split": cfg.data.test_split, "limit": cfg.data.test_limit}
+        if "content" in self.test_id:  # the test file's content, where it has a file
+            payload["data"] = self.test_id
         e = self.stages.path("evaluate", payload)
         if self.stages.start(e, f"evaluate-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"):
             evaluate(d / "model", self.spec(cfg.data.test_split, cfg.data.test_limit),

@@ -114,10 +114,25 @@ def save_meta(directory: Path, meta: dict[str, Any]) -> None:
 
 
 def read_meta(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / "student.json"
+    directory = Path(directory)
+    if not directory.exists():
+        raise ConfigError("model", f"model folder not found: {directory}")
+    if not directory.is_dir():
+        raise ConfigError("model", f"{directory} is a file; --model names a student's model/ "
+                                   "folder")
+    path = directory / "student.json"
     if not path.exists():
         raise ConfigError("model", f"{directory} is not a saliency-kd student (no student.json)")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError("model", f"{path} is damaged ({exc}); train the student again") \
+            from None
+    missing = [k for k in ("task", "family") if not isinstance(meta, dict) or k not in meta]
+    if missing:
+        raise ConfigError("model", f"{path} is damaged (no {', '.join(missing)}); train the "
+                                   "student again")
+    return meta
 
 
 def task_from_meta(meta: dict[str, Any]) -> Task:

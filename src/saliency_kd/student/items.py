@@ -14,7 +14,7 @@ from typing import Any
 
 from ..data import Example, Task
 from ..data.jsonl import read_jsonl
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..rationales import STOPWORDS
 from ..teacher import WORD_RE
 
@@ -83,6 +83,9 @@ def check_coverage(path: str | Path, records: dict[str, dict], examples: list[Ex
 
 def build_items(task: Task, examples: list[Example], mode: set[str], labels: str,
                 records: dict[str, dict] | None, temperature: float) -> list[TrainItem]:
+    if not examples:  # a model trained for 0 steps is not a result
+        raise ConfigError("limit", "no training examples once --limit and the seeded dev "
+                                   "carve-out are applied; nothing to train on")
     items = []
     for ex in examples:
         rec = records.get(ex.id) if records else None

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..artifact import check_resume, truncate_log
-from ..data import DataSpec, dev_ids, load_examples
+from ..data import DataSpec, dev_ids, inputs_digest, load_examples
 from ..errors import ConfigError
 from .base import LossWeights, Student, combine, parse_mode, read_meta, task_from_meta
 from .channels import ChannelOptions, channel_names, get_channel, resolve_channel
@@ -32,6 +32,8 @@ FAMILIES = ("encoder", "seq2seq", "causal")
 # Settings a resumed run may change: they decide how the steps run or how often they are saved,
 # not what they compute. Not max_steps: the learning-rate schedule decays to zero at it.
 _HOW_NOT_WHAT = ("device", "grad_accum", "bf16", "checkpoint_every")
+# Where the input files live: a resumed run compares their content (settings["inputs"]).
+_LOCATED = ("data.data_dir", "data.file", "rationales")
 
 
 @dataclass
@@ -283,9 +285,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     ckpt, best_dir, log_path = out / "checkpoint", out / "model", out / "train_log.jsonl"
     step, best, bad_evals = 0, -1.0, 0
     settings = json.loads(json.dumps(asdict(cfg)))
+    settings["inputs"] = inputs_digest(replace(cfg.data, split="train"), rationales=cfg.rationales)
     if (ckpt / "state.pt").exists():
         state = torch.load(ckpt / "state.pt", weights_only=False)
-        check_resume(out, state["config"], settings, _HOW_NOT_WHAT)
+        check_resume(out, state["config"], settings, _HOW_NOT_WHAT, _LOCATED)
         distributed.load_training_state(net, root, opt, state["model"], state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, best, bad_evals = state["step"], state["best"], state["bad_evals"]

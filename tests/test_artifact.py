@@ -1,0 +1,148 @@
+"""Outputs carry their provenance: a file the tool cannot prove it wrote is never truncated,
+repaired, appended to or replaced (issue 24)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from saliency_kd.artifact import (
+    ResumableJsonl,
+    check_resume,
+    claim_output,
+    files_digest,
+    meta_path,
+    read_jsonl_records,
+    truncate_log,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
+from saliency_kd.errors import ConfigError, DataError, SaliencyKDError
+
+SETTINGS = {"method": "saliency", "rationale": {"top_k": 5}}
+
+
+def _ours(path, records, settings=SETTINGS):
+    write_jsonl_atomic(path, records, settings)
+    return path
+
+
+FOREIGN = {
+    "notes": b"my notes\n",
+    "one JSON line, no newline": json.dumps({"x": "y" * 100_000}).encode(),
+    "a data file": b"".join(json.dumps({"id": f"q{i}", "question": "where?", "choices": ["a"],
+                                        "answer": "a"}).encode() + b"\n" for i in range(8)),
+    "not UTF-8": b"\xff\xfe bad bytes\n",
+}
+
+
+@pytest.mark.parametrize("name", FOREIGN)
+def test_a_file_without_sidecar_is_refused_and_left_as_it_was(tmp_path, name):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(FOREIGN[name])
+    with pytest.raises(SaliencyKDError, match="not written by saliency-kd"):
+        ResumableJsonl(path, SETTINGS)
+    assert path.read_bytes() == FOREIGN[name]
+    assert not meta_path(path).exists()
+    # on purpose, it is replaced
+    writer = ResumableJsonl(path, SETTINGS, overwrite=True)
+    assert writer.records == [] and not path.exists() and meta_path(path).exists()
+
+
+def test_an_attribution_file_that_lost_its_sidecar_is_refused(tmp_path):
+    path = _ours(tmp_path / "r.jsonl", [{"id": "a", "words": [["w", 1.0]] * 5}])
+    meta_path(path).unlink()
+    before = path.read_bytes()
+    with pytest.raises(ConfigError, match="no r.jsonl.meta.json"):
+        ResumableJsonl(path, {**SETTINGS, "rationale": {"top_k": 3}})
+    assert path.read_bytes() == before
+
+
+def test_an_empty_file_is_free_to_use(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.touch()
+    writer = ResumableJsonl(path, SETTINGS)
+    writer.write_batch([{"id": "a"}])
+    assert read_jsonl_records(path) == [{"id": "a"}]
+
+
+@pytest.mark.parametrize("line,message", [
+    (b"[1, 2, 3]", "expected a JSON object, got a JSON list"),
+    (b'{"no_id": 1}', "field 'id': missing field"),
+    (b"\xff{}", "not UTF-8"),
+    (b"{broken", "invalid JSON"),
+])
+def test_a_line_that_is_not_ours_is_named_not_cut(tmp_path, line, message):
+    """Only a last line without its newline is a torn write; a complete line that is not a
+    record is an error naming the line, and nothing is truncated."""
+    path = _ours(tmp_path / "r.jsonl", [{"id": "a"}])
+    data = path.read_bytes() + line + b"\n"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=f"r.jsonl:2:.*{message}"):
+        ResumableJsonl(path, SETTINGS)
+    assert path.read_bytes() == data
+    with pytest.raises(DataError, match="r.jsonl:2"):
+        read_jsonl_records(path)
+
+
+def test_required_fields_are_checked_on_resume(tmp_path):
+    path = _ours(tmp_path / "r.jsonl", [{"id": "a", "words": []}, {"id": "b"}])
+    with pytest.raises(DataError, match="r.jsonl:2: field 'words'"):
+        ResumableJsonl(path, SETTINGS, required=("id", "words"))
+
+
+def test_a_torn_tail_of_our_own_file_is_still_repaired(tmp_path):
+    path = _ours(tmp_path / "r.jsonl", [{"id": "a"}])
+    path.write_bytes(path.read_bytes() + b'{"id": "b", "wo')
+    writer = ResumableJsonl(path, SETTINGS)
+    assert writer.done == {"a"} and path.read_bytes() == b'{"id": "a"}\n'
+
+
+def test_claim_output(tmp_path):
+    path = _ours(tmp_path / "r.jsonl", [{"id": "a"}])
+    claim_output(path, SETTINGS)  # ours, same settings
+    with pytest.raises(ConfigError, match=r"different settings \(rationale\)"):
+        claim_output(path, {**SETTINGS, "rationale": {"top_k": 3}})
+    claim_output(path, {**SETTINGS, "rationale": {"top_k": 3}}, overwrite=True)
+    with pytest.raises(ConfigError, match="is a directory"):
+        claim_output(tmp_path, SETTINGS, overwrite=True)
+    meta_path(path).write_text("{torn")
+    with pytest.raises(DataError, match="r.jsonl.meta.json.*damaged settings sidecar"):
+        claim_output(path, SETTINGS)
+
+
+def test_metrics_are_strict_json_written_atomically(tmp_path):
+    path = tmp_path / "m.json"
+    write_json_atomic(path, {"accuracy": 0.5})
+    with pytest.raises(ValueError, match="m.json.*non-finite"):
+        write_json_atomic(path, {"accuracy": float("nan")})
+    assert json.loads(path.read_text()) == {"accuracy": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_truncate_log_drops_a_torn_line_and_names_a_foreign_one(tmp_path):
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "lo')
+    truncate_log(log, 2)
+    assert log.read_text() == '{"step": 1}\n{"step": 2}\n'
+    log.write_text('{"step": 1}\nnot json\n')
+    with pytest.raises(DataError, match="train_log.jsonl:2"):
+        truncate_log(log, 2)
+
+
+def test_resume_compares_input_content_not_paths(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "copy.jsonl"
+    a.write_text("same\n")
+    b.write_text("same\n")
+    saved = {"lr": 1, "rationales": str(a), "inputs": files_digest([("rationales", a)])}
+    copy = {"lr": 1, "rationales": str(b), "inputs": files_digest([("rationales", b)])}
+    check_resume(tmp_path, saved, copy, (), located=("rationales",))
+    b.write_text("edited\n")
+    edited = {"lr": 1, "rationales": str(b), "inputs": files_digest([("rationales", b)])}
+    with pytest.raises(ConfigError, match="rationales: sha256") as err:
+        check_resume(tmp_path, saved, edited, (), located=("rationales",))
+    assert err.value.key == "inputs"
+    old = {"lr": 1, "rationales": str(a)}  # a checkpoint from before content digests
+    with pytest.raises(ConfigError, match="rationales"):
+        check_resume(tmp_path, old, {"lr": 1, "rationales": str(b)}, ())
