@@ -193,9 +193,29 @@ def test_study_settings_are_checked(student_world, tmp_path):
     with pytest.raises(ConfigError, match="students.channels"):
         parse_config(raw)
     raw["students"]["channels"] = ["attention"]
+    raw["students"]["sources"] = ["lime"]
+    with pytest.raises(ConfigError, match="students.sources"):
+        parse_config(raw)
+    raw["students"].pop("sources")
     raw["students"]["tune"] = {"lr": [1e-3], "size": 30}
     with pytest.raises(ConfigError, match="students.tune.size"):
         parse_config(raw)
+
+
+def test_sources_choose_the_rationale_files_of_the_rows(student_world, tmp_path):
+    from saliency_kd.pipeline.students import study_rows
+
+    raw = tiny_config(student_world, tmp_path / "x")
+    raw["attribution"]["controls"] = ["random"]
+    raw["students"].update(modes=["standard", "rationale"], channels=["attention"])
+    rows = study_rows(parse_config(raw), "saliency")
+    assert [r.name for r in rows] == ["standard", "rationale:attention",
+                                      "rationale:attention@random"]
+    raw["students"]["sources"] = ["saliency", "occlusion", "random"]
+    rows = study_rows(parse_config(raw), "saliency")
+    assert [(r.mode, r.source) for r in rows] == [
+        ("standard", None), ("rationale", "saliency"), ("rationale", "occlusion"),
+        ("rationale", "random")]
 
 
 def _holder(run_dir):

@@ -80,6 +80,9 @@ class StudentsCfg(Strict):
     channels: list[str] | None = Field(None, min_length=1, description="channels every "
                                        "rationale mode trains through (default: the family's "
                                        "own: tag for encoders, generate otherwise)")
+    sources: list[str] | None = Field(None, min_length=1, description="rationale files the "
+                                      "rationale modes train on: attribution methods and controls "
+                                      "(default: the first method and every control)")
     pooling: Literal["mean", "cls"] = "mean"
     channel_weighting: Literal["uniform", "score"] = "uniform"
     channel_temperature: float = Field(1.0, gt=0)
@@ -125,6 +128,11 @@ class RunConfig(Strict):
         for m in self.students.modes:
             if m not in MODES:
                 raise ValueError(f"students.modes: '{m}' is not one of {list(MODES)}")
+        known = [*self.attribution.methods, *self.attribution.controls]
+        for src in self.students.sources or []:
+            if src not in known:
+                raise ValueError(f"students.sources: '{src}' is not one of {known} (the "
+                                 "attribution methods and controls of this config)")
         for c in self.students.channels or []:
             if c not in channel_names():
                 raise ValueError(f"students.channels: '{c}' is not one of {channel_names()}")

@@ -57,7 +57,8 @@ def study_rows(cfg: RunConfig, main_method: str) -> list[Row]:
     for mode in s.modes:
         explains = "rationale" in mode or "dss" in mode
         uses_file = mode not in ("standard", "dss") or s.labels == "teacher"
-        sources = [main_method, *controls] if "rationale" in mode else [main_method]
+        sources = (s.sources or [main_method, *controls]) if "rationale" in mode else \
+            [main_method]
         for channel in (s.channels or [None]) if explains else [None]:
             for source in sources:
                 rows.append(Row(mode, channel, source if uses_file else None, main_method,
@@ -106,7 +107,8 @@ class StudentStages:
         from ..student.channels import ChannelOptions
 
         s = self.cfg.students
-        common = s.model_dump(exclude={"modes", "seeds", "channels", "tune", "lr", "alpha"})
+        common = s.model_dump(exclude={"modes", "seeds", "channels", "sources", "tune", "lr",
+                                       "alpha"})
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel, "seed": seed, "lr": lr, "alpha": alpha,
                    "teacher_file": self.attr_ids[row.source] if row.source else None}
