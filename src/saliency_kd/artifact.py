@@ -18,12 +18,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataError, OutputError
+from .errors import ConfigError, DataError, OutputError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -176,13 +176,79 @@ def claim_json_output(path: str | Path, marker_keys: tuple[str, ...],
                                  "another --out, or pass --overwrite to replace it")
 
 
-def claim_output_dir(path: str | Path) -> Path:
-    """A run directory to write in: refused when it names an existing file."""
+DIR_MARK = ".saliency-kd.json"
+"""The mark a folder output carries: which verb of saliency-kd made it (`claim_output_dir`)."""
+
+
+def dir_verb(path: str | Path) -> str | None:
+    """The verb whose mark `path` carries (None: no readable mark)."""
+    try:
+        mark = json.loads((Path(path) / DIR_MARK).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return mark.get("verb") if isinstance(mark, dict) else None
+
+
+def mark_output_dir(path: str | Path, verb: str) -> None:
+    """Mark `path` (created if missing) as a folder `verb` writes in. For a caller that made
+    the folder itself (`run`'s stage folders) and hands it to the verb."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if dir_verb(path) != verb:
+        write_text_atomic(path / DIR_MARK, json.dumps({"verb": verb}) + "\n")
+
+
+def claim_output_dir(path: str | Path, verb: str | None = None, overwrite: bool = False,
+                     legacy: Callable[[Path], bool] | None = None) -> Path:
+    """A folder to write in, claimed the way `claim_output` claims a file.
+
+    Refused when it names an existing file. With `verb`: a missing or empty folder is free; an
+    existing non-empty one must carry the mark of this verb (`DIR_MARK`, written when the verb
+    first claims a folder), or, for folders made before marks, pass the `legacy` test (its own
+    checkpoint). Anything else (a folder of the user's, another verb's output) is refused
+    unless `overwrite`: nothing in it is changed, deleted or added to. A folder claimed gets
+    the mark.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError("out", f"{path} is a file, not a directory; --out names a run "
                                  "directory here")
+    if verb is None:
+        return path
+    found = dir_verb(path) if path.is_dir() else None
+    if (not overwrite and path.is_dir() and found != verb and any(path.iterdir())
+            and not (found is None and legacy is not None and legacy(path))):
+        made = f"it was made by saliency-kd {found}" if found else \
+            f"it was not made by saliency-kd {verb} (it has no {DIR_MARK})"
+        raise ConfigError("out", f"{path} is a folder with files in it, and {made}; nothing "
+                                 "was changed: choose another --out (a new or empty folder), "
+                                 "or pass --overwrite to write into it")
+    mark_output_dir(path, verb)
     return path
+
+
+def load_checkpoint(path: str | Path, keys: tuple[str, ...] = ("config", "step"),
+                    loader: Callable[[Path], Any] | None = None) -> Any:
+    """A training checkpoint's state (`torch.load`, or `loader`), a dict holding `keys`, or a
+    DataError naming the file when it is truncated or garbage: never a traceback, and never
+    deleted here (the user decides)."""
+    path = Path(path)
+    if loader is None:
+        import torch
+
+        def loader(p: Path) -> Any:
+            return torch.load(p, weights_only=False)
+    try:
+        state = loader(path)
+        problem = None if isinstance(state, dict) and all(k in state for k in keys) else \
+            "not a checkpoint of this tool"
+    except Exception as exc:  # noqa: BLE001 - garbage unpickles into any error
+        problem = first_line(exc)
+    if problem:
+        raise DataError(path, None, None, f"damaged checkpoint ({problem}); it was left as it "
+                        f"is: pass --overwrite to train afresh, or delete {path.parent} to "
+                        "start over")
+    return state
 
 
 class ResumableJsonl:

@@ -315,6 +315,8 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=d.seed,
                    help="seed of the data order and of new weights")
     g.add_argument("--out", required=True, help="run directory")
+    g.add_argument("--overwrite", action="store_true",
+                   help="write into an --out folder train did not make, and start afresh")
 
 
 @verb("train", "train a student (standard, rationale, dss, kd, combinations)", _train_args)
@@ -322,7 +324,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .student import LossWeights, TrainConfig, train
     from .student.channels import ChannelOptions
 
-    claim_output_dir(a.out)
     cfg = TrainConfig(out=a.out, data=data_spec(a), rationales=a.rationales, student=a.student,
                       family=a.family, mode=a.mode, labels=a.labels, channel=a.channel,
                       channel_options=ChannelOptions(a.channel_weighting, a.channel_temperature,
@@ -333,7 +334,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                       eval_every=a.eval_every, patience=a.patience, dev_limit=a.dev_limit,
                       max_length=a.max_length, device=a.device, grad_accum=a.grad_accum,
                       bf16=a.bf16, two_pass=a.two_pass, fsdp=a.fsdp, seed=a.seed,
-                      freeze_embeddings=a.freeze_embeddings)
+                      freeze_embeddings=a.freeze_embeddings, overwrite=a.overwrite)
     print(train(cfg))
     return 0
 

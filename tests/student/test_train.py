@@ -351,3 +351,71 @@ def test_no_training_examples_is_an_error_not_an_untrained_model(student_world, 
                                                                           "train")),
               progress=False)
     assert not (tmp_path / "x" / "model").exists()
+
+
+def _quick(world, out, **kw):
+    return _cfg(world, "encoder", out, mode="standard", rationales=None, max_steps=2,
+                checkpoint_every=1, dev_limit=0, **kw)
+
+
+def test_a_folder_train_did_not_make_is_refused_and_left_as_it_was(student_world, tmp_path):
+    """Issue 24: `train --out` into a folder of the user's wrote into it and could delete its
+    model/ subfolder. Now a non-empty folder without train's mark (or one another verb made)
+    is refused, naming it, with nothing changed; --overwrite writes into it on purpose and
+    leaves the user's other files alone; an empty folder is free."""
+    from saliency_kd.artifact import DIR_MARK, mark_output_dir
+
+    out = tmp_path / "mine"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "weights.bin").write_bytes(b"my weights")
+    (out / "notes.txt").write_text("my notes\n")
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    with pytest.raises(ConfigError, match="mine is a folder with files in it.*not made by "
+                                          "saliency-kd train") as err:
+        train(_quick(student_world, out), progress=False)
+    assert err.value.key == "out" and "--overwrite" in str(err.value)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert (out / "model" / "weights.bin").read_bytes() == b"my weights"
+    other = tmp_path / "finetuned"
+    mark_output_dir(other, "teacher-finetune")
+    (other / "train_log.jsonl").write_text("")
+    with pytest.raises(ConfigError, match="made by saliency-kd teacher-finetune"):
+        train(_quick(student_world, other), progress=False)
+    model_dir = train(_quick(student_world, out, overwrite=True), progress=False)
+    assert (out / "notes.txt").read_text() == "my notes\n"
+    assert not (model_dir / "weights.bin").exists() and (model_dir / "student.json").exists()
+    assert json.loads((out / DIR_MARK).read_text()) == {"verb": "train"}
+    train(_quick(student_world, out), progress=False)  # now train's own folder: it resumes
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    train(_quick(student_world, empty), progress=False)
+
+
+def test_a_folder_train_made_before_marks_still_resumes(student_world, tmp_path, monkeypatch):
+    """A folder with train's checkpoint but no mark (made by an earlier version) resumes."""
+    from saliency_kd.artifact import DIR_MARK
+
+    out = tmp_path / "old"
+    _killed_at(monkeypatch, 5, _cfg(student_world, "encoder", out, epochs=1))
+    (out / DIR_MARK).unlink()
+    train(_cfg(student_world, "encoder", out, epochs=1), progress=False)
+    assert [r["step"] for r in _log(out)] == list(range(1, len(_log(out)) + 1))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_checkpoint_is_named_and_kept(student_world, tmp_path, damage):
+    """Issue 24: a truncated or garbage checkpoint/state.pt gave a traceback on resume. Now a
+    DataError names the file and the ways out; the file is left as it was."""
+    from saliency_kd.errors import DataError
+
+    out = tmp_path / "run"
+    train(_quick(student_world, out), progress=False)
+    state = out / "checkpoint" / "state.pt"
+    data = state.read_bytes()
+    state.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"\x00garbage" * 9)
+    damaged = state.read_bytes()
+    with pytest.raises(DataError, match="state.pt: damaged checkpoint.*--overwrite"):
+        train(_quick(student_world, out), progress=False)
+    assert state.read_bytes() == damaged
+    train(_quick(student_world, out, overwrite=True), progress=False)
+    assert [r["step"] for r in _log(out)] == [1, 2]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..artifact import mark_output_dir
 from ..data import DataSpec, dev_ids, load_examples
 from ..errors import ConfigError
 from .config import RunConfig
@@ -116,6 +117,7 @@ class StudentStages:
         label = f"train-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
         d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
         if self.stages.start(d, label):
+            mark_output_dir(d, "train")  # run made the folder: train resumes in it
             options = ChannelOptions(s.channel_weighting, s.channel_temperature,
                                      s.attention_heads)
             train(TrainConfig(

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..artifact import check_resume, truncate_log
+from ..artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
 from ..data import DataSpec, dev_ids, inputs_digest, load_examples
 from ..errors import ConfigError
 from .base import LossWeights, Student, combine, parse_mode, read_meta, task_from_meta
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 FAMILIES = ("encoder", "seq2seq", "causal")
 # Settings a resumed run may change: they decide how the steps run or how often they are saved,
 # not what they compute. Not max_steps: the learning-rate schedule decays to zero at it.
-_HOW_NOT_WHAT = ("device", "grad_accum", "bf16", "checkpoint_every")
+_HOW_NOT_WHAT = ("device", "grad_accum", "bf16", "checkpoint_every", "overwrite")
 # Where the input files live: a resumed run compares their content (settings["inputs"]).
 _LOCATED = ("data.data_dir", "data.file", "rationales")
 
@@ -41,7 +41,8 @@ class TrainConfig:
     """Settings of `saliency-kd train`."""
 
     out: str = "runs/student"
-    """Run directory: checkpoint/, model/ (best on dev), train_log.jsonl."""
+    """Run directory: checkpoint/, model/ (best on dev), train_log.jsonl. An existing folder
+    with files in it must be one `train` made (it resumes from its checkpoint)."""
     data: DataSpec = field(default_factory=DataSpec)
     rationales: str | None = None
     """The JSONL written by `saliency-kd attribute` on the training split (rationale, kd and
@@ -100,6 +101,9 @@ class TrainConfig:
     and optimiser state (FSDP2, ZeRO-3's layout) instead of replicating them."""
     seed: int = 0
     """Seed of the data order and of any newly initialised weights (heads)."""
+    overwrite: bool = False
+    """Write into an `out` folder `train` did not make, and start afresh: the checkpoint, model,
+    log and summary of an earlier run there are replaced (other files are left alone)."""
 
     def validate(self) -> set[str]:
         mode = parse_mode(self.mode)
@@ -123,6 +127,14 @@ class TrainConfig:
             if getattr(self, key) <= 0:
                 raise ConfigError(key, f"must be positive, got {getattr(self, key)}")
         return mode
+
+
+def _made_by_train(out: Path) -> bool:
+    """A folder `train` made before folders carried a mark: its checkpoint (a student's, which
+    has no separate weights file, unlike teacher-finetune's) or its exported student."""
+    ckpt = out / "checkpoint"
+    return ((ckpt / "state.pt").exists() and not (ckpt / "weights.safetensors").exists()) or \
+        (out / "model" / "student.json").exists()
 
 
 def detect_family(path: str) -> str:
@@ -228,6 +240,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     dist = distributed.state(cpu=cfg.device == "cpu")
     rank, world = (dist.process_index, dist.num_processes) if dist else (0, 1)
     main_process = rank == 0
+    if main_process:  # a folder of the user's or of another verb is refused before any work
+        claim_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
     out.mkdir(parents=True, exist_ok=True)
     task, examples = load_examples(replace(cfg.data, split="train", limit=None))
     held = dev_ids(examples)
@@ -286,8 +300,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     step, best, bad_evals = 0, -1.0, 0
     settings = json.loads(json.dumps(asdict(cfg)))
     settings["inputs"] = inputs_digest(replace(cfg.data, split="train"), rationales=cfg.rationales)
-    if (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", weights_only=False)
+    if cfg.overwrite and main_process:  # on purpose: an earlier run here is replaced
+        for name in ("checkpoint", "checkpoint.tmp", "model", "model.tmp"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("train_log.jsonl", "train_summary.json"):
+            (out / name).unlink(missing_ok=True)
+    if not cfg.overwrite and (ckpt / "state.pt").exists():
+        state = load_checkpoint(ckpt / "state.pt")
         check_resume(out, state["config"], settings, _HOW_NOT_WHAT, _LOCATED)
         distributed.load_training_state(net, root, opt, state["model"], state["optimizer"])
         sched.load_state_dict(state["scheduler"])
