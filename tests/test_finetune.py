@@ -145,3 +145,85 @@ def test_free_form_answers_learn_where_they_end(tmp_path, newline):
     task, exs = load_examples(DataSpec("svamp", str(root), "train", limit=1))
     prompts = [teacher.encode(task.prompt(ex)) for ex in exs]
     assert teacher.generate(prompts) == [ex.label for ex in exs]
+
+
+def _cut_at(dss_dir, out, kill_at, monkeypatch, **kw):
+    """Fine-tune into `out` until the `kill_at`-th optimiser step raises, as a kill would."""
+    real_step = torch.optim.AdamW.step
+    calls = {"n": 0}
+
+    def dying_step(self, *a, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == kill_at:
+            raise Killed
+        return real_step(self, *a, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", dying_step)
+    with pytest.raises(Killed):
+        finetune(_cfg(dss_dir, out, **kw), teacher=make_teacher("gpt2"), progress=False)
+    monkeypatch.setattr(torch.optim.AdamW, "step", real_step)
+
+
+def test_resume_compares_data_content_not_paths(dss_dir, tmp_path, monkeypatch):
+    """Issue 24: the resume check compared the data's path, so a data file edited in place
+    resumed into the old run. Now its sha256 is compared, as student training does: an edited
+    file is refused, naming it; an identical copy at another path resumes."""
+    import shutil
+
+    out = tmp_path / "cut"
+    _cut_at(dss_dir, out, 4, monkeypatch, epochs=2)  # the checkpoint of step 2 is kept
+    train_file = dss_dir / "cqa" / "cqa_train.json"
+    original = train_file.read_bytes()
+    train_file.write_bytes(original + b"\n")
+    with pytest.raises(ConfigError, match="cqa/cqa_train.json: sha256") as err:
+        finetune(_cfg(dss_dir, out, epochs=2), teacher=make_teacher("gpt2"), progress=False)
+    assert err.value.key == "inputs"
+    train_file.write_bytes(original)
+    copy = tmp_path / "elsewhere" / "dss"
+    shutil.copytree(dss_dir, copy)
+    finetune(_cfg(copy, out, epochs=2), teacher=make_teacher("gpt2"), progress=False)
+    steps = [r["step"] for r in map(json.loads, (out / "train_log.jsonl").read_text().splitlines())
+             if "loss" in r]
+    assert steps == list(range(1, 11))
+
+
+def test_a_folder_finetune_did_not_make_is_refused_and_left_as_it_was(dss_dir, tmp_path):
+    """Issue 24: `teacher-finetune --out` wrote into any existing folder. A non-empty folder
+    without its mark is refused, nothing changed; --overwrite writes into it on purpose."""
+    from saliency_kd.artifact import mark_output_dir
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes\n")
+    with pytest.raises(ConfigError, match="not made by saliency-kd teacher-finetune"):
+        finetune(_cfg(dss_dir, out, max_steps=1), teacher=make_teacher("gpt2"), progress=False)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    student_dir = tmp_path / "student"
+    mark_output_dir(student_dir, "train")
+    (student_dir / "train_log.jsonl").write_text("")
+    with pytest.raises(ConfigError, match="made by saliency-kd train"):
+        finetune(_cfg(dss_dir, student_dir, max_steps=1), teacher=make_teacher("gpt2"),
+                 progress=False)
+    finetune(_cfg(dss_dir, out, max_steps=1, overwrite=True), teacher=make_teacher("gpt2"),
+             progress=False)
+    assert (out / "notes.txt").read_text() == "my notes\n" and (out / "model").is_dir()
+    finetune(_cfg(dss_dir, out, max_steps=2), teacher=make_teacher("gpt2"), progress=False)
+
+
+@pytest.mark.parametrize("name", ["state.pt", "weights.safetensors"])
+def test_a_damaged_checkpoint_is_named_and_kept(dss_dir, tmp_path, name):
+    """Issue 24: a truncated checkpoint gave a traceback on resume; now a DataError names the
+    file and the ways out, and the file is left as it was."""
+    from saliency_kd.errors import DataError
+
+    out = tmp_path / "ft"
+    finetune(_cfg(dss_dir, out, max_steps=2), teacher=make_teacher("gpt2"), progress=False)
+    damaged = out / "checkpoint" / name
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(DataError, match=f"{name}: damaged checkpoint.*--overwrite"):
+        finetune(_cfg(dss_dir, out, max_steps=4), teacher=make_teacher("gpt2"), progress=False)
+    assert damaged.stat().st_size == 100
+    finetune(_cfg(dss_dir, out, max_steps=2, overwrite=True), teacher=make_teacher("gpt2"),
+             progress=False)
+    assert [r["step"] for r in map(json.loads, (out / "train_log.jsonl").read_text()
+                                   .splitlines()) if "loss" in r] == [1, 2]

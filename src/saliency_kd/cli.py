@@ -236,19 +236,21 @@ def _finetune_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--export", default=d.export, choices=["best", "last"],
                    help="final weights: best on the dev carve-out, or the last step")
     g.add_argument("--seed", type=int, default=d.seed, help="seed of the data order")
+    g.add_argument("--overwrite", action="store_true",
+                   help="write into an --out folder teacher-finetune did not make, and start "
+                        "afresh")
 
 
 @verb("teacher-finetune", "fine-tune the teacher on answer tokens (full or LoRA)", _finetune_args)
 def cmd_teacher_finetune(a: argparse.Namespace) -> int:
     from .finetune import FinetuneConfig, finetune
 
-    claim_output_dir(a.out)
     cfg = FinetuneConfig(out=a.out, data=data_spec(a), teacher=teacher_config(a), lora=a.lora,
                          lora_rank=a.lora_rank, lr=a.lr, batch_size=a.batch_size, epochs=a.epochs,
                          max_minutes=a.max_minutes, max_steps=a.max_steps,
                          freeze_embeddings=not a.train_embeddings,
                          eval_every=a.eval_every, eval_limit=a.eval_limit, export=a.export,
-                         seed=a.seed)
+                         seed=a.seed, overwrite=a.overwrite)
     print(finetune(cfg))
     return 0
 

@@ -22,9 +22,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from .artifact import check_resume, truncate_log
+from .artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
 from .attribute import answer
-from .data import DataSpec, dev_ids, load_examples, require_examples
+from .data import DataSpec, dev_ids, inputs_digest, load_examples, require_examples
 from .errors import ConfigError
 from .models import freeze_token_embeddings
 from .teacher import Teacher, TeacherConfig
@@ -37,7 +37,9 @@ class FinetuneConfig:
     """Settings of `saliency-kd teacher-finetune`."""
 
     out: str = "runs/teacher"
-    """Directory: `checkpoint/` while training, `model/` (safetensors) at the end."""
+    """Directory: `checkpoint/` while training, `model/` (safetensors) at the end. An existing
+    folder with files in it must be one `teacher-finetune` made (it resumes from its
+    checkpoint)."""
     data: DataSpec = field(default_factory=DataSpec)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     lora: bool = False
@@ -72,6 +74,10 @@ class FinetuneConfig:
     """Which weights become `model/`: `best` on dev (the default) or the `last` step's."""
     seed: int = 0
     """Seed of the data order and of any randomly initialised weights (LoRA)."""
+    overwrite: bool = False
+    """Write into an `out` folder `teacher-finetune` did not make, and start afresh: the
+    checkpoint, best and final model and log of an earlier run there are replaced (other files
+    are left alone)."""
 
     def validate(self) -> None:
         for key in ("lr", "batch_size", "epochs", "eval_every", "eval_limit", "checkpoint_every"):
@@ -86,7 +92,16 @@ class FinetuneConfig:
 # Where a run stops and how often it saves do not change what its steps compute (the schedule
 # spans `epochs` whatever the budget), so a run cut at step N can be extended to a larger budget
 # from its checkpoint: steps N+1.. are those of an unbroken run.
-_STOP_ONLY = ("max_steps", "max_minutes", "checkpoint_every")
+_STOP_ONLY = ("max_steps", "max_minutes", "checkpoint_every", "overwrite")
+# Where the data files live: a resumed run compares their content (settings["inputs"]).
+_LOCATED = ("data.data_dir", "data.file")
+
+
+def _made_by_finetune(out: Path) -> bool:
+    """A folder `teacher-finetune` made before folders carried a mark: its checkpoint (weights
+    beside the state, unlike a student's) or its best-on-dev weights."""
+    return (out / "checkpoint" / "weights.safetensors").exists() or \
+        (out / "best" / "state.pt").exists()
 
 
 def _trainable(model) -> dict[str, torch.nn.Parameter]:
@@ -117,8 +132,7 @@ def _atomic_save(obj: dict[str, Any], tensors: dict[str, torch.Tensor], director
 def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool = True) -> Path:
     """Fine-tune; returns the directory of the final (best-on-dev) model."""
     cfg.validate()
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_dir(cfg.out, "teacher-finetune", cfg.overwrite, legacy=_made_by_finetune)
     task, train = load_examples(replace(cfg.data, split="train", limit=None))
     held_out = dev_ids(train)
     dev = [ex for ex in train if ex.id in held_out][: cfg.eval_limit]
@@ -145,10 +159,17 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
         opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) * max(0.0, 1 - s / total))
     ckpt, best_dir, log_path = out / "checkpoint", out / "best", out / "train_log.jsonl"
     step, best = 0, -1.0
+    # The data is identified by content, as in student training: an edited file is refused, an
+    # identical copy elsewhere resumes.
+    settings = {**asdict(cfg), "inputs": inputs_digest(replace(cfg.data, split="train"))}
+    if cfg.overwrite:  # on purpose: an earlier run here is replaced
+        for name in ("checkpoint", "checkpoint.tmp", "best", "best.tmp", "model", "model.tmp"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        log_path.unlink(missing_ok=True)
     if (ckpt / "state.pt").exists():
-        state = torch.load(ckpt / "state.pt", weights_only=False)
-        check_resume(out, state["config"], asdict(cfg), _STOP_ONLY)
-        weights = load_file(ckpt / "weights.safetensors")
+        state = load_checkpoint(ckpt / "state.pt")
+        check_resume(out, state["config"], settings, _STOP_ONLY, _LOCATED)
+        weights = load_checkpoint(ckpt / "weights.safetensors", (), loader=load_file)
         with torch.no_grad():
             for name, p in params.items():
                 p.copy_(weights[name])
@@ -165,7 +186,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
         shutil.rmtree(best_dir, ignore_errors=True)
 
     def save_checkpoint() -> None:
-        _atomic_save({"config": asdict(cfg), "optimizer": opt.state_dict(),
+        _atomic_save({"config": settings, "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict(), "step": step, "best": best,
                       "rng": torch.get_rng_state()}, params, ckpt)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifact import exclusive, write_text_atomic
+from ..artifact import exclusive, mark_output_dir, write_text_atomic
 from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
 from .students import StudentStages, curve_records, spec_maker
@@ -118,6 +118,7 @@ def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
         payload = {"data": data_id, "teacher": teacher_id, "finetune": ft.model_dump()}
         d = stages.path("teacher-finetune", payload)
         if stages.start(d, "teacher-finetune"):
+            mark_output_dir(d, "teacher-finetune")  # run made the folder: the stage resumes
             finetune(FinetuneConfig(
                 out=str(d), data=spec("train", ft.train_limit or train_limit),
                 teacher=teacher_cfg, lora=ft.lora, lora_rank=ft.lora_rank, lr=ft.lr,
