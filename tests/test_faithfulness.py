@@ -179,3 +179,56 @@ def test_a_file_ranked_by_value_is_measured_by_value(dss_dir, tmp_path):
         e = [math.exp(v - max(s)) for v in s]
         assert row["sufficiency"][0] == pytest.approx(
             row["p_full"] - e[ex.choices.index(rec["prediction"])] / sum(e), abs=1e-5)
+
+
+def test_a_changed_rationale_file_is_not_taken_as_the_same_input(dss_dir, tmp_path):
+    """Issue 24: the values of a file were tied to its path, so a file edited in place was
+    'resumed' with the old values. Now its sha256 is recorded (in the sidecar and the summary)
+    and compared: an edited file is refused, naming it; an identical copy elsewhere resumes."""
+    import shutil
+
+    from saliency_kd.artifact import file_digest
+
+    spec, teacher, sal, _ = _world(dss_dir, tmp_path, limit=3)
+    cfg = FaithfulnessConfig([str(sal)], str(tmp_path / "f"), spec, bins=(0.5,))
+    summary = faithfulness(cfg, teacher=teacher, progress=False)
+    assert summary["files"][str(sal)]["sha256"] == file_digest(sal)
+    original = sal.read_bytes()
+    lines = original.decode().splitlines()
+    rec = json.loads(lines[0])
+    rec["rationale_index"] = rec["rationale_index"][:1]
+    sal.write_text("\n".join([json.dumps(rec), *lines[1:]]) + "\n")
+    with pytest.raises(ConfigError, match="other input content.*rationales: sha256") as err:
+        faithfulness(cfg, teacher=teacher, progress=False)
+    assert err.value.key == "inputs"
+    sal.write_bytes(original)
+    copy = tmp_path / "elsewhere" / "sal.jsonl"
+    copy.parent.mkdir()
+    shutil.copy(sal, copy)
+    before = (tmp_path / "f" / "sal.jsonl").read_text()
+    again = faithfulness(FaithfulnessConfig([str(copy)], str(tmp_path / "f"), spec, bins=(0.5,)),
+                         teacher=None, progress=False)  # nothing left to measure: no teacher
+    assert (tmp_path / "f" / "sal.jsonl").read_text() == before
+    assert again["files"][str(copy)]["sha256"] == file_digest(sal)
+
+
+def test_a_folder_faithfulness_did_not_make_is_refused_and_left_as_it_was(dss_dir, tmp_path):
+    """Issue 24: `faithfulness --out` wrote into any existing folder (and replaced a
+    summary.json there). A non-empty folder without its mark is refused, nothing changed;
+    --overwrite writes into it on purpose, leaving the user's other files alone."""
+    spec, teacher, sal, _ = _world(dss_dir, tmp_path, limit=2)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "summary.json").write_text("my summary\n")
+    (out / "notes.txt").write_text("my notes\n")
+    cfg = FaithfulnessConfig([str(sal)], str(out), spec, bins=(0.5,))
+    with pytest.raises(ConfigError, match="not made by saliency-kd faithfulness"):
+        faithfulness(cfg, teacher=teacher, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "summary.json"]
+    assert (out / "summary.json").read_text() == "my summary\n"
+    cfg.overwrite = True
+    summary = faithfulness(cfg, teacher=teacher, progress=False)
+    assert summary["files"][str(sal)]["n"] == 2 and (out / "notes.txt").read_text() == \
+        "my notes\n"
+    cfg.overwrite = False
+    faithfulness(cfg, teacher=teacher, progress=False)  # its own folder now: resumes

@@ -8,7 +8,6 @@ import logging
 import sys
 from collections.abc import Callable
 
-from .artifact import claim_output_dir
 from .errors import SaliencyKDError, first_line
 
 VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
@@ -167,6 +166,8 @@ def _faithfulness_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=4,
                    help="examples per teacher pass")
     p.add_argument("--out", required=True, help="directory for per-example values + summary")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an --out folder faithfulness did not make, measuring afresh")
 
 
 @verb("faithfulness", "ERASER comprehensiveness and sufficiency (AOPC) of attributions",
@@ -174,10 +175,9 @@ def _faithfulness_args(p: argparse.ArgumentParser) -> None:
 def cmd_faithfulness(a: argparse.Namespace) -> int:
     from .faithfulness import FaithfulnessConfig, faithfulness
 
-    claim_output_dir(a.out)
     cfg = FaithfulnessConfig(rationales=a.rationales, out=a.out, data=data_spec(a),
                              teacher=teacher_config(a), bins=tuple(a.bins),
-                             batch_size=a.batch_size)
+                             batch_size=a.batch_size, overwrite=a.overwrite)
     print(json.dumps(faithfulness(cfg), indent=1))
     return 0
 

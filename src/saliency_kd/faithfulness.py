@@ -23,8 +23,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .artifact import ResumableJsonl, read_jsonl_records, read_settings, write_json_atomic
-from .data import DataSpec, Example, Task, get_task, load_examples
+from .artifact import (
+    ResumableJsonl,
+    claim_output_dir,
+    read_jsonl_records,
+    read_settings,
+    write_json_atomic,
+)
+from .data import DataSpec, Example, Task, get_task, inputs_digest, load_examples
 from .errors import ConfigError, DataError
 from .metrics import bootstrap_ci
 from .rationales import rank_key
@@ -40,7 +46,8 @@ class FaithfulnessConfig:
     rationales: list[str] = field(default_factory=list)
     """Attribution (or derived control) files to measure, all on the same examples."""
     out: str = "runs/faithfulness"
-    """Directory: one resumable JSONL of per-example values per file, and summary.json."""
+    """Directory: one resumable JSONL of per-example values per file, and summary.json. An
+    existing folder with files in it must be one `faithfulness` made (it resumes)."""
     data: DataSpec = field(default_factory=DataSpec)
     """The data the files were made from; `limit` takes the first N of their examples."""
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -49,6 +56,9 @@ class FaithfulnessConfig:
     """Shares of the content words removed (comprehensiveness) or kept (sufficiency)."""
     batch_size: int = 4
     """Examples per teacher call (each brings 1 + 2 x bins + 2 prompts)."""
+    overwrite: bool = False
+    """Write into an `out` folder `faithfulness` did not make, and measure afresh: the
+    per-file values and summary.json there are replaced (other files are left alone)."""
 
     def validate(self) -> None:
         if not self.rationales:
@@ -159,11 +169,14 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
     if cfg.data.task != "generic" and get_task(cfg.data.task).kind != "choice":
         raise ConfigError("task", f"'{cfg.data.task}' generates its answer; comprehensiveness "
                           "and sufficiency need a probability over candidate answers")
+    out_dir = claim_output_dir(cfg.out, "faithfulness", cfg.overwrite,
+                               legacy=_made_by_faithfulness)
     task, examples = load_examples(cfg.data)
-    out_dir = Path(cfg.out)
     header: dict[str, Any] = {"task": cfg.data.task, "split": cfg.data.split,
                               "teacher": cfg.teacher.name, "bins": list(cfg.bins)}
     summary: dict[str, Any] = {**header, "files": {}}
+    if cfg.overwrite:  # on purpose: the summary starts afresh with this call's files
+        (out_dir / "summary.json").unlink(missing_ok=True)
     for path in map(Path, cfg.rationales):
         if not path.exists():
             raise DataError(path, None, None, "attribution file not found")
@@ -174,12 +187,17 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                             f"{cfg.data.task}/{cfg.data.split}")
         method = pairs[0][1].get("method", path.stem)
         rank = file_rank(path)
-        # `rank` joins the settings only when it is not the default, so that measurements made
-        # before it was recorded still resume.
+        # The file and the data are identified by content: a file edited since its values were
+        # measured is refused, an identical copy elsewhere resumes (`file` says only where it
+        # lives). `rank` joins the settings only when it is not the default, so that
+        # measurements made before it was recorded still resume.
+        inputs = inputs_digest(cfg.data, rationales=path)
         writer = ResumableJsonl(out_dir / f"{path.stem}.jsonl",
                                 {"file": str(path), "bins": list(cfg.bins),
                                  "teacher": cfg.teacher.name, "data": cfg.data.task,
-                                 **({"rank": rank} if rank != "abs" else {})})
+                                 "inputs": inputs,
+                                 **({"rank": rank} if rank != "abs" else {})},
+                                overwrite=cfg.overwrite, located=("file",))
         todo = [pr for pr in pairs if pr[0].id not in writer.done]
         if todo and teacher is None:
             teacher = Teacher.load(cfg.teacher)
@@ -190,10 +208,30 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                                              cfg.bins, rank))
         wanted = {ex.id for ex, _ in pairs}
         recs = [r for r in read_jsonl_records(writer.path) if r["id"] in wanted]
-        entry = {"method": method, "rank": rank, **_summary(recs, cfg.bins),
+        entry = {"method": method, "rank": rank, "sha256": inputs["rationales"],
+                 **_summary(recs, cfg.bins),
                  "seconds_this_run": round(time.perf_counter() - start, 1)}
         summary = _record(out_dir / "summary.json", header, str(path), entry)
     return summary
+
+
+def _made_by_faithfulness(out: Path) -> bool:
+    """A folder `faithfulness` made before folders carried a mark: its summary.json, or a
+    values file whose sidecar names a measured file and bins."""
+    try:
+        summary = json.loads((out / "summary.json").read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        summary = None
+    if isinstance(summary, dict) and {"files", "bins"} <= summary.keys():
+        return True
+    for meta in out.glob("*.jsonl.meta.json"):
+        try:
+            settings = json.loads(meta.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if isinstance(settings, dict) and {"file", "bins"} <= settings.keys():
+            return True
+    return False
 
 
 def _record(path: Path, header: dict[str, Any], file: str, entry: dict[str, Any],
