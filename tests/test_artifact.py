@@ -146,3 +146,54 @@ def test_resume_compares_input_content_not_paths(tmp_path):
     old = {"lr": 1, "rationales": str(a)}  # a checkpoint from before content digests
     with pytest.raises(ConfigError, match="rationales"):
         check_resume(tmp_path, old, {"lr": 1, "rationales": str(b)}, ())
+
+
+def test_claim_output_dir(tmp_path):
+    """A folder output is claimed like a file: free when missing or empty, its own (the
+    verb's mark, or the legacy test) resumes, anything else is refused unchanged unless
+    overwrite; a claimed folder gets the mark."""
+    from saliency_kd.artifact import DIR_MARK, claim_output_dir, dir_verb
+
+    new = claim_output_dir(tmp_path / "new" / "run", "train")
+    assert dir_verb(new) == "train" and json.loads((new / DIR_MARK).read_text()) == \
+        {"verb": "train"}
+    (tmp_path / "empty").mkdir()
+    claim_output_dir(tmp_path / "empty", "train")
+    (new / "train_log.jsonl").write_text("")
+    claim_output_dir(new, "train")  # its own: free
+    with pytest.raises(ConfigError, match="made by saliency-kd train"):
+        claim_output_dir(new, "faithfulness")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes\n")
+    with pytest.raises(ConfigError, match="mine is a folder with files in it, and it was not "
+                                          "made by saliency-kd train") as err:
+        claim_output_dir(mine, "train")
+    assert err.value.key == "out" and [p.name for p in mine.iterdir()] == ["notes.txt"]
+    claim_output_dir(mine, "train", legacy=lambda d: (d / "notes.txt").exists())
+    assert dir_verb(mine) == "train"
+    (mine / DIR_MARK).write_text("not json")  # a damaged mark is no mark
+    with pytest.raises(ConfigError, match="not made by"):
+        claim_output_dir(mine, "train")
+    claim_output_dir(mine, "train", overwrite=True)
+    assert dir_verb(mine) == "train" and (mine / "notes.txt").read_text() == "my notes\n"
+    with pytest.raises(ConfigError, match="is a file"):
+        claim_output_dir(mine / "notes.txt", "train")
+
+
+def test_load_checkpoint_names_a_damaged_file(tmp_path):
+    import torch
+
+    from saliency_kd.artifact import load_checkpoint
+
+    good = tmp_path / "state.pt"
+    torch.save({"config": {"lr": 1}, "step": 3}, good)
+    assert load_checkpoint(good)["step"] == 3
+    for name, data in (("cut.pt", good.read_bytes()[:40]), ("junk.pt", b"\x80\x04junk")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(DataError, match=f"{name}: damaged checkpoint.*--overwrite"):
+            load_checkpoint(tmp_path / name)
+        assert (tmp_path / name).read_bytes() == data  # never deleted
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(DataError, match="not a checkpoint of this tool"):
+        load_checkpoint(tmp_path / "list.pt")

@@ -285,3 +285,37 @@ def test_broken_data_through_demo(broken, capsys, tmp_path, case):
     _fails_in_one_line(["demo", "--task", "cqa", "--data-dir", str(broken[case]),
                         "--run-dir", str(tmp_path / "r")], capsys,
                        DATA_CASES[case].split(": ")[-1])
+
+
+@pytest.mark.parametrize("verb", ["train", "teacher-finetune", "faithfulness"])
+def test_out_naming_a_folder_the_tool_did_not_make(broken, capsys, tmp_path, verb):
+    """Issue 24: train, teacher-finetune and faithfulness wrote into any existing folder (train
+    could delete a model/ subfolder there). A non-empty folder without the verb's mark is
+    refused in one line, nothing changed."""
+    mine = tmp_path / "mine"
+    (mine / "model").mkdir(parents=True)
+    (mine / "model" / "weights.bin").write_bytes(b"my weights")
+    (mine / "notes.txt").write_text("my notes\n")
+    argv = _data_verbs(broken, broken["good"])[verb]
+    argv[argv.index("--out") + 1] = str(mine)
+    _fails_in_one_line(argv, capsys, f"not made by saliency-kd {verb}")
+    assert sorted(p.relative_to(mine).as_posix() for p in mine.rglob("*")) == [
+        "model", "model/weights.bin", "notes.txt"]
+
+
+@pytest.mark.parametrize("verb", ["train", "teacher-finetune"])
+def test_a_damaged_checkpoint_through_the_cli(broken, student_world, capsys, tmp_path, verb):
+    """Issue 24: a truncated checkpoint/state.pt gave a traceback on resume; now one line
+    names it and the ways out, and it is left as it was."""
+    out = tmp_path / "out"
+    argv = _data_verbs(broken, broken["good"])[verb]
+    argv[argv.index("--out") + 1] = str(out)
+    if verb == "train":
+        argv[argv.index("--student") + 1] = str(student_world["encoder"])
+        argv += ["--max-steps", "1", "--dev-limit", "0"]
+    assert main(argv) == 0
+    state = out / "checkpoint" / "state.pt"
+    state.write_bytes(state.read_bytes()[:64])
+    _fails_in_one_line(argv, capsys, "state.pt: damaged checkpoint")
+    assert state.stat().st_size == 64
+    assert main([*argv, "--overwrite"]) == 0
