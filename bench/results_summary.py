@@ -79,10 +79,13 @@ CAPTION = ("Test accuracy, mean of seeds, per mode and student; \"vs standard\":
 
 
 def render_summary(results: list[dict], results_dir: Path) -> list[str]:
-    lines = ["## Summary", "", *wrap(CAPTION), ""]
+    # The learning curves first: they are the newest and most direct answer (a student on a
+    # few examples, with and without the teacher's words); the fixed-size tables follow.
+    lines = ["## Summary", "", *curves_part(results_dir), "### At one training size", "",
+             *wrap(CAPTION), ""]
     for res in results:
         lines += task_summary(res)
-    return lines + curves_part(results_dir)
+    return lines
 
 
 def curves_part(results_dir: Path) -> list[str]:
