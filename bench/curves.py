@@ -8,6 +8,11 @@ found in a run replaces the committed record of the same run (task, training siz
 mode, channel, source, seed) and leaves every other one in place, so a session that finishes
 part of a study adds to the published curves instead of replacing them. Then re-render the docs
 with `python bench/results.py --out docs` (it draws docs/results/<task>_curves.png).
+
+The dev accuracy of every training run of a study (the tuning grid's runs included, which are
+never evaluated on test) is collected from its run directory too, into
+docs/results/curves_dev.json: what the tuning chose, and why, stays checkable after the run
+directory is gone.
 """
 
 from __future__ import annotations
@@ -38,6 +43,32 @@ def merge(committed: list[dict], found: list[dict]) -> list[dict]:
                                                        else f"{r[k]:09d}" for k in order))
 
 
+def source_of(stage: str | None) -> str | None:
+    """`attribute-saliency-<hash>` -> `saliency`, `control-random-<hash>` -> `random`."""
+    if not stage:
+        return None
+    name = stage.rsplit("-", 1)[0]
+    return name.split("-", 1)[1]
+
+
+def dev_records(run_dir: Path, task: str, student: str) -> list[dict]:
+    """Every finished training stage of a run: its settings and best dev accuracy."""
+    out = []
+    for stage in sorted(run_dir.glob("train-*/stage.json")):
+        summary = stage.with_name("train_summary.json")
+        if not summary.exists():
+            continue
+        cfg, summ = json.loads(stage.read_text())["config"], json.loads(summary.read_text())
+        model = json.loads((stage.parent / "model" / "student.json").read_text())
+        out.append({"task": task, "n_train": summ["train_n"], "student": student,
+                    "mode": cfg["mode"], "channel": cfg.get("channel") or model.get("channel"),
+                    "source": source_of(cfg.get("teacher_file")), "seed": cfg["seed"],
+                    "lr": cfg["lr"], "alpha": cfg["alpha"],
+                    "dev_accuracy": summ["best_dev_accuracy"], "dev_n": summ["dev_n"],
+                    "stage": stage.parent.name})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="curves.json files of study runs")
@@ -47,11 +78,24 @@ def main() -> None:
     committed = json.loads(out.read_text()) if out.exists() else []
     found = [rec for path in a.runs for rec in json.loads(Path(path).read_text())]
     merged = merge(committed, found)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(merged, indent=1) + "\n")
-    tmp.rename(out)
+    write(out, merged)
     print(f"{out}: {len(merged)} records ({len(found)} found in {len(a.runs)} run(s), "
           f"{len(committed)} committed before)")
+    dev_out = out.with_name("curves_dev.json")
+    dev = {r["stage"]: r for r in (json.loads(dev_out.read_text()) if dev_out.exists() else [])}
+    for path in a.runs:
+        recs = json.loads(Path(path).read_text())
+        if recs:
+            for r in dev_records(Path(path).parent, recs[0]["task"], recs[0]["student"]):
+                dev[r["stage"]] = r
+    write(dev_out, sorted(dev.values(), key=lambda r: r["stage"]))
+    print(f"{dev_out}: {len(dev)} training runs with their dev accuracy")
+
+
+def write(path: Path, records: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records, indent=1) + "\n")
+    tmp.rename(path)
 
 
 if __name__ == "__main__":
