@@ -3,6 +3,7 @@ them: the runs directory does not outlive a session, the JSON files do."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -345,3 +346,21 @@ def test_curves_merge_replaces_the_same_run_and_keeps_the_others():
     assert [r["accuracy"] for r in merged if r["mode"] == "standard"] == [0.3, 0.45]
     assert all("extra" not in r for r in merged)
     assert {r["source"] for r in merged} == {None, "saliency", "random"}
+
+
+def test_curves_dev_records_name_each_training_runs_source(tmp_path):
+    curves = load_bench("curves")
+    assert curves.source_of("attribute-saliency-5fb8a62e12") == "saliency"
+    assert curves.source_of("control-gold-evidence-01ce487779") == "gold-evidence"
+    assert curves.source_of(None) is None
+    stage = tmp_path / "train-rationale-attention-n50-s0-abc"
+    (stage / "model").mkdir(parents=True)
+    (stage / "stage.json").write_text(json.dumps({"config": {
+        "mode": "rationale", "channel": "attention", "seed": 0, "lr": 2e-4, "alpha": 0.75,
+        "teacher_file": "control-random-fe6c1fc0ed"}}))
+    (stage / "train_summary.json").write_text(json.dumps(
+        {"train_n": 50, "best_dev_accuracy": 0.25, "dev_n": 60}))
+    (stage / "model" / "student.json").write_text(json.dumps({"channel": "attention"}))
+    [rec] = curves.dev_records(tmp_path, "demo", "minilm-l6")
+    assert (rec["n_train"], rec["source"], rec["lr"], rec["alpha"], rec["dev_accuracy"]) == (
+        50, "random", 2e-4, 0.75, 0.25)
