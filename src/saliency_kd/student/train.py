@@ -25,6 +25,7 @@ from ..data import DataSpec, dev_ids, inputs_digest, load_examples
 from ..errors import ConfigError
 from .base import LossWeights, Student, combine, parse_mode, read_meta, task_from_meta
 from .channels import ChannelOptions, get_channel, resolve_channel
+from .encoder import POOLINGS
 from .items import build_items, check_coverage, load_rationale_file
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,8 @@ class TrainConfig:
         if self.channel is not None:
             get_channel(self.channel)  # an unknown name raises, listing the valid ones
         self.channel_options.validate()
-        if self.pooling not in ("mean", "cls"):
-            raise ConfigError("pooling", f"'{self.pooling}' is not one of mean, cls")
+        if self.pooling not in POOLINGS:
+            raise ConfigError("pooling", f"'{self.pooling}' is not one of {', '.join(POOLINGS)}")
         if not 0 <= self.weights.alpha <= 1:
             raise ConfigError("alpha", f"must be in [0, 1], got {self.weights.alpha}")
         if self.weights.temperature <= 0:
