@@ -304,3 +304,11 @@ def test_stages_follow_the_content_of_the_data_not_its_path(student_world, tmp_p
     ran = run_pipeline(parse_config(raw), progress=False)["stages_ran"]
     assert {"attribute-saliency", "train-standard-s0", "train-rationale-s0"} <= set(ran), ran
     assert "teacher-eval" not in ran
+
+
+def test_a_size_larger_than_the_train_split_names_the_setting(student_world, tmp_path):
+    raw = tiny_config(student_world, tmp_path / "big")
+    raw["data"].pop("train_limit")
+    raw["data"]["train_sizes"] = [5000]
+    with pytest.raises(ConfigError, match="data.train_sizes.*5000 training examples"):
+        run_pipeline(parse_config(raw), progress=False)

@@ -67,7 +67,7 @@ def study_rows(cfg: RunConfig, main_method: str) -> list[Row]:
     return rows
 
 
-def limit_for(n: int, examples: list, held: set[str], source: str) -> int:
+def limit_for(n: int, examples: list, held: set[str]) -> int:
     """The `--limit` whose first examples hold exactly `n` training examples (the dev
     carve-out of train is never trained on)."""
     seen = 0
@@ -76,20 +76,18 @@ def limit_for(n: int, examples: list, held: set[str], source: str) -> int:
         if seen == n:
             return i + 1
     raise ConfigError("data.train_sizes", f"{n} training examples asked for, but the train "
-                      f"split has {seen} outside its dev carve-out", source)
+                      f"split has {seen} outside its dev carve-out")
 
 
 class StudentStages:
     """Trains and evaluates the students of one run (see the module docstring)."""
 
     def __init__(self, cfg: RunConfig, stages, data_id: dict, rationale_files: dict[str, Path],
-                 attr_ids: dict[str, str], spec, progress: bool, source: str = "<config>",
-                 test_id: dict | None = None):
+                 attr_ids: dict[str, str], spec, progress: bool, test_id: dict | None = None):
         self.cfg, self.stages, self.data_id = cfg, stages, data_id
         self.test_id = test_id or {}
         self.files, self.attr_ids, self.spec, self.progress = (rationale_files, attr_ids, spec,
                                                               progress)
-        self.source = source
 
     # ---- sizes --------------------------------------------------------------------------------
     def sizes(self) -> list[tuple[int | None, int | None]]:
@@ -99,7 +97,7 @@ class StudentStages:
             return [(None, self.cfg.data.train_limit)]
         _, examples = load_examples(self.spec("train", None))
         held = dev_ids(examples)
-        return [(n, limit_for(n, examples, held, self.source)) for n in sorted(sizes)]
+        return [(n, limit_for(n, examples, held)) for n in sorted(sizes)]
 
     # ---- one training run ---------------------------------------------------------------------
     def train(self, row: Row, n: int | None, limit: int | None, seed: int, lr: float,
