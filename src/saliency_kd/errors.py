@@ -47,7 +47,8 @@ class UnknownNameError(SaliencyKDError, KeyError):
 
     def __init__(self, kind: str, name: str, valid: list[str]) -> None:
         self.kind, self.name, self.valid = kind, name, valid
-        super().__init__(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(sorted(valid))}")
+        kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"  # student families
+        super().__init__(f"unknown {kind} '{name}'; valid {kinds}: {', '.join(sorted(valid))}")
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return self.args[0]

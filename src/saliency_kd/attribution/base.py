@@ -1,4 +1,4 @@
-"""The attribution registry: each method is one function registered under a name.
+"""The attribution methods' registry: each method is one function registered under a name.
 
 A method receives the teacher, a padded batch of (prompt, target) pairs and options, and returns
 one score per input token ([B, T], zero outside the task's content) or, for methods that work on
@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from ..errors import UnknownNameError
+from ..registry import Registry, doc_line
 from ..teacher import EncodedPrompt, LMBatch, Teacher
 
 
@@ -61,25 +61,24 @@ class MethodSpec:
     description: str
 
 
-_REGISTRY: dict[str, MethodSpec] = {}
+METHODS: Registry[MethodSpec] = Registry("attribution method")
 
 
 def register(name: str, *, level: str = "token", signed: bool = False):
-    """Register `fn` as attribution method `name`; its docstring's first line describes it."""
+    """Register `fn` as attribution method `name`; its docstring's first line describes it.
+    A name is registered once: registering it again raises ValueError."""
 
     def deco(fn: MethodFn) -> MethodFn:
-        doc = (fn.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = MethodSpec(name, fn, level, signed, doc[0] if doc else "")
+        help = doc_line(fn)
+        METHODS.add(name, MethodSpec(name, fn, level, signed, help), help)
         return fn
 
     return deco
 
 
 def get_method(name: str) -> MethodSpec:
-    if name not in _REGISTRY:
-        raise UnknownNameError("attribution method", name, list(_REGISTRY))
-    return _REGISTRY[name]
+    return METHODS.get(name)
 
 
 def method_names() -> list[str]:
-    return list(_REGISTRY)
+    return METHODS.names()

@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, UnknownNameError
+from ..errors import ConfigError
+from ..registry import Registry, doc_line
 
 # The floor of a student's word mass inside the log: attention or saliency may put exactly no
 # mass on a word, and log(0) would make the loss infinite where its gradient is still useful.
@@ -102,41 +103,38 @@ class ChannelSpec:
     description: str
 
 
-_REGISTRY: dict[str, ChannelSpec] = {}
+CHANNELS: Registry[ChannelSpec] = Registry("channel")
 DEFAULT_CHANNEL = {"encoder": "tag", "seq2seq": "generate", "causal": "generate"}
 
 
 def register_channel(name: str, *, families: tuple[str, ...], needs: tuple[str, ...] = (),
                      family_loss: bool = False):
     """Register `fn` as channel `name`; its docstring's first line describes it. With
-    `family_loss` the student family computes the term itself and `fn` only documents it."""
+    `family_loss` the student family computes the term itself and `fn` only documents it.
+    A name is registered once: registering it again raises ValueError."""
 
     def deco(fn):
-        if name in _REGISTRY:
-            raise ValueError(f"channel '{name}' is already registered")
-        doc = (fn.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = ChannelSpec(name, None if family_loss else fn, families,
-                                      frozenset(needs), doc[0] if doc else "")
+        help = doc_line(fn)
+        CHANNELS.add(name, ChannelSpec(name, None if family_loss else fn, families,
+                                       frozenset(needs), help), help)
         return fn
 
     return deco
 
 
 def get_channel(name: str) -> ChannelSpec:
-    if name not in _REGISTRY:
-        raise UnknownNameError("channel", name, list(_REGISTRY))
-    return _REGISTRY[name]
+    return CHANNELS.get(name)
 
 
 def channel_names() -> list[str]:
-    return list(_REGISTRY)
+    return CHANNELS.names()
 
 
 def resolve_channel(name: str | None, family: str) -> ChannelSpec:
     """The channel a student of `family` trains its rationale through (None: its default)."""
     spec = get_channel(name or DEFAULT_CHANNEL[family])
     if family not in spec.families:
-        fits = ", ".join(n for n, s in _REGISTRY.items() if family in s.families)
+        fits = ", ".join(n for n, s in CHANNELS.items() if family in s.families)
         raise ConfigError("channel", f"channel '{spec.name}' is for "
                                      f"{' and '.join(spec.families)} students, not {family}; "
                                      f"{family} students take {fits}")
