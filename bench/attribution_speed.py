@@ -21,7 +21,6 @@ from pathlib import Path
 
 import torch
 
-from saliency_kd.attribute import answer
 from saliency_kd.attribution import AttributionOptions, get_method, method_names
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.models import embedded_gemma_dir
@@ -78,7 +77,7 @@ def main() -> None:
     model_dir = embedded_gemma_dir()
     teacher = Teacher.load(TeacherConfig(str(model_dir)))
     prompts = [teacher.encode(task.prompt(ex)) for ex in examples]
-    answers = [x["prediction"] for x in answer(teacher, task, examples, prompts)]
+    answers = [x["prediction"] for x in teacher.answer(task, examples, prompts)]
     targets = [teacher.target_ids(t) for t in answers]
     time_ours(teacher, prompts[:2], targets[:2], "saliency", 2, 2)  # warm-up
     rows = {}

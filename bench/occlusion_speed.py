@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from saliency_kd.attribute import answer
 from saliency_kd.attribution import AttributionOptions, get_method
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.models import embedded_gemma_dir
@@ -43,7 +42,7 @@ def main() -> None:
     teacher = Teacher.load(TeacherConfig(a.teacher or str(embedded_gemma_dir())))
     prompts = [teacher.encode(task.prompt(ex)) for ex in examples]
     targets = [teacher.target_ids(x["prediction"])
-               for x in answer(teacher, task, examples, prompts)]
+               for x in teacher.answer(task, examples, prompts)]
     occlusion = get_method("occlusion").fn
     seconds = {True: 0.0, False: 0.0}
     scores: dict[bool, list[list[float]]] = {True: [], False: []}

@@ -31,8 +31,8 @@ import torch
 
 from saliency_kd.attribute import AttributeConfig, attribute
 from saliency_kd.data import DataSpec
+from saliency_kd.models import embedded_minilm_dir
 from saliency_kd.student import TrainConfig
-from saliency_kd.student.encoder import embedded_minilm_dir
 from saliency_kd.student.train import build_student
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"

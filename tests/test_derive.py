@@ -15,7 +15,7 @@ from saliency_kd.data import DataSpec, Example, get_task, load_examples
 from saliency_kd.derive import DeriveConfig, derive, gold_evidence_words
 from saliency_kd.errors import ConfigError, DataError, UnknownNameError
 from saliency_kd.rationales import RationaleConfig, eligible
-from saliency_kd.student.items import content_segments
+from saliency_kd.words import content_segments
 
 
 def _read(path):
@@ -25,7 +25,7 @@ def _read(path):
 def _evidence(task_name, ex):
     """The gold-evidence words of one example, with the field each comes from."""
     task = get_task(task_name)
-    words = [(s.text[a:b], s.field) for s in content_segments(task, ex) for a, b, _ in s.words]
+    words = [(w, s.field) for s in content_segments(task.prompt(ex)) for _, w in s.indexed()]
     return [words[i] for i in gold_evidence_words(task, ex)]
 
 

@@ -25,7 +25,7 @@ from .attribution import AttributionOptions, get_method
 from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError
 from .rationales import RationaleConfig, merge_subwords, select
-from .teacher import EncodedPrompt, Teacher, TeacherConfig
+from .teacher import Teacher, TeacherConfig, rounded
 
 log = logging.getLogger(__name__)
 
@@ -78,30 +78,11 @@ RECORD_FIELDS = ("id", "prediction", "words", "rationale_index")
 """Fields every attribution record holds: a file to resume must consist of such records."""
 
 
-def _r(x: float) -> float:
-    return float(f"{x:.6g}")
-
-
-def answer(teacher: Teacher, task: Task, examples: list[Example], prompts: list[EncodedPrompt],
-           ) -> list[dict[str, Any]]:
-    """The teacher's prediction (and candidate scores for choice tasks) for each example."""
-    if task.kind == "choice":
-        cands = [task.candidates(ex) for ex in examples]
-        scores = teacher.score_candidates(prompts, cands)
-        out = []
-        for c, s in zip(cands, scores):
-            best = max(range(len(s)), key=lambda j: s[j])
-            out.append({"prediction": c[best], "candidates": c,
-                        "candidate_scores": [_r(x) for x in s]})
-        return out
-    return [{"prediction": p} for p in teacher.generate(prompts)]
-
-
 def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: AttributeConfig,
                     ) -> list[dict[str, Any]]:
     spec = get_method(cfg.method)
     prompts = [teacher.encode(task.prompt(ex)) for ex in examples]
-    answers = answer(teacher, task, examples, prompts)
+    answers = teacher.answer(task, examples, prompts)
     targets_text = [a["prediction"] if cfg.target == "prediction" and a["prediction"] else ex.label
                     for a, ex in zip(answers, examples)]
     targets = [teacher.target_ids(t) for t in targets_text]
@@ -123,7 +104,7 @@ def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: 
             "correct": task.is_correct(a["prediction"], ex.label),
             "target": targets_text[i],
             "method": cfg.method,
-            "words": [[w, _r(s)] for w, s in zip(p.words, word_scores)],
+            "words": [[w, rounded(s)] for w, s in zip(p.words, word_scores)],
             "word_fields": p.word_fields,
             "rationale": [p.words[j] for j in chosen],
             "rationale_index": chosen,
@@ -132,7 +113,7 @@ def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: 
             if key in a:
                 rec[key] = a[key]
         for key, values in result.extras.items():
-            rec[key] = _r(float(values[i]))
+            rec[key] = rounded(float(values[i]))
         records.append(rec)
     return records
 

@@ -33,8 +33,7 @@ from .artifact import claim_output, read_jsonl_records, write_jsonl_atomic
 from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError, DataError, UnknownNameError
 from .rationales import RationaleConfig, eligible, select
-from .student.items import content_segments
-from .teacher import WORD_RE
+from .words import content_segments, count_words, word_set
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ def gold_answer_words(task: Task, ex: Example, words: list[str], cfg: RationaleC
     """
     if ex.choices:
         idx = []
-        for seg in content_segments(task, ex):
+        for seg in content_segments(task.prompt(ex)):
             if seg.field == "choices" and seg.text.strip().lower() == ex.label.strip().lower():
                 idx = [i for _, _, i in seg.words]
                 break
@@ -111,15 +110,15 @@ def gold_evidence_words(task: Task, ex: Example) -> list[int]:
     answer's place counts where the fact states it, not again in the list of choices. Otherwise
     every eligible content word (choices included) that occurs in a human explanation.
     """
-    segs = content_segments(task, ex)
+    segs = content_segments(task.prompt(ex))
     if ex.evidence:
         wanted = {w.strip().lower() for w in ex.evidence}
-        return sorted(i for s in segs if s.field != "choices" for a, b, i in s.words
-                      if s.text[a:b].lower() in wanted)
+        return sorted(i for s in segs if s.field != "choices" for i, w in s.indexed()
+                      if w.lower() in wanted)
     cfg = RationaleConfig()
-    mentioned = {w.lower() for e in ex.explanations for w in WORD_RE.findall(e)}
-    return sorted(i for s in segs for a, b, i in s.words
-                  if s.text[a:b].lower() in mentioned and eligible(s.text[a:b], cfg))
+    mentioned = word_set(*ex.explanations)
+    return sorted(i for s in segs for i, w in s.indexed()
+                  if w.lower() in mentioned and eligible(w, cfg))
 
 
 def derive_record(rec: dict[str, Any], task: Task, ex: Example, cfg: DeriveConfig,
@@ -157,7 +156,7 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
         raise DataError(src, None, None, "attribution file not found (run `saliency-kd attribute`)")
     task, examples = load_examples(cfg.data)
     by_id = {ex.id: ex for ex in examples}
-    n_words = {ex.id: sum(len(s.words) for s in content_segments(task, ex)) for ex in examples}
+    n_words = {ex.id: count_words(content_segments(task.prompt(ex))) for ex in examples}
     out_recs = []
     for lineno, rec in enumerate(read_jsonl_records(src), start=1):
         ex = by_id.get(str(rec.get("id")))

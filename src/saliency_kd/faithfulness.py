@@ -34,7 +34,8 @@ from .data import DataSpec, Example, Task, get_task, inputs_digest, load_example
 from .errors import ConfigError, DataError
 from .metrics import bootstrap_ci
 from .rationales import rank_key
-from .teacher import WORD_RE, Teacher, TeacherConfig
+from .teacher import Teacher, TeacherConfig
+from .words import content_segments
 
 ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
 
@@ -77,21 +78,22 @@ def reduce_prompt(task: Task, ex: Example, keep: set[int]):
     """
     from .data.tasks import Segment
 
-    out, index = [], 0
-    for seg in task.prompt(ex):
+    prompt = task.prompt(ex)
+    words = iter(content_segments(prompt))
+    out = []
+    for seg in prompt:
         if not seg.content:
             out.append(seg)
             continue
         parts, prev_end, prev_kept = [], 0, False
-        for m in WORD_RE.finditer(seg.text):
+        for start, end, index in next(words).words:
             if index in keep:
                 if parts:
-                    parts.append(seg.text[prev_end:m.start()] if prev_kept else " ")
-                parts.append(m.group())
-                prev_end, prev_kept = m.end(), True
+                    parts.append(seg.text[prev_end:start] if prev_kept else " ")
+                parts.append(seg.text[start:end])
+                prev_end, prev_kept = end, True
             else:
                 prev_kept = False
-            index += 1
         out.append(Segment("".join(parts), True, seg.field))
     return out
 

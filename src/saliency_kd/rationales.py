@@ -11,18 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ConfigError
-
-# NLTK's English stop-word list (public domain); inlined to avoid a data download at run time.
-STOPWORDS = frozenset("""
-i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
-her hers herself it its itself they them their theirs themselves what which who whom this that
-these those am is are was were be been being have has had having do does did doing a an the and
-but if or because as until while of at by for with about against between into through during
-before after above below to from up down in out on off over under again further then once here
-there when where why how all any both each few more most other some such no nor not only own same
-so than too very s t can will just don should now d ll m o re ve y ain aren couldn didn doesn
-hadn hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn
-""".split())
+from .words import is_punctuation, is_stopword
 
 
 @dataclass
@@ -71,9 +60,9 @@ def merge_subwords(token_scores: list[float], token_word: list[int], n_words: in
 
 
 def eligible(word: str, cfg: RationaleConfig) -> bool:
-    if cfg.drop_punctuation and not any(ch.isalnum() for ch in word):
+    if cfg.drop_punctuation and is_punctuation(word):
         return False
-    return not (cfg.drop_stopwords and word.lower() in STOPWORDS)
+    return not (cfg.drop_stopwords and is_stopword(word))
 
 
 def rank_key(rank: str) -> Callable[[float], float]:

@@ -8,14 +8,18 @@ they get a batch and a function `embeds -> log p(target | prompt)` per example.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from .data.tasks import Segment, render
+from .data import Example, Segment, Task, render
+from .words import content_segments
 
-WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+def rounded(x: float) -> float:
+    """A score as records store it: six significant digits."""
+    return float(f"{x:.6g}")
 
 
 @dataclass
@@ -52,15 +56,13 @@ class EncodedPrompt:
 
 def split_words(segments: list[Segment]) -> tuple[str, list[tuple[int, int]], list[str], list[str]]:
     """Render segments; return text, word spans, words and the field of each word."""
-    text, _ = render(segments)
-    spans, words, fields, pos = [], [], [], 0
-    for seg in segments:
-        if seg.content:
-            for m in WORD_RE.finditer(seg.text):
-                spans.append((pos + m.start(), pos + m.end()))
-                words.append(m.group())
-                fields.append(seg.field)
-        pos += len(seg.text)
+    text, content_spans = render(segments)
+    spans, words, fields = [], [], []
+    for (start, _), seg in zip(content_spans, content_segments(segments)):
+        for a, b, _ in seg.words:
+            spans.append((start + a, start + b))
+            words.append(seg.text[a:b])
+            fields.append(seg.field)
     return text, spans, words, fields
 
 
@@ -260,6 +262,23 @@ class Teacher:
         return logprob, n, out
 
     # ---- answering ----------------------------------------------------------------------
+    def answer(self, task: Task, examples: list[Example],
+               prompts: list[EncodedPrompt] | None = None) -> list[dict[str, Any]]:
+        """The prediction (and, for choice tasks, the candidates and their scores) for each
+        example; `prompts` are the examples' encoded prompts when the caller has them."""
+        if prompts is None:
+            prompts = [self.encode(task.prompt(ex)) for ex in examples]
+        if task.kind == "choice":
+            cands = [task.candidates(ex) for ex in examples]
+            scores = self.score_candidates(prompts, cands)
+            out = []
+            for c, s in zip(cands, scores):
+                best = max(range(len(s)), key=lambda j: s[j])
+                out.append({"prediction": c[best], "candidates": c,
+                            "candidate_scores": [rounded(x) for x in s]})
+            return out
+        return [{"prediction": p} for p in self.generate(prompts)]
+
     @torch.no_grad()
     def score_candidates(self, prompts: list[EncodedPrompt], candidates: list[list[str]],
                          batch_size: int = 16) -> list[list[float]]:

@@ -8,7 +8,6 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .artifact import claim_json_output, write_json_atomic
-from .attribute import answer
 from .data import DataSpec, load_examples
 from .metrics import accuracy_summary
 from .teacher import Teacher, TeacherConfig
@@ -25,8 +24,7 @@ def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8
     for start in tqdm(range(0, len(examples), batch_size), disable=not progress,
                       desc="teacher-eval"):
         chunk = examples[start:start + batch_size]
-        prompts = [teacher.encode(task.prompt(ex)) for ex in chunk]
-        for ex, a in zip(chunk, answer(teacher, task, chunk, prompts)):
+        for ex, a in zip(chunk, teacher.answer(task, chunk)):
             preds.append({"id": ex.id, "label": ex.label, **a,
                           "correct": task.is_correct(a["prediction"], ex.label)})
     metrics: dict[str, Any] = {"task": data.task, "split": data.split, "teacher": teacher_cfg.name,

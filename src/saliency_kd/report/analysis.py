@@ -11,11 +11,11 @@ import numpy as np
 from ..artifact import read_jsonl_records as read_records  # noqa: F401  (re-exported)
 from ..data import Example
 from ..metrics import bootstrap_ci
-from ..rationales import STOPWORDS
+from ..words import is_punctuation, is_stopword
 
 
 def _content(words: list[str]) -> set[str]:
-    return {w.lower() for w in words if w.lower() not in STOPWORDS and any(c.isalnum() for c in w)}
+    return {w.lower() for w in words if not is_stopword(w) and not is_punctuation(w)}
 
 
 def answer_overlap(records: list[dict], examples: dict[str, Example]) -> dict[str, Any]:

@@ -1,6 +1,14 @@
 """Students: encoder, seq2seq and causal families sharing one training loop."""
 
-from .base import MODES, LossWeights, Student
+from . import causal, encoder, seq2seq  # noqa: F401  (registers the families)
+from .base import FAMILIES, MODES, LossWeights, Student
 from .train import TrainConfig, load_student, train
 
-__all__ = ["MODES", "LossWeights", "Student", "TrainConfig", "load_student", "train"]
+
+def family_names() -> list[str]:
+    """The student families, in registration order."""
+    return FAMILIES.names()
+
+
+__all__ = ["FAMILIES", "MODES", "LossWeights", "Student", "TrainConfig", "family_names",
+           "load_student", "train"]

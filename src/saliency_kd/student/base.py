@@ -13,6 +13,7 @@ from ..data import Example, Task, get_task
 from ..data.tasks import NLI_LABELS  # noqa: F401  (re-exported for families)
 from ..data.tasks import Task as TaskT
 from ..errors import ConfigError
+from ..registry import Registry
 from .items import TrainItem
 
 MODES = ("standard", "rationale", "dss", "kd", "rationale+kd", "dss+kd")
@@ -78,6 +79,24 @@ class Student:
 
     def save(self, directory: Path) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def build(cls, task: Task, path: str, meta: dict[str, Any], *, layers: int | None = None,
+              max_length: int | None = None) -> Student:
+        """A new student of this family from the pretrained model at `path`. `layers` keeps
+        its first N blocks; `max_length` is the encoder's input window (seq2seq and causal
+        students keep their own, longer one: answer and rationale share it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory: Path, task: Task, meta: dict[str, Any]) -> Student:
+        """A trained student from the folder `save` wrote."""
+        raise NotImplementedError
+
+
+FAMILIES: Registry[type[Student]] = Registry("student family")
+"""The student families by name (`Student.family`); each family's module registers its class,
+and `saliency_kd.student` imports them all."""
 
 
 class HFStudent(Student):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..data import Example, Task
 from ..teacher import Teacher, TeacherConfig
-from .base import HFStudent, LossWeights, kd_loss, wants_rationale
+from .base import FAMILIES, HFStudent, LossWeights, kd_loss, wants_rationale
 from .items import TrainItem
 
 RATIONALE_PREFIX = "\nRationale:"
@@ -46,7 +46,10 @@ def keep_first_layers(model, layers: int) -> None:
         cfg.layer_types = list(cfg.layer_types)[:layers]
 
 
+@FAMILIES.register("causal")
 class CausalStudent(HFStudent):
+    """Causal LM (Gemma, Qwen, Llama, GPT-2): the answer, then the rationale, in one sequence."""
+
     family = "causal"
     auto_class = "AutoModelForCausalLM"
 
@@ -56,6 +59,14 @@ class CausalStudent(HFStudent):
         self.max_length = max_length
         self.lm = Teacher(model, tokenizer, is_seq2seq=False, config=TeacherConfig(),
                           freeze=False)
+
+    @classmethod
+    def build(cls, task: Task, path: str, meta: dict[str, Any], *, layers: int | None = None,
+              max_length: int | None = None) -> CausalStudent:
+        student = cls.create(task, path, meta)
+        if layers is not None:
+            keep_first_layers(student.model, layers)
+        return student
 
     def _answer_ids(self, answer: str) -> list[int]:
         """A predicted answer as the training sequences hold it (an empty one is just its end)."""

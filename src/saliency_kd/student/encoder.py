@@ -8,8 +8,6 @@ than standard fine-tuning.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..data import Example, Task
 from ..errors import ConfigError
-from ..models import cache_root
-from .base import LossWeights, Student, kd_loss, save_meta, wants_rationale
+from ..words import ContentSegment, content_segments, count_words, words_in
+from .base import FAMILIES, LossWeights, Student, kd_loss, save_meta, wants_rationale
 from .channels import (
     ChannelOptions,
     EncoderPass,
@@ -30,28 +28,9 @@ from .channels import (
     resolve_channel,
     target_distribution,
 )
-from .items import ContentSegment, TrainItem, content_segments
+from .items import TrainItem
 
 POOLINGS = ("mean", "cls")
-
-EMBEDDED = "all-MiniLM-L6-v2"
-
-
-def embedded_minilm_dir() -> Path:
-    """all-MiniLM-L6-v2 from the PyPI package, unpacked once into the cache."""
-    target = cache_root() / EMBEDDED
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
-        return target
-    import all_minilm_l6_v2
-
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as zf:
-        zf.extractall(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return target
-
 
 class EncoderModule(nn.Module):
     def __init__(self, backbone: nn.Module, n_labels: int | None, pooling: str = "mean") -> None:
@@ -116,7 +95,10 @@ def _token_words(enc, i: int, pair) -> list[int]:
     return out
 
 
+@FAMILIES.register("encoder")
 class EncoderStudent(Student):
+    """Encoder (BERT, MiniLM, DeBERTa): a label head and a rationale-tagging head."""
+
     family = "encoder"
 
     def __init__(self, task: Task, backbone: nn.Module, tokenizer, meta: dict[str, Any],
@@ -150,6 +132,17 @@ class EncoderStudent(Student):
         return cls(task, backbone, AutoTokenizer.from_pretrained(path), meta)
 
     @classmethod
+    def build(cls, task: Task, path: str, meta: dict[str, Any], *, layers: int | None = None,
+              max_length: int | None = None) -> EncoderStudent:
+        if task.kind != "choice":
+            raise ConfigError("student", f"an encoder student cannot generate: task '{task.name}'"
+                                         " needs a seq2seq or causal student")
+        student = cls.create(task, path, layers, meta)
+        if max_length is not None:
+            student.max_length = max_length
+        return student
+
+    @classmethod
     def load(cls, directory: Path, task: Task, meta: dict[str, Any]):
         from transformers import AutoModel, AutoTokenizer
 
@@ -176,7 +169,7 @@ class EncoderStudent(Student):
 
     # ---- features ---------------------------------------------------------------------------
     def _pairs(self, ex: Example) -> list[tuple[str, list, str | None, list]]:
-        segs = content_segments(self.task, ex)
+        segs = content_segments(self.task.prompt(ex))
         ctx, choices = _split(segs)
         a_text, a_spans = _join(ctx)
         if self.multiple_choice:
@@ -208,7 +201,7 @@ class EncoderStudent(Student):
                         tags[i, t] = 1.0
             tags = tags.to(self.device)
         else:
-            n_words = max(sum(len(s.words) for s in it.segments) for it in items)
+            n_words = max(count_words(it.segments) for it in items)
             target = torch.tensor([target_distribution(
                 n_words, it.rationale_words, set(token_word[i].tolist()) - {-1},
                 it.word_scores, self.channel_options) for i, it in enumerate(per_pair)])
@@ -273,8 +266,8 @@ class EncoderStudent(Student):
         return out
 
     def _rationale(self, ex, tag_logits, enc, pairs, row, n_pairs, k) -> list[str]:
-        segs = content_segments(self.task, ex)
-        words = [s.text[a:b] for s in segs for a, b, _ in s.words]
+        segs = content_segments(self.task.prompt(ex))
+        words = words_in(segs)
         best = [float("-inf")] * len(words)
         for i in range(row, row + n_pairs):
             for t, w in enumerate(_token_words(enc, i, pairs[i])):

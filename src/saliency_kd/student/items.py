@@ -1,6 +1,6 @@
 """Training items: an example joined with the teacher's record, plus word-level rationale tags.
 
-Words are the teacher's words: the same segmentation (`teacher.split_words`) over the same
+Words are the teacher's words: the same segmentation (`words.content_segments`) over the same
 content segments, so a student can map its own sub-word tokens to the teacher's word indices
 whatever its tokenizer.
 """
@@ -15,16 +15,7 @@ from typing import Any
 from ..data import Example, Task
 from ..data.jsonl import read_jsonl
 from ..errors import ConfigError, DataError
-from ..rationales import STOPWORDS
-from ..teacher import WORD_RE
-
-
-@dataclass
-class ContentSegment:
-    field: str
-    text: str
-    words: list[tuple[int, int, int]]
-    """(start, end, word index) of each word inside `text`."""
+from ..words import ContentSegment, content_segments, count_words, is_stopword, word_set, words_in
 
 
 @dataclass
@@ -40,19 +31,6 @@ class TrainItem:
     """The rationale as text: teacher words joined in input order, or the LLM's free text."""
     soft_targets: list[float] | None = None
     """Teacher distribution over the task's candidates (kd modes)."""
-
-
-def content_segments(task: Task, ex: Example) -> list[ContentSegment]:
-    segs, index = [], 0
-    for seg in task.prompt(ex):
-        if not seg.content:
-            continue
-        words = []
-        for m in WORD_RE.finditer(seg.text):
-            words.append((m.start(), m.end(), index))
-            index += 1
-        segs.append(ContentSegment(seg.field, seg.text, words))
-    return segs
 
 
 def load_rationale_file(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -90,22 +68,21 @@ def build_items(task: Task, examples: list[Example], mode: set[str], labels: str
     for ex in examples:
         rec = records.get(ex.id) if records else None
         label = rec["prediction"] if labels == "teacher" and rec else ex.label
-        segs = content_segments(task, ex)
+        segs = content_segments(task.prompt(ex))
         item = TrainItem(ex, label, segs)
         if "rationale" in mode and rec:
-            n_words = sum(len(s.words) for s in segs)
+            n_words = count_words(segs)
             idx = [i for i in rec["rationale_index"] if 0 <= i < n_words]
             item.rationale_words = set(idx)
             item.word_scores = [float(sc) for _, sc in rec.get("words") or []] or None
-            words = [ex_w for s in segs for ex_w in (s.text[a:b] for a, b, _ in s.words)]
+            words = words_in(segs)
             item.rationale_text = " ".join(words[i] for i in sorted(idx))
         if "dss" in mode:
             item.rationale_text = ex.llm_rationale  # None: this example has no LLM rationale
             # Taggers (encoder students) learn the input words the LLM's rationale mentions.
-            mentioned = {w.lower() for w in WORD_RE.findall(ex.llm_rationale or "")}
-            item.rationale_words = {i for s in segs for a, b, i in s.words
-                                    if s.text[a:b].lower() in mentioned
-                                    and s.text[a:b].lower() not in STOPWORDS}
+            mentioned = word_set(ex.llm_rationale or "")
+            item.rationale_words = {i for s in segs for i, w in s.indexed()
+                                    if w.lower() in mentioned and not is_stopword(w)}
         if "kd" in mode and rec and rec.get("candidate_scores"):
             scores = [s / temperature for s in rec["candidate_scores"]]
             top = max(scores)

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data import Example, Task, render
-from .base import HFStudent, LossWeights, kd_loss, wants_rationale
+from ..errors import ConfigError
+from .base import FAMILIES, HFStudent, LossWeights, kd_loss, wants_rationale
 from .items import TrainItem
 
 PREDICT, EXPLAIN = "predict:", "explain:"
@@ -25,7 +26,10 @@ PREDICT, EXPLAIN = "predict:", "explain:"
 PACKABLE = ("t5", "mt5")
 
 
+@FAMILIES.register("seq2seq")
 class Seq2SeqStudent(HFStudent):
+    """Seq2seq (T5, FLAN-T5, BART): the label and the rationale as two decoder targets."""
+
     family = "seq2seq"
     auto_class = "AutoModelForSeq2SeqLM"
 
@@ -36,6 +40,13 @@ class Seq2SeqStudent(HFStudent):
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         # DSS's own scheme (a full encoder pass per task prefix); kept to measure against.
         self.two_pass = bool(meta.get("two_pass", False))
+
+    @classmethod
+    def build(cls, task: Task, path: str, meta: dict[str, Any], *, layers: int | None = None,
+              max_length: int | None = None) -> Seq2SeqStudent:
+        if layers is not None:
+            raise ConfigError("student", "cutting layers is for encoder and causal students")
+        return cls.create(task, path, meta)
 
     def _inputs(self, examples: list[Example], prefix: str = PREDICT):
         texts = [render(self.task.prompt(ex))[0] for ex in examples]

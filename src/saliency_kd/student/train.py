@@ -23,13 +23,20 @@ from tqdm.auto import tqdm
 from ..artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
 from ..data import DataSpec, dev_ids, inputs_digest, load_examples
 from ..errors import ConfigError
-from .base import LossWeights, Student, combine, parse_mode, read_meta, task_from_meta
+from .base import (
+    FAMILIES,
+    LossWeights,
+    Student,
+    combine,
+    parse_mode,
+    read_meta,
+    task_from_meta,
+)
 from .channels import ChannelOptions, get_channel, resolve_channel
 from .encoder import POOLINGS
 from .items import build_items, check_coverage, load_rationale_file
 
 log = logging.getLogger(__name__)
-FAMILIES = ("encoder", "seq2seq", "causal")
 # Settings a resumed run may change: they decide how the steps run or how often they are saved,
 # not what they compute. Not max_steps: the learning-rate schedule decays to zero at it.
 _HOW_NOT_WHAT = ("device", "grad_accum", "bf16", "checkpoint_every", "overwrite")
@@ -153,32 +160,13 @@ def detect_family(path: str) -> str:
 
 def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     from ..models import resolve_model_path, split_depth
-    from .encoder import EncoderStudent
 
     path, layers = split_depth(cfg.student)
     path = resolve_model_path(path)
     family = cfg.family or detect_family(path)
     meta["family"] = family
     resolve_channel(cfg.channel, family)  # a channel this family has, or a clear error
-    if family == "encoder":
-        if task.kind != "choice":
-            raise ConfigError("student", f"an encoder student cannot generate: task '{task.name}'"
-                                         " needs a seq2seq or causal student")
-        student = EncoderStudent.create(task, path, layers, meta)
-        student.max_length = cfg.max_length
-        return student
-    if family == "seq2seq":
-        from .seq2seq import Seq2SeqStudent
-
-        if layers is not None:
-            raise ConfigError("student", "cutting layers is for encoder and causal students")
-        return Seq2SeqStudent.create(task, path, meta)
-    from .causal import CausalStudent, keep_first_layers
-
-    student = CausalStudent.create(task, path, meta)
-    if layers is not None:
-        keep_first_layers(student.model, layers)
-    return student
+    return FAMILIES.get(family).build(task, path, meta, layers=layers, max_length=cfg.max_length)
 
 
 def freeze_embeddings(student: Student) -> None:
@@ -196,18 +184,7 @@ def load_student(directory: str | Path) -> Student:
     """Load a trained student (the `model/` directory `train` writes)."""
     directory = Path(directory)
     meta = read_meta(directory)
-    task = task_from_meta(meta)
-    if meta["family"] == "encoder":
-        from .encoder import EncoderStudent
-
-        return EncoderStudent.load(directory, task, meta)
-    if meta["family"] == "seq2seq":
-        from .seq2seq import Seq2SeqStudent
-
-        return Seq2SeqStudent.load(directory, task, meta)
-    from .causal import CausalStudent
-
-    return CausalStudent.load(directory, task, meta)
+    return FAMILIES.get(meta["family"]).load(directory, task_from_meta(meta), meta)
 
 
 def _direct(fn, *args, **kwargs):
