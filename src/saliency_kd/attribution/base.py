@@ -76,9 +76,5 @@ def register(name: str, *, level: str = "token", signed: bool = False):
     return deco
 
 
-def get_method(name: str) -> MethodSpec:
-    return METHODS.get(name)
-
-
-def method_names() -> list[str]:
-    return METHODS.names()
+get_method = METHODS.get
+method_names = METHODS.names

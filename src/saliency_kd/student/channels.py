@@ -122,12 +122,8 @@ def register_channel(name: str, *, families: tuple[str, ...], needs: tuple[str, 
     return deco
 
 
-def get_channel(name: str) -> ChannelSpec:
-    return CHANNELS.get(name)
-
-
-def channel_names() -> list[str]:
-    return CHANNELS.names()
+get_channel = CHANNELS.get
+channel_names = CHANNELS.names
 
 
 def resolve_channel(name: str | None, family: str) -> ChannelSpec:
