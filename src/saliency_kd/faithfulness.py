@@ -30,7 +30,7 @@ from .artifact import (
     read_settings,
     write_json_atomic,
 )
-from .data import DataSpec, Example, Task, get_task, inputs_digest, load_examples
+from .data import DataSpec, Example, Segment, Task, get_task, inputs_digest, load_examples
 from .errors import ConfigError, DataError
 from .metrics import bootstrap_ci
 from .rationales import rank_key
@@ -76,8 +76,6 @@ def reduce_prompt(task: Task, ex: Example, keep: set[int]):
     Kept neighbours keep their original gap ("tree." stays "tree."); a removed stretch becomes
     one space, so no word is glued to another.
     """
-    from .data.tasks import Segment
-
     prompt = task.prompt(ex)
     words = iter(content_segments(prompt))
     out = []
