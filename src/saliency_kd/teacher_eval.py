@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from .artifact import claim_json_output, write_json_atomic
 from .attribute import answer
 from .data import DataSpec, load_examples
 from .metrics import accuracy_summary
+from .progress import progress_bar
 from .teacher import Teacher, TeacherConfig
 
 
@@ -22,8 +21,8 @@ def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8
     task, examples = load_examples(data)
     teacher = teacher or Teacher.load(teacher_cfg)
     preds: list[dict[str, Any]] = []
-    for start in tqdm(range(0, len(examples), batch_size), disable=not progress,
-                      desc="teacher-eval"):
+    for start in progress_bar(range(0, len(examples), batch_size), disable=not progress,
+                              desc="teacher-eval", unit="batch"):
         chunk = examples[start:start + batch_size]
         prompts = [teacher.encode(task.prompt(ex)) for ex in chunk]
         for ex, a in zip(chunk, answer(teacher, task, chunk, prompts)):
