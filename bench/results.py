@@ -1,6 +1,8 @@
 """Turns the runs of bench/reproduce.sh into docs/results/<task>.json, PNG plots and
-docs/RESULTS.md. Every number in RESULTS.md is read from a JSON file written here (or, for
-attribution throughput, from docs/results/bench_attribution_methods.json).
+docs/RESULTS.md, and rewrites README.md's results block. Every number in RESULTS.md and in that
+block is read from a JSON file under docs/results/ (the tasks' files written here, curves.json
+from bench/curves.py, the bench_*.json of the benchmarks): with no runs directory it only
+re-renders the committed results, so `python bench/results.py --out docs` needs no experiment.
 
 The runs directory is not committed and does not outlive a working session, while the JSON
 files are: what is found under --runs is merged into the committed JSON, so a session that
@@ -35,12 +37,20 @@ from results_render import (  # noqa: E402
     _order,
     by_source,
     plot,
+    render_inseq_speed,
     render_task,
     render_throughput,
     teacher_note,  # noqa: F401  (part of this module's interface: the tests use it)
     uses_teacher,
+    wrap,
+    wrap_long,
 )
-from results_summary import render_summary  # noqa: E402
+from results_summary import (  # noqa: E402
+    curve_records,
+    render_summary,
+    verdict_bullets,
+    verdict_groups,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
 
@@ -327,10 +337,62 @@ def update_task(out: Path, runs_root: Path, task: str, versions: dict) -> dict:
     return res
 
 
+def render_page(results: list[dict], results_dir: Path) -> list[str]:
+    """docs/RESULTS.md: the answer first (the summary), then where it comes from and how it
+    was made. Writes the learning curves' plots into results_dir."""
+    lines = ["# Results", "",
+             "Everything here comes from `docs/results/*.json`, rendered by `bench/results.py`.",
+             "", *render_summary(results, results_dir)]
+    lines += [*wrap("The runs: `bash bench/reproduce.sh` (CPU, 2 cores) for the tasks' sections, "
+                    "`saliency-kd run configs/study/<task>.yaml` and `bench/curves.py` for the "
+                    "learning curves; `bench/results.py` merges them into the JSON."), ""]
+    # Versions as the runs recorded them: a re-render in another environment changes nothing.
+    versions = sorted({(v["torch"], v["transformers"], v["python"])
+                       for v in (r.get("versions") for r in results) if v})
+    lines += ["Versions: " + "; ".join(f"torch {t}, transformers {tf}, Python {py}"
+                                       for t, tf, py in versions) + ".", ""]
+    for res in results:
+        lines += render_task(res)
+    lines += render_throughput(results_dir / "bench_attribution_methods.json")
+    lines += Path(__file__).with_name("RESULTS_NOTES.md").read_text().splitlines()
+    return wrap_long(lines)
+
+
+BEGIN = "<!-- results: begin (bench/results.py writes this block from docs/results/*.json) -->"
+END = "<!-- results: end -->"
+
+
+def readme_block(results: list[dict], results_dir: Path) -> list[str]:
+    """README's results: the summary's verdict per task and a link to the details."""
+    groups = verdict_groups(results, curve_records(results_dir))
+    lines = [BEGIN, *wrap("Verdict per task: does a student trained on the teacher's rationale "
+                          "beat standard training, with a paired 95% interval over seeds above "
+                          "zero? Every row, setting and interval is in "
+                          "[docs/RESULTS.md](docs/RESULTS.md)."), "", *verdict_bullets(groups)]
+    speed = render_inseq_speed(results_dir / "bench_attribution_speed.json")
+    return lines + (["", *wrap(speed)] if speed else []) + [END]
+
+
+def rewrite_block(text: str, block: list[str], where: str = "README.md") -> str:
+    """`text` with the lines from BEGIN to END replaced by `block` (itself from BEGIN to END)."""
+    lines = text.splitlines()
+    try:
+        i, j = lines.index(BEGIN), lines.index(END)
+    except ValueError:
+        raise SystemExit(f"{where}: no results block (a line {BEGIN!r} and a later {END!r})") \
+            from None
+    if j < i:
+        raise SystemExit(f"{where}:{j + 1}: {END!r} comes before {BEGIN!r}")
+    return "\n".join(lines[:i] + block + lines[j + 1:]) + "\n"
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", default="runs/results")
-    ap.add_argument("--out", default="docs")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", default="runs/results",
+                    help="runs of bench/reproduce.sh to merge in (none there: re-render only)")
+    ap.add_argument("--out", default="docs", help="where RESULTS.md and results/ are")
+    ap.add_argument("--readme", default="README.md",
+                    help="README whose results block to rewrite ('' for none)")
     a = ap.parse_args()
     out = Path(a.out)
     (out / "results").mkdir(parents=True, exist_ok=True)
@@ -342,20 +404,13 @@ def main() -> None:
     tasks = [t for t in TITLES
              if (Path(a.runs) / t).is_dir() or (out / "results" / f"{t}.json").exists()]
     results = [update_task(out, Path(a.runs), task, versions) for task in tasks]
-    # The answer first (the summary), then where it comes from and how it was made.
-    lines = ["# Results", "",
-             "Everything here comes from `bash bench/reproduce.sh` (CPU, 2 cores), which writes "
-             "`docs/results/<task>.json`; this page is rendered from those files by "
-             "`bench/results.py`.", ""]
-    lines += render_summary(results, out / "results")
-    lines += [f"Versions: torch {versions['torch']}, transformers {versions['transformers']}, "
-              f"Python {versions['python']}.", ""]
-    for res in results:
-        lines += render_task(res)
-    lines += render_throughput(out / "results" / "bench_attribution_methods.json")
-    lines += [Path(__file__).with_name("RESULTS_NOTES.md").read_text()]
-    (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    (out / "RESULTS.md").write_text("\n".join(render_page(results, out / "results")) + "\n")
     print(f"wrote {out / 'RESULTS.md'} ({', '.join(tasks)})")
+    if a.readme:
+        readme = Path(a.readme)
+        readme.write_text(rewrite_block(readme.read_text(), readme_block(results, out / "results"),
+                                        str(readme)))
+        print(f"rewrote the results block of {readme}")
 
 
 if __name__ == "__main__":

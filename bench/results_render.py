@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
+import textwrap
 from pathlib import Path
 
 from saliency_kd.data import get_task
 
-TITLES = {"cqa": "CommonsenseQA", "esnli": "e-SNLI", "anli1": "ANLI-r1", "svamp": "SVAMP"}
+# The paper's order, which the summary and the sections follow.
+TITLES = {"cqa": "CommonsenseQA", "svamp": "SVAMP", "anli1": "ANLI-r1", "esnli": "e-SNLI"}
 HUMAN = {"cqa": "CoS-E", "esnli": "e-SNLI", "anli1": "ANLI"}
 CHANCE = {"cqa": 0.2, "esnli": 1 / 3, "anli1": 1 / 3}
 # Free-form answers: no chance level, no encoder student.
@@ -23,6 +24,34 @@ ORDER = ["standard", "rationale", "rationale-saliency", "rationale-saliency-k3",
 
 
 RANKS = {"abs": "|score|", "value": "value"}  # how a signed method's rationale was chosen
+WIDTH = 100  # source lines of prose: read in a terminal or a diff without scrolling sideways
+
+
+def wrap(text: str, width: int = WIDTH) -> list[str]:
+    """A long sentence as several source lines of one Markdown paragraph, never split inside a
+    number such as `-3.5..+1.2`."""
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+
+def wrap_long(lines: list[str], width: int = WIDTH) -> list[str]:
+    """Every prose line longer than `width` wrapped, a list item's continuation indented under
+    its text; tables, headings, images and code blocks stay as they are (a table row cannot be
+    split, and Markdown joins a paragraph's lines again when it renders)."""
+    out, fenced = [], False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        if fenced or len(line) <= width or line.lstrip()[:1] in ("|", "#", "!"):
+            out.append(line)
+            continue
+        body = line.lstrip()
+        indent = line[:len(line) - len(body)]
+        first = rest = indent
+        if body.startswith("- "):
+            body, first, rest = body[2:], indent + "- ", indent + "  "
+        out += textwrap.wrap(body, width, initial_indent=first, subsequent_indent=rest,
+                             break_long_words=False, break_on_hyphens=False)
+    return out
 
 
 def uses_teacher(run: str) -> bool:
@@ -100,6 +129,19 @@ def _curve(points: list) -> str:
     return ", ".join(f"step {s}: {_pct(a)}" for s, a in points)
 
 
+def _span(d: dict) -> str:
+    """An interval of accuracies, compact for narrow tables: `24.4–30.6%`."""
+    why = _no_interval(d)
+    return f"– ({why})" if why else f"{100 * d['ci95_low']:.1f}–{100 * d['ci95_high']:.1f}%"
+
+
+def short_diff(d: dict) -> str:
+    """A paired difference in points, compact for narrow tables: `-0.4 (-3.0..+2.2)`."""
+    why = _no_interval(d)
+    return f"{100 * d['mean']:+.1f} (" + (
+        why or f"{100 * d['ci95_low']:+.1f}..{100 * d['ci95_high']:+.1f}") + ")"
+
+
 def _diff(d: dict) -> str:
     """A paired difference in points with its interval."""
     why = _no_interval(d)
@@ -121,15 +163,19 @@ def teacher_note(table: dict) -> list[str]:
     if len(labels) == 1:
         return ["", f"Every rationale and KD row here comes from the teacher made {labels.pop()} "
                     "UTC."]
-    parts = []
+    # Rows whose seeds came from the same teachers are named together: one date, said once.
+    by: dict[str, list[str]] = {}
     for m, ts in rows.items():
-        by = {t: [s for s, u in zip(table[m]["seed_ids"], ts) if u == t] for t in dict.fromkeys(ts)}
-        parts.append(f"{m}: " + "; ".join(
-            f"seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))} "
-            f"{'an earlier teacher' if t == EARLIER else 'the teacher made ' + t}"
-            for t, ss in by.items()))
+        seeds = {t: [s for s, u in zip(table[m]["seed_ids"], ts) if u == t]
+                 for t in dict.fromkeys(ts)}
+        by.setdefault("; ".join(
+            ("" if len(seeds) == 1 else f"seed{'s' if len(ss) > 1 else ''} "
+             f"{', '.join(map(str, ss))} ")
+            + ("an earlier teacher" if t == EARLIER else "the teacher made " + t)
+            for t, ss in seeds.items()), []).append(m)
     return ["", "Teachers behind the rationale and KD rows (a teacher re-made in a later session "
-                "is not bit-identical): " + " · ".join(parts) + "."]
+                "is not bit-identical; where a row names no seeds, all its seeds): "
+            + " · ".join(f"{', '.join(ms)}: {made}" for made, ms in by.items()) + "."]
 
 
 def seed_details(table: dict) -> list[str]:
@@ -153,21 +199,37 @@ def seed_details(table: dict) -> list[str]:
             "|---|---|---|---|---|---|", *lines]
 
 
-def _teacher_cell(rows: dict) -> tuple[str, str, Callable[[dict], str]]:
-    """A "teacher" column for tables whose rows carry one, else nothing."""
-    if not any(r.get("teacher") for r in rows.values()):
-        return "", "", lambda r: ""
-    def cell(r: dict) -> str:
-        same = r.get("same_figures_teachers")
-        also = ""
-        if same and len(same) == 1:
-            also = f" (the {same[0]} teacher's file has the same figures)"
-        elif same:
-            also = f" (the {', '.join(same[:-1])} and {same[-1]} teachers' files have the same " \
-                   "figures)"
-        return f" {r.get('teacher') or EARLIER}{also} |"
+def _made_by(r: dict) -> str:
+    """When the teacher behind a per-file row was made, and which earlier teachers' files had
+    the same figures (the row stands for those too)."""
+    same = r.get("same_figures_teachers")
+    also = ""
+    if same and len(same) == 1:
+        also = f" (the {same[0]} teacher's file has the same figures)"
+    elif same:
+        also = f" (the {', '.join(same[:-1])} and {same[-1]} teachers' files have the same " \
+               "figures)"
+    return f"{r.get('teacher') or EARLIER}{also}"
 
-    return " teacher made (UTC) |", "---|", cell
+
+def made_note(rows: dict) -> list[str]:
+    """The teacher behind each row of a per-file table (rationales, faithfulness), as a note
+    under it rather than a column: it is provenance, and one date repeats down most rows."""
+    if not any(r.get("teacher") for r in rows.values()):
+        return []
+    by: dict[str, list[str]] = {}
+    for name, r in rows.items():
+        by.setdefault(_made_by(r), []).append(name)
+    if len(by) == 1:
+        return ["", f"Every file here comes from the teacher made {next(iter(by))} UTC."]
+    return ["", "The teacher behind each file, by when it was made (UTC; \"earlier\": a task's "
+                "first teacher, made before this was recorded): "
+            + " · ".join(f"{', '.join(names)}: {made}" for made, names in by.items()) + "."]
+
+
+STUDENT_KEY = ("Test accuracy: mean of seeds, its 95% t-interval over seeds and each seed's (%); "
+               "vs standard: minus standard, paired by seed, in points with its 95% interval; "
+               "min/run: training minutes per run.")
 
 
 def render_task(res: dict) -> list[str]:
@@ -241,16 +303,16 @@ def render_task(res: dict) -> list[str]:
         if not table:
             continue
         lines += ["", f"### {title}", ""] + ([note, ""] if note else []) + [
-                  "| run | test accuracy, mean of seeds | 95% CI (t, over seeds) | per seed | "
-                  "minus standard, paired by seed (95% CI) | train min/run |",
+                  "| run | mean | 95% CI | per seed | vs standard | min/run |",
                   "|---|---|---|---|---|---|"]
         for mode, r in table.items():
-            seeds = ", ".join(_pct(v) for v in r["seeds"])
+            seeds = ", ".join(f"{100 * v:.1f}" for v in r["seeds"])
             diff = r.get("minus_standard")
-            dtxt = _diff(diff) if diff else ""
+            dtxt = short_diff(diff) if diff else ""
             minutes = statistics.fmean(r["train_minutes"]) if r["train_minutes"] else 0
-            lines.append(f"| {mode} | {_pct(r['mean'])} | {_ci(r)} | {seeds} | {dtxt} | "
+            lines.append(f"| {mode} | {_pct(r['mean'])} | {_span(r)} | {seeds} | {dtxt} | "
                          f"{minutes:.1f} |")
+        lines += ["", STUDENT_KEY]
         against = {m: r["minus_random"] for m, r in table.items() if "minus_random" in r}
         if against:
             lines += ["", "The teacher's words against random words (the `rationale-random` "
@@ -265,30 +327,7 @@ def render_task(res: dict) -> list[str]:
     if res["students"] or any(res.get("generating_students", {}).values()):
         lines += ["", f"![students](results/{task}_students.png)"]
     if res["attribution"]:
-        human = HUMAN.get(task, "human")
-        head = "| rationale file | words | teacher accuracy on these training examples | " \
-            f"token F1 vs {human} explanations |"
-        sep = "|---|---|---|---|"
-        if task == "cqa":
-            head += " contains part of the gold answer |"
-            sep += "---|"
-        if task == "svamp":
-            head += " gold equation's operands among its words (all of them) |"
-            sep += "---|"
-        t_head, t_sep, t_cell = _teacher_cell(res["attribution"])
-        lines += ["", "### The rationales", "", head + " n |" + t_head, sep + "---|" + t_sep]
-        for m, a in res["attribution"].items():
-            pl = a["plausibility"]
-            f1 = (f"{pl['token_f1']:.3f} ({pl['ci95_low']:.3f} – {pl['ci95_high']:.3f})"
-                  if pl["n"] else "– (no human explanations)")
-            row = f"| {m} | {a['mean_length']:.1f} | {_pct(a['teacher_train_accuracy'])} | {f1} |"
-            if "answer_in_rationale" in a:
-                ov = a["answer_in_rationale"]
-                row += f" {_pct(ov['share'])} ({_ci(ov)}) |"
-            if "operands_in_rationale" in a:
-                ov = a["operands_in_rationale"]
-                row += f" {_pct(ov['recall'])} ({_ci(ov)}; {_pct(ov['all_operands'])}) |"
-            lines.append(row + f" {a['n']} |" + t_cell(a))
+        lines += ["", "### The rationales", "", *rationales_table(task, res["attribution"])]
         if task == "cqa":
             lines += ["", "The paper reports 68% for \"contains part of the gold answer\" with "
                       "FLAN-T5-XL's top tokens."]
@@ -307,22 +346,91 @@ def render_task(res: dict) -> list[str]:
     f = res.get("faithfulness")
     if f:
         bins = ", ".join(f"{100 * b:g}%" for b in f["bins"])
-        t_head, t_sep, t_cell = _teacher_cell(f["by_file"])
+        files = f["by_file"]
+        n = _same([v["n"] for v in files.values()])
         lines += ["", "### Faithfulness on the teacher (ERASER)", "",
                   f"AOPC over removing / keeping the top {bins} of the content words, on the first "
-                  f"examples of the {f['split']} split; p is the teacher's softmax over the "
-                  "candidate scores. Comprehensiveness: higher is more faithful; sufficiency: "
-                  "lower is more faithful. \"At the rationale\": removing / keeping exactly the "
-                  "rationale's words. Intervals: bootstrap over examples.", "",
-                  "| rationale file | AOPC comprehensiveness | AOPC sufficiency | "
-                  "comprehensiveness at the rationale | sufficiency at the rationale | n |"
-                  + t_head, "|---|---|---|---|---|---|" + t_sep]
-        for m, v in f["by_file"].items():
-            cells = [f"{v[k]['mean']:.3f} ({v[k]['ci95_low']:.3f} – {v[k]['ci95_high']:.3f})"
+                  f"{n or ''}{' ' if n else ''}examples of the {f['split']} split; p is the "
+                  "teacher's softmax over the candidate scores. Comprehensiveness (compr.): "
+                  "higher is more faithful; sufficiency (suff.): lower is more faithful. \"At the "
+                  "rationale\": removing / keeping exactly the rationale's words. Intervals: "
+                  "bootstrap over examples.", "",
+                  "| file | AOPC compr. | AOPC suff. | compr. at the rationale | suff. at the "
+                  "rationale |" + ("" if n else " n |"),
+                  "|---|---|---|---|---|" + ("" if n else "---|")]
+        for m, v in files.items():
+            cells = [f"{v[k]['mean']:.3f} ({v[k]['ci95_low']:.3f}..{v[k]['ci95_high']:.3f})"
                      for k in ("aopc_comprehensiveness", "aopc_sufficiency",
                                "rationale_comprehensiveness", "rationale_sufficiency")]
-            lines.append(f"| {m} | {' | '.join(cells)} | {v['n']} |" + t_cell(v))
+            lines.append(f"| {m} | {' | '.join(cells)} |" + ("" if n else f" {v['n']} |"))
+        lines += made_note(files)
     return lines + [""]
+
+
+def _same(values: list):
+    """The one value every row of a column has (a column to say once, above the table), or
+    None when they differ or there is only one row."""
+    return values[0] if len(values) > 1 and len(set(values)) == 1 else None
+
+
+def rationales_table(task: str, files: dict) -> list[str]:
+    """Each rationale file: its length, the teacher's accuracy on its examples, plausibility
+    against human explanations and the task's own overlap measure; the key and the teachers
+    behind the files in notes under it."""
+    human = HUMAN.get(task, "human")
+    has_f1 = any(a["plausibility"]["n"] for a in files.values())
+    n = _same([a["n"] for a in files.values()])
+    head, key = ["file", "words", "teacher accuracy"], [
+        "words: mean rationale length; teacher accuracy: on these training examples"]
+    if has_f1:
+        head.append(f"token F1 vs {human}")
+        key.append(f"token F1 against the {human} explanations (95% bootstrap interval)")
+    else:
+        key.append("no token F1: the task has no human explanations")
+    if task == "cqa":
+        head.append("has gold answer")
+        key.append("has gold answer: rationales containing part of the gold answer")
+    if task == "svamp":
+        head.append("operands (all)")
+        key.append("operands: the gold equation's operands among the rationale's words (in "
+                   "brackets: the interval, then rationales holding all of them)")
+    if n is None:
+        head.append("n")
+    else:
+        key.append(f"{n} examples per file")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m, a in files.items():
+        pl = a["plausibility"]
+        cells = [m, f"{a['mean_length']:.1f}", _pct(a["teacher_train_accuracy"])]
+        if has_f1:
+            cells.append(f"{pl['token_f1']:.3f} ({pl['ci95_low']:.3f} – {pl['ci95_high']:.3f})"
+                         if pl["n"] else "– (no human explanations)")
+        if "answer_in_rationale" in a:
+            ov = a["answer_in_rationale"]
+            cells.append(f"{_pct(ov['share'])} ({_ci(ov)})")
+        if "operands_in_rationale" in a:
+            ov = a["operands_in_rationale"]
+            cells.append(f"{_pct(ov['recall'])} ({_ci(ov)}; {_pct(ov['all_operands'])})")
+        if n is None:
+            cells.append(str(a["n"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + ["", "; ".join(key) + "."] + made_note(files)
+
+
+def render_inseq_speed(path: Path) -> str | None:
+    """bench/attribution_speed.py's comparison with Inseq in one sentence, None without it."""
+    if not path.exists():
+        return None
+    b = json.loads(path.read_text())
+    r = b["ratios"]
+    # the other library's name and version as the benchmark recorded them, e.g. "inseq 0.7.1"
+    other = next(k.rsplit(" ", 1)[0] for k in b["examples_per_second"] if k.startswith("inseq "))
+    return (f"Benchmarks (`bench/attribution_speed.py`): saliency runs at "
+            f"{r['saliency: saliency-kd / inseq throughput']:.1f}x {other.capitalize()}'s "
+            "throughput and "
+            f"{r['saliency vs forward+backward (time ratio)']:.2f}x the time of a bare "
+            "forward+backward pass; integrated gradients at "
+            f"{r['integrated_gradients: saliency-kd / inseq throughput']:.1f}x Inseq's.")
 
 
 def render_throughput(path: Path) -> list[str]:
@@ -332,7 +440,7 @@ def render_throughput(path: Path) -> list[str]:
     lines = ["## Attribution throughput per method", "",
              f"`python bench/attribution_speed.py --all-methods --n {b['n']} --n-ig {b['n_ig']} "
              f"--ig-steps {b['ig_steps']} --batch-size {b['batch_size']} --threads {b['threads']} "
-             f"--out {path.as_posix()}`: "
+             f"--out docs/results/{path.name}`: "
              f"Gemma-3-270M, {b['n']} CQA training prompts ({b['n_ig']} for integrated gradients, "
              f"{b['ig_steps']} steps), batch {b['batch_size']}, {b['threads']} "
              f"thread{'s' if b['threads'] > 1 else ''}, side by side in one run on a shared "
@@ -354,8 +462,8 @@ def render_occlusion_speed(paths: list[Path]) -> list[str]:
              "left-out word; both paths timed on each example in turn (`python "
              "bench/occlusion_speed.py --task TASK --n N --threads 1 --out "
              "docs/results/bench_occlusion_TASK.json`, embedded Gemma-3-270M):", "",
-             "| task | examples | prompt tokens (mean) | words left out (mean) | examples / s, "
-             "reuse | examples / s, in full | speed-up | largest score difference |",
+             "| task | examples | prompt tokens | words left out | ex./s, reuse | ex./s, in full "
+             "| speed-up | largest score difference |",
              "|---|---|---|---|---|---|---|---|"]
     for p in paths:
         b = json.loads(p.read_text())
@@ -364,4 +472,5 @@ def render_occlusion_speed(paths: list[Path]) -> list[str]:
                      f"{b['mean_occluded_words']:.0f} | {eps['prefix reuse']:.3f} | "
                      f"{eps['every variant in full']:.3f} | {b['speedup']:.2f}x | "
                      f"{b['max_score_difference']:.1e} |")
-    return lines + [""]
+    return lines + ["", "Prompt tokens and words left out: means per example; ex./s: examples per "
+                        "second.", ""]

@@ -1,7 +1,9 @@
-"""The summary docs/RESULTS.md opens with: per task, each student's accuracy by mode with its
-difference from standard, and a one-line verdict; then, where docs/results/curves.json exists,
-the learning curves. Every figure is read from the same merged results the detailed sections
-render (the paired differences are the ones results.py computed), never computed anew."""
+"""The summary docs/RESULTS.md opens with (and README's results block repeats): one verdict per
+task, paper tasks and learning curves alike, then one compact table of every row (task, student,
+mode: accuracy, paired difference from standard, verdict). Below it, the details: the learning
+curves by training size, and per task each student's accuracy by mode side by side. Every figure
+is read from the same merged results the detailed sections render (the paired differences are
+the ones results.py and report.curves computed), never computed anew."""
 
 from __future__ import annotations
 
@@ -9,17 +11,29 @@ import json
 import textwrap
 from pathlib import Path
 
-from results_render import TITLES, _diff, _no_interval, _order, _pct
+from results_render import TITLES, _diff, _no_interval, _order, _pct, short_diff, wrap
 
-from saliency_kd.report.curves import curve_table, plot_curves, verdict, verdict_line
+from saliency_kd.report.curves import (
+    GOLD,
+    RANDOM,
+    RATIONALE_MODES,
+    above_zero,
+    below_zero,
+    curve_table,
+    plot_curves,
+    verdict,
+    verdict_line,
+)
 
 ENCODER = "MiniLM-L2"  # the encoder students' table, `students` in the JSON
+CURVE_TITLES = {"demo": "Demo"}  # learning-curve tasks that are not paper tasks
+# Rows whose words do not come from the teacher's attribution: they test the objective or the
+# words' content, not the teacher's insight.
+CONTROLS = ("rationale-random", "rationale-gold-answer")
 
 
-def wrap(text: str, width: int = 119) -> list[str]:
-    """A long sentence as several source lines of one Markdown paragraph, never split inside a
-    number such as `-3.5..+1.2`."""
-    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+def title(task: str) -> str:
+    return TITLES.get(task) or CURVE_TITLES.get(task, task)
 
 
 def student_tables(res: dict) -> dict[str, dict]:
@@ -79,13 +93,190 @@ CAPTION = ("Test accuracy, mean of seeds, per mode and student; \"vs standard\":
 
 
 def render_summary(results: list[dict], results_dir: Path) -> list[str]:
-    # The learning curves first: they are the newest and most direct answer (a student on a
-    # few examples, with and without the teacher's words); the fixed-size tables follow.
-    lines = ["## Summary", "", *curves_part(results_dir), "### At one training size", "",
-             *wrap(CAPTION), ""]
+    """The page's first screen (a verdict per task, one table of every row), then the learning
+    curves by size (where results_dir/curves.json exists) and each task's modes by student."""
+    records = curve_records(results_dir)
+    groups = verdict_groups(results, records)
+    lines = ["## Summary", "", *wrap(LEAD), "", *verdict_bullets(groups), "",
+             *overview_table(groups), "", *wrap(overview_key(bool(records))), ""]
+    lines += curves_part(results_dir)
+    lines += ["### At one training size, by student", "", *wrap(CAPTION), ""]
     for res in results:
         lines += task_summary(res)
     return lines
+
+
+LEAD = ("Does a student trained on the teacher's rationale beat the same student trained on "
+        "the labels alone (standard)? A row beats standard when its difference from standard, "
+        "paired by seed, has a 95% interval (t, over seeds) wholly above zero.")
+
+
+def curve_records(results_dir: Path) -> list[dict]:
+    path = results_dir / "curves.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def _kind(mode: str, source: str | None = None) -> str:
+    """standard; rationale (the teacher's words); control (random or gold words); other (KD,
+    DSS: a teacher's answer distribution or PaLM's free-text rationale)."""
+    if mode == "standard":
+        return "standard"
+    if mode in CONTROLS or source in (RANDOM, GOLD):
+        return "control"
+    return "rationale" if mode.startswith("rationale") or mode in RATIONALE_MODES else "other"
+
+
+def verdict_groups(results: list[dict], records: list[dict]) -> list[dict]:
+    """[{"title", "rows"}] per paper task, then per learning-curve task; a row is one student,
+    mode (and size, for a curve): {"where", "student", "mode", "label", "kind", "mean",
+    "diff", "random"}, the differences as the tables show them (`as_shown`)."""
+    groups = []
+    for res in sorted(results, key=lambda r: list(TITLES).index(r["task"])
+                      if r["task"] in TITLES else len(TITLES)):
+        rows = [{"where": title(res["task"]), "student": student, "mode": mode,
+                 "label": f"{student} {mode}", "kind": _kind(mode), "mean": r["mean"],
+                 "diff": as_shown(r.get("minus_standard")),
+                 "random": as_shown(r.get("minus_random"))}
+                for student, table in student_tables(res).items() for mode, r in table.items()]
+        if rows:
+            groups.append({"title": title(res["task"]), "rows": rows})
+    table = curve_table(records)
+    for task in dict.fromkeys(r["task"] for r in table):
+        rows = [r for r in table if r["task"] == task]
+        several = len({r["student"] for r in rows}) > 1
+        order = sorted(range(len(rows)), key=lambda i: (rows[i]["n_train"], i))
+        groups.append({"title": f"{title(task)} (learning curve)", "rows": [{
+            "where": f"{title(task)}, n={r['n_train']}", "student": r["student"], "mode": r["key"],
+            "label": f"{r['student'] + ' ' if several else ''}{r['key']} at n={r['n_train']}",
+            "kind": _kind(r["mode"], r["source"]), "mean": r["mean"],
+            "diff": as_shown(r["minus_standard"]), "random": as_shown(r["minus_random"])}
+            for r in (rows[i] for i in order)]})
+    return groups
+
+
+def _pts(d: dict) -> str:
+    """A paired difference as the verdicts quote it: `+0.5 pts, CI -3.5..+4.5`."""
+    why = _no_interval(d)
+    return f"{100 * d['mean']:+.1f} pts, " + (
+        why or f"CI {100 * d['ci95_low']:+.1f}..{100 * d['ci95_high']:+.1f}")
+
+
+def _listed(rows: list[dict], key: str = "diff", most: int = 3) -> str:
+    # A verdict stays short: the first few rows, and how many more there are.
+    items = [f"{r['label']} ({_pts(r[key])})" for r in rows]
+    more = f"; {len(items) - most} more" if len(items) > most else ""
+    return "; ".join(items[:most]) + more
+
+
+def group_verdict(group: dict) -> str:
+    """One task's verdict: whether a row trained on the teacher's words beats standard (which,
+    by how much), then every row below standard, other rows above it, and rows that beat their
+    random-words control but not standard: a verdict naming only wins would read better than
+    the data."""
+    compared = [r for r in group["rows"] if r["kind"] != "standard" and r["diff"]]
+    ours = [r for r in compared if r["kind"] == "rationale"]
+    name = group["title"]
+    if not ours:
+        return f"**{name}: not measured.** No row trained on the teacher's words has a paired " \
+               "comparison with standard."
+    wins = sorted((r for r in ours if above_zero(r["diff"])), key=lambda r: -r["diff"]["mean"])
+    others = [r for r in compared if r["kind"] != "rationale"]
+    quoted = wins
+    if wins:
+        text = f"**{name}: yes.** {len(wins)} of {len(ours)} rationale rows beat standard: " \
+               + _listed(wins) + _against_random(wins)
+    else:
+        best = max(ours, key=lambda r: r["diff"]["mean"])
+        quoted = [best]
+        if len(ours) == 1:
+            verb = "is below" if below_zero(best["diff"]) else "does not beat"
+            text = f"**{name}: no.** Its one rationale row {verb} standard ("
+        else:
+            also = "; it is below standard too" if below_zero(best["diff"]) else ""
+            text = f"**{name}: no.** None of its {len(ours)} rationale rows beats standard " \
+                   f"(best{also}: "
+        text += f"{best['label']}, {_pts(best['diff'])})"
+    up = [r for r in others if above_zero(r["diff"])]
+    if up:
+        text += ". Other rows above standard: " + _listed(up)
+    elif others and not wins:
+        text += f". No {_other_names(others)} row beats it either"
+    below = [r for r in compared if below_zero(r["diff"]) and r not in quoted]
+    if below:
+        text += f". {'Also below' if any(below_zero(r['diff']) for r in quoted) else 'Below'} " \
+                "standard: " + _listed(below)
+    only_random = [r for r in ours if r not in wins and above_zero(r["random"])]
+    if only_random:
+        text += ". Above random words, not above standard: " + _listed(only_random, "random")
+    return text + "."
+
+
+def _against_random(wins: list[dict]) -> str:
+    """Whether the rows that beat standard also beat the same objective on random words."""
+    paired = [r for r in wins if r["random"]]
+    if not paired:
+        return ""
+    up = sum(above_zero(r["random"]) for r in paired)
+    if up == len(paired) == len(wins):
+        return f", {'each' if up > 1 else 'and'} above its random-words control too"
+    return f"; {up} of {len(paired)} paired with random words beat them"
+
+
+def _other_names(rows: list[dict]) -> str:
+    names = dict.fromkeys("control" if r["kind"] == "control" else
+                          r["mode"].split("+")[0].split(":")[0].upper() for r in rows)
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def bullet(text: str) -> list[str]:
+    return textwrap.wrap(text, 100, initial_indent="- ", subsequent_indent="  ",
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def verdict_bullets(groups: list[dict]) -> list[str]:
+    return [line for g in groups for line in bullet(group_verdict(g))]
+
+
+def _cell_verdict(row: dict) -> str:
+    d = row["diff"]
+    if row["kind"] == "standard":
+        return ""
+    if d and above_zero(d):
+        return "**better**"
+    return "worse" if d and below_zero(d) else "inconclusive"
+
+
+def overview_table(groups: list[dict]) -> list[str]:
+    """Every row of every group in one table; a task or student is named once, on its first
+    row."""
+    lines = ["| task | student | mode | accuracy | vs standard, pts (95% CI) | verdict |",
+             "|---|---|---|---|---|---|"]
+    last: tuple = (None, None)
+    for g in groups:
+        for r in g["rows"]:
+            where = r["where"] if r["where"] != last[0] else ""
+            student = r["student"] if (r["where"], r["student"]) != last else ""
+            last = (r["where"], r["student"])
+            diff = short_diff(r["diff"]) if r["diff"] else ""
+            lines.append(f"| {where} | {student} | {r['mode']} | {_pct(r['mean'])} | {diff} | "
+                         f"{_cell_verdict(r)} |")
+    return lines
+
+
+def overview_key(curves: bool) -> str:
+    return ("Accuracy: on test, mean of seeds. vs standard: minus standard training of the same "
+            "student and seed" + (" and training size" if curves else "") + ", in points, with "
+            "its 95% t-interval over seeds (none from one or two seeds); better or worse when "
+            "that interval lies wholly above or below zero, else inconclusive. Rationale rows "
+            "learn from the teacher's words (`rationale*`" + (", `channel@method`" if curves
+            else "") + "); controls from random words (`rationale-random`" + (", `@random`"
+            if curves else "") + ") or gold words (`rationale-gold-answer`" + (
+                ", `@gold-evidence`" if curves else "") + "); `kd` the teacher's answer "
+            "distribution; `dss` PaLM's free-text rationales. Paper tasks: one training size "
+            "each" + ("; learning curves: n training examples" if curves else "") + ". Sizes, "
+            "teachers, settings and per-seed figures are in each task's section below, and "
+            "which teacher each row learnt from in the notes under its tables.")
 
 
 def curves_part(results_dir: Path) -> list[str]:
@@ -100,12 +291,12 @@ def curves_part(results_dir: Path) -> list[str]:
     tasks = [t for t in TITLES if t in found] + sorted(found - set(TITLES))
     lines = ["### Learning curves", "", *wrap(CURVES_CAPTION), ""]
     for task in tasks:
-        title = TITLES.get(task, task)
+        name = title(task)
         plot_curves(records, results_dir / f"{task}_curves.png", task=task,
-                    title=f"{title}: accuracy against training examples")
-        lines += [f"**{title}**", "", *curve_matrix([r for r in rows if r["task"] == task]), "",
+                    title=f"{name}: accuracy against training examples")
+        lines += [f"**{name}**", "", *curve_matrix([r for r in rows if r["task"] == task]), "",
                   *wrap(f"Verdict: {verdict(rows, task)}."), "",
-                  f"![{title} learning curves](results/{task}_curves.png)", ""]
+                  f"![{name} learning curves](results/{task}_curves.png)", ""]
     return lines
 
 

@@ -10,4 +10,6 @@ python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q "transformers[sentencepiece,tokenizers]" "captum>=0.7" \
   "jaxtyping>=0.2.25" "typeguard<=2.13.3" treescope rich matplotlib tqdm protobuf numpy \
   2>&1 | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -c "import inseq, transformers; print('inseq', inseq.__version__, 'transformers', transformers.__version__)"
+# Inseq 0.7.1 defines no inseq.__version__: ask the installed distribution's metadata instead.
+"$VENV/bin/python" -c "import importlib.metadata as m, inseq, transformers; \
+print('inseq', m.version('inseq'), 'transformers', transformers.__version__)"

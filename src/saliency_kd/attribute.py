@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from .artifact import (
     ResumableJsonl,
@@ -24,6 +23,7 @@ from .artifact import (
 from .attribution import AttributionOptions, get_method
 from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError
+from .progress import progress_bar
 from .rationales import RationaleConfig, merge_subwords, select
 from .teacher import Teacher, TeacherConfig, rounded
 
@@ -176,8 +176,9 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
             teacher = Teacher.load(cfg.teacher)
         if cfg.gradient_checkpointing:
             distributed.enable_attribution_checkpointing(teacher.model)
-        bar = tqdm(total=sum(ex.id not in done for b in mine for ex in b),
-                   disable=not progress or rank != 0, desc=f"attribute ({cfg.method})", unit="ex")
+        bar = progress_bar(total=sum(ex.id not in done for b in mine for ex in b),
+                           disable=not progress or rank != 0, desc=f"attribute ({cfg.method})",
+                           unit="ex")
         for chunk in mine:
             records = distributed.with_backoff(
                 lambda part: attribute_batch(teacher, task, part, cfg), chunk)

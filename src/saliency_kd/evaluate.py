@@ -7,14 +7,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from .artifact import claim_json_output, write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
 from .data.jsonl import get_text, get_text_list, read_jsonl
 from .errors import ConfigError, DataError, loading
 from .evaluate_math import EquationError, evaluate_equation
 from .metrics import accuracy_summary, bootstrap_ci, token_f1
+from .progress import progress_bar
 from .student import load_student
 from .student.items import load_rationale_file
 
@@ -33,7 +32,8 @@ def open_student(model_dir: str | Path):
 
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
     preds = []
-    for start in tqdm(range(0, len(examples), batch_size), disable=not progress, desc="predict"):
+    for start in progress_bar(range(0, len(examples), batch_size), disable=not progress,
+                              desc="predict", unit="batch"):
         preds.extend(student.predict(examples[start:start + batch_size]))
     return preds
 

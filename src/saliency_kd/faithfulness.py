@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from .artifact import (
     ResumableJsonl,
     claim_output_dir,
@@ -33,6 +31,7 @@ from .artifact import (
 from .data import DataSpec, Example, Segment, Task, get_task, inputs_digest, load_examples
 from .errors import ConfigError, DataError
 from .metrics import bootstrap_ci
+from .progress import progress_bar
 from .rationales import rank_key
 from .teacher import Teacher, TeacherConfig
 from .words import content_segments
@@ -202,8 +201,8 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
         if todo and teacher is None:
             teacher = Teacher.load(cfg.teacher)
         start = time.perf_counter()
-        for i in tqdm(range(0, len(todo), cfg.batch_size), disable=not progress,
-                      desc=f"faithfulness ({method})"):
+        for i in progress_bar(range(0, len(todo), cfg.batch_size), disable=not progress,
+                              desc=f"faithfulness ({method})", unit="batch"):
             writer.write_batch(measure_batch(teacher, task, todo[i:i + cfg.batch_size],
                                              cfg.bins, rank))
         wanted = {ex.id for ex, _ in pairs}

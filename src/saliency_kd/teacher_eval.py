@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from .artifact import claim_json_output, write_json_atomic
 from .data import DataSpec, load_examples
 from .metrics import accuracy_summary
+from .progress import progress_bar
 from .teacher import Teacher, TeacherConfig
 
 
@@ -21,8 +20,8 @@ def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8
     task, examples = load_examples(data)
     teacher = teacher or Teacher.load(teacher_cfg)
     preds: list[dict[str, Any]] = []
-    for start in tqdm(range(0, len(examples), batch_size), disable=not progress,
-                      desc="teacher-eval"):
+    for start in progress_bar(range(0, len(examples), batch_size), disable=not progress,
+                              desc="teacher-eval", unit="batch"):
         chunk = examples[start:start + batch_size]
         for ex, a in zip(chunk, teacher.answer(task, chunk)):
             preds.append({"id": ex.id, "label": ex.label, **a,

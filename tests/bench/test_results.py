@@ -332,6 +332,92 @@ def test_results_md_opens_with_the_summary():
     assert lines.index("## CommonsenseQA") == versions + 2  # provenance below the summary
 
 
+TASKS = ("cqa", "svamp", "anli1", "esnli")  # the paper's four
+
+
+def _copy_results(tmp_path: Path) -> Path:
+    """The committed JSON in a scratch results directory (rendering writes plots beside it)."""
+    out = tmp_path / "results"
+    out.mkdir()
+    for f in (DOCS / "results").glob("*.json"):
+        (out / f.name).write_text(f.read_text())
+    return out
+
+
+def test_the_first_screen_gives_every_task_a_verdict_then_the_table():
+    """A reader sees at once, for the four paper tasks and the demo, whether any row trained on
+    the teacher's words beats standard, before any table or provenance."""
+    first = (DOCS / "RESULTS.md").read_text().splitlines()[:40]
+    for title in ("CommonsenseQA", "SVAMP", "ANLI-r1", "e-SNLI", "Demo (learning curve)"):
+        [line] = [x for x in first if x.startswith(f"- **{title}: ")]
+        assert line.startswith((f"- **{title}: yes.** ", f"- **{title}: no.** ")), line
+    assert "| task | student | mode | accuracy | vs standard, pts (95% CI) | verdict |" in first
+    assert not any("UTC" in x or "teacher made" in x for x in first)  # provenance: below
+    assert all(len(x) <= 100 for x in first if not x.startswith("|"))
+
+
+def test_results_md_is_what_the_committed_json_renders(tmp_path):
+    """No hand edit survives a re-render, and every number on the page comes from the JSON."""
+    page = results.render_page([_committed(t) for t in TASKS], _copy_results(tmp_path))
+    assert "\n".join(page) + "\n" == (DOCS / "RESULTS.md").read_text()
+    prose = [x for x in page if not x.startswith("|")]
+    assert all(len(x) <= 100 for x in prose), max(prose, key=len)
+
+
+def test_readme_results_block_is_generated_and_idempotent(tmp_path):
+    readme = (DOCS.parent / "README.md").read_text()
+    block = results.readme_block([_committed(t) for t in TASKS], _copy_results(tmp_path))
+    assert block[0] == results.BEGIN and block[-1] == results.END
+    assert results.rewrite_block(readme, block) == readme  # committed = generated
+    assert results.rewrite_block(results.rewrite_block(readme, block), block) == readme
+    assert sum(x.startswith("- **") for x in block) == 5 and "docs/RESULTS.md" in " ".join(block)
+    with pytest.raises(SystemExit, match="README.md: no results block"):
+        results.rewrite_block("# no block\n", block)
+
+
+def _group(*rows):
+    return {"title": "T", "rows": [
+        {"label": label, "kind": kind, "diff": diff and {"mean": diff[0], "ci95_low": diff[1],
+                                                           "ci95_high": diff[2], "seeds": [0] * 3},
+         "random": rnd and {"mean": rnd[0], "ci95_low": rnd[1], "ci95_high": rnd[2],
+                            "seeds": [0] * 3}}
+        for label, kind, diff, rnd in rows]}
+
+
+def test_a_verdict_says_yes_only_for_a_rationale_row_above_standard():
+    std = ("s standard", "standard", None, None)
+    won = summary.group_verdict(_group(std, ("s r@a", "rationale", (.3, .1, .5), (.2, .1, .3)),
+                                       ("s r@b", "rationale", (.1, -.1, .3), None),
+                                       ("s kd", "other", (.05, -.1, .2), None)))
+    assert won == ("**T: yes.** 1 of 2 rationale rows beat standard: s r@a (+30.0 pts, CI "
+                   "+10.0..+50.0), and above its random-words control too.")
+    # a control above standard is no yes; the one rationale row below standard says so
+    lost = summary.group_verdict(_group(std, ("s r", "rationale", (-.1, -.2, -.05), (.05, .01, .1)),
+                                        ("s gold", "control", (.2, .1, .3), None)))
+    assert lost.startswith("**T: no.** Its one rationale row is below standard (s r, -10.0 pts")
+    assert "Other rows above standard: s gold (+20.0 pts" in lost
+    assert lost.endswith("Above random words, not above standard: s r (+5.0 pts, CI +1.0..+10.0).")
+    none = summary.group_verdict(_group(std, ("s kd", "other", (.1, -.1, .3), None)))
+    assert none.startswith("**T: not measured.**")
+
+
+def test_the_overview_table_names_a_task_and_student_once():
+    groups = summary.verdict_groups([_committed("svamp")], [])  # no learning curves
+    lines = summary.overview_table(groups)
+    assert lines[2] == "| SVAMP | gemma-3-270m | standard | 41.3% |  |  |"
+    assert lines[3] == "|  |  | rationale | 32.2% | -9.2 (-14.8..-3.6) | worse |"
+
+
+def test_long_prose_is_wrapped_and_tables_and_code_are_not():
+    item = "- " + "word " * 40
+    table = "| " + "cell | " * 30
+    code = ["```", "x " * 80, "```"]
+    out = results.wrap_long([item, table, *code, "  " + "y " * 60])
+    assert all(len(x) <= 100 for x in out if x not in (table, code[1]))
+    assert out[0].startswith("- word") and out[1].startswith("  word") and table in out
+    assert code[1] in out and out[-1].startswith("  y")
+
+
 def test_curves_merge_replaces_the_same_run_and_keeps_the_others():
     curves = load_bench("curves")
 
