@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from annotated_types import Gt, Le
-
 from tqdm.auto import tqdm
 
 from .artifact import (

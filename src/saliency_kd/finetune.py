@@ -26,7 +26,6 @@ from tqdm.auto import tqdm
 from .artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
 from .attribute import answer
 from .data import DataSpec, dev_ids, inputs_digest, load_examples, require_examples
-from .errors import ConfigError
 from .models import freeze_token_embeddings
 from .settings import PositiveFloat, PositiveInt, check, opt
 from .teacher import Teacher, TeacherConfig
