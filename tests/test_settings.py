@@ -21,11 +21,15 @@ from saliency_kd.teacher import TeacherConfig
 from saliency_kd.teacher_eval import TeacherEvalConfig
 
 # Settings the run decides itself, so YAML has no key for them: where outputs go and whether to
-# replace them (`out`, `overwrite`), the input file a stage reads (`rationales`, `source_file`:
-# the previous stage's output), and the data, which the run's `data` section describes as a
-# whole (task, data_dir, file, train/test limits and split) rather than per verb.
-RUN_DECIDES = {"out", "overwrite", "rationales", "source_file",
-               *(s.name for s in settings(DataSpec))}
+# replace them (`out`, `overwrite`), and the input file a stage reads (`rationales`,
+# `source_file`: the previous stage's output).
+RUN_DECIDES = {"out", "overwrite", "rationales", "source_file"}
+# The data: the run's `data` section describes it once for every stage; which split and how many
+# examples each stage reads is the run's to say (train for training stages, test_split for
+# evaluation), from these keys.
+DATA = {"task": "task", "data_dir": "data_dir", "file": "file", "limit": "train_limit",
+        "split": "test_split", **{s.name: f"fields.{s.name}" for s in settings(DataSpec)
+                                  if s.path[0] == "fields"}}
 # What a study varies: one value per verb call, a list in YAML.
 AS_LIST = {"method": "attribution.methods", "mode": "students.modes",
            "channel": "students.channels", "seed": "students.seeds", "source":
@@ -82,6 +86,13 @@ def test_cli_flags_match_the_dataclass(verb):
 def test_yaml_schema_matches_the_dataclass(verb):
     cls, sections, renames, exceptions = VERBS[verb]
     for s in settings(cls):
+        if s.path[0] == "data":
+            model, key = yaml_cfg.DataCfg, DATA[s.name]
+            if key.startswith("fields."):
+                model, key = yaml_cfg.FieldsCfg, key.removeprefix("fields.")
+                assert model.model_fields[key].default == s.default
+            assert key in model.model_fields, f"{verb}: {s.name} has no YAML key data.{key}"
+            continue
         if s.name in RUN_DECIDES or s.name in exceptions:
             assert s.name in RUN_DECIDES or s.name in AS_LIST
             continue

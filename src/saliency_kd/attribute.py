@@ -25,7 +25,7 @@ from .attribution import AttributionOptions, get_method, method_names
 from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError
 from .rationales import RationaleConfig, merge_subwords, select
-from .settings import PositiveInt, opt
+from .settings import PositiveInt, check, opt
 from .teacher import EncodedPrompt, Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,8 @@ class AttributeConfig:
         get_method(self.method)
         if self.target not in ("prediction", "gold"):
             raise ConfigError("target", f"'{self.target}' is not one of prediction, gold")
-        if self.batch_size < 1:
-            raise ConfigError("batch_size", f"must be positive, got {self.batch_size}")
         self.rationale.validate()
+        check(self, skip=("data", "teacher"))  # the constraints the annotations declare
 
     def settings(self) -> dict[str, Any]:
         """What determines the file's content (used to refuse resuming a different run)."""

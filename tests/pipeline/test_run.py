@@ -394,3 +394,18 @@ def test_study_sizes_are_decided_at_run_time_in_a_plan(tmp_path, capsys):
     assert plan[0].label == "teacher-eval" and plan[0].dir is not None  # no size needed
     assert any(s.label.startswith("train-") and s.dir is None and s.cached is None
                for s in plan)
+
+
+def test_a_generic_file_field_map_is_settable_from_yaml(tmp_path):
+    from saliency_kd.pipeline.students import spec_maker
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a", "y": "b"}\n')
+    raw = {"run_dir": str(tmp_path / "run"), "data": {
+        "task": "generic", "file": str(data), "fields": {"input_field": "text",
+                                                          "label_field": "y"}}}
+    spec = spec_maker(parse_config(raw))("train", None)
+    assert (spec.fields.input_field, spec.fields.label_field) == ("text", "y")
+    raw["data"]["fields"]["colour"] = "x"
+    with pytest.raises(ConfigError, match="'data.fields.colour': unknown key"):
+        parse_config(raw)

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..attribute import AttributeConfig
+from ..data import FieldMap
 from ..data.jsonl import read_text
 from ..errors import ConfigError
 from ..finetune import FinetuneConfig
@@ -22,10 +23,15 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+FieldsCfg = section(FieldMap, "FieldsCfg", Strict)
+
+
 class DataCfg(Strict):
     task: str = Field("demo", description="demo, cqa, svamp, anli1, esnli or generic")
     data_dir: str | None = Field(None, description="DSS layout root, or 'hub'; demo needs none")
     file: str | None = Field(None, description="task generic: a JSONL or CSV file")
+    fields: FieldsCfg = Field(FieldsCfg(), description="task generic: which fields of the file "
+                              "hold the input, label, choices, id and explanation")
     train_limit: int | None = Field(None, gt=0, description="first N training examples")
     train_sizes: list[int] | None = Field(
         None, min_length=1, description="a learning curve: students train on the first N "

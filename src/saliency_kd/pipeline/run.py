@@ -86,9 +86,11 @@ def _data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
     an edited file re-runs the stages that read it, an identical copy elsewhere re-uses them),
     or, for data without files (demo, Hub), its name and place."""
     content = inputs_digest(spec)
+    fields = hashed(cfg.data.fields)  # a generic file's field map, where not the default one
     if content:
-        return {"task": cfg.data.task, "content": content}
-    return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file}
+        return {"task": cfg.data.task, "content": content, **({"fields": fields} if fields else {})}
+    return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file,
+            **({"fields": fields} if fields else {})}
 
 
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:

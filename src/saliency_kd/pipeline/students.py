@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifact import mark_output_dir
-from ..data import DataSpec, dev_ids, load_examples
+from ..data import DataSpec, FieldMap, dev_ids, load_examples
 from ..errors import ConfigError
 from ..settings import resolve_device
 from .config import RunConfig
@@ -269,7 +269,11 @@ def shown(obj: Any, always: tuple[str, ...] = ("device", "dtype", "batch_size", 
 
 
 def spec_maker(cfg: RunConfig):
+    from ..settings import build
+
+    fields = build(FieldMap, cfg.data.fields.model_dump())
+
     def spec(split: str, limit: int | None) -> DataSpec:
-        return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file)
+        return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields)
 
     return spec
