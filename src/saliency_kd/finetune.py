@@ -53,7 +53,7 @@ class FinetuneConfig:
     """Examples per optimiser step."""
     epochs: PositiveFloat = 1.0
     """Passes over the training examples that the learning-rate schedule spans."""
-    max_minutes: PositiveFloat | None = None
+    max_minutes: Annotated[float, Ge(0)] | None = None
     """Wall-clock budget; training stops cleanly (checkpoint, best model) when it runs out."""
     max_steps: PositiveInt | None = None
     """Stop after this many steps. The learning-rate schedule still spans `epochs`, as it does
