@@ -215,18 +215,22 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     overrides = {"run_dir": a.run_dir} if a.run_dir else None
     cfg = load_config(a.config, overrides)
-    if a.dry_run:
-        from .pipeline.run import format_plan, plan_pipeline
+    return _print_plan(cfg) if a.dry_run else _run_and_print(cfg, a.progress)
 
-        print(format_plan(cfg, plan_pipeline(cfg)))
-        return 0
-    return _run_and_print(cfg, a.progress)
+
+def _print_plan(cfg) -> int:
+    from .pipeline.run import format_plan, plan_pipeline
+
+    print(format_plan(cfg, plan_pipeline(cfg)))
+    return 0
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", default="demo", help="demo (embedded data) or cqa, anli1, ...")
     p.add_argument("--data-dir", default=None, help="DSS layout root for tasks other than demo")
     p.add_argument("--run-dir", default=None, help="default: runs/demo or runs/demo-<task>")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan without loading a model or a dataset")
 
 
 @verb("demo", "the embedded demo: Gemma teacher, MiniLM student, offline", _demo_args)
@@ -237,8 +241,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
     run_dir = a.run_dir or ("runs/demo" if a.task == "demo" else f"runs/demo-{a.task}")
     overrides = {"data.task": a.task, "data.data_dir": a.data_dir, "run_dir": run_dir}
-    return _run_and_print(load_config(files("saliency_kd") / "configs" / "demo.yaml", overrides),
-                          a.progress)
+    cfg = load_config(files("saliency_kd") / "configs" / "demo.yaml", overrides)
+    return _print_plan(cfg) if a.dry_run else _run_and_print(cfg, a.progress)
 
 
 @verb("methods", "list the attribution methods", lambda p: None)
