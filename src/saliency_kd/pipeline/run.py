@@ -112,7 +112,7 @@ def format_plan(cfg: RunConfig, plan: list[Planned]) -> str:
     lines = [f"plan for {cfg.run_dir} ({len(plan)} stages; nothing loaded or run)"]
     for p in plan:
         state = RUN_TIME.strip("<>") if p.cached is None else "cached" if p.cached else \
-            "will run"
+            "will resume" if p.dir.is_dir() else "will run"  # a stopped stage's checkpoints
         lines.append(f"{p.label:34s} {state:20s} {p.dir if p.dir else RUN_TIME}")
         if p.settings:
             lines.append("    " + " ".join(f"{k}={v}" for k, v in p.settings.items()))
