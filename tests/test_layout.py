@@ -24,7 +24,7 @@ NAME = "saliency_kd"
 # does not exist yet is allowed.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("floor", ("errors", "words", "registry", "metrics", "evaluate_math", "distributed",
-               "artifact", "progress", "training")),
+               "artifact", "progress", "settings", "training")),
     ("models", ("models",)),
     ("data", ("data", "data.*")),
     ("teacher", ("teacher", "teacher_eval", "finetune")),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -20,11 +20,12 @@ from .artifact import (
     read_jsonl_records,
     write_jsonl_atomic,
 )
-from .attribution import AttributionOptions, get_method
+from .attribution import AttributionOptions, get_method, method_names
 from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError
 from .progress import progress_bar
 from .rationales import RationaleConfig, merge_subwords, select
+from .settings import PositiveInt, check, opt
 from .teacher import Teacher, TeacherConfig, rounded
 
 log = logging.getLogger(__name__)
@@ -34,31 +35,31 @@ log = logging.getLogger(__name__)
 class AttributeConfig:
     """Settings of `saliency-kd attribute`."""
 
-    out: str = "runs/rationales.jsonl"
+    out: str = opt("runs/rationales.jsonl", required=True)
     """Output JSON Lines file (resumed when it exists and the settings match)."""
     data: DataSpec = field(default_factory=DataSpec)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    method: str = "saliency"
-    """Attribution method; see `saliency-kd methods`."""
-    target: str = "prediction"
+    method: str = opt("saliency", choices=method_names)
+    """Attribution method (`saliency-kd methods` describes each)."""
+    target: Literal["prediction", "gold"] = "prediction"
     """Explain the teacher's own `prediction` (default) or the `gold` label."""
     rationale: RationaleConfig = field(default_factory=RationaleConfig)
     options: AttributionOptions = field(default_factory=AttributionOptions)
-    batch_size: int = 8
+    batch_size: PositiveInt = 8
     """Examples per attribution batch (one backward pass each for gradient methods)."""
     overwrite: bool = False
     """Start the output file afresh instead of resuming it."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory for large teachers, ~30% slower."""
     seed: int = 0
+    """Seed of torch's random state (methods that draw noise)."""
 
     def validate(self) -> None:
         get_method(self.method)
         if self.target not in ("prediction", "gold"):
             raise ConfigError("target", f"'{self.target}' is not one of prediction, gold")
-        if self.batch_size < 1:
-            raise ConfigError("batch_size", f"must be positive, got {self.batch_size}")
         self.rationale.validate()
+        check(self, skip=("data", "teacher"))  # the constraints the annotations declare
 
     def settings(self) -> dict[str, Any]:
         """What determines the file's content (used to refuse resuming a different run)."""

@@ -33,6 +33,7 @@ from .artifact import claim_output, read_jsonl_records, write_jsonl_atomic
 from .data import DataSpec, Example, Task, inputs_digest, load_examples
 from .errors import ConfigError, DataError, UnknownNameError
 from .rationales import RationaleConfig, eligible, select
+from .settings import opt
 from .words import content_segments, count_words, word_set
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,13 @@ LOCATED = ("derived_from", "source_file", "data.data_dir", "data.file")
 class DeriveConfig:
     """Settings of `saliency-kd rationales`."""
 
-    source_file: str = ""
+    source_file: str = opt("", flag="from", required=True)
     """Attribution file written by `saliency-kd attribute` (its word scores are re-used)."""
-    out: str = ""
+    out: str = opt("", required=True)
     """Output JSON Lines file, in the same format (students read it with --rationales)."""
     data: DataSpec = field(default_factory=DataSpec)
     """The data the source file was made from (gold labels and the input's structure)."""
-    source: str = "teacher"
+    source: str = opt("teacher", choices=lambda: list(SOURCES))
     """`teacher` (re-select from the stored scores), `random` or `gold-answer` (controls), or
     `gold-evidence` (positive control: every input word of the human evidence, no top-k cut)."""
     rationale: RationaleConfig = field(default_factory=RationaleConfig)

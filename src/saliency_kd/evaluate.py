@@ -14,6 +14,7 @@ from .errors import ConfigError, DataError, loading
 from .evaluate_math import EquationError, evaluate_equation
 from .metrics import accuracy_summary, bootstrap_ci, token_f1
 from .progress import progress_bar
+from .settings import resolve_device
 from .student import load_student
 from .student.items import load_rationale_file
 
@@ -24,10 +25,13 @@ TASK_FIELDS = {"cqa": ["question"], "demo": ["question"], "svamp": ["input"],
                "generic": ["input"]}
 
 
-def open_student(model_dir: str | Path):
-    """A trained student; a missing, foreign or damaged folder is a one-line ConfigError."""
+def open_student(model_dir: str | Path, device: str = "auto"):
+    """A trained student on `device` (`auto`: CUDA when present); a missing, foreign or damaged
+    folder is a one-line ConfigError."""
     with loading("model", model_dir, "student model folder"):
-        return load_student(model_dir)
+        student = load_student(model_dir)
+    student.module.to(resolve_device(device))
+    return student
 
 
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
@@ -40,12 +44,12 @@ def _predict_all(student, examples: list[Example], batch_size: int, progress: bo
 
 def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = None,
              out: str | Path | None = None, batch_size: int = 32, progress: bool = True,
-             overwrite: bool = False) -> dict[str, Any]:
+             overwrite: bool = False, device: str = "auto") -> dict[str, Any]:
     """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement.
     An existing `out` is replaced only when it is an earlier metrics file (or `overwrite`)."""
     if out is not None:
         claim_json_output(out, METRICS_KEYS, overwrite)
-    student = open_student(model_dir)
+    student = open_student(model_dir, device)
     if data.task != student.task.name:
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
                                   f"not '{data.task}'")
@@ -126,9 +130,9 @@ def example_from_record(task_name: str, obj: dict[str, Any], path: str, line: in
 
 
 def predict(model_dir: str | Path, text: str | None = None, choices: list[str] | None = None,
-            input_file: str | None = None) -> list[dict[str, Any]]:
+            input_file: str | None = None, device: str = "auto") -> list[dict[str, Any]]:
     """Label (and, when learnt, rationale words) for one text or a JSONL file of inputs."""
-    student = open_student(model_dir)
+    student = open_student(model_dir, device)
     name = student.task.name
     if (text is None) == (input_file is None):
         raise ConfigError("text", "give exactly one of --text or --input")

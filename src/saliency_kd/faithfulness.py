@@ -19,7 +19,9 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Gt, Le
 
 from .artifact import (
     ResumableJsonl,
@@ -33,6 +35,7 @@ from .errors import ConfigError, DataError
 from .metrics import bootstrap_ci
 from .progress import progress_bar
 from .rationales import rank_key
+from .settings import PositiveInt, check, opt
 from .teacher import Teacher, TeacherConfig
 from .words import content_segments
 
@@ -43,18 +46,19 @@ ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
 class FaithfulnessConfig:
     """Settings of `saliency-kd faithfulness`."""
 
-    rationales: list[str] = field(default_factory=list)
+    rationales: list[str] = opt(factory=list, required=True)
     """Attribution (or derived control) files to measure, all on the same examples."""
-    out: str = "runs/faithfulness"
+    out: str = opt("runs/faithfulness", required=True)
     """Directory: one resumable JSONL of per-example values per file, and summary.json. An
     existing folder with files in it must be one `faithfulness` made (it resumes)."""
     data: DataSpec = field(default_factory=DataSpec)
     """The data the files were made from; `limit` takes the first N of their examples."""
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     """The teacher the files explain."""
-    bins: tuple[float, ...] = ERASER_BINS
-    """Shares of the content words removed (comprehensiveness) or kept (sufficiency)."""
-    batch_size: int = 4
+    bins: tuple[Annotated[float, Gt(0), Le(1)], ...] = ERASER_BINS
+    """Shares of the content words removed (comprehensiveness) or kept (sufficiency); ERASER:
+    1 5 10 20 50%."""
+    batch_size: PositiveInt = 4
     """Examples per teacher call (each brings 1 + 2 x bins + 2 prompts)."""
     overwrite: bool = False
     """Write into an `out` folder `faithfulness` did not make, and measure afresh: the
@@ -63,10 +67,9 @@ class FaithfulnessConfig:
     def validate(self) -> None:
         if not self.rationales:
             raise ConfigError("rationales", "give at least one attribution file")
-        if not self.bins or any(not 0 < b <= 1 for b in self.bins):
-            raise ConfigError("bins", f"shares must lie in (0, 1], got {list(self.bins)}")
-        if self.batch_size < 1:
-            raise ConfigError("batch_size", f"must be positive, got {self.batch_size}")
+        if not self.bins:
+            raise ConfigError("bins", "give at least one share")
+        check(self, skip=("data", "teacher"))  # the constraints the annotations declare
 
 
 def reduce_prompt(task: Task, ex: Example, keep: set[int]):

@@ -16,16 +16,17 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Ge
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
 from .data import DataSpec, dev_ids, inputs_digest, load_examples, require_examples
-from .errors import ConfigError
 from .models import freeze_token_embeddings
+from .settings import PositiveFloat, PositiveInt, check, opt
 from .teacher import Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 class FinetuneConfig:
     """Settings of `saliency-kd teacher-finetune`."""
 
-    out: str = "runs/teacher"
+    out: str = opt("runs/teacher", required=True)
     """Directory: `checkpoint/` while training, `model/` (safetensors) at the end. An existing
     folder with files in it must be one `teacher-finetune` made (it resumes from its
     checkpoint)."""
@@ -43,33 +44,34 @@ class FinetuneConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     lora: bool = False
     """Train LoRA adapters (merged into the weights at the end) instead of all weights."""
-    lora_rank: int = 16
+    lora_rank: PositiveInt = 16
     """Rank of the LoRA adapters (with `lora`)."""
-    lr: float = 5e-5
+    lr: PositiveFloat = 5e-5
     """Peak AdamW learning rate (linear warm-up, then linear decay to zero at `epochs`)."""
-    batch_size: int = 16
+    batch_size: PositiveInt = 16
     """Examples per optimiser step."""
-    epochs: float = 1.0
+    epochs: PositiveFloat = 1.0
     """Passes over the training examples that the learning-rate schedule spans."""
-    max_minutes: float | None = None
+    max_minutes: Annotated[float, Ge(0)] | None = None
     """Wall-clock budget; training stops cleanly (checkpoint, best model) when it runs out."""
-    max_steps: int | None = None
+    max_steps: PositiveInt | None = None
     """Stop after this many steps. The learning-rate schedule still spans `epochs`, as it does
     when `max_minutes` cuts a run short, so a run that a time budget stopped at step N is
     repeated step for step by `max_steps=N`, on any machine, whatever its speed. A finished
     run in the same `out` resumes from its checkpoint when given a larger budget (or none): the
     steps it adds are those of an unbroken run."""
-    freeze_embeddings: bool = True
-    """Keep the (tied) input/output embedding matrix fixed."""
-    eval_every: int = 50
+    freeze_embeddings: bool = opt(True, flag="train_embeddings", negate=True)
+    """Keep the (tied) input/output embedding matrix fixed (--train-embeddings trains it too;
+    slower on CPU)."""
+    eval_every: PositiveInt = 50
     """Steps between dev evaluations (also evaluated at the end)."""
-    eval_limit: int = 150
+    eval_limit: PositiveInt = 150
     """Dev examples per evaluation."""
-    checkpoint_every: int = 25
+    checkpoint_every: PositiveInt = 25
     """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
-    warmup_steps: int = 10
+    warmup_steps: Annotated[int, Ge(0)] = 10
     """Steps of linear learning-rate warm-up."""
-    export: str = "best"
+    export: Literal["best", "last"] = "best"
     """Which weights become `model/`: `best` on dev (the default) or the `last` step's."""
     seed: int = 0
     """Seed of the data order and of any randomly initialised weights (LoRA)."""
@@ -79,13 +81,7 @@ class FinetuneConfig:
     are left alone)."""
 
     def validate(self) -> None:
-        for key in ("lr", "batch_size", "epochs", "eval_every", "eval_limit", "checkpoint_every"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(key, f"must be positive, got {getattr(self, key)}")
-        if self.max_steps is not None and self.max_steps <= 0:
-            raise ConfigError("max_steps", f"must be positive, got {self.max_steps}")
-        if self.export not in ("best", "last"):
-            raise ConfigError("export", f"'{self.export}' is not one of best, last")
+        check(self, skip=("data", "teacher"))  # the constraints the annotations declare
 
 
 # Where a run stops and how often it saves do not change what its steps compute (the schedule

@@ -9,8 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from annotated_types import Gt, Le
 
 from .errors import ConfigError
+from .settings import PositiveInt, opt
 from .words import is_punctuation, is_stopword
 
 
@@ -18,17 +22,18 @@ from .words import is_punctuation, is_stopword
 class RationaleConfig:
     """How words are scored and chosen."""
 
-    top_k: int | None = 5
+    top_k: PositiveInt | None = 5
     """Number of words in the rationale (ignored when `mass` is set)."""
-    mass: float | None = None
-    """Alternative to top_k: smallest set of words holding this share of the attribution mass."""
-    merge: str = "sum"
+    mass: Annotated[float, Gt(0), Le(1)] | None = None
+    """Instead of top_k: the smallest set of words holding this share (0-1] of the attribution
+    mass."""
+    merge: Literal["sum", "max"] = "sum"
     """How sub-word token scores combine into a word score: sum or max."""
-    drop_stopwords: bool = True
-    """Never select English stop words."""
-    drop_punctuation: bool = True
-    """Never select punctuation."""
-    rank: str = "abs"
+    drop_stopwords: bool = opt(True, flag="keep_stopwords", negate=True)
+    """Never select English stop words (--keep-stopwords allows them)."""
+    drop_punctuation: bool = opt(True, flag="keep_punctuation", negate=True)
+    """Never select punctuation (--keep-punctuation allows it)."""
+    rank: Literal["abs", "value"] = "abs"
     """Rank signed scores by magnitude (`abs`) or by value (`value`: positive evidence only)."""
 
     def validate(self) -> None:

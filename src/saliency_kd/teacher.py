@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from .data import Example, Segment, Task, render
+from .settings import Device, PositiveInt, opt, resolve_device
 from .words import content_segments
 
 
@@ -26,20 +27,23 @@ def rounded(x: float) -> float:
 class TeacherConfig:
     """How to load and query the teacher."""
 
-    name: str = "gemma-3-270m"
+    name: str = opt("gemma-3-270m", flag="teacher")
     """Embedded alias `gemma-3-270m`, a Hub id, a local directory, or a `.gguf` file."""
-    device: str = "cpu"
-    """Torch device: cpu, cuda, cuda:1, ..."""
-    dtype: str = "fp32"
-    """fp32, bf16 or fp16."""
+    device: Device = "auto"
+    """Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ..."""
+    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Precision of the weights: fp32, bf16 or fp16 (bf16 and fp16 halve the memory)."""
     trust_remote_code: bool = False
     """Run model code shipped with a Hub repository (off unless you trust it)."""
-    length_norm: bool = True
-    """Score candidate answers by mean token log-probability (True) or by the sum."""
-    max_new_tokens: int = 48
+    length_norm: bool = opt(True, flag="sum_score", negate=True)
+    """Score candidate answers by mean token log-probability (on) or by the sum (--sum-score)."""
+    max_new_tokens: PositiveInt = 48
     """Greedy generation budget for free-form tasks (svamp)."""
-    device_map: str | None = None
+    device_map: Literal["auto"] | None = None
     """`auto`: spread a teacher larger than one GPU over all visible GPUs (needs accelerate)."""
+
+    def __post_init__(self) -> None:
+        self.device = resolve_device(self.device)  # `auto` is decided once, here
 
 
 @dataclass

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from .artifact import claim_json_output, write_json_atomic
 from .data import DataSpec, load_examples
 from .metrics import accuracy_summary
 from .progress import progress_bar
+from .settings import PositiveInt
 from .teacher import Teacher, TeacherConfig
+
+
+@dataclass
+class TeacherEvalConfig:
+    """Settings of `saliency-kd teacher-eval`."""
+
+    data: DataSpec = field(default_factory=lambda: DataSpec(split="dev"))
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    batch_size: PositiveInt = 8
+    """Examples per teacher pass."""
+    out: str | None = None
+    """Write predictions and metrics here (JSON)."""
+    overwrite: bool = False
+    """Replace an existing `out` that is not an earlier teacher-eval output."""
 
 
 def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8,

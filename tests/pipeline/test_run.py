@@ -312,3 +312,100 @@ def test_a_size_larger_than_the_train_split_names_the_setting(student_world, tmp
     raw["data"]["train_sizes"] = [5000]
     with pytest.raises(ConfigError, match="data.train_sizes.*5000 training examples"):
         run_pipeline(parse_config(raw), progress=False)
+
+
+# ---- issue 25: run --dry-run ------------------------------------------------------------------
+def _paper_configs():
+    from pathlib import Path
+
+    return sorted((Path(__file__).resolve().parents[2] / "src" / "saliency_kd" / "configs" /
+                   "paper").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _paper_configs(), ids=lambda p: p.stem)
+def test_dry_run_of_a_paper_config_places_training_and_evaluation_on_cuda(path, tmp_path,
+                                                                          capsys, monkeypatch):
+    from saliency_kd.pipeline.run import plan_pipeline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the plan reads no data: works offline
+    run_dir = tmp_path / "run"
+    assert main(["run", str(path), "--dry-run", "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "train-standard-s0" in out and "evaluate-standard-s0" in out and "will run" in out
+    plan = plan_pipeline(load_config(path, {"run_dir": str(run_dir)}))
+    by_kind = {}
+    for stage in plan:
+        by_kind.setdefault(stage.label.split("-")[0], []).append(stage)
+    assert by_kind["train"] and by_kind["evaluate"]
+    for stage in by_kind["train"] + by_kind["evaluate"] + by_kind["attribute"]:
+        assert stage.settings["device"] == "cuda", stage
+        assert stage.dir is not None and stage.dir.parent == run_dir and not stage.cached
+    assert not run_dir.exists()  # nothing written
+
+
+def test_dry_run_with_device_auto_resolves_to_this_machine(tmp_path):
+    import torch
+
+    from saliency_kd.pipeline.run import plan_pipeline
+
+    raw = yaml.safe_load(_paper_configs()[0].read_text())
+    raw["teacher"]["device"] = raw["students"]["device"] = "auto"
+    raw["run_dir"] = str(tmp_path / "run")
+    here = "cuda" if torch.cuda.is_available() else "cpu"
+    plan = plan_pipeline(parse_config(raw))
+    assert {s.settings["device"] for s in plan if "device" in s.settings} == {here}
+
+
+def test_dry_run_after_a_run_says_cached_and_names_the_same_directories(student_world, tmp_path,
+                                                                        capsys):
+    from saliency_kd.pipeline.run import plan_pipeline
+
+    raw = tiny_config(student_world, tmp_path / "run")
+    raw["attribution"].update(methods=["saliency"], controls=["random"])
+    raw["students"].update(modes=["standard", "rationale"], seeds=[0])
+    before = plan_pipeline(parse_config(raw))
+    assert before and not any(s.cached for s in before)
+    result = run_pipeline(parse_config(raw), progress=False)
+    after = plan_pipeline(parse_config(raw))
+    assert [s.label for s in after] == [s.label for s in before]
+    # the plan names the real directories; the report's hash holds the teacher's accuracy,
+    # which only a run knows
+    assert [s.dir for s in after][:-1] == [s.dir for s in before][:-1]
+    assert before[-1].label == "report" and before[-1].dir is None and after[-1].dir
+    assert all(s.cached for s in after)
+    assert len(result["stages_ran"]) == len(after)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "will run" not in out and out.count("cached") == len(after)
+    raw["students"]["lr"] = 5e-4  # a changed setting: only the students and the report re-run
+    changed = {s.label for s in plan_pipeline(parse_config(raw)) if not s.cached}
+    assert {label.split("-")[0] for label in changed} == {"train", "evaluate", "report"}
+
+
+def test_study_sizes_are_decided_at_run_time_in_a_plan(tmp_path, capsys):
+    from saliency_kd.pipeline.run import plan_pipeline
+
+    raw = yaml.safe_load(_paper_configs()[0].read_text())
+    raw["data"]["train_sizes"] = [100, 200]
+    raw["run_dir"] = str(tmp_path / "run")
+    plan = plan_pipeline(parse_config(raw))
+    assert plan[0].label == "teacher-eval" and plan[0].dir is not None  # no size needed
+    assert any(s.label.startswith("train-") and s.dir is None and s.cached is None
+               for s in plan)
+
+
+def test_a_generic_file_field_map_is_settable_from_yaml(tmp_path):
+    from saliency_kd.pipeline.students import spec_maker
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a", "y": "b"}\n')
+    raw = {"run_dir": str(tmp_path / "run"), "data": {
+        "task": "generic", "file": str(data), "fields": {"input_field": "text",
+                                                          "label_field": "y"}}}
+    spec = spec_maker(parse_config(raw))("train", None)
+    assert (spec.fields.input_field, spec.fields.label_field) == ("text", "y")
+    raw["data"]["fields"]["colour"] = "x"
+    with pytest.raises(ConfigError, match="'data.fields.colour': unknown key"):
+        parse_config(raw)

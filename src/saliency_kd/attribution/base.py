@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 
 from ..registry import Registry, doc_line
+from ..settings import PositiveInt
 from ..teacher import EncodedPrompt, LMBatch, Teacher
 
 
@@ -25,15 +26,15 @@ class AttributionOptions:
                                              "occlusion_reuse_prefix")
     """Fields that change how fast scores come, not the scores: a file resumes across them."""
 
-    ig_steps: int = 16
+    ig_steps: PositiveInt = 16
     """Integrated gradients: Gauss-Legendre steps along the path from the baseline."""
-    ig_internal_batch: int = 64
+    ig_internal_batch: PositiveInt = 64
     """Integrated gradients: interpolated inputs per forward/backward pass."""
-    baseline: str = "pad"
+    baseline: Literal["pad", "zero"] = "pad"
     """Integrated gradients: the `pad` token's embedding (default) or `zero` for content tokens.
     Zero is a poor default for models that RMS-normalise their input (T5, Llama, Gemma): the
     integrand jumps near the baseline and a quadrature misses it, breaking completeness."""
-    occlusion_batch: int = 16
+    occlusion_batch: PositiveInt = 16
     """Occlusion: word-deleted variants per forward pass."""
     occlusion_reuse_prefix: bool = True
     """Occlusion, causal models: compute the tokens before an occluded word once and reuse

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from ..settings import PositiveInt, opt
 from .dss import dev_ids, load_dss, parse_llm_output, seeded_partition
 from .example import Example
 from .generic import FieldMap, load_generic
@@ -19,13 +20,13 @@ SPLITS = ("train", "dev", "test", "valid")
 class DataSpec:
     """Where examples come from. Shared by every command that reads data."""
 
-    task: str = "cqa"
+    task: str = opt("cqa", choices=task_names)
     """Task name: cqa, svamp, anli1, esnli, or generic (a user file, see `file`)."""
     data_dir: str | None = "../shared/data/dss"
     """Root of the Distilling step-by-step layout, or `hub` for the Hugging Face Hub."""
-    split: str = "train"
+    split: str = opt("train", choices=lambda: list(SPLITS))
     """train, test, valid, or dev (a seeded 10% carve-out of train)."""
-    limit: int | None = None
+    limit: PositiveInt | None = None
     """Keep only the first N examples of the split."""
     file: str | None = None
     """For task `generic`: a JSONL or CSV file."""

@@ -14,10 +14,15 @@ from .tasks import Task, generic_prompt
 @dataclass
 class FieldMap:
     input_field: str = "input"
+    """Task generic: the field with the input text."""
     label_field: str = "label"
+    """Task generic: the field with the gold label."""
     choices_field: str | None = None
+    """Task generic: the field with the answer choices (a list; omit for classification)."""
     id_field: str | None = None
+    """Task generic: the field with a unique id (default: the line number)."""
     explanation_field: str | None = None
+    """Task generic: the field with a human explanation (gold evidence)."""
 
 
 def load_generic(path: Path, fields: FieldMap) -> tuple[Task, list[Example]]:

@@ -8,18 +8,30 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..attribute import AttributeConfig
+from ..data import FieldMap
 from ..data.jsonl import read_text
 from ..errors import ConfigError
+from ..finetune import FinetuneConfig
+from ..settings import section
+from ..student import TrainConfig
+from ..teacher import TeacherConfig
+from ..teacher_eval import TeacherEvalConfig
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+FieldsCfg = section(FieldMap, "FieldsCfg", Strict)
+
+
 class DataCfg(Strict):
     task: str = Field("demo", description="demo, cqa, svamp, anli1, esnli or generic")
     data_dir: str | None = Field(None, description="DSS layout root, or 'hub'; demo needs none")
     file: str | None = Field(None, description="task generic: a JSONL or CSV file")
+    fields: FieldsCfg = Field(FieldsCfg(), description="task generic: which fields of the file "
+                              "hold the input, label, choices, id and explanation")
     train_limit: int | None = Field(None, gt=0, description="first N training examples")
     train_sizes: list[int] | None = Field(
         None, min_length=1, description="a learning curve: students train on the first N "
@@ -29,36 +41,34 @@ class DataCfg(Strict):
     test_limit: int | None = Field(None, gt=0)
 
 
-class FinetuneCfg(Strict):
-    lr: float = Field(1e-4, gt=0)
-    batch_size: int = Field(8, gt=0)
-    epochs: float = Field(1.0, gt=0)
-    max_minutes: float | None = Field(None, gt=0)
-    train_limit: int | None = Field(None, gt=0)
-    eval_every: int = Field(25, gt=0)
-    eval_limit: int = Field(60, gt=0)
-    lora: bool = False
-    lora_rank: int = Field(16, gt=0)
+# The sections of the stages are made from the stages' own dataclasses (settings.py): every
+# setting a verb has is a key here, with the verb's name, type, constraint, default and help.
+# Left out: what the run decides itself (paths, the data, the teacher a stage uses, `overwrite`)
+# and what a study varies (attribution `method`, students' `mode`, `channel` and `seed`: the
+# lists `methods`, `modes`, `channels`, `seeds` below).
+_RUN_DECIDES = ("out", "data", "teacher", "overwrite", "rationales", "source_file")
 
+FinetuneCfg = section(
+    FinetuneConfig, "FinetuneCfg", Strict, exclude=_RUN_DECIDES,
+    train_limit=(int | None, Field(None, gt=0, description="first N training examples the "
+                                   "teacher is fine-tuned on (default: the run's train limit)")))
 
-class TeacherCfg(Strict):
-    name: str = Field("gemma-3-270m", description="embedded alias, Hub id, directory or .gguf")
-    device: str = "cpu"
-    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
-    finetune: FinetuneCfg | None = Field(None, description="omit to use the teacher as it is")
+TeacherCfg = section(
+    TeacherConfig, "TeacherCfg", Strict,
+    finetune=(FinetuneCfg | None, Field(None, description="omit to use the teacher as it is")))
 
+TeacherEvalCfg = section(TeacherEvalConfig, "TeacherEvalCfg", Strict, exclude=_RUN_DECIDES)
 
-class AttributionCfg(Strict):
-    methods: list[str] = Field(["saliency"], min_length=1,
-                               description="the first method's rationales train the students")
-    top_k: int = Field(5, gt=0)
-    target: Literal["prediction", "gold"] = "prediction"
-    batch_size: int = Field(8, gt=0)
-    ig_steps: int = Field(16, gt=0)
-    controls: list[Literal["random", "gold-answer", "gold-evidence"]] = Field(
+AttributionCfg = section(
+    AttributeConfig, "AttributionCfg", Strict, exclude=(*_RUN_DECIDES, "method"),
+    methods=(list[str], Field(["saliency"], min_length=1,
+                              description="the first method's rationales train the students")),
+    controls=(list[Literal["random", "gold-answer", "gold-evidence"]], Field(
         [], description="control rationales derived from the first method's file (k random "
         "content words / the gold answer's words / the human evidence words); every rationale "
-        "mode also trains on each")
+        "mode also trains on each")),
+    control_seed=(int, Field(0, description="seed of the random control (the `seed` of "
+                             "`saliency-kd rationales`)")))
 
 
 class TuneCfg(Strict):
@@ -73,32 +83,17 @@ class TuneCfg(Strict):
                              "choice for every size (default: tune at each size)")
 
 
-class StudentsCfg(Strict):
-    student: str = "minilm-l6"
-    family: Literal["encoder", "seq2seq", "causal"] | None = None
-    modes: list[str] = Field(["standard", "rationale", "kd"], min_length=1)
-    channels: list[str] | None = Field(None, min_length=1, description="channels every "
-                                       "rationale mode trains through (default: the family's "
-                                       "own: tag for encoders, generate otherwise)")
-    sources: list[str] | None = Field(None, min_length=1, description="rationale files the "
-                                      "rationale modes train on: attribution methods and controls "
-                                      "(default: the first method and every control)")
-    pooling: Literal["mean", "cls"] = "mean"
-    channel_weighting: Literal["uniform", "score"] = "uniform"
-    channel_temperature: float = Field(1.0, gt=0)
-    attention_heads: list[int] | None = None
-    tune: TuneCfg | None = Field(None, description="lr (and alpha) chosen on dev per row")
-    seeds: list[int] = Field([0], min_length=1)
-    labels: Literal["gold", "teacher"] = "gold"
-    alpha: float = Field(0.5, ge=0, le=1)
-    kd_weight: float = Field(0.5, ge=0, le=1)
-    temperature: float = Field(2.0, gt=0)
-    lr: float = Field(5e-5, gt=0)
-    batch_size: int = Field(16, gt=0)
-    epochs: float = Field(3.0, gt=0)
-    max_steps: int | None = Field(None, gt=0)
-    patience: int = Field(3, gt=0)
-    dev_limit: int | None = Field(500, gt=0)
+StudentsCfg = section(
+    TrainConfig, "StudentsCfg", Strict, exclude=(*_RUN_DECIDES, "mode", "channel", "seed"),
+    modes=(list[str], Field(["standard", "rationale", "kd"], min_length=1)),
+    channels=(list[str] | None, Field(None, min_length=1, description="channels every "
+                                      "rationale mode trains through (default: the family's "
+                                      "own: tag for encoders, generate otherwise)")),
+    sources=(list[str] | None, Field(None, min_length=1, description="rationale files the "
+                                     "rationale modes train on: attribution methods and controls "
+                                     "(default: the first method and every control)")),
+    tune=(TuneCfg | None, Field(None, description="lr (and alpha) chosen on dev per row")),
+    seeds=(list[int], Field([0], min_length=1)))
 
 
 class ReportCfg(Strict):
@@ -109,6 +104,7 @@ class RunConfig(Strict):
     run_dir: str = "runs/demo"
     data: DataCfg = DataCfg()
     teacher: TeacherCfg = TeacherCfg()
+    teacher_eval: TeacherEvalCfg = TeacherEvalCfg()
     attribution: AttributionCfg = AttributionCfg()
     students: StudentsCfg = StudentsCfg()
     report: ReportCfg = ReportCfg()

@@ -20,7 +20,7 @@ from typing import Any
 from ..artifact import exclusive, mark_output_dir, write_text_atomic
 from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
-from .students import StudentStages, curve_records, spec_maker
+from .students import RUN_TIME, StudentStages, curve_records, hashed, shown, spec_maker
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +31,42 @@ def digest(payload: Any) -> str:
 
 
 @dataclass
+class Planned:
+    """One stage as the plan (and the real run) sees it."""
+
+    label: str
+    dir: Path | None
+    """Its cache directory; None: decided at run time."""
+    cached: bool | None
+    settings: dict[str, Any]
+
+
+@dataclass
 class Stages:
     root: Path
+    dry: bool = False
+    """A plan: stages are listed, none runs, nothing is written."""
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    plan: list[Planned] = field(default_factory=list)
 
-    def path(self, name: str, payload: Any) -> Path:
+    def path(self, name: str, payload: Any) -> Path | None:
+        if RUN_TIME in json.dumps(payload, default=str):
+            return None
         return self.root / f"{name}-{digest(payload)}"
 
-    def done(self, d: Path) -> bool:
-        return (d / "stage.json").exists()
+    def done(self, d: Path | None) -> bool:
+        """Whether the stage's outputs can be read (always so in a real run, once it ran)."""
+        return d is not None and (d / "stage.json").exists()
 
-    def start(self, d: Path, label: str) -> bool:
-        """True when the stage must run (and marks it as run)."""
-        if self.done(d):
+    def start(self, d: Path | None, label: str, settings: dict[str, Any] | None = None) -> bool:
+        """True when the stage must run now (and marks it as run); never in a plan."""
+        cached = self.done(d)
+        if d is None or all(p.dir != d for p in self.plan):  # a tuned run is listed once
+            self.plan.append(Planned(label, d, None if d is None else cached, settings or {}))
+        if self.dry:
+            return False
+        if cached:
             self.skipped.append(label)
             return False
         d.mkdir(parents=True, exist_ok=True)
@@ -64,32 +86,55 @@ def _data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
     an edited file re-runs the stages that read it, an identical copy elsewhere re-uses them),
     or, for data without files (demo, Hub), its name and place."""
     content = inputs_digest(spec)
+    fields = hashed(cfg.data.fields)  # a generic file's field map, where not the default one
     if content:
-        return {"task": cfg.data.task, "content": content}
-    return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file}
+        return {"task": cfg.data.task, "content": content, **({"fields": fields} if fields else {})}
+    return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file,
+            **({"fields": fields} if fields else {})}
 
 
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run every stage not yet done; the run directory is locked meanwhile (a second `run` or
     `demo` on it refuses at once, naming the process that holds it)."""
     with exclusive(cfg.run_dir):
-        return _run_pipeline(cfg, progress)
+        return _stages(cfg, Stages(Path(cfg.run_dir)), progress)
 
 
-def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
+def plan_pipeline(cfg: RunConfig) -> list[Planned]:
+    """The stages `run_pipeline` would go through, in order, with their settings, directories
+    and whether they are cached: the same walk, with nothing loaded, run or written."""
+    stages = Stages(Path(cfg.run_dir), dry=True)
+    _stages(cfg, stages, progress=False)
+    return stages.plan
+
+
+def format_plan(cfg: RunConfig, plan: list[Planned]) -> str:
+    lines = [f"plan for {cfg.run_dir} ({len(plan)} stages; nothing loaded or run)"]
+    for p in plan:
+        state = RUN_TIME.strip("<>") if p.cached is None else "cached" if p.cached else \
+            "will resume" if p.dir.is_dir() else "will run"  # a stopped stage's checkpoints
+        lines.append(f"{p.label:34s} {state:20s} {p.dir if p.dir else RUN_TIME}")
+        if p.settings:
+            lines.append("    " + " ".join(f"{k}={v}" for k, v in p.settings.items()))
+    return "\n".join(lines)
+
+
+def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
+    """Every stage of a run in order: run (or found cached) when `stages` is real, listed only
+    when it is a plan (see `plan_pipeline`)."""
     from ..attribute import AttributeConfig, attribute
-    from ..attribution import AttributionOptions
     from ..derive import DeriveConfig, derive
     from ..finetune import FinetuneConfig, finetune
-    from ..rationales import RationaleConfig
     from ..report import write_report
+    from ..settings import build
     from ..teacher import Teacher, TeacherConfig
-    from ..teacher_eval import teacher_eval
+    from ..teacher_eval import TeacherEvalConfig, teacher_eval
 
-    root = Path(cfg.run_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "config.json").write_text(cfg.model_dump_json(indent=1))
-    stages = Stages(root)
+    dry = stages.dry
+    root = stages.root
+    if not dry:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "config.json").write_text(cfg.model_dump_json(indent=1))
     spec = spec_maker(cfg)
     # Rationale files by source (attribution method or control) and their stage names; the
     # student stages read them once stages 3 have written them.
@@ -103,30 +148,38 @@ def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
                              test_id=test_id)
     sizes = students.sizes()
     # A learning curve: the teacher explains enough training examples for the largest size.
-    train_limit = max(limit for _, limit in sizes) if cfg.data.train_sizes else \
-        cfg.data.train_limit
+    train_limit = cfg.data.train_limit
+    if cfg.data.train_sizes:
+        limits = [limit for _, limit in sizes]
+        train_limit = RUN_TIME if RUN_TIME in limits else max(limits)
     train_spec = spec("train", train_limit)
-    for each in (train_spec, test_spec):  # bad data fails now, before a teacher is loaded
-        load_examples(each)
+    if not dry:
+        for each in (train_spec, test_spec):  # bad data fails now, before a teacher is loaded
+            load_examples(each)
     t = cfg.teacher
-    teacher_cfg = TeacherConfig(t.name, t.device, t.dtype)
-    teacher_id: dict[str, Any] = {"name": t.name, "dtype": t.dtype}
+    teacher_cfg = build(TeacherConfig, t.model_dump())
+    # The teacher's identity in hashes: name and dtype, and what else changes its answers when
+    # set (not where it runs: device, device_map; not trust_remote_code).
+    teacher_id: dict[str, Any] = hashed(t, ("name", "dtype"), where=(
+        "device", "device_map", "trust_remote_code", "finetune"))
+    teacher_shown = shown(teacher_cfg)
 
     # ---- 1. teacher fine-tuning ---------------------------------------------------------------
     if t.finetune is not None:
         ft = t.finetune
-        payload = {"data": data_id, "teacher": teacher_id, "finetune": ft.model_dump()}
+        payload = {"data": data_id, "teacher": teacher_id, "finetune": hashed(ft, (
+            "lr", "batch_size", "epochs", "max_minutes", "train_limit", "eval_every",
+            "eval_limit", "lora", "lora_rank"))}
         d = stages.path("teacher-finetune", payload)
-        if stages.start(d, "teacher-finetune"):
+        ft_cfg = build(FinetuneConfig, ft.model_dump(), out=str(d),
+                       data=spec("train", ft.train_limit or train_limit), teacher=teacher_cfg)
+        if stages.start(d, "teacher-finetune", shown(ft_cfg)):
             mark_output_dir(d, "teacher-finetune")  # run made the folder: the stage resumes
-            finetune(FinetuneConfig(
-                out=str(d), data=spec("train", ft.train_limit or train_limit),
-                teacher=teacher_cfg, lora=ft.lora, lora_rank=ft.lora_rank, lr=ft.lr,
-                batch_size=ft.batch_size, epochs=ft.epochs, max_minutes=ft.max_minutes,
-                eval_every=ft.eval_every, eval_limit=ft.eval_limit), progress=progress)
+            finetune(ft_cfg, progress=progress)
             stages.finish(d, payload)
-        teacher_cfg = TeacherConfig(str(d / "model"), t.device, t.dtype)
-        teacher_id = {"finetuned": d.name}
+        teacher_cfg = build(TeacherConfig, {**t.model_dump(),
+                                            "name": str(d / "model") if d else RUN_TIME})
+        teacher_id = {"finetuned": d.name if d else RUN_TIME}
     cached: dict[str, Teacher] = {}
 
     def get_teacher() -> Teacher:
@@ -138,46 +191,55 @@ def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
     payload = {"teacher": teacher_id, "data": test_id, "split": cfg.data.test_split,
                "limit": cfg.data.test_limit}
     d = stages.path("teacher-eval", payload)
-    if stages.start(d, "teacher-eval"):
-        teacher_eval(test_spec, teacher_cfg, out=str(d / "metrics.json"), teacher=get_teacher(),
-                     progress=progress)
+    ev = build(TeacherEvalConfig, cfg.teacher_eval.model_dump(), data=test_spec,
+               teacher=teacher_cfg, out=str(d / "metrics.json") if d else None)
+    if stages.start(d, "teacher-eval", {**teacher_shown, "batch_size": ev.batch_size}):
+        teacher_eval(ev.data, ev.teacher, batch_size=ev.batch_size, out=ev.out,
+                     teacher=get_teacher(), progress=progress)
         stages.finish(d, payload)
-    teacher_metrics = json.loads((d / "metrics.json").read_text())["metrics"]
+    teacher_metrics = json.loads((d / "metrics.json").read_text())["metrics"] \
+        if stages.done(d) else RUN_TIME
 
     # ---- 3. attribution on the training split ------------------------------------------------
     a = cfg.attribution
+    # What changes the scores or their selection; not batch sizes or the memory/speed knobs.
+    speed = ("batch_size", "gradient_checkpointing", "ig_internal_batch", "occlusion_batch",
+             "occlusion_reuse_prefix", "methods", "controls", "control_seed")
+    choice = hashed(a, where=(*speed, "top_k", "target", "ig_steps"))
     for method in a.methods:
         payload = {"teacher": teacher_id, "data": data_id, "limit": train_limit,
-                   "method": method, "top_k": a.top_k, "target": a.target, "ig_steps": a.ig_steps}
+                   "method": method, "top_k": a.top_k, "target": a.target, "ig_steps": a.ig_steps,
+                   **choice}
         d = stages.path(f"attribute-{method}", payload)
-        out = d / "rationales.jsonl"
-        if stages.start(d, f"attribute-{method}"):
-            attribute(AttributeConfig(
-                out=str(out), data=train_spec, teacher=teacher_cfg, method=method,
-                target=a.target, rationale=RationaleConfig(top_k=a.top_k),
-                options=AttributionOptions(ig_steps=a.ig_steps), batch_size=a.batch_size),
-                teacher=get_teacher(), progress=progress)
+        out = d / "rationales.jsonl" if d else None
+        attr_cfg = build(AttributeConfig, a.model_dump(), out=str(out), data=train_spec,
+                         teacher=teacher_cfg, method=method)
+        if stages.start(d, f"attribute-{method}", {**teacher_shown, **shown(attr_cfg)}):
+            attribute(attr_cfg, teacher=get_teacher(), progress=progress)
             stages.finish(d, payload)
-        rationale_files[method], attr_ids[method] = out, d.name
+        rationale_files[method], attr_ids[method] = out, d.name if d else RUN_TIME
     cached.clear()  # the teacher's memory is the students' now
     main_method = a.methods[0]
+    selection = {k: v for k, v in choice.items() if k not in ("seed", "baseline")}
     for control in a.controls:
         payload = {"attribution": attr_ids[main_method], "control": control, "top_k": a.top_k,
-                   "seed": 0}
+                   "seed": a.control_seed, **selection}
         d = stages.path(f"control-{control}", payload)
-        out = d / "rationales.jsonl"
-        if stages.start(d, f"control-{control}"):
-            derive(DeriveConfig(source_file=str(rationale_files[main_method]), out=str(out),
-                                data=train_spec, source=control,
-                                rationale=RationaleConfig(top_k=a.top_k), seed=0))
+        out = d / "rationales.jsonl" if d else None
+        derive_cfg = build(DeriveConfig, {**a.model_dump(), "seed": a.control_seed},
+                           source_file=str(rationale_files[main_method]), out=str(out),
+                           data=train_spec, source=control)
+        if stages.start(d, f"control-{control}", shown(derive_cfg, always=("top_k", "seed"))):
+            derive(derive_cfg)
             stages.finish(d, payload)
-        rationale_files[control], attr_ids[control] = out, d.name
+        rationale_files[control], attr_ids[control] = out, d.name if d else RUN_TIME
 
     # ---- 4. students, 5. their evaluation ----------------------------------------------------
     def write_curves(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # After every row: a study stopped midway keeps what it has measured.
         curves = curve_records(cfg.data.task, cfg.students.student, rows)
-        write_text_atomic(root / "curves.json", json.dumps(curves, indent=1))
+        if not dry:
+            write_text_atomic(root / "curves.json", json.dumps(curves, indent=1))
         return curves
 
     student_rows, tuning = students.run(sizes, on_row=write_curves)
@@ -190,11 +252,13 @@ def _run_pipeline(cfg: RunConfig, progress: bool) -> dict[str, Any]:
                                    for row in student_rows],
                       "tuning": tuning, "report": cfg.report.model_dump(), "version": 2}
     d = stages.path("report", report_payload)
-    if stages.start(d, "report"):
+    if stages.start(d, "report", cfg.report.model_dump()):
         _, train_examples = load_examples(train_spec)
         write_report(d, cfg, teacher_metrics, rationale_files, student_rows, train_examples,
                      tuning, curves)
         stages.finish(d, report_payload)
+    if dry:
+        return {}
     for name in ("report.html", "results.json"):  # stable names at the top of the run dir
         target = root / name
         target.unlink(missing_ok=True)

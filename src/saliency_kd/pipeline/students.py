@@ -18,9 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from ..artifact import mark_output_dir
-from ..data import DataSpec, dev_ids, load_examples
+from ..data import DataSpec, FieldMap, dev_ids, load_examples
 from ..errors import ConfigError
+from ..settings import resolve_device
 from .config import RunConfig
+
+RUN_TIME = "<decided at run time>"
+"""Stands for what only the real run can know (a size that needs the data, the output of a stage
+that has not run): a plan (`run --dry-run`) shows it, and a stage whose hash would hold it has no
+directory in the plan yet."""
+# The keys of `students` that train hashes held before its settings came from TrainConfig.
+STUDENT_KEYS = ("student", "family", "pooling", "channel_weighting", "channel_temperature",
+                "attention_heads", "labels", "kd_weight", "temperature", "batch_size", "epochs",
+                "max_steps", "patience", "dev_limit")
 
 log = logging.getLogger(__name__)
 
@@ -95,37 +105,37 @@ class StudentStages:
         sizes = self.cfg.data.train_sizes
         if not sizes:
             return [(None, self.cfg.data.train_limit)]
+        if self.stages.dry:  # a plan loads no data: which examples make n is the run's to find
+            return [(n, RUN_TIME) for n in sorted(sizes)]
         _, examples = load_examples(self.spec("train", None))
         held = dev_ids(examples)
         return [(n, limit_for(n, examples, held)) for n in sorted(sizes)]
 
     # ---- one training run ---------------------------------------------------------------------
     def train(self, row: Row, n: int | None, limit: int | None, seed: int, lr: float,
-              alpha: float) -> Path:
-        from ..student import LossWeights, TrainConfig, train
-        from ..student.channels import ChannelOptions
+              alpha: float) -> Path | None:
+        from ..settings import build
+        from ..student import TrainConfig, train
 
         s = self.cfg.students
-        common = s.model_dump(exclude={"modes", "seeds", "channels", "sources", "tune", "lr",
-                                       "alpha"})
+        # The keys train hashes held before settings came from TrainConfig, and new ones only
+        # when set; not where or how a run is spread (device, processes, micro-batches, saves).
+        common = hashed(s, STUDENT_KEYS, where=(
+            "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
+            "grad_accum", "fsdp", "checkpoint_every"))
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel, "seed": seed, "lr": lr, "alpha": alpha,
                    "teacher_file": self.attr_ids[row.source] if row.source else None}
         slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-")
         label = f"train-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
         d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
-        if self.stages.start(d, label):
+        cfg = build(TrainConfig, {**s.model_dump(), "lr": lr, "alpha": alpha}, out=str(d),
+                    data=self.spec("train", limit), mode=row.mode, channel=row.channel,
+                    seed=seed, rationales=str(self.files[row.source]) if row.source else None)
+        if self.stages.start(d, label, shown(cfg, always=(
+                "device", "batch_size", "lr", "epochs", "alpha", "mode", "seed"))):
             mark_output_dir(d, "train")  # run made the folder: train resumes in it
-            options = ChannelOptions(s.channel_weighting, s.channel_temperature,
-                                     s.attention_heads)
-            train(TrainConfig(
-                out=str(d), data=self.spec("train", limit),
-                rationales=str(self.files[row.source]) if row.source else None,
-                student=s.student, family=s.family, mode=row.mode, labels=s.labels,
-                channel=row.channel, channel_options=options, pooling=s.pooling,
-                weights=LossWeights(alpha, s.kd_weight, s.temperature), lr=lr,
-                batch_size=s.batch_size, epochs=s.epochs, max_steps=s.max_steps,
-                patience=s.patience, dev_limit=s.dev_limit, seed=seed), progress=self.progress)
+            train(cfg, progress=self.progress)
             self.stages.finish(d, payload)
         return d
 
@@ -143,8 +153,11 @@ class StudentStages:
         tried = []
         for lr, alpha in self.grid(row):
             d = self.train(row, n, limit, seed, lr, alpha)
-            summary = json.loads((d / "train_summary.json").read_text())
-            tried.append({"lr": lr, "alpha": alpha, "dev_accuracy": summary["best_dev_accuracy"]})
+            dev = json.loads((d / "train_summary.json").read_text())["best_dev_accuracy"] \
+                if self.stages.done(d) else RUN_TIME
+            tried.append({"lr": lr, "alpha": alpha, "dev_accuracy": dev})
+        if len(tried) > 1 and any(t["dev_accuracy"] == RUN_TIME for t in tried):
+            return {"lr": RUN_TIME, "alpha": RUN_TIME, "tried": tried, "tuned_at": n}
         best = max(tried, key=lambda t: (t["dev_accuracy"] or 0.0))
         return {"lr": best["lr"], "alpha": best["alpha"], "tried": tried,
                 "tuned_at": n}
@@ -187,14 +200,21 @@ class StudentStages:
 
         cfg = self.cfg
         d = self.train(row, n, limit, seed, choice["lr"], choice["alpha"])
-        payload = {"train": d.name, "split": cfg.data.test_split, "limit": cfg.data.test_limit}
+        payload = {"train": d.name if d else RUN_TIME, "split": cfg.data.test_split,
+                   "limit": cfg.data.test_limit}
         if "content" in self.test_id:  # the test file's content, where it has a file
             payload["data"] = self.test_id
         e = self.stages.path("evaluate", payload)
-        if self.stages.start(e, f"evaluate-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"):
+        device = resolve_device(cfg.students.device)
+        if self.stages.start(e, f"evaluate-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}",
+                             {"device": device, "split": cfg.data.test_split,
+                              "limit": cfg.data.test_limit}):
             evaluate(d / "model", self.spec(cfg.data.test_split, cfg.data.test_limit),
-                     out=e / "metrics.json", progress=self.progress)
+                     out=e / "metrics.json", progress=self.progress, device=device)
             self.stages.finish(e, payload)
+        if not (self.stages.done(d) and self.stages.done(e)):  # a plan: not run yet
+            return {"seed": seed, "train_dir": str(d), "eval_dir": str(e), "n_train": n,
+                    "metrics": {"accuracy": RUN_TIME, "n": RUN_TIME}}
         summary = json.loads((d / "train_summary.json").read_text())
         return {"seed": seed, "train_dir": str(d), "eval_dir": str(e),
                 "n_train": summary["train_n"],
@@ -207,6 +227,8 @@ def resolved_channel(row: Row, train_dir: str) -> str | None:
         return None
     if row.channel:
         return row.channel
+    if not (Path(train_dir) / "model" / "student.json").exists():  # a plan: not trained yet
+        return RUN_TIME
     from ..student.channels import DEFAULT_CHANNEL
 
     meta = json.loads((Path(train_dir) / "model" / "student.json").read_text())
@@ -221,8 +243,37 @@ def curve_records(task: str, student: str, rows: list[dict[str, Any]]) -> list[d
             for row in rows for run in row["runs"]]
 
 
+def hashed(section, keys: tuple[str, ...] = (), where: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A config section as a stage's hash sees it: `keys` always, any other setting only when
+    set away from its default, never `where` (where or how fast a stage runs, not what it
+    computes). Hashes made before a setting existed stay valid: a new setting changes them only
+    when it is used."""
+    out = {}
+    for k, v in section.model_dump().items():
+        if k not in where and (k in keys or v != type(section).model_fields[k].default):
+            out[k] = v
+    return out
+
+
+def shown(obj: Any, always: tuple[str, ...] = ("device", "dtype", "batch_size", "lr", "epochs"),
+          skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The settings of a stage's config worth printing in a plan: the resolved device and
+    the main knobs, and whatever differs from the verb's defaults."""
+    from ..data import DataSpec
+    from ..settings import defaults, settings, values
+
+    data = {s.name for s in settings(DataSpec)}
+    given, base = values(obj), defaults(type(obj))
+    return {k: v for k, v in given.items() if k not in data and k not in skip and k not in
+            ("out", "overwrite", "rationales", "source_file") and (k in always or v != base[k])}
+
+
 def spec_maker(cfg: RunConfig):
+    from ..settings import build
+
+    fields = build(FieldMap, cfg.data.fields.model_dump())
+
     def spec(split: str, limit: int | None) -> DataSpec:
-        return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file)
+        return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields)
 
     return spec

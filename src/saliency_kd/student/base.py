@@ -14,6 +14,7 @@ from ..data.tasks import NLI_LABELS  # noqa: F401  (re-exported for families)
 from ..data.tasks import Task as TaskT
 from ..errors import ConfigError
 from ..registry import Registry
+from ..settings import PositiveFloat, Share
 from .items import TrainItem
 
 MODES = ("standard", "rationale", "dss", "kd", "rationale+kd", "dss+kd")
@@ -27,11 +28,11 @@ def parse_mode(mode: str) -> set[str]:
 
 @dataclass
 class LossWeights:
-    alpha: float = 0.5
+    alpha: Share = 0.5
     """Weight of the label loss; the rationale loss gets 1 - alpha (DSS's formulation)."""
-    kd_weight: float = 0.5
+    kd_weight: Share = 0.5
     """In kd modes: share of the label loss taken by KL to the teacher's soft targets."""
-    temperature: float = 2.0
+    temperature: PositiveFloat = 2.0
     """Softmax temperature of teacher and student distributions in kd modes."""
 
 

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from ..errors import ConfigError
 from ..registry import Registry, doc_line
+from ..settings import PositiveFloat
 
 # The floor of a student's word mass inside the log: attention or saliency may put exactly no
 # mass on a word, and log(0) would make the loss infinite where its gradient is still useful.
@@ -40,10 +41,10 @@ EPS = 1e-8
 class ChannelOptions:
     """How the teacher's explanation is turned into a target for the student."""
 
-    weighting: str = "uniform"
+    weighting: Literal["uniform", "score"] = "uniform"
     """Target over the rationale words: `uniform`, or `score` (|word score| ** (1/temperature),
     normalised; random and gold-evidence files carry their own scores)."""
-    temperature: float = 1.0
+    temperature: PositiveFloat = 1.0
     """With weighting `score`: above 1 flattens the teacher's word distribution, below 1
     sharpens it."""
     heads: list[int] | None = None

@@ -15,16 +15,19 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
+from annotated_types import Ge
 from tqdm.auto import tqdm
 
 from ..artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
 from ..data import DataSpec, dev_ids, inputs_digest, load_examples
 from ..errors import ConfigError
+from ..settings import Device, PositiveFloat, PositiveInt, check, opt, resolve_device
 from .base import (
     FAMILIES,
+    MODES,
     LossWeights,
     Student,
     combine,
@@ -32,7 +35,7 @@ from .base import (
     read_meta,
     task_from_meta,
 )
-from .channels import ChannelOptions, get_channel, resolve_channel
+from .channels import ChannelOptions, channel_names, get_channel, resolve_channel
 from .encoder import POOLINGS
 from .items import build_items, check_coverage, load_rationale_file
 
@@ -48,7 +51,7 @@ _LOCATED = ("data.data_dir", "data.file", "rationales")
 class TrainConfig:
     """Settings of `saliency-kd train`."""
 
-    out: str = "runs/student"
+    out: str = opt("runs/student", required=True)
     """Run directory: checkpoint/, model/ (best on dev), train_log.jsonl. An existing folder
     with files in it must be one `train` made (it resumes from its checkpoint)."""
     data: DataSpec = field(default_factory=DataSpec)
@@ -58,43 +61,46 @@ class TrainConfig:
     student: str = "minilm-l6"
     """`minilm-l6` (embedded; `minilm-l1`..`minilm-l5` keep the first layers), a Hub id or a
     local directory."""
-    family: str | None = None
+    family: Literal["encoder", "seq2seq", "causal"] | None = None
     """encoder, seq2seq or causal; detected from the model's config when omitted."""
-    mode: str = "standard"
+    mode: str = opt("standard", choices=lambda: list(MODES))
     """standard, rationale, dss, kd, rationale+kd or dss+kd."""
-    labels: str = "gold"
+    labels: Literal["gold", "teacher"] = "gold"
     """Learn the gold labels or the teacher's predictions."""
-    channel: str | None = None
+    channel: str | None = opt(None, choices=channel_names)
     """How rationale modes use the rationale: tag, attention or attribution (encoder; default
     tag), generate (seq2seq and causal; their only one). `saliency-kd channels` lists them."""
-    channel_options: ChannelOptions = field(default_factory=ChannelOptions)
+    channel_options: ChannelOptions = opt(factory=ChannelOptions, rename={
+        "weighting": "channel_weighting", "temperature": "channel_temperature",
+        "heads": "attention_heads"})
     """The channel's target: uniform over the rationale words or weighted by their scores."""
-    pooling: str = "mean"
+    pooling: Literal["mean", "cls"] = "mean"
     """Encoder: the decision is read from the mean of the last layer (`mean`, what MiniLM was
     pre-trained for) or from its [CLS] position (`cls`)."""
     weights: LossWeights = field(default_factory=LossWeights)
     """Loss weights: alpha (label against the channel's term), kd_weight, temperature."""
-    lr: float = 5e-5
+    lr: PositiveFloat = 5e-5
     """Peak AdamW learning rate (linear decay to zero at the end of the schedule)."""
-    batch_size: int = 16
+    batch_size: PositiveInt = 16
     """Examples per optimiser step (across processes and micro-batches)."""
-    epochs: float = 3.0
+    epochs: PositiveFloat = 3.0
     """Passes over the training examples."""
-    max_steps: int | None = None
+    max_steps: PositiveInt | None = None
     """Stop after this many optimiser steps (same budget across modes)."""
-    eval_every: int | None = None
+    eval_every: PositiveInt | None = None
     """Steps between dev evaluations; default once per epoch."""
-    patience: int = 3
+    patience: PositiveInt = 3
     """Early stopping: evaluations without dev improvement before stopping."""
-    dev_limit: int | None = 500
+    dev_limit: Annotated[int, Ge(0)] | None = 500
     """Dev examples (of the carve-out) to evaluate on; 0: no evaluation, the last weights kept."""
-    checkpoint_every: int = 50
+    checkpoint_every: PositiveInt = 50
     """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
-    max_length: int = 128
+    max_length: PositiveInt = 128
     """Input tokens kept per example (longer inputs are truncated)."""
-    device: str = "cpu"
-    """cpu or cuda (under `accelerate launch`, each process takes its own GPU)."""
-    grad_accum: int = 1
+    device: Device = "auto"
+    """auto (CUDA when present, else CPU), cpu or cuda (under `accelerate launch`, each
+    process takes its own GPU)."""
+    grad_accum: PositiveInt = 1
     """Micro-batches per optimiser step on each process (same global batch, less memory)."""
     bf16: bool = False
     """Autocast to bfloat16 on GPU (weights and optimiser state stay fp32)."""
@@ -131,10 +137,11 @@ class TrainConfig:
         if (mode & {"rationale", "kd"} or self.labels == "teacher") and not self.rationales:
             raise ConfigError("rationales", f"mode '{self.mode}' with labels '{self.labels}' "
                                             "needs the teacher's file from `saliency-kd attribute`")
-        for key in ("lr", "batch_size", "epochs", "checkpoint_every", "patience", "grad_accum"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(key, f"must be positive, got {getattr(self, key)}")
+        check(self, skip=("data",))  # the constraints the annotations declare
         return mode
+
+    def __post_init__(self) -> None:
+        self.device = resolve_device(self.device)  # `auto` is decided once, here
 
 
 def _made_by_train(out: Path) -> bool:

@@ -1,0 +1,287 @@
+"""Settings defined once: a stage's dataclass is the single definition of each of its settings
+(name, type, default, constraint, help), and the command-line flags and YAML sections are made
+from it.
+
+- name and default: the dataclass field; help: the field's docstring (the text under it);
+- type and constraint: its annotation, `Annotated[int, Gt(0)]` and `Literal[...]` included,
+  which pydantic reads as they are (YAML) and `add_flags` checks through pydantic (CLI);
+- how it appears on the command line, where that differs from the name: `opt(...)` metadata
+  (`flag` renames it, `negate` makes a True default a `--keep-...`-style switch).
+A nested dataclass (a verb's `data`, `teacher`, `rationale`, `weights`...) is flattened: its
+settings appear under their own names, or under `rename` where two would collide.
+
+Why not jsonargparse (LitGPT's choice: `set_docstring_parse_options(attribute_docstrings=True)`,
+then `parser.add_function_arguments(setup)` per subcommand and `instantiate_classes`): measured
+here, it is the less simple of the two. Of the 172 flags the six config verbs have, 113 live in
+a nested dataclass or carry another name (`--teacher`, `--top-k`, `--keep-stopwords`,
+`--alpha`...); jsonargparse names them `--teacher.name`, `--rationale.top_k`,
+`--rationale.drop_stopwords false`, `--weights.alpha`, so every command line in the README,
+bench/ and the tests would change, or each of the 113 would need an alias by hand. It would also
+be a new dependency, and its errors are usage dumps, not the house's one-line errors. The
+flattening, the renames and the negated switches take the ~100 lines of `add_flags` and `build`
+below; YAML keeps coming from pydantic, which reads the same annotations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import textwrap
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields, is_dataclass
+from functools import cache
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import annotated_types as at
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
+
+from .errors import ConfigError
+
+PositiveInt = Annotated[int, at.Gt(0)]
+PositiveFloat = Annotated[float, at.Gt(0)]
+Share = Annotated[float, at.Ge(0), at.Le(1)]
+"""A weight in [0, 1]."""
+Device = str
+"""`auto` (CUDA when torch sees a GPU, else CPU), `cpu`, `cuda`, `cuda:1`, ..."""
+
+
+def resolve_device(device: str | None) -> str:
+    """`auto` (or None) -> `cuda` when a GPU is visible, else `cpu`; anything else unchanged.
+    The one place the choice is made, for teacher, students and evaluation alike."""
+    if device in (None, "", "auto"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def opt(default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING,
+        flag: str | None = None, negate: bool = False, required: bool = False,
+        choices: Callable[[], list[str]] | None = None,
+        rename: Mapping[str, str] | None = None) -> Any:
+    """A dataclass field with how it appears on the command line: `flag` (another name),
+    `negate` (the flag switches a True default off), `required` (on the command line),
+    `choices` (a function: names from a registry), `rename` (a nested dataclass's settings)."""
+    meta = {k: v for k, v in (("flag", flag), ("negate", negate), ("required", required),
+                              ("choices", choices), ("rename", rename)) if v}
+    return dataclasses.field(default=default, default_factory=factory, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    """Flat name: the YAML key, and the CLI flag unless `meta['flag']` says otherwise."""
+    path: tuple[str, ...]
+    """Attribute path in the dataclass (`('rationale', 'top_k')`)."""
+    annotation: Any
+    default: Any
+    help: str
+    meta: Mapping[str, Any]
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.meta.get("flag", self.name).replace("_", "-")
+
+
+def _docstrings(cls: type) -> dict[str, str]:
+    """Attribute docstrings: the string literal right under each annotated field."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):  # no source (a frozen build): help stays empty
+        return {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and \
+                isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) and \
+                isinstance(nxt.value.value, str):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _strip(annotation: Any) -> tuple[Any, list[Any], bool]:
+    """(bare type, constraints, optional) of `Annotated[X, ...] | None`."""
+    optional = False
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(get_args(annotation))
+        annotation = args[0] if len(args) == 1 else annotation
+    constraints: list[Any] = []
+    if get_origin(annotation) is Annotated:
+        annotation, *constraints = get_args(annotation)
+    return annotation, constraints, optional
+
+
+@cache
+def settings(cls: type) -> tuple[Setting, ...]:
+    """Every setting of a dataclass, nested dataclasses flattened (see the module docstring)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    docs = _docstrings(cls)
+    out: list[Setting] = []
+    for f in fields(cls):
+        bare, _, _ = _strip(hints[f.name])
+        if is_dataclass(bare):
+            rename = f.metadata.get("rename", {})
+            for s in settings(bare):
+                out.append(dataclasses.replace(s, name=rename.get(s.name, s.name),
+                                               path=(f.name, *s.path)))
+            continue
+        default = f.default if f.default is not MISSING else (
+            f.default_factory() if f.default_factory is not MISSING else None)
+        out.append(Setting(f.name, (f.name,), hints[f.name], default, docs.get(f.name, ""),
+                           f.metadata))
+    names = [s.name for s in out]
+    clash = {n for n in names if names.count(n) > 1}
+    assert not clash, f"{cls.__name__}: settings {clash} collide; give the nested field a rename"
+    return tuple(out)
+
+
+def defaults(cls: type) -> dict[str, Any]:
+    return {s.name: s.default for s in settings(cls)}
+
+
+@cache
+def _adapter(annotation: Any) -> TypeAdapter:
+    return TypeAdapter(annotation)
+
+
+def _first_error(exc: ValidationError) -> str:
+    return exc.errors()[0]["msg"].removeprefix("Value error, ")
+
+
+# ---- the command line ------------------------------------------------------------------------
+def _cli_type(s: Setting, scalar: type) -> Callable[[str], Any]:
+    """argparse `type`: the text converted, then checked against the setting's constraints."""
+    _, constraints, _ = _strip(s.annotation)
+    adapter = _adapter(Annotated[(scalar, *constraints)]) if constraints else None
+
+    def convert(text: str) -> Any:
+        try:
+            value = scalar(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a{'n' if scalar is int else ''} "
+                                             f"{scalar.__name__}: {text!r}") from None
+        if adapter is not None:
+            try:
+                adapter.validate_python(value)
+            except ValidationError as exc:
+                raise argparse.ArgumentTypeError(_first_error(exc)) from None
+        return value
+
+    convert.__name__ = scalar.__name__
+    return convert
+
+
+def add_flags(parser, cls: type, *, skip: tuple[str, ...] = (),
+              overrides: Mapping[str, Any] | None = None) -> None:
+    """One flag per setting of `cls` (not those named in `skip`, by setting name or top-level
+    field); `overrides`: another default for this verb (e.g. `split`)."""
+    for s in settings(cls):
+        if s.name in skip or s.path[0] in skip:
+            continue
+        default = (overrides or {}).get(s.name, s.default)
+        kw: dict[str, Any] = {"dest": s.name, "help": s.help.replace("%", "%%") or None}
+        bare, _, _ = _strip(s.annotation)
+        if bare is bool:
+            if s.meta.get("negate"):
+                kw.update(action="store_false", default=default)
+            elif default:
+                kw.update(action=argparse.BooleanOptionalAction, default=default)
+            else:
+                kw.update(action="store_true", default=default)
+            parser.add_argument(s.flag, **kw)
+            continue
+        scalar = bare
+        if get_origin(bare) in (list, tuple):
+            kw["nargs"] = "+"
+            scalar = get_args(bare)[0]
+        choices = s.meta["choices"]() if "choices" in s.meta else None
+        if get_origin(scalar) is Literal:
+            choices = list(get_args(scalar))
+            scalar = type(choices[0])
+        kw["type"] = _cli_type(s, scalar)
+        if choices is not None:
+            kw["choices"] = choices
+        if "flag" in s.meta:
+            kw["metavar"] = s.meta["flag"].upper()
+        if s.meta.get("required"):
+            kw["required"] = True
+        else:
+            kw["default"] = list(default) if isinstance(default, tuple) else default
+        parser.add_argument(s.flag, **kw)
+
+
+def build(cls: type, values: Mapping[str, Any] | argparse.Namespace, **given: Any) -> Any:
+    """An instance of `cls` from flat setting values (a parsed command line or a YAML section;
+    missing names keep their defaults); `given` sets whole top-level fields (`data=...`)."""
+    if isinstance(values, argparse.Namespace):
+        values = vars(values)
+    nested: dict[str, Any] = {}
+    for s in settings(cls):
+        if s.path[0] in given or s.name not in values:
+            continue
+        node = nested
+        for key in s.path[:-1]:
+            node = node.setdefault(key, {})
+        value = values[s.name]
+        bare, _, _ = _strip(s.annotation)
+        node[s.path[-1]] = tuple(value) if get_origin(bare) is tuple and value is not None \
+            else value
+    return _instantiate(cls, nested, given)
+
+
+def _instantiate(cls: type, nested: dict[str, Any], given: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = dict(given)
+    for f in fields(cls):
+        if f.name in kwargs or f.name not in nested:
+            continue
+        bare, _, _ = _strip(hints[f.name])
+        kwargs[f.name] = _instantiate(bare, nested[f.name], {}) if is_dataclass(bare) else \
+            nested[f.name]
+    return cls(**kwargs)
+
+
+def values(obj: Any) -> dict[str, Any]:
+    """Flat setting values of a dataclass instance (the inverse of `build`)."""
+    out = {}
+    for s in settings(type(obj)):
+        value = obj
+        for key in s.path:
+            value = getattr(value, key)
+        out[s.name] = value
+    return out
+
+
+def check(obj: Any, skip: tuple[str, ...] = ()) -> None:
+    """Raise a one-line ConfigError naming the first setting of `obj` that breaks its declared
+    type or constraint (what `validate()` methods call instead of restating them)."""
+    for s in settings(type(obj)):
+        if s.name in skip or s.path[0] in skip:
+            continue
+        value = obj
+        for key in s.path:
+            value = getattr(value, key)
+        try:
+            _adapter(s.annotation).validate_python(value)
+        except ValidationError as exc:
+            raise ConfigError(s.name, f"{_first_error(exc)}, got {value!r}") from None
+
+
+# ---- YAML sections ---------------------------------------------------------------------------
+def section(cls: type, name: str, base: type[BaseModel], *, exclude: tuple[str, ...] = (),
+            **extra: Any) -> type[BaseModel]:
+    """A pydantic model with one field per setting of `cls` (same name, type, constraint,
+    default, description), minus `exclude` (setting names or top-level fields), plus `extra`
+    (YAML-only keys, pydantic's `(annotation, Field(...))` pairs)."""
+    spec: dict[str, Any] = {}
+    for s in settings(cls):
+        if s.name in exclude or s.path[0] in exclude:
+            continue
+        spec[s.name] = (s.annotation, Field(s.default, description=s.help or None))
+    spec.update(extra)
+    return create_model(name, __base__=base, __doc__=f"Settings of {cls.__name__}.", **spec)
