@@ -21,6 +21,8 @@ import argparse
 import json
 from pathlib import Path
 
+from saliency_kd.artifact import write_text_atomic
+
 KEY = ("task", "n_train", "student", "mode", "channel", "source", "seed")
 FIELDS = (*KEY, "accuracy", "n_test")
 
@@ -93,9 +95,7 @@ def main() -> None:
 
 
 def write(path: Path, records: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records, indent=1) + "\n")
-    tmp.rename(path)
+    write_text_atomic(path, json.dumps(records, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -197,3 +197,39 @@ def test_load_checkpoint_names_a_damaged_file(tmp_path):
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(DataError, match="not a checkpoint of this tool"):
         load_checkpoint(tmp_path / "list.pt")
+
+
+def test_a_folder_is_written_in_one_go(tmp_path):
+    """write_dir_atomic: the folder is replaced whole or not at all; an error while writing
+    leaves the old one; leftovers of dead writers go, a live writer's stay; a file is refused."""
+    import os
+    import subprocess
+    import sys
+
+    from saliency_kd.artifact import write_dir_atomic
+    from saliency_kd.errors import OutputError
+
+    target = tmp_path / "checkpoint"
+    with write_dir_atomic(target) as tmp:
+        assert tmp.name == f"checkpoint.{os.getpid()}.tmp" and tmp.is_dir()
+        (tmp / "a").write_text("1")
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
+    with pytest.raises(RuntimeError), write_dir_atomic(target) as tmp:
+        (tmp / "a").write_text("half")
+        raise RuntimeError("killed while writing")
+    assert (target / "a").read_text() == "1" and [p.name for p in tmp_path.iterdir()] == \
+        ["checkpoint"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    for name in (f"checkpoint.{dead}.tmp", f"checkpoint.{dead}.old", "checkpoint.tmp",
+                 f"checkpoint.{os.getppid()}.tmp", "checkpoint.mine", "model.tmp"):
+        (tmp_path / name).mkdir()
+    with write_dir_atomic(target) as tmp:
+        (tmp / "b").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["checkpoint", f"checkpoint.{os.getppid()}.tmp", "checkpoint.mine", "model.tmp"])
+    (tmp_path / "file").write_text("mine\n")
+    with pytest.raises(OutputError, match="is a file"), write_dir_atomic(tmp_path / "file"):
+        pass
+    assert (tmp_path / "file").read_text() == "mine\n"

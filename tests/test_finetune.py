@@ -227,3 +227,19 @@ def test_a_damaged_checkpoint_is_named_and_kept(dss_dir, tmp_path, name):
              progress=False)
     assert [r["step"] for r in map(json.loads, (out / "train_log.jsonl").read_text()
                                    .splitlines()) if "loss" in r] == [1, 2]
+
+
+def test_a_checkpoint_from_before_the_shared_loop_resumes(dss_dir, tmp_path):
+    """Checkpoints written by teacher fine-tuning's own loop had no `bad_evals` or `seconds`:
+    they resume into the same steps as an unbroken run."""
+    finetune(_cfg(dss_dir, tmp_path / "full", epochs=2), teacher=make_teacher("gpt2"),
+             progress=False)
+    out = tmp_path / "old"
+    finetune(_cfg(dss_dir, out, epochs=2, max_steps=4), teacher=make_teacher("gpt2"),
+             progress=False)
+    state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
+    old = {k: v for k, v in state.items() if k not in ("bad_evals", "seconds", "cuda_rng")}
+    assert set(old) == {"config", "optimizer", "scheduler", "step", "best", "rng"}
+    torch.save(old, out / "checkpoint" / "state.pt")
+    finetune(_cfg(dss_dir, out, epochs=2), teacher=make_teacher("gpt2"), progress=False)
+    assert _losses(out) == pytest.approx(_losses(tmp_path / "full"), rel=1e-5)

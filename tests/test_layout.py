@@ -24,9 +24,10 @@ NAME = "saliency_kd"
 # does not exist yet is allowed.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("floor", ("errors", "words", "registry", "metrics", "evaluate_math", "distributed",
-               "artifact", "progress", "settings", "training")),
+               "artifact", "progress", "settings")),
     ("models", ("models",)),
     ("data", ("data", "data.*")),
+    ("training", ("training",)),
     ("teacher", ("teacher", "teacher_eval", "finetune")),
     ("attribution", ("attribution", "attribution.*", "attribute", "rationales", "derive",
                      "faithfulness")),

@@ -17,6 +17,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -338,6 +340,46 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+@contextmanager
+def write_dir_atomic(path: str | Path) -> Iterator[Path]:
+    """Write a folder in one go (a checkpoint, a saved model): the caller fills the temporary
+    folder this yields (`<name>.<pid>.tmp`, beside `path`, of this process alone), which then
+    takes the place of `path` by rename, so a reader, a resumed run or another process writing
+    the same folder never sees half of one. An error (or a kill) while writing leaves `path` as
+    it was. Only this tool's own leftovers are cleared: temporary folders of this naming whose
+    process is gone (and the `<name>.tmp` of earlier versions); a file at `path` is refused."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} is a file, not a folder this tool wrote; nothing was changed")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _clear_leftovers(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    # A folder cannot be renamed over a non-empty one: the old one steps aside first (two
+    # renames, not the time a large folder takes to delete), then is deleted.
+    old = path.with_name(f"{path.name}.{os.getpid()}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _clear_leftovers(path: Path) -> None:
+    """Remove what killed writers of `path` left: `<name>.<pid>.tmp|old` of dead processes."""
+    pattern = re.compile(re.escape(path.name) + r"(?:\.(\d+)\.(?:tmp|old)|\.tmp)")
+    for sibling in path.parent.iterdir():
+        m = pattern.fullmatch(sibling.name)
+        if m and sibling.is_dir() and (m[1] is None or not _alive(int(m[1]))):
+            shutil.rmtree(sibling, ignore_errors=True)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

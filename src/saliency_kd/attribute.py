@@ -152,7 +152,7 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     if world > 1 and cfg.teacher.device.startswith("cuda"):
         cfg.teacher.device = str(dist.device)
     settings = cfg.settings()
-    speed_only = tuple(f"options.{k}" for k in AttributionOptions.SPEED_ONLY)
+    speed_only = tuple(f"options.{k}" for k in AttributionOptions.RESUME_MAY_CHANGE)
     if world == 1:
         writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite, ignore=speed_only,
                                 required=RECORD_FIELDS, located=LOCATED)

@@ -8,23 +8,19 @@ kill; model selection on the seeded dev carve-out of train, never on test.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import random
-import shutil
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import torch
 from annotated_types import Ge
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
-from .artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
-from .data import DataSpec, dev_ids, inputs_digest, load_examples, require_examples
+from . import training
+from .artifact import claim_output_dir, write_dir_atomic
+from .data import DataSpec, inputs_digest, require_examples
 from .models import freeze_token_embeddings
 from .settings import PositiveFloat, PositiveInt, check, opt
 from .teacher import Teacher, TeacherConfig
@@ -87,7 +83,7 @@ class FinetuneConfig:
 # Where a run stops and how often it saves do not change what its steps compute (the schedule
 # spans `epochs` whatever the budget), so a run cut at step N can be extended to a larger budget
 # from its checkpoint: steps N+1.. are those of an unbroken run.
-_STOP_ONLY = ("max_steps", "max_minutes", "checkpoint_every", "overwrite")
+RESUME_MAY_CHANGE = (*training.RESUME_MAY_CHANGE, "max_steps")
 # Where the data files live: a resumed run compares their content (settings["inputs"]).
 _LOCATED = ("data.data_dir", "data.file")
 
@@ -99,8 +95,10 @@ def _made_by_finetune(out: Path) -> bool:
         (out / "best" / "state.pt").exists()
 
 
-def _trainable(model) -> dict[str, torch.nn.Parameter]:
-    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+def answer_loss(teacher: Teacher, batch) -> torch.Tensor:
+    """Mean negative log-likelihood of the answer tokens (logits only at their positions)."""
+    logprob, n, _ = teacher.target_logprob(batch)
+    return -logprob.sum() / n.sum()
 
 
 def _dev_accuracy(teacher: Teacher, task, dev, batch_size: int = 16) -> float:
@@ -114,24 +112,40 @@ def _dev_accuracy(teacher: Teacher, task, dev, batch_size: int = 16) -> float:
     return right / max(len(dev), 1)
 
 
-def _atomic_save(obj: dict[str, Any], tensors: dict[str, torch.Tensor], directory: Path) -> None:
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, tmp / "weights.safetensors")
-    torch.save(obj, tmp / "state.pt")
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
+class FinetuneTrainer(training.Trainer):
+    """The answer loss on the teacher's examples; the best weights on dev kept in `best/`."""
+
+    weights_file = True
+
+    def __init__(self, teacher: Teacher, task, dev: list, *args, **kwargs) -> None:
+        super().__init__(teacher.model, *args, **kwargs)
+        self.teacher, self.task, self.dev = teacher, task, dev
+        self.free_form = task.kind == "generate"  # answers the teacher writes must learn their end
+
+    def _targets(self, chunk) -> list[list[int]]:
+        return [self.teacher.answer_ids(ex.label, self.free_form) for ex in chunk]
+
+    def compute_loss(self, chunk):
+        prompts = [self.teacher.encode(self.task.prompt(ex)) for ex in chunk]
+        return answer_loss(self.teacher, self.teacher.make_batch(prompts, self._targets(chunk))), {}
+
+    def count(self, chunk) -> int:
+        return sum(len(t) for t in self._targets(chunk))  # the loss is a mean over tokens
+
+    def evaluate(self) -> tuple[float, int]:
+        return _dev_accuracy(self.teacher, self.task, self.dev), len(self.dev)
+
+    def save_best(self, step: int, accuracy: float | None) -> None:
+        with write_dir_atomic(self.best_dir) as tmp:
+            save_file(training.tensors(self.params), tmp / "weights.safetensors")
+            torch.save({"step": step, "dev_accuracy": accuracy}, tmp / "state.pt")
 
 
 def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool = True) -> Path:
     """Fine-tune; returns the directory of the final (best-on-dev) model."""
     cfg.validate()
     out = claim_output_dir(cfg.out, "teacher-finetune", cfg.overwrite, legacy=_made_by_finetune)
-    task, train = load_examples(replace(cfg.data, split="train", limit=None))
-    held_out = dev_ids(train)
-    dev = [ex for ex in train if ex.id in held_out][: cfg.eval_limit]
-    train = [ex for ex in train[: cfg.data.limit] if ex.id not in held_out]
+    task, train, dev = training.split_dev(cfg.data, cfg.eval_limit)
     require_examples(train, cfg.data, " once the dev carve-out is set aside")
     teacher = teacher or Teacher.load(cfg.teacher)
     torch.manual_seed(cfg.seed)
@@ -146,97 +160,28 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
                                                       target_modules="all-linear",
                                                       lora_dropout=0.0))
         teacher.model = peft_model.get_base_model()  # LoRA layers are injected in place
-    params = _trainable(teacher.model)
-    opt = torch.optim.AdamW(params.values(), lr=cfg.lr, weight_decay=0.0)
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) * max(0.0, 1 - s / total))
-    ckpt, best_dir, log_path = out / "checkpoint", out / "best", out / "train_log.jsonl"
-    step, best = 0, -1.0
+    # The schedule spans `epochs` whatever stops the run (`max_steps`, `max_minutes`); the
+    # warm-up is a fixed number of steps, the decay runs from the first step.
+    loop = training.LoopSettings(
+        lr=cfg.lr, batch_size=cfg.batch_size,
+        schedule_steps=max(1, math.ceil(cfg.epochs * steps_per_epoch)),
+        warmup_steps=cfg.warmup_steps, decay_from_start=True, weight_decay=0.0, seed=cfg.seed,
+        max_steps=cfg.max_steps, max_minutes=cfg.max_minutes, eval_every=cfg.eval_every,
+        eval_at_start=True,  # the zero-shot teacher is a candidate too
+        checkpoint_every=cfg.checkpoint_every, overwrite=cfg.overwrite, progress=progress,
+        desc="teacher-finetune")
     # The data is identified by content, as in student training: an edited file is refused, an
     # identical copy elsewhere resumes.
     settings = {**asdict(cfg), "inputs": inputs_digest(replace(cfg.data, split="train"))}
-    if cfg.overwrite:  # on purpose: an earlier run here is replaced
-        for name in ("checkpoint", "checkpoint.tmp", "best", "best.tmp", "model", "model.tmp"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        log_path.unlink(missing_ok=True)
-    if (ckpt / "state.pt").exists():
-        state = load_checkpoint(ckpt / "state.pt")
-        check_resume(out, state["config"], settings, _STOP_ONLY, _LOCATED)
-        weights = load_checkpoint(ckpt / "weights.safetensors", (), loader=load_file)
-        with torch.no_grad():
-            for name, p in params.items():
-                p.copy_(weights[name])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step, best = state["step"], state["best"]
-        torch.set_rng_state(state["rng"])
-        truncate_log(log_path, step)
-        log.info("resuming teacher fine-tuning at step %d/%d", step, total)
-    else:
-        # Killed before its first checkpoint: start afresh, log and step-0 evaluation included,
-        # so the log does not hold the lost steps twice.
-        truncate_log(log_path, -1)
-        shutil.rmtree(best_dir, ignore_errors=True)
-
-    def save_checkpoint() -> None:
-        _atomic_save({"config": settings, "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict(), "step": step, "best": best,
-                      "rng": torch.get_rng_state()}, params, ckpt)
-
-    def evaluate_and_keep_best() -> None:
-        nonlocal best
-        acc = _dev_accuracy(teacher, task, dev)
-        record = {"step": step, "dev_accuracy": acc, "dev_n": len(dev), "time": time.time()}
-        with log_path.open("a") as fh:
-            fh.write(json.dumps(record) + "\n")
-        if acc > best:
-            best = acc
-            _atomic_save({"step": step, "dev_accuracy": acc}, params, best_dir)
-
-    if step == 0 and not (best_dir / "state.pt").exists():
-        evaluate_and_keep_best()  # step 0: the zero-shot teacher is a candidate too
-    started = time.time()
-    bar = tqdm(total=total, initial=step, disable=not progress, desc="teacher-finetune")
-    free_form = task.kind == "generate"  # answers the teacher writes must learn their end
-    stop = total if cfg.max_steps is None else min(total, cfg.max_steps)
-    while step < stop:
-        epoch, offset = divmod(step, steps_per_epoch)
-        order = list(range(len(train)))
-        random.Random(cfg.seed + epoch).shuffle(order)
-        chunk = [train[i] for i in order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size]]
-        prompts = [teacher.encode(task.prompt(ex)) for ex in chunk]
-        batch = teacher.make_batch(prompts, [teacher.answer_ids(ex.label, free_form)
-                                             for ex in chunk])
-        teacher.model.train()
-        logprob, n, _ = teacher.target_logprob(batch)
-        loss = -logprob.sum() / n.sum()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params.values(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", best=f"{best:.3f}")
-        with log_path.open("a") as fh:
-            fh.write(json.dumps({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0],
-                                 "time": time.time()}) + "\n")
-        out_of_time = cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60
-        if step % cfg.eval_every == 0 or step == stop or out_of_time:
-            evaluate_and_keep_best()
-        if step % cfg.checkpoint_every == 0 or step == stop or out_of_time:
-            save_checkpoint()
-        if out_of_time:
-            log.warning("time budget of %s minutes used at step %d/%d", cfg.max_minutes, step,
-                        total)
-            break
-    bar.close()
+    trainer = FinetuneTrainer(teacher, task, dev, train, loop, out, settings,
+                              may_change=RESUME_MAY_CHANGE, located=_LOCATED,
+                              best_dir=out / "best", outputs=("model",))
+    trainer.train()
     if cfg.export == "best":
-        weights = load_file(best_dir / "weights.safetensors")
+        weights = load_file(out / "best" / "weights.safetensors")
         with torch.no_grad():
-            for name, p in params.items():
+            for name, p in trainer.params.items():
                 p.copy_(weights[name])
     return _export(teacher, out / "model", cfg.lora)
 
@@ -251,12 +196,9 @@ def _export(teacher: Teacher, target: Path, lora: bool) -> Path:
                 module.merge()
         model = _unwrap_lora(model)
     model.eval().requires_grad_(False)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    teacher.tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    with write_dir_atomic(target) as tmp:
+        model.save_pretrained(tmp)
+        teacher.tokenizer.save_pretrained(tmp)
     teacher.model = model
     return target
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
 
+from .artifact import write_dir_atomic
 from .errors import ConfigError, loading
 
 log = logging.getLogger(__name__)
@@ -67,14 +66,10 @@ def embedded_gemma_dir() -> Path:
     log.warning("converting the embedded Gemma-3-270M GGUF to safetensors once (about a minute)")
     gguf_path = pkg.assemble(cache_root() / "gguf" / pkg.MODEL_NAME)
     model, tok = _load_gguf(gguf_path, torch.float32)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".gemma-", dir=target.parent))
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    # Rename is atomic: a concurrent or killed conversion never leaves a half-written cache.
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+    # Written in one go: a concurrent or killed conversion never leaves a half-written cache.
+    with write_dir_atomic(target) as tmp:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
     return target
 
 
@@ -85,12 +80,9 @@ def embedded_minilm_dir() -> Path:
         return target
     import all_minilm_l6_v2
 
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as zf:
+    with write_dir_atomic(target) as tmp, \
+            zipfile.ZipFile(all_minilm_l6_v2.get_model_zip_path()) as zf:
         zf.extractall(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
     return target
 
 

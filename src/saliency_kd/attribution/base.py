@@ -22,9 +22,10 @@ from ..teacher import EncodedPrompt, LMBatch, Teacher
 class AttributionOptions:
     """Knobs of the attribution methods (ignored by methods they do not concern)."""
 
-    SPEED_ONLY: ClassVar[tuple[str, ...]] = ("ig_internal_batch", "occlusion_batch",
-                                             "occlusion_reuse_prefix")
-    """Fields that change how fast scores come, not the scores: a file resumes across them."""
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("ig_internal_batch", "occlusion_batch",
+                                                    "occlusion_reuse_prefix")
+    """Settings a resume may change (the name training uses too): they change how fast scores
+    come, not the scores, so a file resumes across them."""
 
     ig_steps: PositiveInt = 16
     """Integrated gradients: Gauss-Legendre steps along the path from the baseline."""

@@ -10,19 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
-import shutil
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
 from annotated_types import Ge
-from tqdm.auto import tqdm
 
-from ..artifact import check_resume, claim_output_dir, load_checkpoint, truncate_log
-from ..data import DataSpec, dev_ids, inputs_digest, load_examples
+from .. import training
+from ..artifact import claim_output_dir, write_dir_atomic, write_json_atomic
+from ..data import DataSpec, inputs_digest
 from ..errors import ConfigError
 from ..settings import Device, PositiveFloat, PositiveInt, check, opt, resolve_device
 from .base import (
@@ -40,9 +37,9 @@ from .encoder import POOLINGS
 from .items import build_items, check_coverage, load_rationale_file
 
 log = logging.getLogger(__name__)
-# Settings a resumed run may change: they decide how the steps run or how often they are saved,
-# not what they compute. Not max_steps: the learning-rate schedule decays to zero at it.
-_HOW_NOT_WHAT = ("device", "grad_accum", "bf16", "checkpoint_every", "overwrite")
+# Settings a resumed run may change (see training.RESUME_MAY_CHANGE). Not max_steps: the
+# learning-rate schedule decays to zero at it.
+RESUME_MAY_CHANGE = training.RESUME_MAY_CHANGE
 # Where the input files live: a resumed run compares their content (settings["inputs"]).
 _LOCATED = ("data.data_dir", "data.file", "rationales")
 
@@ -207,13 +204,48 @@ def dev_accuracy(student: Student, examples, batch_size: int = 32, call=_direct)
     return right / max(len(examples), 1)
 
 
+class StudentTrainer(training.Trainer):
+    """A student's losses on its training items (`Student.losses`, combined by `combine`); the
+    best weights on dev saved as the exported student in `model/`."""
+
+    def __init__(self, student: Student, cfg: TrainConfig, mode: set[str], dev: list,
+                 rebuild, *args, **kwargs) -> None:
+        super().__init__(student.module, *args, **kwargs)
+        self.student, self.cfg, self.mode, self.dev, self.rebuild = student, cfg, mode, dev, rebuild
+        # Sharded: every student call goes through the FSDP root (see distributed.ShardedRoot).
+        self.call = self.root if self.root is not None else _direct
+        self.export: Student | None = None
+
+    def compute_loss(self, items):
+        parts = self.call(self.student.losses, items, self.mode, self.cfg.weights)
+        return combine(parts, self.mode, self.cfg.weights), parts
+
+    def evaluate(self) -> tuple[float, int] | None:
+        if not self.dev:  # no dev examples: no early stopping on a score of nothing
+            return None
+        # Every process evaluates the same weights, so all take the same decisions.
+        return dev_accuracy(self.student, self.dev, call=self.call), len(self.dev)
+
+    def save_best(self, step: int, accuracy: float | None) -> None:
+        from .. import distributed
+
+        if self.root is None:
+            if self.main_process:
+                _save_dir(self.student, self.best_dir)
+            return
+        # Sharded: gather the weights and save them through an unsharded twin of the student
+        # (built once, on the first process only), with the family's own save_pretrained.
+        weights = distributed.full_state_dict(self.root)
+        if self.main_process:
+            if self.export is None:
+                self.export = self.rebuild()
+            self.export.module.load_state_dict(weights)
+            _save_dir(self.export, self.best_dir)
+
+
 def _save_dir(student: Student, directory: Path) -> None:
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    student.save(tmp)
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
+    with write_dir_atomic(directory) as tmp:
+        student.save(tmp)
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
@@ -228,12 +260,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     if main_process:  # a folder of the user's or of another verb is refused before any work
         claim_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
     out.mkdir(parents=True, exist_ok=True)
-    task, examples = load_examples(replace(cfg.data, split="train", limit=None))
-    held = dev_ids(examples)
-    dev = [ex for ex in examples if ex.id in held][: cfg.dev_limit]
-    # --limit N means the first N of the train split (what `attribute --limit N` covered),
-    # less the dev carve-out.
-    train_ex = [ex for ex in examples[: cfg.data.limit] if ex.id not in held]
+    task, train_ex, dev = training.split_dev(cfg.data, cfg.dev_limit)
     if "kd" in mode and task.kind != "choice":
         raise ConfigError("mode", f"'{cfg.mode}' needs candidate answers to distil a "
                                   f"distribution over; task '{task.name}' is free-form")
@@ -262,139 +289,36 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     if cfg.freeze_embeddings:
         freeze_embeddings(student)
     net = student.module.to(dist.device if dist and cfg.device != "cpu" else cfg.device)
-    net_device = next(net.parameters()).device
     root = None
     if cfg.fsdp:
         if world < 2:
             raise ConfigError("fsdp", "sharding needs several processes: run under "
                                       "`accelerate launch --num_processes N -m saliency_kd train`")
         root = distributed.shard(net)
-    # Sharded: every student call goes through the FSDP root (see distributed.ShardedRoot).
-    call = root if root is not None else _direct
-    params = [p for p in (root or net).parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
     steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
     total = math.ceil(cfg.epochs * steps_per_epoch)
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
-    eval_every = cfg.eval_every or steps_per_epoch
-    warmup = max(1, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
-    ckpt, best_dir, log_path = out / "checkpoint", out / "model", out / "train_log.jsonl"
-    step, best, bad_evals = 0, -1.0, 0
+    # The schedule decays to zero at `max_steps`; the warm-up is its first 10%, the decay
+    # starts after it.
+    loop = training.LoopSettings(
+        lr=cfg.lr, batch_size=cfg.batch_size, schedule_steps=total,
+        warmup_steps=max(1, total // 10), decay_from_start=False, weight_decay=0.01,
+        seed=cfg.seed, eval_every=cfg.eval_every, patience=cfg.patience,
+        checkpoint_every=cfg.checkpoint_every, grad_accum=cfg.grad_accum, bf16=cfg.bf16,
+        overwrite=cfg.overwrite, progress=progress, desc=f"train ({cfg.mode})")
     settings = json.loads(json.dumps(asdict(cfg)))
     settings["inputs"] = inputs_digest(replace(cfg.data, split="train"), rationales=cfg.rationales)
-    if cfg.overwrite and main_process:  # on purpose: an earlier run here is replaced
-        for name in ("checkpoint", "checkpoint.tmp", "model", "model.tmp"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        for name in ("train_log.jsonl", "train_summary.json"):
-            (out / name).unlink(missing_ok=True)
-    if not cfg.overwrite and (ckpt / "state.pt").exists():
-        state = load_checkpoint(ckpt / "state.pt")
-        check_resume(out, state["config"], settings, _HOW_NOT_WHAT, _LOCATED)
-        distributed.load_training_state(net, root, opt, state["model"], state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step, best, bad_evals = state["step"], state["best"], state["bad_evals"]
-        torch.set_rng_state(state["rng"])
-        truncate_log(log_path, step)
-        log.info("resuming student training at step %d/%d", step, total)
-    else:
-        truncate_log(log_path, -1)  # killed before its first checkpoint: the log starts afresh
-
-    def checkpoint() -> None:
-        # Sharded, a collective: every process takes part, the first one writes.
-        model_sd, opt_sd = distributed.training_state(net, root, opt)
-        if not main_process:
-            return
-        tmp = ckpt.with_name("checkpoint.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        torch.save({"config": settings, "model": model_sd, "optimizer": opt_sd,
-                    "scheduler": sched.state_dict(), "step": step, "best": best,
-                    "bad_evals": bad_evals, "rng": torch.get_rng_state()}, tmp / "state.pt")
-        shutil.rmtree(ckpt, ignore_errors=True)
-        tmp.rename(ckpt)
-
-    export: list[Student] = []
-
-    def save_best() -> None:
-        if root is None:
-            if main_process:
-                _save_dir(student, best_dir)
-            return
-        # Sharded: gather the weights and save them through an unsharded twin of the student
-        # (built once, on the first process only), with the family's own save_pretrained.
-        weights = distributed.full_state_dict(root)
-        if main_process:
-            if not export:
-                export.append(build_student(cfg, task, dict(meta)))
-            export[0].module.load_state_dict(weights)
-            _save_dir(export[0], best_dir)
-
-    bar = tqdm(total=total, initial=step, disable=not progress or not main_process,
-               desc=f"train ({cfg.mode})")
-    started = time.time()
-    while step < total and bad_evals < cfg.patience:
-        epoch, offset = divmod(step, steps_per_epoch)
-        order = list(range(len(items)))
-        random.Random(cfg.seed + epoch).shuffle(order)
-        batch = [items[i] for i in order[offset * cfg.batch_size:(offset + 1) * cfg.batch_size]]
-        # Data parallel: each process takes its share of the global batch; the averaged
-        # gradients are those of the whole batch (up to how the token-level means weigh).
-        batch = batch[rank::world] or batch[:1]
-        net.train()
-        size = -(-len(batch) // cfg.grad_accum)
-        totals: dict[str, torch.Tensor] = {}
-        for mb in (batch[i:i + size] for i in range(0, len(batch), size)):
-            with torch.autocast(net_device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                parts = call(student.losses, mb, mode, cfg.weights)
-                loss = combine(parts, mode, cfg.weights)
-            share = len(mb) / len(batch)
-            (loss * share).backward()
-            for k, v in {"": loss, **parts}.items():
-                totals[k] = totals.get(k, 0) + v.detach().float() * share
-        loss, parts = totals.pop(""), totals
-        if world > 1 and root is None:  # FSDP has already reduce-scattered the means
-            distributed.average_gradients(params)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", dev=f"{best:.3f}")
-        values = torch.stack([loss, *parts.values()])
-        if world > 1:  # log the global batch's loss, not one process's share
-            import torch.distributed as tdist
-
-            tdist.all_reduce(values)
-            values /= world
-        rec = {"step": step, "epoch": step / steps_per_epoch, "loss": values[0].item(),
-               **{f"loss_{k}": v.item() for k, v in zip(parts, values[1:])},
-               "lr": sched.get_last_lr()[0], "seconds": time.time() - started}
-        if dev and (step % eval_every == 0 or step == total):
-            # Every process evaluates the same weights, so all take the same decisions.
-            acc = dev_accuracy(student, dev, call=call)
-            rec["dev_accuracy"] = acc
-            if acc > best:
-                best, bad_evals = acc, 0
-                save_best()
-            else:
-                bad_evals += 1
-        if main_process:
-            with log_path.open("a") as fh:
-                fh.write(json.dumps(rec) + "\n")
-        if step % cfg.checkpoint_every == 0 or step == total or "dev_accuracy" in rec:
-            checkpoint()
-    bar.close()
-    if best < 0:  # no evaluation ran (e.g. resumed at the end): keep the last weights
-        save_best()
+    trainer = StudentTrainer(student, cfg, mode, dev, lambda: build_student(cfg, task, dict(meta)),
+                             items, loop, out, settings, may_change=RESUME_MAY_CHANGE,
+                             located=_LOCATED, best_dir=out / "model",
+                             outputs=("train_summary.json",), root=root, rank=rank, world=world)
+    result = trainer.train()
     if main_process:
-        summary = {"steps": step, "best_dev_accuracy": best if dev else None, "dev_n": len(dev),
-                   "train_n": len(items), "stopped_early": bad_evals >= cfg.patience,
-                   "processes": world}
-        (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+        summary = {"steps": result.steps, "best_dev_accuracy": result.best if dev else None,
+                   "dev_n": len(dev), "train_n": len(items),
+                   "stopped_early": result.stopped_early, "processes": world}
+        write_json_atomic(out / "train_summary.json", summary)
     if dist:
         dist.wait_for_everyone()
-    return best_dir
+    return out / "model"
