@@ -20,7 +20,7 @@ import torch
 from saliency_kd.attribution import AttributionOptions, get_method
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.models import embedded_gemma_dir
-from saliency_kd.teacher import Teacher, TeacherConfig
+from saliency_kd.teacher.model import Teacher, TeacherConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from saliency_kd.artifact import read_settings
+from saliency_kd.attribution.faithfulness import file_rank
 from saliency_kd.data import DataSpec, load_examples
-from saliency_kd.faithfulness import file_rank
 from saliency_kd.metrics import bootstrap_ci, token_f1
 from saliency_kd.report.analysis import answer_overlap, operand_recall, read_records
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.attribution.attribute import AttributeConfig, attribute
 from saliency_kd.data import DataSpec
 from saliency_kd.models import embedded_minilm_dir
 from saliency_kd.student import TrainConfig

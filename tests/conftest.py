@@ -115,7 +115,7 @@ def make_model(kind: str, vocab_size: int, seed: int = 0):
 
 
 def make_teacher(kind: str, seed: int = 0, newline: bool = False):
-    from saliency_kd.teacher import Teacher
+    from saliency_kd.teacher.model import Teacher
 
     tok = make_tokenizer("seq2seq" if kind == "t5" else "causal", newline)
     return Teacher(make_model(kind, len(tok), seed), tok)
@@ -198,7 +198,7 @@ def save_lm_dir(kind: str, path: Path, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def student_world(tmp_path_factory):
     """A tiny dataset, a teacher rationale file over its train split, and tiny students."""
-    from saliency_kd.attribute import AttributeConfig, attribute
+    from saliency_kd.attribution.attribute import AttributeConfig, attribute
     from saliency_kd.data import DataSpec
 
     root = tmp_path_factory.mktemp("world")

@@ -8,11 +8,11 @@ import pytest
 from conftest import make_teacher
 
 from saliency_kd.artifact import ResumableJsonl
-from saliency_kd.attribute import AttributeConfig, attribute, batches_to_run
 from saliency_kd.attribution import AttributionOptions
+from saliency_kd.attribution.attribute import AttributeConfig, attribute, batches_to_run
+from saliency_kd.attribution.rationales import RationaleConfig
 from saliency_kd.data import DataSpec
 from saliency_kd.errors import ConfigError, DataError, SaliencyKDError
-from saliency_kd.rationales import RationaleConfig
 
 
 def _cfg(dss_dir, out, **kw):

@@ -119,7 +119,7 @@ def broken(student_world, tmp_path_factory):
         b"[1, 2]\n" + (d / "cqa_train.json").read_bytes()))
     b["no-data"] = root / "nowhere"
     b["attribution"] = root / "good.jsonl"
-    from saliency_kd.attribute import AttributeConfig, attribute
+    from saliency_kd.attribution.attribute import AttributeConfig, attribute
     from saliency_kd.data import DataSpec
 
     attribute(AttributeConfig(out=str(b["attribution"]), data=DataSpec("cqa", str(b["good"]),

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from conftest import make_teacher
 
-from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.attribution.attribute import AttributeConfig, attribute
+from saliency_kd.attribution.derive import DeriveConfig, derive, gold_evidence_words
+from saliency_kd.attribution.rationales import RationaleConfig, eligible
 from saliency_kd.cli import main
 from saliency_kd.data import DataSpec, Example, get_task, load_examples
-from saliency_kd.derive import DeriveConfig, derive, gold_evidence_words
 from saliency_kd.errors import ConfigError, DataError, UnknownNameError
-from saliency_kd.rationales import RationaleConfig, eligible
 from saliency_kd.words import content_segments
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import make_teacher
 
-from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.attribution.attribute import AttributeConfig, attribute
 from saliency_kd.cli import main
 from saliency_kd.data import DataSpec, load_examples
 
@@ -101,7 +101,7 @@ def test_two_process_training_matches_single_process(student_world, bert_no_drop
 def test_out_of_memory_batch_is_halved_and_nothing_is_lost(dss_dir, tmp_path, monkeypatch):
     import importlib
 
-    attr_mod = importlib.import_module("saliency_kd.attribute")  # the module, not the function
+    attr_mod = importlib.import_module("saliency_kd.attribution.attribute")  # the module
 
     real = attr_mod.attribute_batch
     seen = []

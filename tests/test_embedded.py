@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.attribution.attribute import AttributeConfig, attribute
 from saliency_kd.data import DataSpec
 from saliency_kd.evaluate import evaluate
 from saliency_kd.student import TrainConfig, train

@@ -10,12 +10,12 @@ import pytest
 from conftest import make_teacher
 
 from saliency_kd.artifact import ResumableJsonl, read_jsonl_records
-from saliency_kd.attribute import AttributeConfig, attribute
+from saliency_kd.attribution.attribute import AttributeConfig, attribute
+from saliency_kd.attribution.derive import DeriveConfig, derive
+from saliency_kd.attribution.faithfulness import FaithfulnessConfig, faithfulness, reduce_prompt
 from saliency_kd.cli import main
 from saliency_kd.data import DataSpec, Example, get_task, load_examples, render
-from saliency_kd.derive import DeriveConfig, derive
 from saliency_kd.errors import ConfigError
-from saliency_kd.faithfulness import FaithfulnessConfig, faithfulness, reduce_prompt
 
 
 def _ex():
@@ -152,8 +152,8 @@ def test_errors_and_cli(dss_dir, tmp_path, capsys):
 def test_a_file_ranked_by_value_is_measured_by_value(dss_dir, tmp_path):
     """Signed scores: a rationale chosen by value (positive evidence first) is measured in the
     same order, not by |score|."""
-    from saliency_kd.faithfulness import file_rank, ranked_words
-    from saliency_kd.rationales import RationaleConfig
+    from saliency_kd.attribution.faithfulness import file_rank, ranked_words
+    from saliency_kd.attribution.rationales import RationaleConfig
 
     assert ranked_words({"words": [["a", -3.0], ["b", 2.0], ["c", 1.0]]}) == [0, 1, 2]
     assert ranked_words({"words": [["a", -3.0], ["b", 2.0], ["c", 1.0]]}, "value") == [1, 2, 0]

@@ -10,8 +10,8 @@ from conftest import make_teacher
 
 from saliency_kd.data import DataSpec
 from saliency_kd.errors import ConfigError
-from saliency_kd.finetune import FinetuneConfig, finetune
-from saliency_kd.teacher import Teacher
+from saliency_kd.teacher.finetune import FinetuneConfig, finetune
+from saliency_kd.teacher.model import Teacher
 
 
 def _cfg(dss_dir, out, **kw):

@@ -1,7 +1,7 @@
 import pytest
 
+from saliency_kd.attribution.rationales import RationaleConfig, merge_subwords, select
 from saliency_kd.errors import ConfigError
-from saliency_kd.rationales import RationaleConfig, merge_subwords, select
 
 
 def test_merge_sum_and_max():

@@ -8,17 +8,17 @@ import argparse
 
 import pytest
 
-from saliency_kd.attribute import AttributeConfig
+from saliency_kd.attribution.attribute import AttributeConfig
+from saliency_kd.attribution.derive import DeriveConfig
+from saliency_kd.attribution.faithfulness import FaithfulnessConfig
 from saliency_kd.cli import build_parser
 from saliency_kd.data import DataSpec
-from saliency_kd.derive import DeriveConfig
-from saliency_kd.faithfulness import FaithfulnessConfig
-from saliency_kd.finetune import FinetuneConfig
 from saliency_kd.pipeline import config as yaml_cfg
 from saliency_kd.settings import resolve_device, settings
 from saliency_kd.student import TrainConfig
-from saliency_kd.teacher import TeacherConfig
-from saliency_kd.teacher_eval import TeacherEvalConfig
+from saliency_kd.teacher.evaluation import TeacherEvalConfig
+from saliency_kd.teacher.finetune import FinetuneConfig
+from saliency_kd.teacher.model import TeacherConfig
 
 # Settings the run decides itself, so YAML has no key for them: where outputs go and whether to
 # replace them (`out`, `overwrite`), and the input file a stage reads (`rationales`,

@@ -37,7 +37,7 @@ def test_word_helpers():
 
 
 def test_the_teacher_splits_with_the_same_words():
-    from saliency_kd.teacher import split_words
+    from saliency_kd.teacher.model import split_words
 
     text, spans, words, fields = split_words(PROMPT)
     assert words == words_in(content_segments(PROMPT))

@@ -13,7 +13,10 @@ The main verbs of the CLI are functions here, each with the settings it takes:
 - `run(load_config("configs/....yaml"))`: the whole pipeline, each stage cached
   (`saliency-kd run`).
 
-The other verbs live in their modules (`derive`, `faithfulness`, `finetune`, `teacher_eval`).
+The other verbs live in their modules: `attribution.derive`, `attribution.faithfulness`,
+`teacher.finetune`, `teacher.evaluation`. The folders follow the pipeline: data -> teacher ->
+attribution (methods, the attribute stage, rationales, controls, faithfulness) -> student ->
+evaluate -> report, with pipeline/ and cli.py on top and shared helpers on the ground floor.
 Names are loaded on first use, so `import saliency_kd` stays light (no torch).
 """
 
@@ -28,8 +31,8 @@ __version__ = "0.1.0"
 
 # Public name -> (module, attribute in it).
 _EXPORTS = {
-    "attribute": ("attribute", "attribute"),
-    "AttributeConfig": ("attribute", "AttributeConfig"),
+    "attribute": ("attribution.attribute", "attribute"),
+    "AttributeConfig": ("attribution.attribute", "AttributeConfig"),
     "train": ("student", "train"),
     "TrainConfig": ("student", "TrainConfig"),
     "LossWeights": ("student", "LossWeights"),
@@ -44,7 +47,7 @@ _EXPORTS = {
     "DataSpec": ("data", "DataSpec"),
     "Example": ("data", "Example"),
     "load_examples": ("data", "load_examples"),
-    "RationaleConfig": ("rationales", "RationaleConfig"),
+    "RationaleConfig": ("attribution.rationales", "RationaleConfig"),
     "Teacher": ("teacher", "Teacher"),
     "TeacherConfig": ("teacher", "TeacherConfig"),
 }

@@ -40,21 +40,21 @@ def _build(cls, a: argparse.Namespace):
 
 
 def _attribute_args(p: argparse.ArgumentParser) -> None:
-    from .attribute import AttributeConfig
+    from .attribution.attribute import AttributeConfig
 
     _flags(p, AttributeConfig, "attribution")
 
 
 @verb("attribute", "teacher answers + token attributions + rationales -> JSONL", _attribute_args)
 def cmd_attribute(a: argparse.Namespace) -> int:
-    from .attribute import AttributeConfig, attribute
+    from .attribution.attribute import AttributeConfig, attribute
 
     print(attribute(_build(AttributeConfig, a), progress=a.progress))
     return 0
 
 
 def _rationales_args(p: argparse.ArgumentParser) -> None:
-    from .derive import DeriveConfig
+    from .attribution.derive import DeriveConfig
 
     _flags(p, DeriveConfig, "rationale")
 
@@ -63,14 +63,14 @@ def _rationales_args(p: argparse.ArgumentParser) -> None:
       "gold-evidence control",
       _rationales_args)
 def cmd_rationales(a: argparse.Namespace) -> int:
-    from .derive import DeriveConfig, derive
+    from .attribution.derive import DeriveConfig, derive
 
     print(json.dumps(derive(_build(DeriveConfig, a)), indent=1))
     return 0
 
 
 def _faithfulness_args(p: argparse.ArgumentParser) -> None:
-    from .faithfulness import FaithfulnessConfig
+    from .attribution.faithfulness import FaithfulnessConfig
 
     _flags(p, FaithfulnessConfig, "faithfulness")
 
@@ -78,7 +78,7 @@ def _faithfulness_args(p: argparse.ArgumentParser) -> None:
 @verb("faithfulness", "ERASER comprehensiveness and sufficiency (AOPC) of attributions",
       _faithfulness_args)
 def cmd_faithfulness(a: argparse.Namespace) -> int:
-    from .faithfulness import FaithfulnessConfig, faithfulness
+    from .attribution.faithfulness import FaithfulnessConfig, faithfulness
 
     print(json.dumps(faithfulness(_build(FaithfulnessConfig, a), progress=a.progress),
                      indent=1))
@@ -86,14 +86,14 @@ def cmd_faithfulness(a: argparse.Namespace) -> int:
 
 
 def _teacher_eval_args(p: argparse.ArgumentParser) -> None:
-    from .teacher_eval import TeacherEvalConfig
+    from .teacher.evaluation import TeacherEvalConfig
 
     _flags(p, TeacherEvalConfig, "teacher-eval", split="dev")
 
 
 @verb("teacher-eval", "accuracy of the teacher on a split", _teacher_eval_args)
 def cmd_teacher_eval(a: argparse.Namespace) -> int:
-    from .teacher_eval import TeacherEvalConfig, teacher_eval
+    from .teacher.evaluation import TeacherEvalConfig, teacher_eval
 
     cfg = _build(TeacherEvalConfig, a)
     metrics = teacher_eval(cfg.data, cfg.teacher, batch_size=cfg.batch_size, out=cfg.out,
@@ -103,14 +103,14 @@ def cmd_teacher_eval(a: argparse.Namespace) -> int:
 
 
 def _finetune_args(p: argparse.ArgumentParser) -> None:
-    from .finetune import FinetuneConfig
+    from .teacher.finetune import FinetuneConfig
 
     _flags(p, FinetuneConfig, "fine-tuning")
 
 
 @verb("teacher-finetune", "fine-tune the teacher on answer tokens (full or LoRA)", _finetune_args)
 def cmd_teacher_finetune(a: argparse.Namespace) -> int:
-    from .finetune import FinetuneConfig, finetune
+    from .teacher.finetune import FinetuneConfig, finetune
 
     print(finetune(_build(FinetuneConfig, a), progress=a.progress))
     return 0

@@ -12,7 +12,7 @@ import contextlib
 
 import torch
 
-from ..teacher import EncodedPrompt, LMBatch, Teacher
+from ..teacher.model import EncodedPrompt, LMBatch, Teacher
 from .base import AttributionOptions, MethodOutput, register
 
 

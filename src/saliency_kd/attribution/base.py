@@ -15,7 +15,7 @@ import torch
 
 from ..registry import Registry, doc_line
 from ..settings import PositiveInt
-from ..teacher import EncodedPrompt, LMBatch, Teacher
+from ..teacher.model import EncodedPrompt, LMBatch, Teacher
 
 
 @dataclass

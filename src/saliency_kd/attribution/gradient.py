@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..teacher import EncodedPrompt, LMBatch, Teacher
+from ..teacher.model import EncodedPrompt, LMBatch, Teacher
 from .base import AttributionOptions, MethodOutput, register
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..teacher import EncodedPrompt, LMBatch, Teacher
+from ..teacher.model import EncodedPrompt, LMBatch, Teacher
 from .base import AttributionOptions, MethodOutput, register
 
 

@@ -8,15 +8,15 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..attribute import AttributeConfig
+from ..attribution.attribute import AttributeConfig
 from ..data import FieldMap
 from ..data.jsonl import read_text
 from ..errors import ConfigError
-from ..finetune import FinetuneConfig
 from ..settings import section
 from ..student import TrainConfig
-from ..teacher import TeacherConfig
-from ..teacher_eval import TeacherEvalConfig
+from ..teacher.evaluation import TeacherEvalConfig
+from ..teacher.finetune import FinetuneConfig
+from ..teacher.model import TeacherConfig
 
 
 class Strict(BaseModel):

@@ -122,13 +122,13 @@ def format_plan(cfg: RunConfig, plan: list[Planned]) -> str:
 def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     """Every stage of a run in order: run (or found cached) when `stages` is real, listed only
     when it is a plan (see `plan_pipeline`)."""
-    from ..attribute import AttributeConfig, attribute
-    from ..derive import DeriveConfig, derive
-    from ..finetune import FinetuneConfig, finetune
+    from ..attribution.attribute import AttributeConfig, attribute
+    from ..attribution.derive import DeriveConfig, derive
     from ..report import write_report
     from ..settings import build
-    from ..teacher import Teacher, TeacherConfig
-    from ..teacher_eval import TeacherEvalConfig, teacher_eval
+    from ..teacher.evaluation import TeacherEvalConfig, teacher_eval
+    from ..teacher.finetune import FinetuneConfig, finetune
+    from ..teacher.model import Teacher, TeacherConfig
 
     dry = stages.dry
     root = stages.root

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import Example, Task
-from ..teacher import Teacher, TeacherConfig
+from ..teacher.model import Teacher, TeacherConfig
 from .base import FAMILIES, HFStudent, LossWeights, kd_loss, wants_rationale
 from .items import TrainItem
 

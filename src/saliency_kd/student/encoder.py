@@ -273,7 +273,7 @@ class EncoderStudent(Student):
             for t, w in enumerate(_token_words(enc, i, pairs[i])):
                 if w >= 0:
                     best[w] = max(best[w], float(tag_logits[i, t]))
-        from ..rationales import RationaleConfig, select
+        from ..attribution.rationales import RationaleConfig, select
 
         chosen = select(words, best, RationaleConfig(top_k=k, rank="value"))
         return [words[j] for j in chosen]

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import torch
 
-from .data import Example, Segment, Task, render
-from .settings import Device, PositiveInt, opt, resolve_device
-from .words import content_segments
+from ..data import Example, Segment, Task, render
+from ..settings import Device, PositiveInt, opt, resolve_device
+from ..words import content_segments
 
 
 def rounded(x: float) -> float:
@@ -109,7 +109,7 @@ class Teacher:
 
     @classmethod
     def load(cls, config: TeacherConfig) -> Teacher:
-        from .models import load_lm
+        from ..models import load_lm
 
         model, tok, is_s2s = load_lm(config.name, dtype=config.dtype, device=config.device,
                                      trust_remote_code=config.trust_remote_code,

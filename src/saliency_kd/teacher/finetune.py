@@ -18,12 +18,12 @@ import torch
 from annotated_types import Ge
 from safetensors.torch import load_file, save_file
 
-from . import training
-from .artifact import claim_output_dir, write_dir_atomic
-from .data import DataSpec, inputs_digest, require_examples
-from .models import freeze_token_embeddings
-from .settings import PositiveFloat, PositiveInt, check, opt
-from .teacher import Teacher, TeacherConfig
+from .. import training
+from ..artifact import claim_output_dir, write_dir_atomic
+from ..data import DataSpec, inputs_digest, require_examples
+from ..models import freeze_token_embeddings
+from ..settings import PositiveFloat, PositiveInt, check, opt
+from .model import Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
 

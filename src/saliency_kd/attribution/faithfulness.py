@@ -23,21 +23,21 @@ from typing import Annotated, Any
 
 from annotated_types import Gt, Le
 
-from .artifact import (
+from ..artifact import (
     ResumableJsonl,
     claim_output_dir,
     read_jsonl_records,
     read_settings,
     write_json_atomic,
 )
-from .data import DataSpec, Example, Segment, Task, get_task, inputs_digest, load_examples
-from .errors import ConfigError, DataError
-from .metrics import bootstrap_ci
-from .progress import progress_bar
+from ..data import DataSpec, Example, Segment, Task, get_task, inputs_digest, load_examples
+from ..errors import ConfigError, DataError
+from ..metrics import bootstrap_ci
+from ..progress import progress_bar
+from ..settings import PositiveInt, check, opt
+from ..teacher.model import Teacher, TeacherConfig
+from ..words import content_segments
 from .rationales import rank_key
-from .settings import PositiveInt, check, opt
-from .teacher import Teacher, TeacherConfig
-from .words import content_segments
 
 ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
 

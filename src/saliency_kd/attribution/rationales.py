@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 
 from annotated_types import Gt, Le
 
-from .errors import ConfigError
-from .settings import PositiveInt, opt
-from .words import is_punctuation, is_stopword
+from ..errors import ConfigError
+from ..settings import PositiveInt, opt
+from ..words import is_punctuation, is_stopword
 
 
 @dataclass

@@ -6,12 +6,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .artifact import claim_json_output, write_json_atomic
-from .data import DataSpec, load_examples
-from .metrics import accuracy_summary
-from .progress import progress_bar
-from .settings import PositiveInt
-from .teacher import Teacher, TeacherConfig
+from ..artifact import claim_json_output, write_json_atomic
+from ..data import DataSpec, load_examples
+from ..metrics import accuracy_summary
+from ..progress import progress_bar
+from ..settings import PositiveInt
+from .model import Teacher, TeacherConfig
 
 
 @dataclass

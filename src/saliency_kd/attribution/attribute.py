@@ -13,20 +13,20 @@ from typing import Any, Literal
 
 import torch
 
-from .artifact import (
+from ..artifact import (
     ResumableJsonl,
     claim_output,
     meta_path,
     read_jsonl_records,
     write_jsonl_atomic,
 )
-from .attribution import AttributionOptions, get_method, method_names
-from .data import DataSpec, Example, Task, inputs_digest, load_examples
-from .errors import ConfigError
-from .progress import progress_bar
+from ..data import DataSpec, Example, Task, inputs_digest, load_examples
+from ..errors import ConfigError
+from ..progress import progress_bar
+from ..settings import PositiveInt, check, opt
+from ..teacher.model import Teacher, TeacherConfig, rounded
+from . import AttributionOptions, get_method, method_names
 from .rationales import RationaleConfig, merge_subwords, select
-from .settings import PositiveInt, check, opt
-from .teacher import Teacher, TeacherConfig, rounded
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     each appends to its own resumable shard, and the first process merges the shards, in example
     order, into a file identical to a single-process run's.
     """
-    from . import distributed
+    from .. import distributed
 
     cfg.validate()
     torch.manual_seed(cfg.seed)

@@ -29,12 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .artifact import claim_output, read_jsonl_records, write_jsonl_atomic
-from .data import DataSpec, Example, Task, inputs_digest, load_examples
-from .errors import ConfigError, DataError, UnknownNameError
+from ..artifact import claim_output, read_jsonl_records, write_jsonl_atomic
+from ..data import DataSpec, Example, Task, inputs_digest, load_examples
+from ..errors import ConfigError, DataError, UnknownNameError
+from ..settings import opt
+from ..words import content_segments, count_words, word_set
 from .rationales import RationaleConfig, eligible, select
-from .settings import opt
-from .words import content_segments, count_words, word_set
 
 log = logging.getLogger(__name__)
 
