@@ -66,7 +66,7 @@ class TrainConfig:
     """Learn the gold labels or the teacher's predictions."""
     channel: str | None = None
     """How rationale modes use the rationale: tag, attention or attribution (encoder; default
-    tag), generate (seq2seq and causal; their only one). `saliency-kd channels` lists them."""
+    tag), generate or attention (seq2seq, causal; default generate): `saliency-kd channels`."""
     channel_options: ChannelOptions = field(default_factory=ChannelOptions)
     """The channel's target: uniform over the rationale words or weighted by their scores."""
     pooling: str = "mean"
