@@ -259,6 +259,9 @@ def attention(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
 @register_channel("attribution", families=("encoder",), needs=("embeds",))
 def attribution(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
     """KL from the teacher's word distribution to the student's own input-gradient saliency."""
+    # One scalar, differentiated w.r.t. the embeddings alone: this pass computes no parameter
+    # gradient (profiled: half the matrix products of a standard backward), and the logits are
+    # the label loss's own (one forward for both terms).
     logp = p.label_logits.log_softmax(-1).gather(1, p.target_index[:, None]).sum()
     (grad,) = torch.autograd.grad(logp, p.embeds, create_graph=True)
     # The L2 norm of the gradient per token, as the teacher's `saliency`; the epsilon keeps the
