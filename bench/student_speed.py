@@ -1,9 +1,11 @@
 """Seconds per training epoch of `standard`, `rationale`, `dss` and (causal) `kd`, per student
-family, and of `rationale` through each explanation channel (encoder), side by side in one run.
+family, and of `rationale` through each explanation channel of a family, side by side in one run.
 
     python bench/student_speed.py [--n 128] [--modes standard kd] [--out runs/bench/speed.json]
     python bench/student_speed.py --families encoder --modes standard \
         --channels tag attention attribution   # each channel against standard
+    python bench/student_speed.py --families causal seq2seq --modes standard \
+        --channels attention                   # a generating student's attention channel
 
 The modes of one family are timed interleaved: step i of every mode runs before step i + 1 of
 any (in a rotating order), so a change of load on a shared machine hits all modes alike and the
@@ -33,6 +35,7 @@ from saliency_kd.attribution.attribute import AttributeConfig, attribute
 from saliency_kd.data import DataSpec
 from saliency_kd.models import embedded_minilm_dir
 from saliency_kd.student import TrainConfig
+from saliency_kd.student.channels import get_channel
 from saliency_kd.student.train import build_student
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
@@ -149,8 +152,9 @@ def main() -> None:
                     help="modes to time (kd on the causal family only); each keeps a model "
                          "and its optimiser in memory")
     ap.add_argument("--channels", nargs="+", default=[],
-                    help="encoder: also time `rationale` through each of these channels (tag, "
-                         "attention, attribution) against standard")
+                    help="also time `rationale` through each of these channels against "
+                         "standard, in each family that has it (encoder: tag, attention, "
+                         "attribution; causal and seq2seq: generate, attention)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -171,11 +175,11 @@ def main() -> None:
             modes.append(("dss", True))
         if fam == "causal" and "kd" in a.modes:
             modes += [("kd", False), ("kd", True)]
-        channels = tuple(a.channels) if fam == "encoder" else ()
+        channels = tuple(c for c in a.channels if fam in get_channel(c).families)
         for name, sec in time_family(fam, models[fam], data, str(rationales), a.batch_size,
                                      modes, channels).items():
             if ":" in name:
-                results.setdefault("encoder channels", {})[name] = sec
+                results.setdefault(f"{fam} channels", {})[name] = sec
             elif name.endswith(")"):
                 mode, variant = name.split(" ", 1)
                 results.setdefault(f"{fam} {variant}", {})[mode] = sec
@@ -186,15 +190,16 @@ def main() -> None:
     print(f"{'family':26s} " + " ".join(f"{m:>9s}" for m in cols)
           + "   rationale/std  dss/std   kd/std")
     for name, r in results.items():
-        if name == "encoder channels":
+        if name.endswith(" channels"):
             continue
         std = results.get(name.split(" ")[0], {}).get("standard")
         cells = [f"{r[m]:9.1f}" if m in r else f"{'-':>9s}" for m in cols]
         ratios = [f"{r[m] / std:6.2f}x" if std and m in r else "     -" for m in cols[1:]]
         print(f"{name:26s} {' '.join(cells)}   {ratios[0]:>12s} {ratios[1]:>8s} {ratios[2]:>8s}")
-    for name, sec in results.get("encoder channels", {}).items():
-        std = results["encoder"]["standard"]
-        print(f"encoder {name:22s} {sec:9.1f} s   {sec / std:5.2f}x standard")
+    for fam in a.families:
+        for name, sec in results.get(f"{fam} channels", {}).items():
+            std = results[fam]["standard"]
+            print(f"{fam:7s} {name:22s} {sec:9.1f} s   {sec / std:5.2f}x standard")
     if "causal (full passes)" in results:
         full, shared = results["causal (full passes)"]["kd"], results["causal"]["kd"]
         print(f"causal kd, full passes / shared prompt: {full / shared:.2f}x")

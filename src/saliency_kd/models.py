@@ -3,6 +3,7 @@ PyPI packages, always offline-capable and never with remote code unless asked fo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import zipfile
@@ -153,3 +154,17 @@ def load_lm(name: str, *, dtype: str = "fp32", device: str = "cpu",
     if not device_map:  # a device map has placed the layers already
         model = model.to(device)
     return model.eval(), tok, bool(config.is_encoder_decoder)
+
+
+@contextlib.contextmanager
+def eager_attention(model):
+    """Run a Hugging Face model on eager attention inside the block: fused kernels (SDPA, flash)
+    return no attention weights, and transformers 5.x only warns when asked for them."""
+    before = getattr(model.config, "_attn_implementation", None)
+    if before not in (None, "eager"):
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if before not in (None, "eager"):
+            model.set_attn_implementation(before)

@@ -63,7 +63,8 @@ def test_registry_refuses_a_second_name_and_lists_valid_ones():
     with pytest.raises(UnknownNameError, match="attention"):
         get_channel("atention")
     with pytest.raises(ConfigError, match="encoder students, not causal"):
-        resolve_channel("attention", "causal")
+        resolve_channel("attribution", "causal")
+    assert resolve_channel("attention", "causal").name == "attention"
     assert resolve_channel(None, "seq2seq").name == "generate"
 
 
@@ -132,7 +133,7 @@ def test_a_channel_trains_and_the_model_loads_back(student_world, tmp_path, chan
     assert all("rationale" not in p for p in preds)
 
 
-def test_generating_students_take_only_the_generate_channel(student_world, tmp_path):
-    with pytest.raises(ConfigError, match="channel 'attention' is for encoder"):
-        train(_cfg(student_world, "causal", tmp_path / "c", channel="attention"),
+def test_generating_students_take_no_attribution_channel(student_world, tmp_path):
+    with pytest.raises(ConfigError, match="channel 'attribution' is for encoder"):
+        train(_cfg(student_world, "causal", tmp_path / "c", channel="attribution"),
               progress=False)

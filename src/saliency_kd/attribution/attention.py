@@ -8,26 +8,11 @@ encoder's self-attention rollout).
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
+from ..models import eager_attention
 from ..teacher.model import EncodedPrompt, LMBatch, Teacher
 from .base import AttributionOptions, MethodOutput, register
-
-
-@contextlib.contextmanager
-def _eager(teacher: Teacher):
-    # Fused attention kernels do not return weights; switch to eager only for this call.
-    model = teacher.model
-    before = getattr(model.config, "_attn_implementation", None)
-    if before not in (None, "eager"):
-        model.set_attn_implementation("eager")
-    try:
-        yield
-    finally:
-        if before not in (None, "eager"):
-            model.set_attn_implementation(before)
 
 
 def _rollout(attns: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -60,7 +45,7 @@ def _cross(batch: LMBatch, cross: torch.Tensor) -> torch.Tensor:
 
 
 def _attention(teacher: Teacher, batch: LMBatch, rollout: bool) -> torch.Tensor:
-    with _eager(teacher), torch.no_grad():
+    with eager_attention(teacher.model), torch.no_grad():
         _, _, out = teacher.target_logprob(batch, output_attentions=True)
     if teacher.is_seq2seq:
         cross = _cross(batch, out.cross_attentions[-1].float().mean(1))

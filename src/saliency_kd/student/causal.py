@@ -4,18 +4,23 @@ One sequence per example, `<prompt> <answer>\\nRationale: <words><eos>`: the lab
 at the answer tokens and the rationale loss at the rationale tokens of the same forward pass, so
 the multi-task step costs a few more tokens, not a second pass. Prediction never sees a
 rationale: the answer is scored (choices) or generated right after the prompt, as in training.
+With the `attention` channel the sequence stops after the answer and the rationale loss is read
+off the same pass: the last layer's attention from the answer position to the prompt's words.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..data import Example, Task
+from ..models import eager_attention
 from ..teacher.model import Teacher, TeacherConfig
 from .base import FAMILIES, HFStudent, LossWeights, kd_loss, wants_rationale
+from .channels import ChannelOptions, attention_kl, mean_heads, resolve_channel, word_targets
 from .items import TrainItem
 
 RATIONALE_PREFIX = "\nRationale:"
@@ -59,6 +64,8 @@ class CausalStudent(HFStudent):
         self.max_length = max_length
         self.lm = Teacher(model, tokenizer, is_seq2seq=False, config=TeacherConfig(),
                           freeze=False)
+        self.channel = resolve_channel(meta.get("channel"), "causal")
+        self.channel_options = ChannelOptions(**meta.get("channel_options") or {})
 
     @classmethod
     def build(cls, task: Task, path: str, meta: dict[str, Any], *, layers: int | None = None,
@@ -89,11 +96,13 @@ class CausalStudent(HFStudent):
             fused = self._label_and_kd(prompts, items, w)
             if fused is not None:
                 return fused
+        # `attention`: the rationale is read off the attention, never written after the answer.
+        attend = explain and self.channel.name == "attention"
         targets, label_len = [], []
         for it, p in zip(items, prompts):
             label = self.lm.answer_ids(it.label, self.task.kind == "generate")
             seq = list(label)
-            if explain and it.rationale_text:
+            if explain and not attend and it.rationale_text:
                 room = self.max_length - len(p.input_ids) - len(label) - 8
                 seq += self._ids(RATIONALE_PREFIX) + self._ids(" " + it.rationale_text)[:room]
                 if eos is not None:
@@ -101,8 +110,11 @@ class CausalStudent(HFStudent):
             targets.append(seq)
             label_len.append(len(label))
         batch = self.lm.make_batch(prompts, targets)
-        out = self.model.base_model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                    use_cache=False)
+        # Fused attention kernels return no attention weights: eager for the channel's steps.
+        with eager_attention(self.lm.model) if attend else contextlib.nullcontext():
+            out = self.model.base_model(input_ids=batch.input_ids,
+                                        attention_mask=batch.attention_mask, use_cache=False,
+                                        output_attentions=attend)
         logits = self.lm.lm_logits(out.last_hidden_state[batch.tgt_b, batch.tgt_pos])
         # Fused log-softmax + gather: one pass over the [tokens, vocabulary] logits, not three.
         tok_lp = -F.cross_entropy(logits, batch.tgt_ids, reduction="none")
@@ -113,12 +125,23 @@ class CausalStudent(HFStudent):
             kind += [0] * n_label + ([2] * prefix_len + [1] * (rest - prefix_len) if rest else [])
         kind_t = torch.tensor(kind, device=self.device)
         parts = {"label": -tok_lp[kind_t == 0].mean()}
-        if explain and bool((kind_t == 1).any()):
+        if attend:
+            parts["rationale"] = self._attention_loss(out.attentions[-1], batch, items)
+        elif explain and bool((kind_t == 1).any()):
             parts["rationale"] = -tok_lp[kind_t == 1].mean()
         if kd:
             cands = [self.task.candidates(it.example) for it in items]
             parts["kd"] = self._kd(*self._candidate_logprob(prompts, cands), items, w)
         return parts
+
+    def _attention_loss(self, probs: torch.Tensor, batch, items: list[TrainItem]):
+        """`attention` channel: the last layer's attention [B, H, S, S] from the answer position
+        (the last prompt token, whose logits predict the first answer token) to the prompt's
+        tokens, merged to the teacher's words (the prompt's token_word; answer tokens are -1)."""
+        rows = torch.arange(len(items), device=probs.device)
+        answer_pos = batch.prompt_len.to(probs.device) - 1
+        att = mean_heads(probs[rows, :, answer_pos].float(), self.channel_options)
+        return attention_kl(att, word_targets(items, batch.token_word, self.channel_options))
 
     def _candidate_logprob(self, prompts, cands: list[list[str]]):
         """[items, candidates] summed log p and token counts, each prompt run once for all of
@@ -162,7 +185,7 @@ class CausalStudent(HFStudent):
         else:
             for rec, text in zip(out, self.lm.generate(prompts)):
                 rec["prediction"] = text
-        if self.meta.get("explains"):
+        if self.meta.get("explains") and self.channel.name == "generate":
             # Continue after the predicted answer with the rationale prefix, as in training.
             explained = []
             for p, rec in zip(prompts, out):

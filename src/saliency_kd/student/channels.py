@@ -7,9 +7,12 @@ name, like the attribution methods:
 
 - `tag` (encoder): a token-tagging head beside the classifier learns which words are rationale
   words. It shares the encoder's features but never touches the decision itself.
-- `attention` (encoder): KL divergence from the teacher's word distribution to the student's
-  last-layer attention at its decision position, merged from sub-words to words (Pruthi et al.,
-  TACL 2022: attention regularisation toward the teacher's explanation).
+- `attention` (encoder, causal, seq2seq): KL divergence from the teacher's word distribution to
+  the student's last-layer attention at its decision position, merged from sub-words to words
+  (Pruthi et al., TACL 2022: attention regularisation toward the teacher's explanation). The
+  decision position: the encoder's [CLS] (or its pooled tokens); a causal LM's answer position
+  (the one whose logits predict the first answer token) looking at the prompt; a seq2seq
+  decoder's first answer step, its cross-attention over the encoder's tokens.
 - `attribution` (encoder): KL divergence from the teacher's word distribution to the student's
   own input-gradient saliency (double backward), normalised per example (AD-KD, Wu et al., ACL
   2023; Ross et al., 2017).
@@ -31,6 +34,8 @@ import torch
 from ..errors import ConfigError
 from ..registry import Registry, doc_line
 from ..settings import PositiveFloat
+from ..words import count_words
+from .items import TrainItem
 
 # The floor of a student's word mass inside the log: attention or saliency may put exactly no
 # mass on a word, and log(0) would make the loss infinite where its gradient is still useful.
@@ -177,6 +182,40 @@ def target_distribution(n_words: int, rationale: set[int], present: set[int],
     return [x / total for x in out] if total > 0 else out
 
 
+def word_targets(items: list[TrainItem], token_word: torch.Tensor,
+                 opts: ChannelOptions) -> PairTargets:
+    """The teacher's explanation laid over rows of tokens: row i holds `items[i]`'s input and
+    `token_word` ([rows, T], -1 outside words) says which teacher word each token is in."""
+    n_words = max(count_words(it.segments) for it in items)
+    target = torch.tensor([target_distribution(n_words, it.rationale_words, set(row) - {-1},
+                                               it.word_scores, opts)
+                           for it, row in zip(items, token_word.tolist())])
+    target = target.to(token_word.device)
+    return PairTargets(token_word, target, target.sum(-1) > 0)
+
+
+def mean_heads(probs: torch.Tensor, opts: ChannelOptions) -> torch.Tensor:
+    """Attention [rows, H, ...] averaged over its heads (dim 1), or over the chosen ones."""
+    return (probs[:, opts.heads] if opts.heads else probs).mean(1)
+
+
+def attention_kl(rows: torch.Tensor, targets: PairTargets) -> torch.Tensor:
+    """The `attention` channel's loss from [rows, T] attention of each row's decision position
+    over its tokens: merged to words, KL from the teacher's word distribution."""
+    mass = word_mass(rows, targets.token_word, targets.target.shape[1])
+    return word_kl(targets.target, mass, targets.valid)
+
+
+def token_words(offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[int]:
+    """Word index of each token from its character offsets and the words' character spans
+    (-1: special tokens, template text, padding)."""
+    out = []
+    for s, e in offsets:
+        out.append(next((w for w, (ws, we) in enumerate(spans) if s < we and e > ws), -1)
+                   if e > s else -1)
+    return out
+
+
 def last_layer_attention(layer, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """[P, H, T, T] attention probabilities of a BERT-style self-attention `layer` on its input
     `hidden`, before dropout: what the layer's own softmax computes, recomputed from its query
@@ -207,21 +246,23 @@ def tag(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
                                                                 p.tags[mask])
 
 
-@register_channel("attention", families=("encoder",), needs=("hidden_states",))
+@register_channel("attention", families=("encoder", "causal", "seq2seq"),
+                  needs=("hidden_states",))
 def attention(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
     """KL from the teacher's word distribution to the last layer's attention at the decision."""
     layer = p.student.net.backbone.encoder.layer[-1].attention.self
     mask = p.feats["attention_mask"]
     probs = last_layer_attention(layer, p.hidden_states[-2], mask)
-    probs = probs[:, opts.heads] if opts.heads else probs
-    rows = decision_attention(probs.mean(1), mask, p.student.net.pooling)
-    mass = word_mass(rows, p.pairs.token_word, p.pairs.target.shape[1])
-    return word_kl(p.pairs.target, mass, p.pairs.valid)
+    rows = decision_attention(mean_heads(probs, opts), mask, p.student.net.pooling)
+    return attention_kl(rows, p.pairs)
 
 
 @register_channel("attribution", families=("encoder",), needs=("embeds",))
 def attribution(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
     """KL from the teacher's word distribution to the student's own input-gradient saliency."""
+    # One scalar, differentiated w.r.t. the embeddings alone: this pass computes no parameter
+    # gradient (profiled: half the matrix products of a standard backward), and the logits are
+    # the label loss's own (one forward for both terms).
     logp = p.label_logits.log_softmax(-1).gather(1, p.target_index[:, None]).sum()
     (grad,) = torch.autograd.grad(logp, p.embeds, create_graph=True)
     # The L2 norm of the gradient per token, as the teacher's `saliency`; the epsilon keeps the

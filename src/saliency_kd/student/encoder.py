@@ -18,15 +18,14 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..data import Example, Task
 from ..errors import ConfigError
-from ..words import ContentSegment, content_segments, count_words, words_in
+from ..words import ContentSegment, content_segments, words_in
 from .base import FAMILIES, LossWeights, Student, kd_loss, save_meta, wants_rationale
 from .channels import (
     ChannelOptions,
     EncoderPass,
-    PairTargets,
     check_attention_layout,
     resolve_channel,
-    target_distribution,
+    word_targets,
 )
 from .items import TrainItem
 
@@ -201,12 +200,7 @@ class EncoderStudent(Student):
                         tags[i, t] = 1.0
             tags = tags.to(self.device)
         else:
-            n_words = max(count_words(it.segments) for it in items)
-            target = torch.tensor([target_distribution(
-                n_words, it.rationale_words, set(token_word[i].tolist()) - {-1},
-                it.word_scores, self.channel_options) for i, it in enumerate(per_pair)])
-            targets = PairTargets(token_word.to(self.device), target.to(self.device),
-                                  (target.sum(-1) > 0).to(self.device))
+            targets = word_targets(per_pair, token_word.to(self.device), self.channel_options)
         return feats, tags, targets, enc, pairs
 
     def _label_logits(self, logits: torch.Tensor, n: int) -> torch.Tensor:

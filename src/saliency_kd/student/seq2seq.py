@@ -4,7 +4,9 @@ Distilling step-by-step feeds the input twice, once per task prefix. Here the en
 and the decoder is asked for each target by a forced decoder prefix. With T5 (relative positions)
 both targets share one decoder pass, packed side by side in a row under a block-diagonal causal
 mask, which is exact; other models (BART) decode the rationale in a second decoder pass. Either
-way the multi-task step never repeats the encoder.
+way the multi-task step never repeats the encoder. With the `attention` channel no rationale
+is decoded: the rationale loss is read off the label's decoder pass, the last decoder layer's
+cross-attention at the first answer step over the encoder's tokens.
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ import torch.nn.functional as F
 
 from ..data import Example, Task, render
 from ..errors import ConfigError
+from ..models import eager_attention
+from ..teacher.model import split_words
 from .base import FAMILIES, HFStudent, LossWeights, kd_loss, wants_rationale
+from .channels import (
+    ChannelOptions,
+    attention_kl,
+    mean_heads,
+    resolve_channel,
+    token_words,
+    word_targets,
+)
 from .items import TrainItem
 
 PREDICT, EXPLAIN = "predict:", "explain:"
@@ -40,6 +52,8 @@ class Seq2SeqStudent(HFStudent):
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         # DSS's own scheme (a full encoder pass per task prefix); kept to measure against.
         self.two_pass = bool(meta.get("two_pass", False))
+        self.channel = resolve_channel(meta.get("channel"), "seq2seq")
+        self.channel_options = ChannelOptions(**meta.get("channel_options") or {})
 
     @classmethod
     def build(cls, task: Task, path: str, meta: dict[str, Any], *, layers: int | None = None,
@@ -48,13 +62,24 @@ class Seq2SeqStudent(HFStudent):
             raise ConfigError("student", "cutting layers is for encoder and causal students")
         return cls.create(task, path, meta)
 
-    def _inputs(self, examples: list[Example], prefix: str = PREDICT):
+    def _inputs(self, examples: list[Example], prefix: str = PREDICT, words: bool = False):
+        """Input ids and attention mask; with `words`, also the teacher word index of each
+        input token ([B, S], -1 outside words) for the `attention` channel."""
         texts = [render(self.task.prompt(ex))[0] for ex in examples]
+        shift = 0
         if self.two_pass:
             texts = [f"{prefix} {t}" for t in texts]
+            shift = len(prefix) + 1
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True,
-                             return_tensors="pt")
-        return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+                             return_tensors="pt", return_offsets_mapping=words)
+        ids, attention = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+        if not words:
+            return ids, attention
+        # split_words renders the prompt as `render` does and gives each word's characters.
+        spans = [split_words(self.task.prompt(ex))[1] for ex in examples]
+        token_word = torch.tensor([token_words(offsets, [(a + shift, b + shift) for a, b in sp])
+                                   for offsets, sp in zip(enc["offset_mapping"].tolist(), spans)])
+        return ids, attention, token_word.to(self.device)
 
     def _prefix_ids(self, prefix: str) -> list[int]:
         ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
@@ -79,8 +104,10 @@ class Seq2SeqStudent(HFStudent):
             labels[i, len(pre) - 1: len(full) - 1] = torch.tensor(s)
         return dec.to(self.device), labels.to(self.device)
 
-    def _target_logits(self, enc_out, attention, dec, labels, decoder_mask=None):
-        """Logits at the target positions only (labels != -100), in their row-major order."""
+    def _target_logits(self, enc_out, attention, dec, labels, decoder_mask=None,
+                       output_attentions: bool = False):
+        """The model's output with logits at the target positions only (labels != -100), in
+        their row-major order."""
         mask = labels != -100
         # The vocabulary projection runs only where a target token is predicted: the padding of
         # long rationales and the forced prefix would each cost a full projection (and its
@@ -90,15 +117,15 @@ class Seq2SeqStudent(HFStudent):
         handle = head.register_forward_pre_hook(lambda _m, args: (args[0][mask], *args[1:]))
         try:
             return self.model(encoder_outputs=enc_out, attention_mask=attention,
-                              decoder_input_ids=dec,
-                              decoder_attention_mask=decoder_mask).logits.float()
+                              decoder_input_ids=dec, decoder_attention_mask=decoder_mask,
+                              output_attentions=output_attentions)
         finally:
             handle.remove()
 
     def _decode_logprob(self, enc_out, attention, prefix: str, texts: list[str], reduce: str):
         dec, labels = self._targets(prefix, texts)
         mask = labels != -100
-        logits = self._target_logits(enc_out, attention, dec, labels)
+        logits = self._target_logits(enc_out, attention, dec, labels).logits.float()
         target = labels[mask]
         if reduce == "mean_batch":  # token-level cross-entropy over the batch
             return F.cross_entropy(logits, target)
@@ -106,6 +133,21 @@ class Seq2SeqStudent(HFStudent):
         rows = mask.nonzero()[:, 0]
         sums = torch.zeros(len(texts), device=tok.device, dtype=tok.dtype).index_add(0, rows, tok)
         return sums / mask.sum(-1)  # per-sequence mean log-prob (candidate scores)
+
+    def _label_and_attention(self, enc_out, attention, token_word,
+                             items: list[TrainItem]) -> dict[str, torch.Tensor]:
+        """The label loss and the `attention` channel's from one decoder pass: the last decoder
+        layer's cross-attention at the first answer step (the position whose logits predict the
+        answer's first token) over the encoder's tokens, merged to the teacher's words."""
+        dec, labels = self._targets(PREDICT, [it.label for it in items])
+        # Fused attention kernels return no attention weights: eager for the channel's steps.
+        with eager_attention(self.model):
+            out = self._target_logits(enc_out, attention, dec, labels, output_attentions=True)
+        label = F.cross_entropy(out.logits.float(), labels[labels != -100])
+        first = len(self._prefix_ids(PREDICT)) - 1
+        probs = mean_heads(out.cross_attentions[-1][:, :, first].float(), self.channel_options)
+        targets = word_targets(items, token_word, self.channel_options)
+        return {"label": label, "rationale": attention_kl(probs, targets)}
 
     def _packed_losses(self, enc_out, attention, labels: list[str],
                        rationales: list[str | None]) -> dict[str, torch.Tensor]:
@@ -143,7 +185,7 @@ class Seq2SeqStudent(HFStudent):
         dtype = self.model.get_input_embeddings().weight.dtype
         additive = torch.zeros(allowed.shape, dtype=dtype, device=self.device).masked_fill(
             ~allowed, torch.finfo(dtype).min)[:, None]
-        logits = self._target_logits(enc_out, attention, dec, tgt, additive)
+        logits = self._target_logits(enc_out, attention, dec, tgt, additive).logits.float()
         mask = tgt != -100
         tok = F.cross_entropy(logits, tgt[mask], reduction="none")
         kind = seg[mask]
@@ -172,11 +214,18 @@ class Seq2SeqStudent(HFStudent):
     # ---- training ---------------------------------------------------------------------------
     def losses(self, items: list[TrainItem], mode: set[str], w: LossWeights):
         examples = [it.example for it in items]
-        enc_out, attention = self._encode(examples)
         explain = wants_rationale(mode, w)
-        packed = (explain and not self.two_pass
+        attend = explain and self.channel.name == "attention"
+        if attend:
+            ids, attention, token_word = self._inputs(examples, words=True)
+            enc_out = self.model.get_encoder()(input_ids=ids, attention_mask=attention)
+        else:
+            enc_out, attention = self._encode(examples)
+        packed = (explain and not attend and not self.two_pass
                   and self.model.config.model_type in PACKABLE)
-        if packed:
+        if attend:
+            parts = self._label_and_attention(enc_out, attention, token_word, items)
+        elif packed:
             parts = self._packed_losses(enc_out, attention, [it.label for it in items],
                                         [it.rationale_text or None for it in items])
         else:
@@ -188,7 +237,7 @@ class Seq2SeqStudent(HFStudent):
                 scores = torch.stack(self._candidate_scores(enc_out, attention, examples))
                 parts["kd"] = kd_loss(scores, torch.tensor(soft, device=self.device),
                                       w.temperature)
-        if explain and not packed:
+        if explain and not packed and not attend:
             keep = [i for i, it in enumerate(items) if it.rationale_text]
             if keep:
                 idx = torch.tensor(keep, device=self.device)
@@ -224,7 +273,7 @@ class Seq2SeqStudent(HFStudent):
         else:
             for rec, text in zip(out, self._generate(ids, attention, PREDICT, 48)):
                 rec["prediction"] = text
-        if self.meta.get("explains"):
+        if self.meta.get("explains") and self.channel.name == "generate":
             if self.two_pass:
                 ids, attention = self._inputs(examples, EXPLAIN)
             for rec, text in zip(out, self._generate(ids, attention, EXPLAIN, 48)):

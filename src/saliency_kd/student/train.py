@@ -66,7 +66,7 @@ class TrainConfig:
     """Learn the gold labels or the teacher's predictions."""
     channel: str | None = opt(None, choices=channel_names)
     """How rationale modes use the rationale: tag, attention or attribution (encoder; default
-    tag), generate (seq2seq and causal; their only one). `saliency-kd channels` lists them."""
+    tag), generate or attention (seq2seq, causal; default generate): `saliency-kd channels`."""
     channel_options: ChannelOptions = opt(factory=ChannelOptions, rename={
         "weighting": "channel_weighting", "temperature": "channel_temperature",
         "heads": "attention_heads"})
