@@ -262,9 +262,11 @@ def cmd_methods(a: argparse.Namespace) -> int:
 def cmd_channels(a: argparse.Namespace) -> int:
     from .student.channels import channel_names, get_channel
 
-    for name in channel_names():
-        spec = get_channel(name)
-        print(f"{name:12s} {'/'.join(spec.families):15s} {spec.description}")
+    rows = [(name, "/".join(get_channel(name).families), get_channel(name).description)
+            for name in channel_names()]
+    width = max(len(families) for _, families, _ in rows)  # columns line up whatever the names
+    for name, families, description in rows:
+        print(f"{name:12s} {families:{width}s}  {description}")
     return 0
 
 
