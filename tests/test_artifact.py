@@ -233,3 +233,36 @@ def test_a_folder_is_written_in_one_go(tmp_path):
     with pytest.raises(OutputError, match="is a file"), write_dir_atomic(tmp_path / "file"):
         pass
     assert (tmp_path / "file").read_text() == "mine\n"
+
+
+def test_check_resume_may_change_a_nested_setting_and_no_other(tmp_path):
+    # Fine-tuning keeps the teacher's device inside `teacher`: a run begun on the CPU resumes on
+    # a GPU (or under `auto`), but the teacher's name inside the same dict is still compared.
+    saved = {"lr": 1, "teacher": {"name": "t", "device": "cpu"}}
+    check_resume(tmp_path, saved, {"lr": 1, "teacher": {"name": "t", "device": "cuda"}},
+                 ("teacher.device",))
+    with pytest.raises(ConfigError, match="teacher"):
+        check_resume(tmp_path, saved, {"lr": 1, "teacher": {"name": "u", "device": "cuda"}},
+                     ("teacher.device",))
+
+
+def test_a_writer_killed_between_its_renames_loses_nothing(tmp_path):
+    # Killed after moving the old folder aside and before moving the new one in: no `path`, a
+    # complete `.tmp` and the `.old`. The next writer puts the new folder in place first.
+    import subprocess
+    import sys
+
+    from saliency_kd.artifact import write_dir_atomic
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = tmp_path / "checkpoint"
+    for suffix, text in (("old", "previous"), ("tmp", "newest")):
+        d = tmp_path / f"checkpoint.{dead.pid}.{suffix}"
+        d.mkdir()
+        (d / "state").write_text(text)
+    with write_dir_atomic(path) as tmp:
+        assert (path / "state").read_text() == "newest"  # recovered before anything is written
+        (tmp / "state").write_text("next")
+    assert (path / "state").read_text() == "next"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]

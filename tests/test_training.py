@@ -186,3 +186,10 @@ def test_the_two_schedules():
     student = linear_schedule(warmup=2, total=10, decay_from_start=False)
     assert [teacher(s) for s in (0, 1, 5, 10)] == pytest.approx([0.5, 0.9, 0.5, 0.0])
     assert [student(s) for s in (0, 2, 6, 10)] == pytest.approx([0.625, 1.0, 0.5, 0.0])
+
+
+def test_no_warm_up_starts_at_the_full_rate():
+    # warmup_steps 0 is allowed (Ge(0)): the first step runs at the full rate, not 1/0.
+    for decay_from_start in (True, False):
+        f = linear_schedule(warmup=0, total=10, decay_from_start=decay_from_start)
+        assert f(0) == 1.0 and f(5) == 0.5 and f(10) == 0.0

@@ -13,6 +13,7 @@ sidecar names other settings is refused the same way, naming each setting that d
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -374,7 +375,19 @@ def write_dir_atomic(path: str | Path) -> Iterator[Path]:
 
 
 def _clear_leftovers(path: Path) -> None:
-    """Remove what killed writers of `path` left: `<name>.<pid>.tmp|old` of dead processes."""
+    """Remove what killed writers of `path` left: `<name>.<pid>.tmp|old` of dead processes.
+
+    A writer killed between its two renames left no `path`, its complete new folder (`.tmp`)
+    and the previous one (`.old`): the new one takes its place first (the old one if the new
+    one is gone), so that what was written is never lost."""
+    if not path.exists():
+        for old in sorted(path.parent.glob(f"{glob.escape(path.name)}.*.old")):
+            pid = old.name[len(path.name) + 1:-len(".old")]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            new = old.with_name(f"{path.name}.{pid}.tmp")
+            (new if new.is_dir() else old).rename(path)
+            break
     pattern = re.compile(re.escape(path.name) + r"(?:\.(\d+)\.(?:tmp|old)|\.tmp)")
     for sibling in path.parent.iterdir():
         m = pattern.fullmatch(sibling.name)
@@ -436,14 +449,16 @@ def check_resume(out: Path, saved: dict[str, Any], now: dict[str, Any],
     """Refuse to resume a training checkpoint made with other settings, naming each setting
     that differs. `may_change` lists the settings that leave what the remaining steps compute
     unchanged (where the run stops, how often it saves, which device runs it): those a resumed
-    run may set anew. Keys absent on one side (a checkpoint from an older version) count as
-    differing unless they may change.
+    run may set anew (dotted keys reach into nested settings). Keys absent on one side (a
+    checkpoint from an older version) count as differing unless they may change.
 
     Inputs are identified by content: when both sides carry `inputs` ({name: sha256} of the
     files read, see `files_digest`), a file edited in place is refused, naming it, and the
     dotted `located` settings (where those files live) may differ: an identical copy at another
     path resumes. A checkpoint without `inputs` (older versions) is compared by path."""
     saved, now, edited = compare_inputs(saved, now, located)
+    nested = tuple(k for k in may_change if "." in k)  # e.g. teacher.device: drop on both sides
+    saved, now = _without(saved, nested), _without(now, nested)
     if edited:
         raise ConfigError("inputs", f"{out} holds a checkpoint trained on other input content "
                                     f"({edited}); a file it read has changed since: restore it "

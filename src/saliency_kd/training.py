@@ -65,7 +65,8 @@ def linear_schedule(warmup: int, total: int, decay_from_start: bool) -> Callable
     span = total if decay_from_start else max(1, total - warmup)
 
     def factor(s: int) -> float:
-        return min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / span)
+        rise = 1.0 if warmup == 0 else min(1.0, (s + 1) / warmup)  # 0: no warm-up
+        return rise * max(0.0, (total - s) / span)
     return factor
 
 

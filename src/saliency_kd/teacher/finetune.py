@@ -83,7 +83,10 @@ class FinetuneConfig:
 # Where a run stops and how often it saves do not change what its steps compute (the schedule
 # spans `epochs` whatever the budget), so a run cut at step N can be extended to a larger budget
 # from its checkpoint: steps N+1.. are those of an unbroken run.
-RESUME_MAY_CHANGE = (*training.RESUME_MAY_CHANGE, "max_steps")
+# The teacher's device settings sit inside `teacher`: which device runs the steps, not what
+# they compute (a run begun on the CPU may resume on a GPU, or under device `auto`).
+RESUME_MAY_CHANGE = (*training.RESUME_MAY_CHANGE, "max_steps", "teacher.device",
+                     "teacher.device_map")
 # Where the data files live: a resumed run compares their content (settings["inputs"]).
 _LOCATED = ("data.data_dir", "data.file")
 
