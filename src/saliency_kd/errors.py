@@ -32,6 +32,7 @@ class ConfigError(SaliencyKDError, ValueError):
 
     def __init__(self, key: str, message: str, source: str | None = None) -> None:
         self.key = key
+        self.message = message
         self.source = source
         prefix = f"{source}: " if source else ""
         super().__init__(f"{prefix}'{key}': {message}")

@@ -37,7 +37,14 @@ from functools import cache
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import annotated_types as at
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from .errors import ConfigError
 
@@ -45,8 +52,9 @@ PositiveInt = Annotated[int, at.Gt(0)]
 PositiveFloat = Annotated[float, at.Gt(0)]
 Share = Annotated[float, at.Ge(0), at.Le(1)]
 """A weight in [0, 1]."""
-Device = str
-"""`auto` (CUDA when torch sees a GPU, else CPU), `cpu`, `cuda`, `cuda:1`, ..."""
+Device = Annotated[str, StringConstraints(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
+"""`auto` (CUDA when torch sees a GPU, else CPU), `cpu`, `cuda`, `cuda:1`, `mps`: checked where
+it is read, so a misspelt device fails before anything runs, not after hours of earlier stages."""
 
 
 def resolve_device(device: str | None) -> str:

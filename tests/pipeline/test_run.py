@@ -384,7 +384,8 @@ def test_dry_run_after_a_run_says_cached_and_names_the_same_directories(student_
     assert {label.split("-")[0] for label in changed} == {"train", "evaluate", "report"}
 
 
-def test_study_sizes_are_decided_at_run_time_in_a_plan(tmp_path, capsys):
+def test_study_sizes_on_hub_data_are_decided_at_run_time_in_a_plan(tmp_path, capsys):
+    # A plan fetches nothing from the Hub, so which examples make n is the run's to find.
     from saliency_kd.pipeline.run import plan_pipeline
 
     raw = yaml.safe_load(_paper_configs()[0].read_text())
@@ -394,6 +395,23 @@ def test_study_sizes_are_decided_at_run_time_in_a_plan(tmp_path, capsys):
     assert plan[0].label == "teacher-eval" and plan[0].dir is not None  # no size needed
     assert any(s.label.startswith("train-") and s.dir is None and s.cached is None
                for s in plan)
+
+
+def test_a_plan_of_a_study_on_local_data_names_every_directory(student_world, tmp_path):
+    # Local files (and the generated demo) are read by a plan: the sizes' limits, and so every
+    # stage directory, are known; only the tuned rows' choice waits for their grid on dev.
+    from saliency_kd.pipeline.run import plan_pipeline
+
+    raw = tiny_config(student_world, tmp_path / "run")
+    raw["data"].pop("train_limit", None)
+    raw["data"]["train_sizes"] = [4, 8]
+    raw["students"].update(modes=["standard"], seeds=[0, 1])
+    plan = plan_pipeline(parse_config(raw))
+    trains = [s for s in plan if s.label.startswith("train-")]
+    assert {s.label for s in trains} == {f"train-standard-n{n}-s{k}" for n in (4, 8)
+                                         for k in (0, 1)}
+    assert all(s.dir is not None and s.cached is False for s in trains)
+    assert not (tmp_path / "run").exists()  # nothing written
 
 
 def test_a_generic_file_field_map_is_settable_from_yaml(tmp_path):
@@ -409,3 +427,24 @@ def test_a_generic_file_field_map_is_settable_from_yaml(tmp_path):
     raw["data"]["fields"]["colour"] = "x"
     with pytest.raises(ConfigError, match="'data.fields.colour': unknown key"):
         parse_config(raw)
+
+
+def test_a_misspelt_device_or_a_channel_the_family_lacks_fails_at_load(tmp_path):
+    # Found when the config is read, not after hours of teacher stages.
+    base = {"run_dir": str(tmp_path / "run")}
+    with pytest.raises(ConfigError, match="'students.device'"):
+        parse_config({**base, "students": {"device": "gpu"}})
+    with pytest.raises(ConfigError, match="'teacher.device'"):
+        parse_config({**base, "teacher": {"device": "cuda0"}})
+    for ok in ("auto", "cpu", "cuda", "cuda:1", "mps"):
+        parse_config({**base, "students": {"device": ok}})
+    with pytest.raises(ConfigError, match="not a channel of causal students"):
+        parse_config({**base, "students": {"family": "causal", "channels": ["attribution"]}})
+
+
+def test_a_run_refuses_a_channel_its_student_lacks_before_any_stage(student_world, tmp_path):
+    raw = tiny_config(student_world, tmp_path / "run")
+    raw["students"].update(modes=["standard", "rationale"], channels=["generate"])
+    with pytest.raises(ConfigError, match="'students.channels'.*not encoder"):
+        run_pipeline(parse_config(raw), progress=False)
+    assert not [p for p in (tmp_path / "run").iterdir() if p.is_dir()]  # no stage began

@@ -114,7 +114,7 @@ class RunConfig(Strict):
         from ..attribution import method_names
         from ..data import task_names
         from ..student import MODES
-        from ..student.channels import channel_names
+        from ..student.channels import channel_names, get_channel
 
         if self.data.task not in task_names():
             raise ValueError(f"data.task: '{self.data.task}' is not one of {task_names()}")
@@ -132,6 +132,11 @@ class RunConfig(Strict):
         for c in self.students.channels or []:
             if c not in channel_names():
                 raise ValueError(f"students.channels: '{c}' is not one of {channel_names()}")
+            family = self.students.family  # else found from the model when the run starts
+            if family and family not in get_channel(c).families:
+                fits = [n for n in channel_names() if family in get_channel(n).families]
+                raise ValueError(f"students.channels: '{c}' is not a channel of {family} "
+                                 f"students; they take {fits}")
         sizes = self.data.train_sizes or []
         if sizes and self.data.train_limit is not None:
             raise ValueError("data.train_sizes: set either train_sizes (a learning curve) or "

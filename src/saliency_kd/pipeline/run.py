@@ -109,7 +109,8 @@ def plan_pipeline(cfg: RunConfig) -> list[Planned]:
 
 
 def format_plan(cfg: RunConfig, plan: list[Planned]) -> str:
-    lines = [f"plan for {cfg.run_dir} ({len(plan)} stages; nothing loaded or run)"]
+    lines = [f"plan for {cfg.run_dir} ({len(plan)} stages; no model loaded, nothing run or "
+             "written)"]
     for p in plan:
         state = RUN_TIME.strip("<>") if p.cached is None else "cached" if p.cached else \
             "will resume" if p.dir.is_dir() else "will run"  # a stopped stage's checkpoints
@@ -156,6 +157,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     if not dry:
         for each in (train_spec, test_spec):  # bad data fails now, before a teacher is loaded
             load_examples(each)
+        students.check_channels()  # and a channel the student cannot take, not hours later
     t = cfg.teacher
     teacher_cfg = build(TeacherConfig, t.model_dump())
     # The teacher's identity in hashes: name and dtype, and what else changes its answers when

@@ -99,14 +99,33 @@ class StudentStages:
         self.files, self.attr_ids, self.spec, self.progress = (rationale_files, attr_ids, spec,
                                                               progress)
 
+    def check_channels(self) -> None:
+        """Every channel of the config is one this student's family has (the family read from
+        the model's config file: no weights loaded)."""
+        from ..models import resolve_model_path, split_depth
+        from ..student.channels import resolve_channel
+        from ..student.train import detect_family
+
+        s = self.cfg.students
+        if not s.channels or not any(m.split("+")[0] in ("rationale", "dss") for m in s.modes):
+            return
+        family = s.family or detect_family(resolve_model_path(split_depth(s.student)[0]))
+        for c in s.channels:
+            try:
+                resolve_channel(c, family)
+            except ConfigError as exc:
+                raise ConfigError("students.channels", exc.message) from None
+
     # ---- sizes --------------------------------------------------------------------------------
     def sizes(self) -> list[tuple[int | None, int | None]]:
         """(n_train, limit) per size; without a curve, one size: the configured train_limit."""
         sizes = self.cfg.data.train_sizes
         if not sizes:
             return [(None, self.cfg.data.train_limit)]
-        if self.stages.dry:  # a plan loads no data: which examples make n is the run's to find
+        if self.stages.dry and self.cfg.data.data_dir == "hub":  # a plan fetches nothing
             return [(n, RUN_TIME) for n in sorted(sizes)]
+        # Local files (a plan hashes them anyway) and the generated demo are read: which
+        # examples make n decides the limits, and the limits every later stage's directory.
         _, examples = load_examples(self.spec("train", None))
         held = dev_ids(examples)
         return [(n, limit_for(n, examples, held)) for n in sorted(sizes)]

@@ -93,7 +93,8 @@ class TrainConfig:
     checkpoint_every: PositiveInt = 50
     """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
     max_length: PositiveInt = 128
-    """Input tokens kept per example (longer inputs are truncated)."""
+    """Encoder students: input tokens kept per example (longer inputs are truncated); seq2seq
+    and causal students keep their own windows."""
     device: Device = "auto"
     """auto (CUDA when present, else CPU), cpu or cuda (under `accelerate launch`, each
     process takes its own GPU)."""
