@@ -21,7 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
-from saliency_kd.artifact import write_text_atomic
+from saliency_kd.atomic import write_text_atomic
 
 KEY = ("task", "n_train", "student", "mode", "channel", "source", "seed")
 FIELDS = (*KEY, "accuracy", "n_test")

@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from .artifact import claim_json_output, write_json_atomic, write_text_atomic
+from .artifact import claim_json_output
+from .atomic import write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
 from .data.jsonl import get_text, get_text_list, read_jsonl
 from .errors import ConfigError, DataError, loading

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .artifact import write_dir_atomic
+from .atomic import write_dir_atomic
 from .errors import ConfigError, loading
 
 log = logging.getLogger(__name__)

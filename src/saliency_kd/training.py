@@ -30,7 +30,8 @@ from typing import Any, ClassVar
 import torch
 
 from . import distributed
-from .artifact import check_resume, load_checkpoint, truncate_log, write_dir_atomic
+from .artifact import check_resume, load_checkpoint, truncate_log
+from .atomic import write_dir_atomic
 from .data import DataSpec, dev_ids, load_examples
 from .progress import progress_bar
 

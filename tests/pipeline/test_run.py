@@ -230,7 +230,7 @@ def _holder(run_dir):
     src = str(Path(saliency_kd.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     code = ("import sys, time\n"
-            "from saliency_kd.artifact import exclusive\n"
+            "from saliency_kd.atomic import exclusive\n"
             "with exclusive(sys.argv[1]):\n"
             "    print('locked', flush=True)\n"
             "    time.sleep(120)\n")
@@ -266,7 +266,7 @@ def test_a_run_directory_is_locked_while_a_run_works_in_it(student_world, tmp_pa
         holder.kill()
         holder.wait()
     assert (run_dir / ".lock").read_text().strip() == str(holder.pid)  # it died holding it
-    from saliency_kd.artifact import exclusive
+    from saliency_kd.atomic import exclusive
 
     with caplog.at_level(logging.WARNING), exclusive(run_dir):
         pass

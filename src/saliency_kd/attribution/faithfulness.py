@@ -23,13 +23,8 @@ from typing import Annotated, Any
 
 from annotated_types import Gt, Le
 
-from ..artifact import (
-    ResumableJsonl,
-    claim_output_dir,
-    read_jsonl_records,
-    read_settings,
-    write_json_atomic,
-)
+from ..artifact import ResumableJsonl, claim_output_dir, read_jsonl_records, read_settings
+from ..atomic import write_json_atomic
 from ..data import DataSpec, Example, Segment, Task, get_task, inputs_digest, load_examples
 from ..errors import ConfigError, DataError
 from ..metrics import bootstrap_ci

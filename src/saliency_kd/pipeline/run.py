@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifact import exclusive, mark_output_dir, write_text_atomic
+from ..artifact import mark_output_dir
+from ..atomic import exclusive, write_text_atomic
 from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
 from .students import RUN_TIME, StudentStages, curve_records, hashed, shown, spec_maker

@@ -18,7 +18,8 @@ import torch
 from annotated_types import Ge
 
 from .. import training
-from ..artifact import claim_output_dir, write_dir_atomic, write_json_atomic
+from ..artifact import claim_output_dir
+from ..atomic import write_dir_atomic, write_json_atomic
 from ..data import DataSpec, inputs_digest
 from ..errors import ConfigError
 from ..settings import Device, PositiveFloat, PositiveInt, check, opt, resolve_device

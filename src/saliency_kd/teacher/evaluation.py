@@ -6,7 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..artifact import claim_json_output, write_json_atomic
+from ..artifact import claim_json_output
+from ..atomic import write_json_atomic
 from ..data import DataSpec, load_examples
 from ..metrics import accuracy_summary
 from ..progress import progress_bar

@@ -19,7 +19,8 @@ from annotated_types import Ge
 from safetensors.torch import load_file, save_file
 
 from .. import training
-from ..artifact import claim_output_dir, write_dir_atomic
+from ..artifact import claim_output_dir
+from ..atomic import write_dir_atomic
 from ..data import DataSpec, inputs_digest, require_examples
 from ..models import freeze_token_embeddings
 from ..settings import PositiveFloat, PositiveInt, check, opt
