@@ -103,11 +103,13 @@ def test_channel_gradient_reaches_the_encoder(student_world, channel, pooling):
     assert any(g is not None and g.abs().sum() > 0 for g in grads), channel
 
 
-@pytest.mark.parametrize("channel", ["attention", "attribution"])
-def test_channel_weight_zero_equals_standard_bit_for_bit(student_world, tmp_path, channel):
-    a = train(_cfg(student_world, "encoder", tmp_path / "a", mode="standard", epochs=1),
+@pytest.mark.parametrize("family,channel", [("encoder", "attention"), ("encoder", "attribution"),
+                                            ("causal", "attention"), ("seq2seq", "attention")])
+def test_channel_weight_zero_equals_standard_bit_for_bit(student_world, tmp_path, family,
+                                                         channel):
+    a = train(_cfg(student_world, family, tmp_path / "a", mode="standard", epochs=1),
               progress=False)
-    b = train(_cfg(student_world, "encoder", tmp_path / "b", epochs=1, channel=channel,
+    b = train(_cfg(student_world, family, tmp_path / "b", epochs=1, channel=channel,
                    weights=LossWeights(alpha=1.0)), progress=False)
     assert [r["loss"] for r in _log(tmp_path / "a")] == [r["loss"] for r in _log(tmp_path / "b")]
     sa, sb = load_student(a).module.state_dict(), load_student(b).module.state_dict()
