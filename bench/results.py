@@ -1,4 +1,4 @@
-"""Turns the runs of bench/reproduce.sh into docs/results/<task>.json, PNG plots and
+"""Turns the runs of configs/reproduce/*.yaml into docs/results/<task>.json, PNG plots and
 docs/RESULTS.md, and rewrites README.md's results block. Every number in RESULTS.md and in that
 block is read from a JSON file under docs/results/ (the tasks' files written here, curves.json
 from bench/curves.py, the bench_*.json of the benchmarks): with no runs directory it only
@@ -6,7 +6,7 @@ re-renders the committed results, so `python bench/results.py --out docs` needs 
 
 The runs directory is not committed and does not outlive a working session, while the JSON
 files are: what is found under --runs is merged into the committed JSON, so a session that
-reruns part of reproduce.sh adds to the published results instead of replacing them. A row found
+reruns part of a reproduction adds to the published results instead of replacing them. A row found
 in the runs (a teacher, a rationale file, one seed of a student) replaces the committed one."""
 
 from __future__ import annotations
@@ -86,25 +86,31 @@ def ig_completeness(records: list[dict]) -> dict:
             "negative_share": sum(v < 0 for v in chosen) / len(chosen) if chosen else None}
 
 
-def teacher_part(runs: Path) -> dict:
+def teacher_part(run: Path, index: dict) -> dict:
+    """The teacher's figures of a run: its fine-tuning, its test accuracy, zero-shot, and the
+    whole schedule where fine-tuning was cut (measured only)."""
     res: dict = {}
-    for name in ("zeroshot", "finetuned"):
-        if (m := eval_metrics(runs / f"teacher-eval-{name}.json")):
-            res[f"teacher_{name}"] = m
-    if (ft := finetune_record(runs / "teacher")):
+    evals = index.get("teacher_evals", {})
+    tuned = "teacher_finetune" in index
+    if (m := eval_metrics(run, evals.get("test"))):
+        res["teacher_finetuned" if tuned else "teacher_zeroshot"] = m
+    if (m := eval_metrics(run, evals.get("zeroshot"))):
+        res["teacher_zeroshot"] = m
+    if tuned and (ft := finetune_record(run / index["teacher_finetune"])):
         res["teacher_finetune"] = ft
-    # The cut teacher's whole schedule (reproduce.sh step "teacher-full"): measured only.
-    full = finetune_record(runs / "teacher-full")
-    test = eval_metrics(runs / "teacher-eval-full.json")
+    full = finetune_record(run / index["teacher_finetune_full"]) \
+        if "teacher_finetune_full" in index else None
+    test = eval_metrics(run, evals.get("full"))
     if full and test:
         res["teacher_full"] = {**full, "test": test,
-                               "dev100": eval_metrics(runs / "teacher-eval-full-dev100.json")}
+                               "dev100": eval_metrics(run, evals.get("full-dev"))}
     return res
 
 
-def eval_metrics(path: Path) -> dict | None:
+def eval_metrics(run: Path, rel: str | None) -> dict | None:
     """Accuracy and its interval from a `teacher-eval` output, None where it is not there."""
-    if not path.exists():
+    path = run / rel if rel else None
+    if path is None or not path.exists():
         return None
     m = json.loads(path.read_text())["metrics"]
     return {k: m[k] for k in ("accuracy", "ci95_low", "ci95_high", "n")}
@@ -134,24 +140,37 @@ def busy_minutes(times: list[float], idle: float = 600.0) -> float:
     return sum(b - a for a, b in zip(times, times[1:]) if b - a <= idle) / 60
 
 
-def student_seeds(runs: Path, prefix: str = "student-", teacher: str | None = None,
-                  ) -> dict[str, dict[int, dict]]:
-    """{run name: {seed: {accuracy, train_minutes, teacher, details}}} of the finished student
-    runs; `teacher` (when the run used a rationale file) is when this runs directory's teacher
-    was made, `details` what `run_details` reads from the run."""
+def table_name(row: dict, main: str, generating: bool) -> str:
+    """A row's name in the tables (the names the committed JSON has always used): `standard`,
+    `kd`, `dss`, `rationale-<source>` for the encoder, and for generating students
+    `rationale` on the main method's file, `rationale-<source>` on another."""
+    if row["mode"] != "rationale":
+        return row["mode"]
+    if generating and row["source"] == main:
+        return "rationale"
+    return f"rationale-{row['source']}"
+
+
+def student_seeds(run: Path, rows: list[dict], main: str, generating: bool,
+                  teacher: str | None = None) -> dict[str, dict[int, dict]]:
+    """{row name: {seed: {accuracy, train_minutes, teacher, details}}} of a group's finished
+    runs (`rows`: stages.json's); `teacher` (when the row used a rationale file) is when the
+    run's teacher was made, `details` what `run_details` reads from the run."""
     per_run: dict[str, dict[int, dict]] = {}
-    for d in sorted(runs.glob(f"{prefix}*-s*")):
-        m = d / "metrics.json"
-        if not m.exists():
-            continue
-        name, seed = d.name.removeprefix(prefix).rsplit("-s", 1)
-        log = [json.loads(x) for x in (d / "train_log.jsonl").read_text().splitlines()]
-        metrics = json.loads(m.read_text())
-        per_run.setdefault(name, {})[int(seed)] = {
-            "accuracy": metrics["accuracy"],
-            "train_minutes": log[-1]["seconds"] / 60 if log else None,
-            "teacher": teacher if uses_teacher(name) else None,
-            "details": run_details(metrics, log)}
+    for row in rows:
+        name = table_name(row, main, generating)
+        for r in row["runs"]:
+            m = run / r["eval_dir"] / "metrics.json"
+            if not m.exists():
+                continue
+            log = [json.loads(x) for x in
+                   (run / r["train_dir"] / "train_log.jsonl").read_text().splitlines()]
+            metrics = json.loads(m.read_text())
+            per_run.setdefault(name, {})[int(r["seed"])] = {
+                "accuracy": metrics["accuracy"],
+                "train_minutes": log[-1]["seconds"] / 60 if log else None,
+                "teacher": teacher if uses_teacher(name) else None,
+                "details": run_details(metrics, log)}
     return per_run
 
 
@@ -211,30 +230,52 @@ def students_part(per_run: dict[str, dict[int, dict]]) -> dict:
     return out
 
 
-def choice_part(runs: Path) -> dict:
-    """Dev-only runs that chose the generating student, next to the teacher on the same dev
-    examples."""
+def lr_name(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-")  # 2e-4, as the committed names have it
+
+
+def choice_part(run: Path, index: dict, groups: list[dict]) -> dict:
+    """Dev-only runs that chose the generating student (and its own first run), next to the
+    teacher on the same dev examples."""
     out: dict = {}
-    if (m := eval_metrics(runs / "teacher-eval-dev100.json")):
+    if (m := eval_metrics(run, index.get("teacher_evals", {}).get("dev"))):
         out["teacher (fine-tuned)"] = {"best_dev_accuracy": m["accuracy"], "dev_n": m["n"]}
-    dirs = sorted((runs / "gen-choice").glob("*")) + sorted((runs / "gen").glob("*/standard-s0"))
-    for d in dirs:
-        summary = d / "train_summary.json"
-        if summary.exists():
-            sm = json.loads(summary.read_text())
-            name = d.name if d.parent.name == "gen-choice" else f"{d.parent.name} (standard, s0)"
-            out[name] = {"best_dev_accuracy": sm["best_dev_accuracy"], "dev_n": sm["dev_n"],
-                         "steps": sm["steps"]}
+    by_name = {g["name"] or g["student"]: g for g in groups}
+    for t in index.get("tuning", []):
+        g = by_name.get(t["group"], {})
+        if g.get("dev_only"):
+            names = [(x, f"{g['student']}-lr{lr_name(x['lr'])}") for x in t["tried"]]
+        elif t["group"] != ENCODER and t["row"] == "standard":
+            names = [(t["tried"][0], f"{g['student']} (standard, s0)")]
+        else:
+            continue
+        for tried, name in names:
+            summary = run / tried["train_dir"] / "train_summary.json"
+            if summary.exists():
+                sm = json.loads(summary.read_text())
+                out[name] = {"best_dev_accuracy": sm["best_dev_accuracy"], "dev_n": sm["dev_n"],
+                             "steps": sm["steps"]}
     return out if len(out) > 1 else {}
 
 
-def task_results(runs: Path, task: str) -> dict:
-    res: dict = {"task": task, **teacher_part(runs)}
+# The student group that bench/results.py files under a task's student tables; every other
+# tested group is a generating student (configs/reproduce/*.yaml).
+ENCODER = "encoder"
+
+
+def task_results(run: Path, task: str) -> dict:
+    """A task's results from its `saliency-kd run configs/reproduce/<task>.yaml` directory,
+    through the run's index of its outputs (stages.json)."""
+    index = json.loads((run / "stages.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    res: dict = {"task": task, **teacher_part(run, index)}
     made = res.get("teacher_finetune", {}).get("made")
-    _, train = load_examples(DataSpec(task, str(SHARED), "train"))
+    data_dir = config["data"].get("data_dir") or str(SHARED)
+    _, train = load_examples(DataSpec(task, data_dir, "train"))
     by_id = {ex.id: ex for ex in train}
     res["attribution"] = {}
-    for f in sorted(runs.glob("rationales-*.jsonl")):
+    for source, rel in index.get("rationales", {}).items():
+        f = run / rel
         recs = read_records(f)
         row = {"n": len(recs),
                "mean_length": float(np.mean([len(r["rationale"]) for r in recs])),
@@ -247,19 +288,23 @@ def task_results(runs: Path, task: str) -> dict:
         if any("ig_delta" in r for r in recs) and "derived_from" not in read_settings(f):
             # said once, by the source file, not again by files derived from it
             row["ig_completeness"] = {**ig_completeness(recs), "rank": file_rank(f)}
-        res["attribution"][f.stem.removeprefix("rationales-")] = row
-    res["students"] = student_seeds(runs, teacher=made)
-    res["generating_student_choice"] = choice_part(runs)
-    gen = runs / "gen"
-    res["generating_students"] = {d.name: student_seeds(d, "", made)
-                                  for d in sorted(gen.iterdir())
-                                  if d.is_dir()} if gen.is_dir() else {}
-    faith = runs / "faithfulness" / "summary.json"
-    if faith.exists():
-        s = json.loads(faith.read_text())
+        res["attribution"][source] = row
+    main = config["attribution"]["methods"][0]
+    groups = config["students"]
+    tested = [g["name"] or g["student"] for g in groups if not g.get("dev_only")]
+    rows = {name: [r for r in index.get("students", []) if r["group"] == name]
+            for name in tested}
+    res["students"] = student_seeds(run, rows.pop(ENCODER, []), main, False, made)
+    res["generating_student_choice"] = choice_part(run, index, groups)
+    students = {g["name"] or g["student"]: g["student"] for g in groups}
+    res["generating_students"] = {students[name]: student_seeds(run, r, main, True, made)
+                                  for name, r in rows.items()}
+    faith = index.get("faithfulness")
+    if faith and (run / faith["dir"] / "summary.json").exists():
+        s = json.loads((run / faith["dir"] / "summary.json").read_text())
         res["faithfulness"] = {"bins": s["bins"], "split": s["split"], "by_file": {
-            Path(k).stem.removeprefix("rationales-"): {**v, "teacher": made}
-            for k, v in s["files"].items()}}
+            source: {**s["files"][key], "teacher": made}
+            for source, key in faith["files"].items() if key in s["files"]}}
     return res
 
 
@@ -327,9 +372,10 @@ def update_task(out: Path, runs_root: Path, task: str, versions: dict) -> dict:
     """A task's committed results merged with its runs (if any), written back with its plot."""
     committed = out / "results" / f"{task}.json"
     old = json.loads(committed.read_text()) if committed.exists() else {"task": task}
-    runs = runs_root / task
-    res = merge(old, task_results(runs, task) if runs.is_dir() else {"task": task})
-    if runs.is_dir():
+    run = runs_root / task
+    found = (run / "stages.json").exists()  # a run of configs/reproduce/<task>.yaml
+    res = merge(old, task_results(run, task) if found else {"task": task})
+    if found:
         res["versions"] = versions
     res = no_nan(res)
     committed.write_text(json.dumps(res, indent=1, allow_nan=False))
@@ -343,9 +389,10 @@ def render_page(results: list[dict], results_dir: Path) -> list[str]:
     lines = ["# Results", "",
              "Everything here comes from `docs/results/*.json`, rendered by `bench/results.py`.",
              "", *render_summary(results, results_dir)]
-    lines += [*wrap("The runs: `bash bench/reproduce.sh` (CPU, 2 cores) for the tasks' sections, "
-                    "`saliency-kd run configs/study/<task>.yaml` and `bench/curves.py` for the "
-                    "learning curves; `bench/results.py` merges them into the JSON."), ""]
+    lines += [*wrap("The runs: `saliency-kd run configs/reproduce/<task>.yaml` (CPU, 2 cores) "
+                    "for the tasks' sections, `saliency-kd run configs/study/<task>.yaml` and "
+                    "`bench/curves.py` for the learning curves; `bench/results.py` merges them "
+                    "into the JSON."), ""]
     # Versions as the runs recorded them: a re-render in another environment changes nothing.
     versions = sorted({(v["torch"], v["transformers"], v["python"])
                        for v in (r.get("versions") for r in results) if v})
@@ -388,8 +435,9 @@ def rewrite_block(text: str, block: list[str], where: str = "README.md") -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", default="runs/results",
-                    help="runs of bench/reproduce.sh to merge in (none there: re-render only)")
+    ap.add_argument("--runs", default="runs/reproduce",
+                    help="folder of the runs of configs/reproduce/<task>.yaml to merge in "
+                         "(none there: re-render only)")
     ap.add_argument("--out", default="docs", help="where RESULTS.md and results/ are")
     ap.add_argument("--readme", default="README.md",
                     help="README whose results block to rewrite ('' for none)")
@@ -402,7 +450,8 @@ def main() -> None:
     versions = {"torch": torch.__version__, "transformers": transformers.__version__,
                 "python": platform.python_version()}
     tasks = [t for t in TITLES
-             if (Path(a.runs) / t).is_dir() or (out / "results" / f"{t}.json").exists()]
+             if (Path(a.runs) / t / "stages.json").exists()
+             or (out / "results" / f"{t}.json").exists()]
     results = [update_task(out, Path(a.runs), task, versions) for task in tasks]
     (out / "RESULTS.md").write_text("\n".join(render_page(results, out / "results")) + "\n")
     print(f"wrote {out / 'RESULTS.md'} ({', '.join(tasks)})")

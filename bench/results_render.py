@@ -262,7 +262,8 @@ def render_task(res: dict) -> list[str]:
         dev = full.get("dev100")
         dev100 = f"; {_pct(dev['accuracy'])} on the generating student's {dev['n']} dev " \
             "examples (the table below)" if dev else ""
-        lines += ["", f"The whole schedule (`bench/reproduce.sh` step `teacher-full`, the same "
+        lines += ["", f"The whole schedule (`teacher_eval.full_schedule` of the task's "
+                      "`configs/reproduce` config, the same "
                       f"settings without the step cut): {full['steps']} steps "
                       f"({full['minutes']:.0f} min), made {full['made']} UTC. It is a "
                       f"measurement only: no student row learns from it{dev100}. Dev accuracy "

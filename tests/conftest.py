@@ -208,3 +208,44 @@ def student_world(tmp_path_factory):
                            teacher=make_teacher("llama"), progress=False)
     return {"dss": dss, "rationales": rationales, "encoder": make_bert_dir(root / "bert"),
             "seq2seq": save_lm_dir("t5", root / "t5"), "causal": save_lm_dir("llama", root / "lm")}
+
+
+def reproduce_config(world, run_dir) -> dict:
+    return {
+        "run_dir": str(run_dir),
+        "data": {"task": "cqa", "data_dir": str(world["dss"]), "train_limit": 40,
+                 "test_limit": 12},
+        "teacher": {"name": str(world["causal"]),
+                    "finetune": {"lr": 1e-3, "batch_size": 8, "epochs": 1, "train_limit": 24,
+                                 "max_steps": 1, "eval_every": 2, "eval_limit": 4}},
+        "teacher_eval": {"zero_shot": True, "dev_limit": 6, "full_schedule": True},
+        "attribution": {"methods": ["saliency"], "top_k": 3, "batch_size": 8,
+                        "controls": ["random"],
+                        "derived": [{"name": "saliency-k2", "from": "saliency", "top_k": 2},
+                                    {"name": "saliency-value", "from": "saliency",
+                                     "rank": "value", "limit": 10}]},
+        "faithfulness": {"sources": ["saliency", "random", "saliency-value"], "limit": 8,
+                         "bins": [0.5]},
+        "students": [
+            {"name": "encoder", "student": str(world["encoder"]),
+             "modes": ["standard", "rationale"], "sources": ["saliency", "saliency-k2"],
+             "seeds": [0, 1], "lr": 1e-3, "batch_size": 12, "epochs": 1},
+            {"name": "other", "student": str(world["encoder"]), "modes": ["standard"],
+             "seeds": [0], "lr": 5e-4, "batch_size": 12, "epochs": 1},
+            {"name": "choice", "student": str(world["encoder"]), "modes": ["standard"],
+             "lr": 2e-3, "batch_size": 12, "epochs": 1, "dev_only": True},
+        ],
+        "report": {"heatmaps": 2},
+    }
+
+
+@pytest.fixture(scope="session")
+def reproduce_run(student_world, tmp_path_factory):
+    """One finished run of `reproduce_config` (tests read it, none writes to it): its
+    directory, its raw config and what `run_pipeline` returned."""
+    from saliency_kd.pipeline.config import parse_config
+    from saliency_kd.pipeline.run import run_pipeline
+
+    root = tmp_path_factory.mktemp("reproduce") / "run"
+    raw = reproduce_config(student_world, root)
+    return root, raw, run_pipeline(parse_config(raw), progress=False)

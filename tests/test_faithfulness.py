@@ -110,7 +110,7 @@ def test_methods_are_compared_on_the_same_examples_and_resume(dss_dir, tmp_path,
 
 def test_two_calls_into_one_directory_keep_both_files(dss_dir, tmp_path, monkeypatch):
     """Two processes measuring different files into the same directory at the same time (two
-    streams of bench/reproduce.sh): the one that finishes last keeps the other's entry."""
+    streams of a shell script): the one that finishes last keeps the other's entry."""
     spec, teacher, sal, rnd = _world(dss_dir, tmp_path, limit=4)
     out = str(tmp_path / "f")
     original, state = ResumableJsonl.write_batch, {"other": None}

@@ -11,6 +11,7 @@ import pytest
 from saliency_kd.attribution.attribute import AttributeConfig
 from saliency_kd.attribution.derive import DeriveConfig
 from saliency_kd.attribution.faithfulness import FaithfulnessConfig
+from saliency_kd.attribution.rationales import RationaleConfig
 from saliency_kd.cli import build_parser
 from saliency_kd.data import DataSpec
 from saliency_kd.pipeline import config as yaml_cfg
@@ -51,8 +52,9 @@ VERBS = {
     # attribution.control_seed, their source one of attribution.controls
     "rationales": (DeriveConfig, {None: ("attribution", yaml_cfg.AttributionCfg)},
                    {"seed": "control_seed"}, {"source"}),
-    # faithfulness is no stage of `run`: only its flags are checked against its dataclass
-    "faithfulness": (FaithfulnessConfig, {}, {}, None),
+    # the files measured are the run's (faithfulness.sources name them)
+    "faithfulness": (FaithfulnessConfig, {None: ("faithfulness", yaml_cfg.FaithfulnessCfg),
+                                          "teacher": TEACHER}, {}, set()),
 }
 
 
@@ -107,14 +109,20 @@ def test_yaml_schema_matches_the_dataclass(verb):
 def test_yaml_keys_of_a_section_are_settings_or_listed():
     # every key of the stage sections comes from a dataclass, but the documented YAML-only ones
     yaml_only = {"teacher.finetune": {"train_limit"}, "teacher": {"finetune"},
-                 "attribution": {"methods", "controls", "control_seed"},
-                 "students": {"modes", "channels", "sources", "tune", "seeds"},
-                 "teacher_eval": set()}
+                 "attribution": {"methods", "controls", "control_seed", "derived"},
+                 "students": {"modes", "channels", "sources", "tune", "seeds", "name",
+                              "dev_only", "eval_batch_size"},
+                 "teacher_eval": {"zero_shot", "dev_limit", "full_schedule"},
+                 "faithfulness": {"sources"},  # limit: the data's, first N of train
+                 # a re-selection: how words are chosen, from which method's scores
+                 "attribution.derived": {"name", "from_", "limit"}}
     models = {"teacher.finetune": (yaml_cfg.FinetuneCfg, FinetuneConfig),
               "teacher": (yaml_cfg.TeacherCfg, TeacherConfig),
               "attribution": (yaml_cfg.AttributionCfg, AttributeConfig),
               "students": (yaml_cfg.StudentsCfg, TrainConfig),
-              "teacher_eval": (yaml_cfg.TeacherEvalCfg, TeacherEvalConfig)}
+              "teacher_eval": (yaml_cfg.TeacherEvalCfg, TeacherEvalConfig),
+              "faithfulness": (yaml_cfg.FaithfulnessCfg, FaithfulnessConfig),
+              "attribution.derived": (yaml_cfg.DerivedCfg, RationaleConfig)}
     for where, (model, cls) in models.items():
         names = {s.name for s in settings(cls)}
         assert set(model.model_fields) - names == yaml_only[where], where

@@ -281,7 +281,7 @@ def check(obj: Any, skip: tuple[str, ...] = ()) -> None:
 
 
 # ---- YAML sections ---------------------------------------------------------------------------
-def section(cls: type, name: str, base: type[BaseModel], *, exclude: tuple[str, ...] = (),
+def section(cls: type, name: str, base: type[BaseModel], /, *, exclude: tuple[str, ...] = (),
             **extra: Any) -> type[BaseModel]:
     """A pydantic model with one field per setting of `cls` (same name, type, constraint,
     default, description), minus `exclude` (setting names or top-level fields), plus `extra`

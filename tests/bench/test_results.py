@@ -187,7 +187,7 @@ def test_a_runs_own_interval_labels_and_dev_curve_are_kept_per_seed(tmp_path):
     those come from the run directory into the JSON, beside committed seeds that kept none."""
     import json
 
-    run = tmp_path / "gemma-3-270m" / "kd-s2"
+    run = tmp_path / "evaluate-2"
     run.mkdir(parents=True)
     per_class = {"contradiction": {"gold": 70, "correct": 0},
                  "entailment": {"gold": 66, "correct": 50, "predicted": 131},
@@ -195,12 +195,15 @@ def test_a_runs_own_interval_labels_and_dev_curve_are_kept_per_seed(tmp_path):
     (run / "metrics.json").write_text(json.dumps(
         {"accuracy": 0.355, "ci95_low": 0.29, "ci95_high": 0.425, "n": 200,
          "per_class": per_class}))
-    (run / "train_log.jsonl").write_text("\n".join(json.dumps(r) for r in (
+    (tmp_path / "train-kd-s2").mkdir()
+    (tmp_path / "train-kd-s2" / "train_log.jsonl").write_text("\n".join(json.dumps(r) for r in (
         {"step": 45, "loss": 1.0, "seconds": 600.0, "dev_accuracy": 0.388},
         {"step": 90, "loss": 0.9, "seconds": 1200.0, "dev_accuracy": 0.35})))
     new = {"task": "anli1", "students": {},
            "generating_students": {"gemma-3-270m": results.student_seeds(
-               tmp_path / "gemma-3-270m", "", "2026-12-02 00:10")}}
+               tmp_path, [{"mode": "kd", "source": "saliency", "runs": [
+                   {"seed": 2, "train_dir": "train-kd-s2", "eval_dir": "evaluate-2"}]}],
+               "saliency", True, "2026-12-02 00:10")}}
     old = {"task": "anli1", "students": {}, "generating_students": {"gemma-3-270m":
            results.students_part(_seeds(kd={0: 0.405, 1: 0.355}))}}
     res = results.merge(old, new)
@@ -218,9 +221,9 @@ def test_a_runs_own_interval_labels_and_dev_curve_are_kept_per_seed(tmp_path):
 
 
 def test_the_cut_teachers_whole_schedule_is_reported_beside_it(tmp_path):
-    """Step "teacher-full" fine-tunes a cut teacher over its whole schedule to measure what the
-    cut cost; its figures join the teacher's table and the dev table, and a later merge without
-    the run keeps them. Until its test evaluation is written nothing is reported."""
+    """`teacher_eval.full_schedule` fine-tunes a cut teacher over its whole schedule to measure
+    what the cut cost; its figures join the teacher's table and the dev table, and a later merge
+    without the run keeps them. Until its test evaluation is written nothing is reported."""
     import json
 
     full = tmp_path / "teacher-full"
@@ -230,14 +233,16 @@ def test_the_cut_teachers_whole_schedule_is_reported_beside_it(tmp_path):
         {"step": 0, "dev_accuracy": 0.2, "dev_n": 150, "time": t0},
         {"step": 1, "loss": 6.3, "time": t0 + 60},
         {"step": 2, "loss": 2.9, "time": t0 + 120, "dev_accuracy": 0.41, "dev_n": 150})))
-    assert "teacher_full" not in results.teacher_part(tmp_path)  # not evaluated yet
+    index = {"teacher_finetune_full": "teacher-full", "teacher_evals": {
+        "full": "teacher-eval-full.json", "full-dev": "teacher-eval-full-dev100.json"}}
+    assert "teacher_full" not in results.teacher_part(tmp_path, index)  # not evaluated yet
 
     def metrics(acc: float, n: int) -> str:
         return json.dumps({"metrics": {"accuracy": acc, "ci95_low": acc - 0.04,
                                        "ci95_high": acc + 0.04, "n": n, "per_class": {}}})
     (tmp_path / "teacher-eval-full.json").write_text(metrics(0.42, 600))
     (tmp_path / "teacher-eval-full-dev100.json").write_text(metrics(0.45, 100))
-    part = results.teacher_part(tmp_path)
+    part = results.teacher_part(tmp_path, index)
     assert "teacher_finetune" not in part  # the cut teacher's own run is not in this directory
     got = part["teacher_full"]
     assert got["steps"] == 2 and got["minutes"] == pytest.approx(2.0)
@@ -256,7 +261,7 @@ def test_the_cut_teachers_whole_schedule_is_reported_beside_it(tmp_path):
     assert ("| Gemma-3-270M, fine-tuned over the whole schedule (measured only) | 42.0% | "
             "38.0% – 46.0% | 600 |") in text
     assert "| teacher, whole schedule (measured only) | 45.0% | 100 |" in text
-    assert "step `teacher-full`" in text and "2 steps (2 min)" in text
+    assert "`teacher_eval.full_schedule`" in text and "2 steps (2 min)" in text
     assert "step 0: 20.0%, step 2: 41.0%" in text
 
 
@@ -454,3 +459,30 @@ def test_curves_dev_records_name_each_training_runs_source(tmp_path):
     [rec] = curves.dev_records(tmp_path, "demo", "minilm-l6")
     assert (rec["n_train"], rec["source"], rec["lr"], rec["alpha"], rec["dev_accuracy"]) == (
         50, "random", 2e-4, 0.75, 0.25)
+
+
+def test_a_reproduction_run_fills_every_table_of_its_task(reproduce_run):
+    """bench/results.py reads a `run` of a configs/reproduce config through its stages.json:
+    the teacher's figures, every rationale source, the faithfulness table, the encoder group's
+    rows, the other groups as generating students, and the dev-only choice."""
+    root, raw, _ = reproduce_run
+    res = results.task_results(root, "cqa")
+    assert res["teacher_finetuned"]["n"] == 12 and res["teacher_zeroshot"]["n"] == 12
+    assert res["teacher_finetune"]["steps"] == 1
+    assert res["teacher_full"]["steps"] == 3 and res["teacher_full"]["dev100"]["n"] == 6
+    assert set(res["attribution"]) == {"saliency", "random", "saliency-k2", "saliency-value"}
+    assert res["attribution"]["saliency-value"]["n"] == 10
+    assert set(res["faithfulness"]["by_file"]) == {"saliency", "random", "saliency-value"}
+    assert {name: sorted(seeds) for name, seeds in res["students"].items()} == {
+        "standard": [0, 1], "rationale-saliency": [0, 1], "rationale-saliency-k2": [0, 1]}
+    assert res["students"]["rationale-saliency"][0]["teacher"] == res["teacher_finetune"]["made"]
+    other = str(raw["students"][1]["student"])
+    assert list(res["generating_students"]) == [other]
+    assert list(res["generating_students"][other]) == ["standard"]
+    choice = res["generating_student_choice"]
+    assert set(choice) == {"teacher (fine-tuned)", f"{other}-lr2e-3", f"{other} (standard, s0)"}
+    assert choice["teacher (fine-tuned)"]["dev_n"] == 6
+    merged = results.merge({"task": "cqa"}, res)  # what update_task writes
+    assert merged["students"]["standard"]["seed_ids"] == [0, 1]
+    text = "\n".join(results.render_task(results.no_nan(merged)))
+    assert "rationale-saliency-k2" in text and "whole schedule" in text

@@ -174,7 +174,11 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
     summary: dict[str, Any] = {**header, "files": {}}
     if cfg.overwrite:  # on purpose: the summary starts afresh with this call's files
         (out_dir / "summary.json").unlink(missing_ok=True)
+    stems = [Path(f).stem for f in cfg.rationales]
     for path in map(Path, cfg.rationales):
+        # Values are kept per file under its name; files of one name (`run` keeps every
+        # source as <stage>/rationales.jsonl) are told apart by their folder.
+        name = path.stem if stems.count(path.stem) == 1 else f"{path.parent.name}-{path.stem}"
         if not path.exists():
             raise DataError(path, None, None, "attribution file not found")
         by_id = {str(r["id"]): r for r in read_jsonl_records(path)}
@@ -189,7 +193,7 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
         # lives). `rank` joins the settings only when it is not the default, so that
         # measurements made before it was recorded still resume.
         inputs = inputs_digest(cfg.data, rationales=path)
-        writer = ResumableJsonl(out_dir / f"{path.stem}.jsonl",
+        writer = ResumableJsonl(out_dir / f"{name}.jsonl",
                                 {"file": str(path), "bins": list(cfg.bins),
                                  "teacher": cfg.teacher.name, "data": cfg.data.task,
                                  "inputs": inputs,

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from inspect import signature
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..attribution.attribute import AttributeConfig
+from ..attribution.faithfulness import FaithfulnessConfig
+from ..attribution.rationales import RationaleConfig
 from ..data import FieldMap
 from ..data.jsonl import read_text
 from ..errors import ConfigError
-from ..settings import section
+from ..evaluate import evaluate
+from ..settings import PositiveInt, section
 from ..student import TrainConfig
 from ..teacher.evaluation import TeacherEvalConfig
 from ..teacher.finetune import FinetuneConfig
@@ -57,7 +68,28 @@ TeacherCfg = section(
     TeacherConfig, "TeacherCfg", Strict,
     finetune=(FinetuneCfg | None, Field(None, description="omit to use the teacher as it is")))
 
-TeacherEvalCfg = section(TeacherEvalConfig, "TeacherEvalCfg", Strict, exclude=_RUN_DECIDES)
+TeacherEvalCfg = section(
+    TeacherEvalConfig, "TeacherEvalCfg", Strict, exclude=_RUN_DECIDES,
+    zero_shot=(bool, Field(False, description="also score the teacher as it was before "
+                           "fine-tuning, on the same test examples (a reference)")),
+    dev_limit=(int | None, Field(None, gt=0, description="also score the teacher on the first "
+                                 "N examples of the dev carve-out of train (where students "
+                                 "are chosen on dev, the teacher's figure beside theirs)")),
+    full_schedule=(bool, Field(False, description="where teacher.finetune.max_steps cuts the "
+                               "fine-tuning, also run its whole schedule and score that "
+                               "teacher on the same examples: a measurement only, the "
+                               "students keep the cut teacher")))
+
+DerivedCfg = section(
+    RationaleConfig, "DerivedCfg", Strict,
+    name=(str, Field(description="the new rationale source's name (students.sources, "
+                     "faithfulness.sources)")),
+    from_=(str, Field(alias="from", description="the attribution method whose stored scores "
+                      "are re-selected")),
+    top_k=(int | None, Field(None, gt=0, description="words per rationale (default: "
+                             "attribution.top_k)")),
+    limit=(int | None, Field(None, gt=0, description="only the first N examples (e.g. for a "
+                             "faithfulness measurement); default: all")))
 
 AttributionCfg = section(
     AttributeConfig, "AttributionCfg", Strict, exclude=(*_RUN_DECIDES, "method"),
@@ -68,7 +100,16 @@ AttributionCfg = section(
         "content words / the gold answer's words / the human evidence words); every rationale "
         "mode also trains on each")),
     control_seed=(int, Field(0, description="seed of the random control (the `seed` of "
-                             "`saliency-kd rationales`)")))
+                             "`saliency-kd rationales`)")),
+    derived=(list[DerivedCfg], Field([], description="more rationale sources re-selected from "
+                                     "a method's stored scores (another top_k, rank by value; "
+                                     "`saliency-kd rationales --source teacher`)")))
+
+FaithfulnessCfg = section(
+    FaithfulnessConfig, "FaithfulnessCfg", Strict, exclude=(*_RUN_DECIDES, "rationales"),
+    sources=(list[str], Field(min_length=1, description="rationale sources measured on the "
+                              "teacher (methods, controls, derived)")),
+    limit=(int, Field(100, gt=0, description="the first N training examples")))
 
 
 class TuneCfg(Strict):
@@ -93,7 +134,18 @@ StudentsCfg = section(
                                      "rationale modes train on: attribution methods and controls "
                                      "(default: the first method and every control)")),
     tune=(TuneCfg | None, Field(None, description="lr (and alpha) chosen on dev per row")),
-    seeds=(list[int], Field([0], min_length=1)))
+    seeds=(list[int], Field([0], min_length=1)),
+    name=(str | None, Field(None, description="this student group's name where `students` "
+                            "lists several (default: the student's name)")),
+    dev_only=(bool, Field(False, description="train and keep the best dev accuracy only, no "
+                          "test evaluation (runs that choose a student on dev)")),
+    eval_batch_size=(PositiveInt, Field(
+        signature(evaluate).parameters["batch_size"].default,
+        description="examples per student pass in the test evaluation (`saliency-kd "
+        "evaluate --batch-size`)")))
+# What names a group, decides whether it is tested or how fast, not what its students learn:
+# never in a training stage's hash.
+GROUP_ONLY = ("name", "dev_only", "eval_batch_size")
 
 
 class ReportCfg(Strict):
@@ -106,45 +158,87 @@ class RunConfig(Strict):
     teacher: TeacherCfg = TeacherCfg()
     teacher_eval: TeacherEvalCfg = TeacherEvalCfg()
     attribution: AttributionCfg = AttributionCfg()
-    students: StudentsCfg = StudentsCfg()
+    faithfulness: FaithfulnessCfg | None = None
+    students: list[StudentsCfg] = Field(
+        [StudentsCfg()], description="one student group (a mapping), or a list of groups "
+        "(each its own student and settings, all learning from the same teacher and rationale "
+        "files); an empty list trains no student")
     report: ReportCfg = ReportCfg()
+
+    @field_validator("students", mode="before")
+    @classmethod
+    def _one_group(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    @property
+    def groups(self) -> list[StudentsCfg]:
+        return self.students
+
+    def group_name(self, group: StudentsCfg) -> str:
+        return group.name or group.student
+
+    @property
+    def sources(self) -> list[str]:
+        """Every rationale source of the run: methods, controls, derived files."""
+        a = self.attribution
+        return [*a.methods, *a.controls, *(d.name for d in a.derived)]
 
     @model_validator(mode="after")
     def _names(self) -> RunConfig:
         from ..attribution import method_names
         from ..data import task_names
-        from ..student import MODES
-        from ..student.channels import channel_names, get_channel
 
         if self.data.task not in task_names():
             raise ValueError(f"data.task: '{self.data.task}' is not one of {task_names()}")
         for m in self.attribution.methods:
             if m not in method_names():
                 raise ValueError(f"attribution.methods: '{m}' is not one of {method_names()}")
-        for m in self.students.modes:
-            if m not in MODES:
-                raise ValueError(f"students.modes: '{m}' is not one of {list(MODES)}")
-        known = [*self.attribution.methods, *self.attribution.controls]
-        for src in self.students.sources or []:
+        known = self.sources
+        if len(set(known)) < len(known):
+            raise ValueError(f"attribution.derived: a name repeats a source of this config "
+                             f"({known})")
+        for d in self.attribution.derived:
+            if d.from_ not in self.attribution.methods:
+                raise ValueError(f"attribution.derived: '{d.from_}' (from) is not one of "
+                                 f"attribution.methods {self.attribution.methods}")
+        for src in self.faithfulness.sources if self.faithfulness else []:
             if src not in known:
-                raise ValueError(f"students.sources: '{src}' is not one of {known} (the "
-                                 "attribution methods and controls of this config)")
-        for c in self.students.channels or []:
-            if c not in channel_names():
-                raise ValueError(f"students.channels: '{c}' is not one of {channel_names()}")
-            family = self.students.family  # else found from the model when the run starts
-            if family and family not in get_channel(c).families:
-                fits = [n for n in channel_names() if family in get_channel(n).families]
-                raise ValueError(f"students.channels: '{c}' is not a channel of {family} "
-                                 f"students; they take {fits}")
+                raise ValueError(f"faithfulness.sources: '{src}' is not one of {known}")
         sizes = self.data.train_sizes or []
         if sizes and self.data.train_limit is not None:
             raise ValueError("data.train_sizes: set either train_sizes (a learning curve) or "
                              "train_limit, not both")
-        tune = self.students.tune
-        if tune and tune.size is not None and sizes and tune.size not in sizes:
-            raise ValueError(f"students.tune.size: {tune.size} is not one of data.train_sizes")
+        names = [self.group_name(g) for g in self.groups]
+        for i, g in enumerate(self.groups):
+            key = f"students.{i}"  # parse_config says `students` where the YAML has one
+            if names[i] in names[:i]:
+                raise ValueError(f"{key}.name: '{names[i]}' already names group "
+                                 f"{names.index(names[i])} (give each group its own name)")
+            _check_group(g, key, known, sizes)
         return self
+
+
+def _check_group(g: StudentsCfg, key: str, known: list[str], sizes: list[int]) -> None:
+    from ..student import MODES
+    from ..student.channels import channel_names, get_channel
+
+    for m in g.modes:
+        if m not in MODES:
+            raise ValueError(f"{key}.modes: '{m}' is not one of {list(MODES)}")
+    for src in g.sources or []:
+        if src not in known:
+            raise ValueError(f"{key}.sources: '{src}' is not one of {known} (the attribution "
+                             "methods, controls and derived files of this config)")
+    for c in g.channels or []:
+        if c not in channel_names():
+            raise ValueError(f"{key}.channels: '{c}' is not one of {channel_names()}")
+        family = g.family  # else found from the model when the run starts
+        if family and family not in get_channel(c).families:
+            fits = [n for n in channel_names() if family in get_channel(n).families]
+            raise ValueError(f"{key}.channels: '{c}' is not a channel of {family} students; "
+                             f"they take {fits}")
+    if g.tune and g.tune.size is not None and sizes and g.tune.size not in sizes:
+        raise ValueError(f"{key}.tune.size: {g.tune.size} is not one of data.train_sizes")
 
 
 def _check_files(cfg: RunConfig, source: str) -> None:
@@ -192,6 +286,8 @@ def parse_config(raw: dict, source: str = "<config>", overrides: dict | None = N
             msg = "unknown key"
         elif err["type"] == "value_error" and ": " in msg:  # our own checks name their key
             key, msg = msg.removeprefix("Value error, ").split(": ", 1)
+        if isinstance(raw.get("students"), dict):  # one group, written as a mapping
+            key = key.replace("students.0", "students", 1)
         raise ConfigError(key, msg, source) from None
     _check_files(cfg, source)
     return cfg

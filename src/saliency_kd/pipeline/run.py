@@ -21,7 +21,15 @@ from ..artifact import mark_output_dir
 from ..atomic import exclusive, write_text_atomic
 from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
-from .students import RUN_TIME, StudentStages, curve_records, hashed, shown, spec_maker
+from .students import (
+    RUN_TIME,
+    StudentStages,
+    curve_records,
+    hashed,
+    shown,
+    spec_maker,
+    study_sizes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +90,14 @@ class Stages:
              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1, default=str))
 
 
+def _rel(root: Path, path: Path | str | None) -> str | None:
+    """A path inside the run directory, relative to it (the index moves with the folder)."""
+    if path is None or str(path) == RUN_TIME or str(path) == "None":
+        return None
+    p = Path(path)
+    return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+
+
 def _data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
     """What identifies a stage's data in its hash: the content of the files it reads (sha256;
     an edited file re-runs the stages that read it, an identical copy elsewhere re-uses them),
@@ -126,6 +142,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     when it is a plan (see `plan_pipeline`)."""
     from ..attribution.attribute import AttributeConfig, attribute
     from ..attribution.derive import DeriveConfig, derive
+    from ..attribution.faithfulness import FaithfulnessConfig, faithfulness
     from ..report import write_report
     from ..settings import build
     from ..teacher.evaluation import TeacherEvalConfig, teacher_eval
@@ -146,9 +163,9 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     data_id = _data_id(cfg, first_spec)
     test_spec = spec(cfg.data.test_split, cfg.data.test_limit)
     test_id = _data_id(cfg, test_spec)
-    students = StudentStages(cfg, stages, data_id, rationale_files, attr_ids, spec, progress,
-                             test_id=test_id)
-    sizes = students.sizes()
+    groups = [StudentStages(cfg, stages, data_id, rationale_files, attr_ids, spec, progress,
+                            test_id=test_id, group=g) for g in cfg.groups]
+    sizes = study_sizes(cfg, dry, spec)
     # A learning curve: the teacher explains enough training examples for the largest size.
     train_limit = cfg.data.train_limit
     if cfg.data.train_sizes:
@@ -158,7 +175,8 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     if not dry:
         for each in (train_spec, test_spec):  # bad data fails now, before a teacher is loaded
             load_examples(each)
-        students.check_channels()  # and a channel the student cannot take, not hours later
+        for students in groups:  # and a channel a student cannot take, not hours later
+            students.check_channels()
     t = cfg.teacher
     teacher_cfg = build(TeacherConfig, t.model_dump())
     # The teacher's identity in hashes: name and dtype, and what else changes its answers when
@@ -166,22 +184,29 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     teacher_id: dict[str, Any] = hashed(t, ("name", "dtype"), where=(
         "device", "device_map", "trust_remote_code", "finetune"))
     teacher_shown = shown(teacher_cfg)
+    base_cfg, base_id = teacher_cfg, teacher_id
+    index: dict[str, Any] = {"teacher_evals": {}}  # where each output is: stages.json
 
     # ---- 1. teacher fine-tuning ---------------------------------------------------------------
-    if t.finetune is not None:
+    def finetune_stage(label: str, skip: tuple[str, ...] = ()) -> tuple[Path | None, dict]:
         ft = t.finetune
-        payload = {"data": data_id, "teacher": teacher_id, "finetune": hashed(ft, (
+        payload = {"data": data_id, "teacher": base_id, "finetune": hashed(ft, (
             "lr", "batch_size", "epochs", "max_minutes", "train_limit", "eval_every",
-            "eval_limit", "lora", "lora_rank"))}
-        d = stages.path("teacher-finetune", payload)
-        ft_cfg = build(FinetuneConfig, ft.model_dump(), out=str(d),
-                       data=spec("train", ft.train_limit or train_limit), teacher=teacher_cfg)
-        if stages.start(d, "teacher-finetune", shown(ft_cfg)):
+            "eval_limit", "lora", "lora_rank"), where=skip)}
+        d = stages.path(label, payload)
+        ft_cfg = build(FinetuneConfig, {k: v for k, v in ft.model_dump().items()
+                                        if k not in skip}, out=str(d),
+                       data=spec("train", ft.train_limit or train_limit), teacher=base_cfg)
+        if stages.start(d, label, shown(ft_cfg)):
             mark_output_dir(d, "teacher-finetune")  # run made the folder: the stage resumes
             finetune(ft_cfg, progress=progress)
             stages.finish(d, payload)
-        teacher_cfg = build(TeacherConfig, {**t.model_dump(),
-                                            "name": str(d / "model") if d else RUN_TIME})
+        index[label.replace("-", "_")] = d.name if d else RUN_TIME
+        return d, build(TeacherConfig, {**t.model_dump(),
+                                        "name": str(d / "model") if d else RUN_TIME})
+
+    if t.finetune is not None:
+        d, teacher_cfg = finetune_stage("teacher-finetune")
         teacher_id = {"finetuned": d.name if d else RUN_TIME}
     cached: dict[str, Teacher] = {}
 
@@ -191,23 +216,39 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         return cached["t"]
 
     # ---- 2. teacher accuracy on the evaluation split -----------------------------------------
-    payload = {"teacher": teacher_id, "data": test_id, "split": cfg.data.test_split,
-               "limit": cfg.data.test_limit}
-    d = stages.path("teacher-eval", payload)
-    ev = build(TeacherEvalConfig, cfg.teacher_eval.model_dump(), data=test_spec,
-               teacher=teacher_cfg, out=str(d / "metrics.json") if d else None)
-    if stages.start(d, "teacher-eval", {**teacher_shown, "batch_size": ev.batch_size}):
-        teacher_eval(ev.data, ev.teacher, batch_size=ev.batch_size, out=ev.out,
-                     teacher=get_teacher(), progress=progress)
-        stages.finish(d, payload)
+    def eval_stage(name: str, t_cfg, t_id: dict, split: str, limit: int | None,
+                   load=None) -> Path | None:
+        """The teacher `t_cfg` scored on `split`; `load()` gives it already loaded (the
+        run's own teacher, kept for attribution), else the stage loads it and lets it go."""
+        data = test_spec if split == cfg.data.test_split and limit == cfg.data.test_limit \
+            else spec(split, limit)
+        payload = {"teacher": t_id, "data": test_id if data is test_spec else data_id,
+                   "split": split, "limit": limit}
+        label = "teacher-eval" + ("" if name == "test" else f"-{name}")
+        d = stages.path(label, payload)
+        ev = build(TeacherEvalConfig, cfg.teacher_eval.model_dump(), data=data, teacher=t_cfg,
+                   out=str(d / "metrics.json") if d else None)
+        if stages.start(d, label, {**shown(t_cfg), "batch_size": ev.batch_size,
+                                   "split": split, "limit": limit}):
+            teacher_eval(ev.data, ev.teacher, batch_size=ev.batch_size, out=ev.out,
+                         teacher=load() if load else None, progress=progress)
+            stages.finish(d, payload)
+        index["teacher_evals"][name] = f"{d.name}/metrics.json" if d else RUN_TIME
+        return d
+
+    te = cfg.teacher_eval
+    d = eval_stage("test", teacher_cfg, teacher_id, cfg.data.test_split, cfg.data.test_limit,
+                   load=get_teacher)
     teacher_metrics = json.loads((d / "metrics.json").read_text())["metrics"] \
         if stages.done(d) else RUN_TIME
+    if te.dev_limit:
+        eval_stage("dev", teacher_cfg, teacher_id, "dev", te.dev_limit, load=get_teacher)
 
     # ---- 3. attribution on the training split ------------------------------------------------
     a = cfg.attribution
     # What changes the scores or their selection; not batch sizes or the memory/speed knobs.
     speed = ("batch_size", "gradient_checkpointing", "ig_internal_batch", "occlusion_batch",
-             "occlusion_reuse_prefix", "methods", "controls", "control_seed")
+             "occlusion_reuse_prefix", "methods", "controls", "control_seed", "derived")
     choice = hashed(a, where=(*speed, "top_k", "target", "ig_steps"))
     for method in a.methods:
         payload = {"teacher": teacher_id, "data": data_id, "limit": train_limit,
@@ -221,7 +262,6 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
             attribute(attr_cfg, teacher=get_teacher(), progress=progress)
             stages.finish(d, payload)
         rationale_files[method], attr_ids[method] = out, d.name if d else RUN_TIME
-    cached.clear()  # the teacher's memory is the students' now
     main_method = a.methods[0]
     selection = {k: v for k, v in choice.items() if k not in ("seed", "baseline")}
     for control in a.controls:
@@ -236,17 +276,74 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
             derive(derive_cfg)
             stages.finish(d, payload)
         rationale_files[control], attr_ids[control] = out, d.name if d else RUN_TIME
+    for der in a.derived:  # re-selections of a method's stored scores
+        chosen = {k: getattr(der, k) for k in sorted(der.model_fields_set)
+                  if k not in ("name", "from_", "limit")}
+        payload = {"attribution": attr_ids[der.from_], "derived": chosen, "limit": der.limit,
+                   **selection}
+        d = stages.path(f"derived-{der.name}", payload)
+        out = d / "rationales.jsonl" if d else None
+        derive_cfg = build(DeriveConfig, {**a.model_dump(), **chosen},
+                           source_file=str(rationale_files[der.from_]), out=str(out),
+                           data=spec("train", der.limit or train_limit), source="teacher")
+        if stages.start(d, f"derived-{der.name}", shown(derive_cfg, always=("top_k", "rank"))):
+            derive(derive_cfg)
+            stages.finish(d, payload)
+        rationale_files[der.name], attr_ids[der.name] = out, d.name if d else RUN_TIME
+    if cfg.faithfulness:  # ERASER's comprehensiveness and sufficiency, on the teacher
+        f = cfg.faithfulness
+        payload = {"teacher": teacher_id, "data": data_id, "limit": f.limit, "bins": f.bins,
+                   "files": {src: attr_ids[src] for src in f.sources}}
+        d = stages.path("faithfulness", payload)
+        f_cfg = build(FaithfulnessConfig, f.model_dump(), out=str(d),
+                      rationales=[str(rationale_files[src]) for src in f.sources],
+                      data=spec("train", f.limit), teacher=teacher_cfg)
+        if stages.start(d, "faithfulness", {**teacher_shown, "limit": f.limit,
+                                            "sources": ",".join(f.sources)}):
+            mark_output_dir(d, "faithfulness")  # run made the folder: the stage resumes
+            faithfulness(f_cfg, teacher=get_teacher(), progress=progress)
+            stages.finish(d, payload)
+        # summary.json names each file as it was given: the sources by those names
+        index["faithfulness"] = {"dir": d.name if d else RUN_TIME, "files": {
+            src: str(rationale_files[src]) for src in f.sources}}
+    cached.clear()  # the teacher's memory is the students' now
+    index["rationales"] = {src: _rel(root, path) for src, path in rationale_files.items()}
 
     # ---- 4. students, 5. their evaluation ----------------------------------------------------
+    student_rows: list[dict[str, Any]] = []
+    tuning: list[dict[str, Any]] = []
+
     def write_curves(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # After every row: a study stopped midway keeps what it has measured.
-        curves = curve_records(cfg.data.task, cfg.students.student, rows)
+        curves = curve_records(cfg.data.task, student_rows + rows)
         if not dry:
             write_text_atomic(root / "curves.json", json.dumps(curves, indent=1))
         return curves
 
-    student_rows, tuning = students.run(sizes, on_row=write_curves)
-    curves = write_curves(student_rows)
+    for students in groups:
+        rows, choices = students.run(sizes, on_row=write_curves)
+        student_rows += rows
+        tuning += choices
+    curves = write_curves([])
+    index["students"] = [{k: row[k] for k in ("group", "student", "name", "mode", "channel",
+                                              "source", "n_train")} |
+                         {"runs": [{"seed": r["seed"], "train_dir": _rel(root, r["train_dir"]),
+                                    "eval_dir": _rel(root, r["eval_dir"])}
+                                   for r in row["runs"]]} for row in student_rows]
+    index["tuning"] = [{**c, "tried": [{**x, "train_dir": _rel(root, x["train_dir"])}
+                                       for x in c["tried"]]} for c in tuning]
+
+    # ---- teacher measurements beside the run (references; no student uses them) ------------
+    if te.zero_shot and t.finetune is not None:
+        eval_stage("zeroshot", base_cfg, base_id, cfg.data.test_split, cfg.data.test_limit)
+    if te.full_schedule and t.finetune is not None and t.finetune.max_steps:
+        _, full_cfg = finetune_stage("teacher-finetune-full", skip=("max_steps",))
+        full_id = {"finetuned": index["teacher_finetune_full"]}
+        eval_stage("full", full_cfg, full_id, cfg.data.test_split, cfg.data.test_limit)
+        if te.dev_limit:
+            eval_stage("full-dev", full_cfg, full_id, "dev", te.dev_limit)
+    if not dry:
+        write_text_atomic(root / "stages.json", json.dumps(index, indent=1))
 
     # ---- 6. report ---------------------------------------------------------------------------
     report_payload = {"teacher_eval": teacher_metrics, "attr": attr_ids,

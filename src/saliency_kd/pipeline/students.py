@@ -21,7 +21,7 @@ from ..artifact import mark_output_dir
 from ..data import DataSpec, FieldMap, dev_ids, load_examples
 from ..errors import ConfigError
 from ..settings import resolve_device
-from .config import RunConfig
+from .config import GROUP_ONLY, RunConfig
 
 RUN_TIME = "<decided at run time>"
 """Stands for what only the real run can know (a size that needs the data, the output of a stage
@@ -62,8 +62,9 @@ class Row:  # hashable: the grid's choice is kept per row
         return name
 
 
-def study_rows(cfg: RunConfig, main_method: str) -> list[Row]:
-    s, controls = cfg.students, cfg.attribution.controls
+def study_rows(cfg: RunConfig, main_method: str, group=None) -> list[Row]:
+    """The rows of one student group (default: the first)."""
+    s, controls = group or cfg.groups[0], cfg.attribution.controls
     rows = []
     for mode in s.modes:
         explains = "rationale" in mode or "dss" in mode
@@ -89,12 +90,32 @@ def limit_for(n: int, examples: list, held: set[str]) -> int:
                       f"split has {seen} outside its dev carve-out")
 
 
+def study_sizes(cfg: RunConfig, dry: bool, spec) -> list[tuple[int | None, int | None]]:
+    """(n_train, limit) per size; without a curve, one size: the configured train_limit."""
+    sizes = cfg.data.train_sizes
+    if not sizes:
+        return [(None, cfg.data.train_limit)]
+    if dry and cfg.data.data_dir == "hub":  # a plan fetches nothing
+        return [(n, RUN_TIME) for n in sorted(sizes)]
+    # Local files (a plan hashes them anyway) and the generated demo are read: which
+    # examples make n decides the limits, and the limits every later stage's directory.
+    _, examples = load_examples(spec("train", None))
+    held = dev_ids(examples)
+    return [(n, limit_for(n, examples, held)) for n in sorted(sizes)]
+
+
 class StudentStages:
-    """Trains and evaluates the students of one run (see the module docstring)."""
+    """Trains and evaluates the students of one group of a run (see the module docstring)."""
 
     def __init__(self, cfg: RunConfig, stages, data_id: dict, rationale_files: dict[str, Path],
-                 attr_ids: dict[str, str], spec, progress: bool, test_id: dict | None = None):
+                 attr_ids: dict[str, str], spec, progress: bool, test_id: dict | None = None,
+                 group=None):
         self.cfg, self.stages, self.data_id = cfg, stages, data_id
+        self.group = group or cfg.groups[0]
+        self.name = cfg.group_name(self.group)
+        # Stage names carry the group where a run has several (hashes differ anyway: another
+        # student or settings); a run of one group keeps the names it always had.
+        self.prefix = "" if len(cfg.groups) == 1 else self.name.replace("/", "_") + "-"
         self.test_id = test_id or {}
         self.files, self.attr_ids, self.spec, self.progress = (rationale_files, attr_ids, spec,
                                                               progress)
@@ -106,7 +127,7 @@ class StudentStages:
         from ..student.channels import resolve_channel
         from ..student.train import detect_family
 
-        s = self.cfg.students
+        s = self.group
         if not s.channels or not any(m.split("+")[0] in ("rationale", "dss") for m in s.modes):
             return
         family = s.family or detect_family(resolve_model_path(split_depth(s.student)[0]))
@@ -114,21 +135,13 @@ class StudentStages:
             try:
                 resolve_channel(c, family)
             except ConfigError as exc:
-                raise ConfigError("students.channels", exc.message) from None
+                raise ConfigError(self.key("channels"), exc.message) from None
 
-    # ---- sizes --------------------------------------------------------------------------------
-    def sizes(self) -> list[tuple[int | None, int | None]]:
-        """(n_train, limit) per size; without a curve, one size: the configured train_limit."""
-        sizes = self.cfg.data.train_sizes
-        if not sizes:
-            return [(None, self.cfg.data.train_limit)]
-        if self.stages.dry and self.cfg.data.data_dir == "hub":  # a plan fetches nothing
-            return [(n, RUN_TIME) for n in sorted(sizes)]
-        # Local files (a plan hashes them anyway) and the generated demo are read: which
-        # examples make n decides the limits, and the limits every later stage's directory.
-        _, examples = load_examples(self.spec("train", None))
-        held = dev_ids(examples)
-        return [(n, limit_for(n, examples, held)) for n in sorted(sizes)]
+    def key(self, name: str) -> str:
+        """The YAML key of one of this group's settings, for errors."""
+        if len(self.cfg.groups) == 1:
+            return f"students.{name}"
+        return f"students.{self.cfg.groups.index(self.group)}.{name}"
 
     # ---- one training run ---------------------------------------------------------------------
     def train(self, row: Row, n: int | None, limit: int | None, seed: int, lr: float,
@@ -136,18 +149,19 @@ class StudentStages:
         from ..settings import build
         from ..student import TrainConfig, train
 
-        s = self.cfg.students
+        s = self.group
         # The keys train hashes held before settings came from TrainConfig, and new ones only
         # when set; not where or how a run is spread (device, processes, micro-batches, saves).
         common = hashed(s, STUDENT_KEYS, where=(
             "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
-            "grad_accum", "fsdp", "checkpoint_every"))
+            "grad_accum", "fsdp", "checkpoint_every", *GROUP_ONLY))
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel, "seed": seed, "lr": lr, "alpha": alpha,
                    "teacher_file": self.attr_ids[row.source] if row.source else None}
         slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-")
-        label = f"train-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
-        d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
+        label = f"train-{self.prefix}{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
+        d = self.stages.path(f"train-{self.prefix}{slug}" + (f"-n{n}" if n else "") +
+                             f"-s{seed}", payload)
         cfg = build(TrainConfig, {**s.model_dump(), "lr": lr, "alpha": alpha}, out=str(d),
                     data=self.spec("train", limit), mode=row.mode, channel=row.channel,
                     seed=seed, rationales=str(self.files[row.source]) if row.source else None)
@@ -160,7 +174,7 @@ class StudentStages:
 
     # ---- the grid -----------------------------------------------------------------------------
     def grid(self, row: Row) -> list[tuple[float, float]]:
-        s = self.cfg.students
+        s = self.group
         if s.tune is None:
             return [(s.lr, s.alpha)]
         alphas = s.tune.alpha if row.explains else [s.alpha]
@@ -168,13 +182,13 @@ class StudentStages:
 
     def choose(self, row: Row, n: int | None, limit: int | None) -> dict[str, Any]:
         """The grid point with the best dev accuracy (ties: the first in grid order)."""
-        seed = self.cfg.students.seeds[0]
+        seed = self.group.seeds[0]
         tried = []
         for lr, alpha in self.grid(row):
             d = self.train(row, n, limit, seed, lr, alpha)
             dev = json.loads((d / "train_summary.json").read_text())["best_dev_accuracy"] \
                 if self.stages.done(d) else RUN_TIME
-            tried.append({"lr": lr, "alpha": alpha, "dev_accuracy": dev})
+            tried.append({"lr": lr, "alpha": alpha, "dev_accuracy": dev, "train_dir": str(d)})
         if len(tried) > 1 and any(t["dev_accuracy"] == RUN_TIME for t in tried):
             return {"lr": RUN_TIME, "alpha": RUN_TIME, "tried": tried, "tuned_at": n}
         best = max(tried, key=lambda t: (t["dev_accuracy"] or 0.0))
@@ -187,22 +201,25 @@ class StudentStages:
         """(rows with their runs, tuning choices) over `sizes` (from `sizes()`), smallest size
         first, so a study stopped early already compares every row at its first sizes;
         `on_row(results)` is called after each finished row."""
-        cfg = self.cfg
-        tune = cfg.students.tune
+        cfg, group = self.cfg, self.group
+        tune = group.tune
         fixed_at = dict(sizes).get(tune.size) if tune and tune.size else None
         chosen: dict[Row, dict[str, Any]] = {}
         results, choices = [], []
         for n, limit in sizes:
-            for row in study_rows(cfg, cfg.attribution.methods[0]):
+            for row in study_rows(cfg, cfg.attribution.methods[0], group):
                 if fixed_at is not None:
                     if row not in chosen:
                         chosen[row] = self.choose(row, tune.size, fixed_at)
                     choice = chosen[row]
                 else:
                     choice = self.choose(row, n, limit)
-                choices.append({"row": row.name, "n_train": n, **choice})
-                runs = [self.evaluate(row, n, limit, seed, choice) for seed in cfg.students.seeds]
-                results.append({"name": row.name, "mode": row.mode,
+                choices.append({"group": self.name, "row": row.name, "n_train": n, **choice})
+                if group.dev_only:  # chosen on dev: the grid's runs are all there is
+                    continue
+                runs = [self.evaluate(row, n, limit, seed, choice) for seed in group.seeds]
+                results.append({"name": row.name, "group": self.name,
+                                "student": group.student, "mode": row.mode,
                                 "channel": resolved_channel(row, runs[0]["train_dir"]),
                                 "source": row.source if row.explains else None,
                                 "n_train": runs[0]["n_train"], "lr": choice["lr"],
@@ -224,12 +241,14 @@ class StudentStages:
         if "content" in self.test_id:  # the test file's content, where it has a file
             payload["data"] = self.test_id
         e = self.stages.path("evaluate", payload)
-        device = resolve_device(cfg.students.device)
-        if self.stages.start(e, f"evaluate-{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}",
+        device = resolve_device(self.group.device)
+        if self.stages.start(e, f"evaluate-{self.prefix}{row.name}" + (f"-n{n}" if n else "") +
+                             f"-s{seed}",
                              {"device": device, "split": cfg.data.test_split,
                               "limit": cfg.data.test_limit}):
             evaluate(d / "model", self.spec(cfg.data.test_split, cfg.data.test_limit),
-                     out=e / "metrics.json", progress=self.progress, device=device)
+                     out=e / "metrics.json", batch_size=self.group.eval_batch_size,
+                     progress=self.progress, device=device)
             self.stages.finish(e, payload)
         if not (self.stages.done(d) and self.stages.done(e)):  # a plan: not run yet
             return {"seed": seed, "train_dir": str(d), "eval_dir": str(e), "n_train": n,
@@ -254,9 +273,10 @@ def resolved_channel(row: Row, train_dir: str) -> str | None:
     return DEFAULT_CHANNEL[meta["family"]]
 
 
-def curve_records(task: str, student: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def curve_records(task: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per trained and evaluated student: the format of docs/results/curves.json."""
-    return [{"task": task, "n_train": row["n_train"], "student": student, "mode": row["mode"],
+    return [{"task": task, "n_train": row["n_train"], "student": row["student"],
+             "mode": row["mode"],
              "channel": row["channel"], "source": row["source"], "seed": run["seed"],
              "accuracy": run["metrics"]["accuracy"], "n_test": run["metrics"]["n"]}
             for row in rows for run in row["runs"]]

@@ -103,7 +103,11 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
             pred_file = Path(r["eval_dir"]) / "metrics.predictions.jsonl"
             per_seed.append([json.loads(x)["correct"] for x in pred_file.read_text().splitlines()])
         # per_seed follows students.seeds, the same order in every row, so rows pair by index.
-        students.append({"name": row["name"], "mode": row["mode"], "channel": row["channel"],
+        several = len(cfg.groups) > 1  # rows named by their group too
+        students.append({"name": row["name"], "group": row.get("group"),
+                         "label": f"{row['group']} {row['name']}" if several else row["name"],
+                         "student": row.get("student"), "mode": row["mode"],
+                         "channel": row["channel"],
                          "source": row["source"], "n_train": row["n_train"], "lr": row["lr"],
                          "alpha": row["alpha"], "seed_ids": [r["seed"] for r in row["runs"]],
                          **seed_average(per_seed)})
@@ -128,7 +132,8 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
                              autoescape=True)
     html = env.get_template("template.html.j2").render(
-        task=cfg.data.task, teacher_name=cfg.teacher.name, student_name=cfg.students.student,
+        task=cfg.data.task, teacher_name=cfg.teacher.name, student_name=", ".join(
+            dict.fromkeys(g.student for g in cfg.groups)) or "none",
         main_method=main_method, top_k=cfg.attribution.top_k, n_train=len(read_records(
             rationale_files[main_method])), test_split=cfg.data.test_split,
         teacher=results["teacher"], students=results["students"], methods=results["methods"],
@@ -154,7 +159,8 @@ def format_table(results: dict[str, Any]) -> str:
               for c in results.get("comparisons", [])}
     for s in results["students"]:
         diff = paired.get((curve_key(s), s["n_train"]))
-        lines.append(f"{'student: ' + s['name']:40s} {s['n_train']:7d} {s['accuracy']:9.3f} "
+        label = "student: " + s.get("label", s["name"])
+        lines.append(f"{label:40s} {s['n_train']:7d} {s['accuracy']:9.3f} "
                      f"{s['ci95_low']:6.3f}-{s['ci95_high']:.3f} {s['seeds']:5d}  "
                      + (points(diff) if diff else ""))
     for m in results["methods"]:
