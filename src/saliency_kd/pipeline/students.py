@@ -113,8 +113,8 @@ class StudentStages:
         self.cfg, self.stages, self.data_id = cfg, stages, data_id
         self.group = group or cfg.groups[0]
         self.name = cfg.group_name(self.group)
-        # Stage names carry the group where a run has several (hashes differ anyway: another
-        # student or settings); a run of one group keeps the names it always had.
+        # Stage labels carry the group where a run has several; a run of one group keeps the
+        # labels it always had.
         self.prefix = "" if len(cfg.groups) == 1 else self.name.replace("/", "_") + "-"
         self.test_id = test_id or {}
         self.files, self.attr_ids, self.spec, self.progress = (rationale_files, attr_ids, spec,
@@ -160,8 +160,9 @@ class StudentStages:
                    "teacher_file": self.attr_ids[row.source] if row.source else None}
         slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-")
         label = f"train-{self.prefix}{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
-        d = self.stages.path(f"train-{self.prefix}{slug}" + (f"-n{n}" if n else "") +
-                             f"-s{seed}", payload)
+        # The folder is named by the row alone: the same training in another group (or in a
+        # run of one group) is the same cached stage.
+        d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
         cfg = build(TrainConfig, {**s.model_dump(), "lr": lr, "alpha": alpha}, out=str(d),
                     data=self.spec("train", limit), mode=row.mode, channel=row.channel,
                     seed=seed, rationales=str(self.files[row.source]) if row.source else None)
