@@ -108,6 +108,8 @@ def test_a_derived_file_joins_a_run_without_touching_its_other_stages(student_wo
      "attribution.derived"),
     (lambda r: r["faithfulness"].update(sources=["saliency-k5"]), "faithfulness.sources"),
     (lambda r: r["teacher_eval"].update(dev_limit=0), "teacher_eval.dev_limit"),
+    (lambda r: r["teacher"]["finetune"].pop("max_steps"), "teacher_eval.full_schedule"),
+    (lambda r: r["data"].update(task="svamp"), "faithfulness"),
 ])
 def test_errors_in_groups_derived_files_and_measurements_name_the_key(student_world, tmp_path,
                                                                       change, key):

@@ -186,7 +186,7 @@ class RunConfig(Strict):
     @model_validator(mode="after")
     def _names(self) -> RunConfig:
         from ..attribution import method_names
-        from ..data import task_names
+        from ..data import get_task, task_names
 
         if self.data.task not in task_names():
             raise ValueError(f"data.task: '{self.data.task}' is not one of {task_names()}")
@@ -204,6 +204,15 @@ class RunConfig(Strict):
         for src in self.faithfulness.sources if self.faithfulness else []:
             if src not in known:
                 raise ValueError(f"faithfulness.sources: '{src}' is not one of {known}")
+        if self.faithfulness and self.data.task != "generic" and \
+                get_task(self.data.task).kind != "choice":
+            raise ValueError(f"faithfulness: '{self.data.task}' generates its answer; "
+                             "comprehensiveness and sufficiency need a probability over "
+                             "candidate answers")
+        te, ft = self.teacher_eval, self.teacher.finetune
+        if te.full_schedule and not (ft and ft.max_steps):
+            raise ValueError("teacher_eval.full_schedule: teacher.finetune.max_steps is not set, "
+                             "so the teacher already runs its whole schedule")
         sizes = self.data.train_sizes or []
         if sizes and self.data.train_limit is not None:
             raise ValueError("data.train_sizes: set either train_sizes (a learning curve) or "
