@@ -62,7 +62,9 @@ def dev_records(run_dir: Path, task: str, student: str) -> list[dict]:
             continue
         cfg, summ = json.loads(stage.read_text())["config"], json.loads(summary.read_text())
         model = json.loads((stage.parent / "model" / "student.json").read_text())
-        out.append({"task": task, "n_train": summ["train_n"], "student": student,
+        # a run of several student groups: each stage names its own student
+        out.append({"task": task, "n_train": summ["train_n"],
+                    "student": cfg.get("students", {}).get("student", student),
                     "mode": cfg["mode"], "channel": cfg.get("channel") or model.get("channel"),
                     "source": source_of(cfg.get("teacher_file")), "seed": cfg["seed"],
                     "lr": cfg["lr"], "alpha": cfg["alpha"],

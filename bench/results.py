@@ -231,7 +231,9 @@ def students_part(per_run: dict[str, dict[int, dict]]) -> dict:
 
 
 def lr_name(lr: float) -> str:
-    return f"{lr:.0e}".replace("e-0", "e-")  # 2e-4, as the committed names have it
+    """2e-4, 2.5e-4: as the committed names have it."""
+    mantissa, exponent = f"{lr:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def choice_part(run: Path, index: dict, groups: list[dict]) -> dict:
@@ -302,9 +304,12 @@ def task_results(run: Path, task: str) -> dict:
     faith = index.get("faithfulness")
     if faith and (run / faith["dir"] / "summary.json").exists():
         s = json.loads((run / faith["dir"] / "summary.json").read_text())
+        # summary.json names each file as the run gave it (a path that depends on how the run
+        # directory was spelled): matched by the stage folder the file lives in
+        by_stage = {Path(k).parent.name: v for k, v in s["files"].items()}
         res["faithfulness"] = {"bins": s["bins"], "split": s["split"], "by_file": {
-            source: {**s["files"][key], "teacher": made}
-            for source, key in faith["files"].items() if key in s["files"]}}
+            source: {**by_stage[Path(rel).parent.name], "teacher": made}
+            for source, rel in faith["files"].items() if Path(rel).parent.name in by_stage}}
     return res
 
 

@@ -230,7 +230,7 @@ def reproduce_config(world, run_dir) -> dict:
             {"name": "encoder", "student": str(world["encoder"]),
              "modes": ["standard", "rationale"], "sources": ["saliency", "saliency-k2"],
              "seeds": [0, 1], "lr": 1e-3, "batch_size": 12, "epochs": 1},
-            {"name": "other", "student": str(world["encoder"]), "modes": ["standard"],
+            {"name": "other", "student": str(world["seq2seq"]), "modes": ["standard"],
              "seeds": [0], "lr": 5e-4, "batch_size": 12, "epochs": 1},
             {"name": "choice", "student": str(world["encoder"]), "modes": ["standard"],
              "lr": 2e-3, "batch_size": 12, "epochs": 1, "dev_only": True},

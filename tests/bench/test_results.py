@@ -480,7 +480,8 @@ def test_a_reproduction_run_fills_every_table_of_its_task(reproduce_run):
     assert list(res["generating_students"]) == [other]
     assert list(res["generating_students"][other]) == ["standard"]
     choice = res["generating_student_choice"]
-    assert set(choice) == {"teacher (fine-tuned)", f"{other}-lr2e-3", f"{other} (standard, s0)"}
+    chooser = str(raw["students"][2]["student"])  # the dev-only group
+    assert set(choice) == {"teacher (fine-tuned)", f"{chooser}-lr2e-3", f"{other} (standard, s0)"}
     assert choice["teacher (fine-tuned)"]["dev_n"] == 6
     merged = results.merge({"task": "cqa"}, res)  # what update_task writes
     assert merged["students"]["standard"]["seed_ids"] == [0, 1]

@@ -36,7 +36,8 @@ def test_a_run_of_several_groups_measures_and_indexes_everything(student_world, 
                     ("encoder", "encoder rationale@saliency-k2", 2),
                     ("other", "other standard", 1)]
     curves = json.loads((root / "curves.json").read_text())
-    assert len(curves) == 7 and {c["student"] for c in curves} == {str(student_world["encoder"])}
+    assert len(curves) == 7 and {c["student"] for c in curves} == {
+        str(student_world["encoder"]), str(student_world["seq2seq"])}
 
     index = json.loads((root / "stages.json").read_text())
     evals = index["teacher_evals"]
@@ -63,7 +64,9 @@ def test_a_run_of_several_groups_measures_and_indexes_everything(student_world, 
 
     faith = index["faithfulness"]
     summary = json.loads((root / faith["dir"] / "summary.json").read_text())
-    assert set(summary["files"]) == set(faith["files"].values())
+    # the index names each file inside the run directory; summary.json as the run gave it
+    assert {Path(k).parent.name for k in summary["files"]} == {
+        Path(v).parent.name for v in faith["files"].values()}
     assert len(list((root / faith["dir"]).glob("*.jsonl"))) == 3  # one values file per source
 
     encoder = [s for s in index["students"] if s["group"] == "encoder"]
@@ -101,7 +104,9 @@ def test_a_derived_file_joins_a_run_without_touching_its_other_stages(student_wo
     (lambda r: r["students"][0].update(sources=["lime"]), "students.0.sources"),
     (lambda r: r["students"][2].update(lr="fast"), "students.2.lr"),
     (lambda r: r["attribution"]["derived"][0].update({"from": "occlusion"}),
-     "attribution.derived"),
+     "attribution.derived.0.from"),
+    (lambda r: r["students"][0]["sources"].append("saliency-value"), "students.0.sources"),
+    (lambda r: r["faithfulness"].update(limit=20), "faithfulness.limit"),
     (lambda r: r["attribution"]["derived"][1].update(rank="loudest"),
      "attribution.derived.1.rank"),
     (lambda r: r["attribution"]["derived"].append({"name": "random", "from": "saliency"}),
@@ -120,6 +125,16 @@ def test_errors_in_groups_derived_files_and_measurements_name_the_key(student_wo
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert f"'{key}'" in str(err.value) and "c.yaml" in str(err.value)
+
+
+def test_two_groups_of_one_student_may_not_share_a_row(student_world, tmp_path):
+    raw = reproduce_config(student_world, tmp_path / "x")
+    # "other" with the encoder's student: its standard row again
+    raw["students"][1]["student"] = raw["students"][0]["student"]
+    with pytest.raises(ConfigError) as err:
+        run_pipeline(parse_config(raw), progress=False)
+    assert "'students.1'" in str(err.value) and "row 'standard'" in str(err.value)
+    assert not (tmp_path / "x" / "stages.json").exists()  # refused before any stage
 
 
 def test_one_group_written_as_a_mapping_keeps_its_keys_in_errors(student_world, tmp_path):
@@ -148,3 +163,40 @@ def test_the_reproduction_configs_plan_every_table_of_results_md(path):
     else:
         assert names[0] == "encoder" and "faithfulness" in labels
         assert {"saliency-k3", "saliency-k10"} <= set(cfg.groups[0].sources)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_stopped_run_indexes_what_it_made(student_world, tmp_path, monkeypatch):
+    """stages.json is rewritten after each section and each student row: a run killed among
+    its students already names its teacher figures, rationale files and finished rows, and
+    bench/results.py can read it."""
+    from conftest import load_bench
+
+    from saliency_kd.pipeline.students import StudentStages
+
+    raw = reproduce_config(student_world, tmp_path / "run")
+    raw["teacher"]["finetune"].pop("max_steps")
+    raw["teacher_eval"] = {"dev_limit": 6}
+    raw.pop("faithfulness")
+    raw["students"] = raw["students"][:1]
+    real, calls = StudentStages.train, []
+
+    def train(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 4:  # the first row is finished (the choice, then seeds 0 and 1)
+            raise Killed
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(StudentStages, "train", train)
+    with pytest.raises(Killed):
+        run_pipeline(parse_config(raw), progress=False)
+    root = tmp_path / "run"
+    index = json.loads((root / "stages.json").read_text())
+    assert set(index["teacher_evals"]) == {"test", "dev"}
+    assert set(index["rationales"]) == {"saliency", "random", "saliency-k2", "saliency-value"}
+    assert [row["name"] for row in index["students"]] == ["standard"]
+    res = load_bench("results").task_results(root, "cqa")
+    assert list(res["students"]) == ["standard"] and res["teacher_finetuned"]["n"] == 12

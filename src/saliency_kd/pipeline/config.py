@@ -197,13 +197,20 @@ class RunConfig(Strict):
         if len(set(known)) < len(known):
             raise ValueError(f"attribution.derived: a name repeats a source of this config "
                              f"({known})")
-        for d in self.attribution.derived:
+        limited = {}  # derived files over the first N training examples only
+        for i, d in enumerate(self.attribution.derived):
             if d.from_ not in self.attribution.methods:
-                raise ValueError(f"attribution.derived: '{d.from_}' (from) is not one of "
+                raise ValueError(f"attribution.derived.{i}.from: '{d.from_}' is not one of "
                                  f"attribution.methods {self.attribution.methods}")
+            if d.limit:
+                limited[d.name] = d.limit
         for src in self.faithfulness.sources if self.faithfulness else []:
             if src not in known:
                 raise ValueError(f"faithfulness.sources: '{src}' is not one of {known}")
+            if src in limited and self.faithfulness.limit > limited[src]:
+                raise ValueError(f"faithfulness.limit: {self.faithfulness.limit} examples, but "
+                                 f"'{src}' covers only the first {limited[src]} "
+                                 "(its attribution.derived limit)")
         if self.faithfulness and self.data.task != "generic" and \
                 get_task(self.data.task).kind != "choice":
             raise ValueError(f"faithfulness: '{self.data.task}' generates its answer; "
@@ -224,6 +231,11 @@ class RunConfig(Strict):
                 raise ValueError(f"{key}.name: '{names[i]}' already names group "
                                  f"{names.index(names[i])} (give each group its own name)")
             _check_group(g, key, known, sizes)
+            for src in g.sources or []:
+                if src in limited and any("rationale" in m for m in g.modes):
+                    raise ValueError(f"{key}.sources: '{src}' covers only the first "
+                                     f"{limited[src]} training examples (its "
+                                     "attribution.derived limit); students need all of them")
         return self
 
 

@@ -90,6 +90,24 @@ class Stages:
              "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1, default=str))
 
 
+def _check_overlap(cfg: RunConfig) -> None:
+    """Two tested groups of one student must not share a row: their results (curves, report,
+    RESULTS.md) are kept by student and row, so one group's seeds would replace the other's."""
+    from ..errors import ConfigError
+    from .students import study_rows
+
+    seen: dict[tuple[str, str], int] = {}
+    for i, g in enumerate(cfg.groups):
+        if g.dev_only:
+            continue
+        for row in study_rows(cfg, cfg.attribution.methods[0], g):
+            j = seen.setdefault((g.student, row.name), i)
+            if j != i:
+                raise ConfigError(f"students.{i}", f"row '{row.name}' of {g.student} is "
+                                  f"also a row of group {j}: give one of them another "
+                                  "student, mode or source (or dev_only: true)")
+
+
 def _rel(root: Path, path: Path | str | None) -> str | None:
     """A path inside the run directory, relative to it (the index moves with the folder)."""
     if path is None or str(path) == RUN_TIME or str(path) == "None":
@@ -165,6 +183,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     test_id = _data_id(cfg, test_spec)
     groups = [StudentStages(cfg, stages, data_id, rationale_files, attr_ids, spec, progress,
                             test_id=test_id, group=g) for g in cfg.groups]
+    _check_overlap(cfg)
     sizes = study_sizes(cfg, dry, spec)
     # A learning curve: the teacher explains enough training examples for the largest size.
     train_limit = cfg.data.train_limit
@@ -186,6 +205,11 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     teacher_shown = shown(teacher_cfg)
     base_cfg, base_id = teacher_cfg, teacher_id
     index: dict[str, Any] = {"teacher_evals": {}}  # where each output is: stages.json
+
+    def write_index() -> None:
+        # After every section and student row: a stopped run's index names what it has made.
+        if not dry:
+            write_text_atomic(root / "stages.json", json.dumps(index, indent=1))
 
     # ---- 1. teacher fine-tuning ---------------------------------------------------------------
     def finetune_stage(label: str, skip: tuple[str, ...] = ()) -> tuple[Path | None, dict]:
@@ -243,6 +267,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         if stages.done(d) else RUN_TIME
     if te.dev_limit:
         eval_stage("dev", teacher_cfg, teacher_id, "dev", te.dev_limit, load=get_teacher)
+    write_index()
 
     # ---- 3. attribution on the training split ------------------------------------------------
     a = cfg.attribution
@@ -303,35 +328,38 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
             mark_output_dir(d, "faithfulness")  # run made the folder: the stage resumes
             faithfulness(f_cfg, teacher=get_teacher(), progress=progress)
             stages.finish(d, payload)
-        # summary.json names each file as it was given: the sources by those names
         index["faithfulness"] = {"dir": d.name if d else RUN_TIME, "files": {
-            src: str(rationale_files[src]) for src in f.sources}}
+            src: _rel(root, rationale_files[src]) for src in f.sources}}
     cached.clear()  # the teacher's memory is the students' now
     index["rationales"] = {src: _rel(root, path) for src, path in rationale_files.items()}
+    write_index()
 
     # ---- 4. students, 5. their evaluation ----------------------------------------------------
     student_rows: list[dict[str, Any]] = []
     tuning: list[dict[str, Any]] = []
 
-    def write_curves(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def write_curves(rows: list[dict[str, Any]], choices: list[dict[str, Any]],
+                     ) -> list[dict[str, Any]]:
         # After every row: a study stopped midway keeps what it has measured.
         curves = curve_records(cfg.data.task, student_rows + rows)
+        index["students"] = [
+            {k: row[k] for k in ("group", "student", "name", "mode", "channel", "source",
+                                 "n_train")} |
+            {"runs": [{"seed": r["seed"], "train_dir": _rel(root, r["train_dir"]),
+                       "eval_dir": _rel(root, r["eval_dir"])} for r in row["runs"]]}
+            for row in student_rows + rows]
+        index["tuning"] = [{**c, "tried": [{**x, "train_dir": _rel(root, x["train_dir"])}
+                                           for x in c["tried"]]} for c in tuning + choices]
         if not dry:
             write_text_atomic(root / "curves.json", json.dumps(curves, indent=1))
+            write_index()
         return curves
 
     for students in groups:
         rows, choices = students.run(sizes, on_row=write_curves)
         student_rows += rows
         tuning += choices
-    curves = write_curves([])
-    index["students"] = [{k: row[k] for k in ("group", "student", "name", "mode", "channel",
-                                              "source", "n_train")} |
-                         {"runs": [{"seed": r["seed"], "train_dir": _rel(root, r["train_dir"]),
-                                    "eval_dir": _rel(root, r["eval_dir"])}
-                                   for r in row["runs"]]} for row in student_rows]
-    index["tuning"] = [{**c, "tried": [{**x, "train_dir": _rel(root, x["train_dir"])}
-                                       for x in c["tried"]]} for c in tuning]
+    curves = write_curves([], [])
 
     # ---- teacher measurements beside the run (references; no student uses them) ------------
     if te.zero_shot and t.finetune is not None:
@@ -342,15 +370,20 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         eval_stage("full", full_cfg, full_id, cfg.data.test_split, cfg.data.test_limit)
         if te.dev_limit:
             eval_stage("full-dev", full_cfg, full_id, "dev", te.dev_limit)
-    if not dry:
-        write_text_atomic(root / "stages.json", json.dumps(index, indent=1))
+    write_index()
 
     # ---- 6. report ---------------------------------------------------------------------------
     report_payload = {"teacher_eval": teacher_metrics, "attr": attr_ids,
                       "students": [[row["name"], row["n_train"], [r["eval_dir"] for r in
                                                                   row["runs"]]]
                                    for row in student_rows],
-                      "tuning": tuning, "report": cfg.report.model_dump(), "version": 2}
+                      # the tuning as the report shows it: not where its runs lie, nor the
+                      # group's name where there is one group (hashes from before groups)
+                      "tuning": [{k: v for k, v in c.items()
+                                  if k != "group" or len(groups) > 1} |
+                                 {"tried": [{k: v for k, v in x.items() if k != "train_dir"}
+                                            for x in c["tried"]]} for c in tuning],
+                      "report": cfg.report.model_dump(), "version": 2}
     d = stages.path("report", report_payload)
     if stages.start(d, "report", cfg.report.model_dump()):
         _, train_examples = load_examples(train_spec)

@@ -199,9 +199,9 @@ class StudentStages:
     # ---- everything ---------------------------------------------------------------------------
     def run(self, sizes: list[tuple[int | None, int | None]], on_row=None,
             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(rows with their runs, tuning choices) over `sizes` (from `sizes()`), smallest size
+        """(rows with their runs, tuning choices) over `sizes` (from `study_sizes`), smallest size
         first, so a study stopped early already compares every row at its first sizes;
-        `on_row(results)` is called after each finished row."""
+        `on_row(results, choices)` is called after each finished row."""
         cfg, group = self.cfg, self.group
         tune = group.tune
         fixed_at = dict(sizes).get(tune.size) if tune and tune.size else None
@@ -217,6 +217,8 @@ class StudentStages:
                     choice = self.choose(row, n, limit)
                 choices.append({"group": self.name, "row": row.name, "n_train": n, **choice})
                 if group.dev_only:  # chosen on dev: the grid's runs are all there is
+                    if on_row:
+                        on_row(results, choices)
                     continue
                 runs = [self.evaluate(row, n, limit, seed, choice) for seed in group.seeds]
                 results.append({"name": row.name, "group": self.name,
@@ -227,7 +229,7 @@ class StudentStages:
                                 "alpha": choice["alpha"] if row.explains else None,
                                 "runs": runs})
                 if on_row:
-                    on_row(results)
+                    on_row(results, choices)
         return results, choices
 
     def evaluate(self, row: Row, n: int | None, limit: int | None, seed: int,
