@@ -249,3 +249,17 @@ def reproduce_run(student_world, tmp_path_factory):
     root = tmp_path_factory.mktemp("reproduce") / "run"
     raw = reproduce_config(student_world, root)
     return root, raw, run_pipeline(parse_config(raw), progress=False)
+
+
+def assert_config_error(raw: dict, tmp_path: Path, key: str) -> None:
+    """`raw` written as a YAML file fails to load with an error naming `key` and the file."""
+    import yaml
+
+    from saliency_kd.errors import ConfigError
+    from saliency_kd.pipeline.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert f"'{key}'" in str(err.value) and "c.yaml" in str(err.value)

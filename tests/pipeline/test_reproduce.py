@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import reproduce_config
+from conftest import assert_config_error, reproduce_config
 
 from saliency_kd.errors import ConfigError
-from saliency_kd.pipeline.config import load_config, parse_config
+from saliency_kd.pipeline.config import parse_config
 from saliency_kd.pipeline.run import plan_pipeline, run_pipeline
 from saliency_kd.report.analysis import read_records
 
@@ -120,11 +120,7 @@ def test_errors_in_groups_derived_files_and_measurements_name_the_key(student_wo
                                                                       change, key):
     raw = reproduce_config(student_world, tmp_path / "x")
     change(raw)
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    assert f"'{key}'" in str(err.value) and "c.yaml" in str(err.value)
+    assert_config_error(raw, tmp_path, key)
 
 
 def test_two_groups_of_one_student_may_not_share_a_row(student_world, tmp_path):

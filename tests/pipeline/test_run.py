@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from conftest import assert_config_error
 
 from saliency_kd.artifact import ResumableJsonl
 from saliency_kd.cli import main
@@ -116,11 +117,7 @@ def test_kill_during_attribution_then_rerun_gives_identical_output(student_world
 def test_config_errors_name_the_key(student_world, tmp_path, change, key):
     raw = tiny_config(student_world, tmp_path / "x")
     change(raw)
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    assert f"'{key}'" in str(err.value) and "c.yaml" in str(err.value)
+    assert_config_error(raw, tmp_path, key)
 
 
 def test_cli_reports_config_errors(tmp_path, capsys):

@@ -289,32 +289,32 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         rationale_files[method], attr_ids[method] = out, d.name if d else RUN_TIME
     main_method = a.methods[0]
     selection = {k: v for k, v in choice.items() if k not in ("seed", "baseline")}
-    for control in a.controls:
-        payload = {"attribution": attr_ids[main_method], "control": control, "top_k": a.top_k,
-                   "seed": a.control_seed, **selection}
-        d = stages.path(f"control-{control}", payload)
+    def derive_stage(name: str, label: str, method: str, source: str, payload: dict,
+                     values: dict, data: DataSpec, always: tuple[str, ...]) -> None:
+        """A rationale file `rationales` derives from `method`'s stored scores: a control
+        (random, gold words) or a re-selection of the teacher's words."""
+        d = stages.path(label, payload)
         out = d / "rationales.jsonl" if d else None
-        derive_cfg = build(DeriveConfig, {**a.model_dump(), "seed": a.control_seed},
-                           source_file=str(rationale_files[main_method]), out=str(out),
-                           data=train_spec, source=control)
-        if stages.start(d, f"control-{control}", shown(derive_cfg, always=("top_k", "seed"))):
+        derive_cfg = build(DeriveConfig, {**a.model_dump(), **values},
+                           source_file=str(rationale_files[method]),
+                           out=str(out), data=data, source=source)
+        if stages.start(d, label, shown(derive_cfg, always=always)):
             derive(derive_cfg)
             stages.finish(d, payload)
-        rationale_files[control], attr_ids[control] = out, d.name if d else RUN_TIME
+        rationale_files[name], attr_ids[name] = out, d.name if d else RUN_TIME
+
+    for control in a.controls:
+        derive_stage(control, f"control-{control}", main_method, control, {
+            "attribution": attr_ids[main_method], "control": control, "top_k": a.top_k,
+            "seed": a.control_seed, **selection}, {"seed": a.control_seed}, train_spec,
+            always=("top_k", "seed"))
     for der in a.derived:  # re-selections of a method's stored scores
         chosen = {k: getattr(der, k) for k in sorted(der.model_fields_set)
                   if k not in ("name", "from_", "limit")}
-        payload = {"attribution": attr_ids[der.from_], "derived": chosen, "limit": der.limit,
-                   **selection}
-        d = stages.path(f"derived-{der.name}", payload)
-        out = d / "rationales.jsonl" if d else None
-        derive_cfg = build(DeriveConfig, {**a.model_dump(), **chosen},
-                           source_file=str(rationale_files[der.from_]), out=str(out),
-                           data=spec("train", der.limit or train_limit), source="teacher")
-        if stages.start(d, f"derived-{der.name}", shown(derive_cfg, always=("top_k", "rank"))):
-            derive(derive_cfg)
-            stages.finish(d, payload)
-        rationale_files[der.name], attr_ids[der.name] = out, d.name if d else RUN_TIME
+        derive_stage(der.name, f"derived-{der.name}", der.from_, "teacher", {
+            "attribution": attr_ids[der.from_], "derived": chosen, "limit": der.limit,
+            **selection}, chosen, spec("train", der.limit or train_limit),
+            always=("top_k", "rank"))
     if cfg.faithfulness:  # ERASER's comprehensiveness and sufficiency, on the teacher
         f = cfg.faithfulness
         payload = {"teacher": teacher_id, "data": data_id, "limit": f.limit, "bins": f.bins,
