@@ -111,7 +111,7 @@ def test_yaml_keys_of_a_section_are_settings_or_listed():
     yaml_only = {"teacher.finetune": {"train_limit"}, "teacher": {"finetune"},
                  "attribution": {"methods", "controls", "control_seed", "derived"},
                  "students": {"modes", "channels", "sources", "tune", "seeds", "name",
-                              "dev_only", "eval_batch_size"},
+                              "dev_only", "train_sizes", "eval_batch_size"},
                  "teacher_eval": {"zero_shot", "dev_limit", "full_schedule"},
                  "faithfulness": {"sources"},  # limit: the data's, first N of train
                  # a re-selection: how words are chosen, from which method's scores

@@ -411,6 +411,30 @@ def test_a_plan_of_a_study_on_local_data_names_every_directory(student_world, tm
     assert not (tmp_path / "run").exists()  # nothing written
 
 
+def test_a_group_trains_only_at_its_own_sizes_with_the_hashes_of_the_whole_study(
+        student_world, tmp_path):
+    # A row added to a finished study at some sizes only (a group's train_sizes) names the same
+    # stages the whole study would: it finds them cached, and a later whole run finds its own.
+    from saliency_kd.pipeline.run import plan_pipeline
+
+    raw = tiny_config(student_world, tmp_path / "run")
+    raw["data"].pop("train_limit", None)
+    raw["data"]["train_sizes"] = [4, 8]
+    whole = {**raw["students"], "modes": ["standard", "kd"], "seeds": [0]}
+    raw["students"] = whole
+    every = {s.label: s.dir for s in plan_pipeline(parse_config(raw))
+             if s.label.startswith("train-")}
+    assert set(every) == {f"train-{m}-n{n}-s0" for m in ("standard", "kd") for n in (4, 8)}
+    raw["students"] = [{**whole, "name": "std", "modes": ["standard"]},
+                       {**whole, "name": "kd-at-8", "modes": ["kd"], "train_sizes": [8]}]
+    # The labels carry the group's name; the directories (hash of what is learnt) do not.
+    some = {s.dir for s in plan_pipeline(parse_config(raw)) if s.label.startswith("train-")}
+    assert some == set(every.values()) - {every["train-kd-n4-s0"]}
+    raw["students"][1]["train_sizes"] = [6]
+    with pytest.raises(ConfigError, match="students.1.train_sizes"):
+        parse_config(raw)
+
+
 def test_a_generic_file_field_map_is_settable_from_yaml(tmp_path):
     from saliency_kd.pipeline.students import spec_maker
 

@@ -139,13 +139,16 @@ StudentsCfg = section(
                             "lists several (default: the student's name)")),
     dev_only=(bool, Field(False, description="train and keep the best dev accuracy only, no "
                           "test evaluation (runs that choose a student on dev)")),
+    train_sizes=(list[int] | None, Field(None, min_length=1, description="the sizes of "
+                                         "data.train_sizes this group trains at (default: "
+                                         "every one); its grid still runs at tune.size")),
     eval_batch_size=(PositiveInt, Field(
         signature(evaluate).parameters["batch_size"].default,
         description="examples per student pass in the test evaluation (`saliency-kd "
         "evaluate --batch-size`)")))
-# What names a group, decides whether it is tested or how fast, not what its students learn:
-# never in a training stage's hash.
-GROUP_ONLY = ("name", "dev_only", "eval_batch_size")
+# What names a group, decides whether it is tested, at which sizes or how fast, not what its
+# students learn: never in a training stage's hash.
+GROUP_ONLY = ("name", "dev_only", "train_sizes", "eval_batch_size")
 
 
 class ReportCfg(Strict):
@@ -258,6 +261,9 @@ def _check_group(g: StudentsCfg, key: str, known: list[str], sizes: list[int]) -
             fits = [n for n in channel_names() if family in get_channel(n).families]
             raise ValueError(f"{key}.channels: '{c}' is not a channel of {family} students; "
                              f"they take {fits}")
+    for n in g.train_sizes or []:
+        if n not in sizes:
+            raise ValueError(f"{key}.train_sizes: {n} is not one of data.train_sizes {sizes}")
     if g.tune and g.tune.size is not None and sizes and g.tune.size not in sizes:
         raise ValueError(f"{key}.tune.size: {g.tune.size} is not one of data.train_sizes")
 

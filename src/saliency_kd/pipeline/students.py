@@ -208,6 +208,8 @@ class StudentStages:
         chosen: dict[Row, dict[str, Any]] = {}
         results, choices = [], []
         for n, limit in sizes:
+            if group.train_sizes and n not in group.train_sizes:
+                continue
             for row in study_rows(cfg, cfg.attribution.methods[0], group):
                 if fixed_at is not None:
                     if row not in chosen:
