@@ -2,6 +2,9 @@
 docs/results/curves.json, the committed record of every learning-curve run.
 
     python bench/curves.py runs/study-demo/curves.json [...] [--out docs/results/curves.json]
+    python bench/curves.py runs/study-anli1     # a run directory: the same, or, for a study
+                                                # stopped before its first test evaluation,
+                                                # its dev accuracies alone
 
 A run directory does not outlive a working session, while the committed file does: a record
 found in a run replaces the committed record of the same run (task, training size, student,
@@ -73,25 +76,37 @@ def dev_records(run_dir: Path, task: str, student: str) -> list[dict]:
     return out
 
 
+def read_run(path: Path) -> tuple[list[dict], list[dict]]:
+    """A run's curves records and dev records, from its curves.json or its directory (whose
+    config.json names the task and student when no test evaluation has run yet)."""
+    run_dir, curves = (path, path / "curves.json") if path.is_dir() else (path.parent, path)
+    found = json.loads(curves.read_text()) if curves.exists() else []
+    if found:
+        task, student = found[0]["task"], found[0]["student"]
+    else:
+        cfg = json.loads((run_dir / "config.json").read_text())
+        groups = cfg["students"] if isinstance(cfg["students"], list) else [cfg["students"]]
+        task, student = cfg["data"]["task"], groups[0]["student"]
+    return found, dev_records(run_dir, task, student)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", help="curves.json files of study runs")
+    ap.add_argument("runs", nargs="+", type=Path,
+                    help="curves.json files or run directories of study runs")
     ap.add_argument("--out", default="docs/results/curves.json")
     a = ap.parse_args()
     out = Path(a.out)
     committed = json.loads(out.read_text()) if out.exists() else []
-    found = [rec for path in a.runs for rec in json.loads(Path(path).read_text())]
+    runs = [read_run(path) for path in a.runs]
+    found = [rec for recs, _ in runs for rec in recs]
     merged = merge(committed, found)
     write(out, merged)
     print(f"{out}: {len(merged)} records ({len(found)} found in {len(a.runs)} run(s), "
           f"{len(committed)} committed before)")
     dev_out = out.with_name("curves_dev.json")
     dev = {r["stage"]: r for r in (json.loads(dev_out.read_text()) if dev_out.exists() else [])}
-    for path in a.runs:
-        recs = json.loads(Path(path).read_text())
-        if recs:
-            for r in dev_records(Path(path).parent, recs[0]["task"], recs[0]["student"]):
-                dev[r["stage"]] = r
+    dev.update((r["stage"], r) for _, recs in runs for r in recs)
     write(dev_out, sorted(dev.values(), key=lambda r: r["stage"]))
     print(f"{dev_out}: {len(dev)} training runs with their dev accuracy")
 

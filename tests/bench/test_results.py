@@ -459,6 +459,11 @@ def test_curves_dev_records_name_each_training_runs_source(tmp_path):
     [rec] = curves.dev_records(tmp_path, "demo", "minilm-l6")
     assert (rec["n_train"], rec["source"], rec["lr"], rec["alpha"], rec["dev_accuracy"]) == (
         50, "random", 2e-4, 0.75, 0.25)
+    # a study stopped before its first test evaluation: its config names task and student
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"data": {"task": "demo"}, "students": [{"name": "a", "student": "minilm-l6"}]}))
+    assert curves.read_run(tmp_path) == ([], [rec])
+    assert not (tmp_path / "curves.json").exists()
 
 
 def test_a_reproduction_run_fills_every_table_of_its_task(reproduce_run):
