@@ -161,8 +161,10 @@ def _pts(d: dict) -> str:
         why or f"CI {100 * d['ci95_low']:+.1f}..{100 * d['ci95_high']:+.1f}")
 
 
-def _listed(rows: list[dict], key: str = "diff", most: int = 3) -> str:
-    # A verdict stays short: the first few rows, and how many more there are.
+def _listed(rows: list[dict], key: str = "diff", most: int = 2) -> str:
+    # A verdict stays short: the first rows, and how many more there are. Two, not three, so
+    # that every task's verdict and the table's head fit the first screen (40 lines) with the
+    # learning-curve tasks added.
     items = [f"{r['label']} ({_pts(r[key])})" for r in rows]
     more = f"; {len(items) - most} more" if len(items) > most else ""
     return "; ".join(items[:most]) + more
