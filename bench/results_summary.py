@@ -21,6 +21,7 @@ from saliency_kd.report.curves import (
     below_zero,
     curve_table,
     plot_curves,
+    some_of,
     verdict,
     verdict_line,
 )
@@ -165,9 +166,7 @@ def _listed(rows: list[dict], key: str = "diff", most: int = 2) -> str:
     # A verdict stays short: the first rows, and how many more there are. Two, not three, so
     # that every task's verdict and the table's head fit the first screen (40 lines) with the
     # learning-curve tasks added.
-    items = [f"{r['label']} ({_pts(r[key])})" for r in rows]
-    more = f"; {len(items) - most} more" if len(items) > most else ""
-    return "; ".join(items[:most]) + more
+    return some_of([f"{r['label']} ({_pts(r[key])})" for r in rows], most)
 
 
 def group_verdict(group: dict) -> str:

@@ -191,7 +191,7 @@ def points(d: dict) -> str:
     return f"{mean}, interval {100 * d['ci95_low']:+.1f}..{100 * d['ci95_high']:+.1f}"
 
 
-def _some(items: list[str], most: int = 3) -> str:
+def some_of(items: list[str], most: int = 3) -> str:
     # A verdict stays one readable line: the first few, and how many more there are.
     more = f"; {len(items) - most} more" if len(items) > most else ""
     return "; ".join(items[:most]) + more
@@ -211,7 +211,7 @@ def verdict_line(comparisons: list[dict], noun: str = "channel", where: str = ""
         return f"no {noun} has a paired comparison with standard{where}"
     wins = [c for c in paired if above_zero(c["standard"])]
     if wins:
-        text = _some([f"{c['label']} beat standard ({points(c['standard'])})" + _against_random(c)
+        text = some_of([f"{c['label']} beat standard ({points(c['standard'])})" + _against_random(c)
                       for c in sorted(wins, key=lambda c: -c["standard"]["mean"])])
     else:
         best = max(paired, key=lambda c: c["standard"]["mean"])
@@ -219,11 +219,11 @@ def verdict_line(comparisons: list[dict], noun: str = "channel", where: str = ""
                f"(best: {best['label']}, {points(best['standard'])})"
     below = [c for c in paired if below_zero(c["standard"])]
     if below:
-        text += ". Below standard with an interval below zero: " + _some(
+        text += ". Below standard with an interval below zero: " + some_of(
             [f"{c['label']} ({points(c['standard'])})" for c in below])
     only_random = [c for c in comparisons if above_zero(c.get("random")) and c not in wins]
     if only_random:
-        text += ". Above their random-words control but not above standard: " + _some(
+        text += ". Above their random-words control but not above standard: " + some_of(
             [f"{c['label']} ({points(c['random'])})" for c in only_random])
     return text
 
