@@ -107,9 +107,9 @@ def render_summary(results: list[dict], results_dir: Path) -> list[str]:
     return lines
 
 
-LEAD = ("Does a student trained on the teacher's rationale beat the same student trained on "
-        "the labels alone (standard)? A row beats standard when its difference from standard, "
-        "paired by seed, has a 95% interval (t, over seeds) wholly above zero.")
+LEAD = ("Does a student trained on the teacher's rationale beat one trained on the labels "
+        "alone (standard)? A row beats standard when its seed-paired difference has a "
+        "95% t-interval wholly above zero.")
 
 
 def curve_records(results_dir: Path) -> list[dict]:
@@ -178,8 +178,8 @@ def group_verdict(group: dict) -> str:
     ours = [r for r in compared if r["kind"] == "rationale"]
     name = group["title"]
     if not ours:
-        return f"**{name}: not measured.** No row trained on the teacher's words has a paired " \
-               "comparison with standard."
+        # one line, so that a study that has run only standard so far keeps the first screen
+        return f"**{name}: not measured.** No rationale row is paired with standard yet."
     wins = sorted((r for r in ours if above_zero(r["diff"])), key=lambda r: -r["diff"]["mean"])
     others = [r for r in compared if r["kind"] != "rationale"]
     quoted = wins
