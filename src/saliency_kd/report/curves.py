@@ -212,7 +212,7 @@ def verdict_line(comparisons: list[dict], noun: str = "channel", where: str = ""
     wins = [c for c in paired if above_zero(c["standard"])]
     if wins:
         text = some_of([f"{c['label']} beat standard ({points(c['standard'])})" + _against_random(c)
-                      for c in sorted(wins, key=lambda c: -c["standard"]["mean"])])
+                        for c in sorted(wins, key=lambda c: -c["standard"]["mean"])])
     else:
         best = max(paired, key=lambda c: c["standard"]["mean"])
         text = f"no {noun} beat standard with an interval above zero{where} " \
