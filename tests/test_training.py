@@ -115,6 +115,30 @@ def test_the_best_on_dev_is_kept_and_patience_stops_the_run(tmp_path):
     assert (state["step"], state["best"], state["bad_evals"]) == (8, 0.7, 2)
 
 
+def test_checkpoints_every_n_steps_and_a_resume_keeps_the_same_best(tmp_path):
+    """Evaluations do not write checkpoints; a kill after a new best that no checkpoint saw
+    replays those steps and their evaluations, and keeps what an unbroken run keeps."""
+    accuracies = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]
+    whole = Tiny(tmp_path / "whole", accuracies=accuracies, eval_every=1)
+    written = []
+    whole._checkpoint = lambda: written.append(whole.step) or Trainer._checkpoint(whole)
+    unbroken = whole.train()
+    assert written == [4, 8, 12, 15]  # checkpoint_every=4 and the last step, not each evaluation
+    cut = tmp_path / "cut"
+    with pytest.raises(Killed):  # step 6's best (0.6) is saved, the last checkpoint is step 4's
+        Tiny(cut, accuracies=accuracies, eval_every=1, kill_at=7).train()
+    assert (cut / "best" / "step").read_text() == "6"
+    resumed = Tiny(cut, accuracies=accuracies[4:], eval_every=1)  # evaluations of steps 5..15
+    result = resumed.train()
+    assert result.best == unbroken.best == 0.6
+    assert (cut / "best" / "step").read_text() == (tmp_path / "whole" / "best" / "step"
+                                                   ).read_text() == "6"
+    assert resumed.kept == [(5, 0.5), (6, 0.6)]
+    a, b = _weights(whole), _weights(resumed)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+
+
 def test_without_evaluation_the_last_weights_are_kept(tmp_path):
     t = Tiny(tmp_path / "run", max_steps=3)
     assert t.train().best == -1.0 and t.kept == [(3, None)]
