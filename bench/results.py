@@ -391,11 +391,12 @@ def update_task(out: Path, runs_root: Path, task: str, versions: dict) -> dict:
 def render_page(results: list[dict], results_dir: Path) -> list[str]:
     """docs/RESULTS.md: the answer first (the summary), then where it comes from and how it
     was made. Writes the learning curves' plots into results_dir."""
-    lines = ["# Results", "",
-             "Everything here comes from `docs/results/*.json`, rendered by `bench/results.py`.",
-             "", *render_summary(results, results_dir)]
-    lines += [*wrap("The runs: `saliency-kd run configs/reproduce/<task>.yaml` (CPU, 2 cores) "
-                    "for the tasks' sections, `saliency-kd run configs/study/<task>.yaml` and "
+    # Where the figures come from follows the answer: the first screen is the summary's.
+    lines = ["# Results", "", *render_summary(results, results_dir)]
+    lines += [*wrap("Everything here comes from `docs/results/*.json`, rendered by "
+                    "`bench/results.py`. The runs: `saliency-kd run "
+                    "configs/reproduce/<task>.yaml` (CPU, 2 cores) for the tasks' sections, "
+                    "`saliency-kd run configs/study/<task>.yaml` and "
                     "`bench/curves.py` for the learning curves; `bench/results.py` merges them "
                     "into the JSON."), ""]
     # Versions as the runs recorded them: a re-render in another environment changes nothing.
