@@ -192,16 +192,15 @@ class Trainer:
                    **{f"loss_{k}": v for k, v in parts.items()},
                    "lr": self.scheduler.get_last_lr()[0], "seconds": self.seconds,
                    "time": time.time()}
-            evaluated = False
             if self.step % eval_every == 0 or self.step == stop or out_of_time:
-                evaluated = self._evaluate_and_keep_best(rec)
+                self._evaluate_and_keep_best(rec)
             self._log(rec)
             # Not after every evaluation: a student's state (weights and AdamW moments, ~270 MB
             # for MiniLM-L6) took 1.3 s to write, a tenth of a demo epoch. A resume replays the
             # steps since the last checkpoint with their random state, evaluations included,
             # so it keeps the same best weights an unbroken run keeps.
             if self.step % s.checkpoint_every == 0 or self.step == stop or out_of_time \
-                    or (evaluated and self._patience_used()):
+                    or self._patience_used():
                 self._checkpoint()
             if out_of_time:
                 log.warning("time budget of %s minutes used at step %d/%d", s.max_minutes,
@@ -339,18 +338,17 @@ class Trainer:
                     -(-batch_len // self.accum))
         return True
 
-    def _evaluate_and_keep_best(self, rec: dict[str, Any]) -> bool:
+    def _evaluate_and_keep_best(self, rec: dict[str, Any]) -> None:
         """Evaluate into `rec`; keep the weights when they beat the best so far."""
         result = self.evaluate()
         if result is None:
-            return False
+            return
         rec["dev_accuracy"], rec["dev_n"] = result
         if result[0] > self.best:
             self.best, self.bad_evals = result[0], 0
             self.save_best(self.step, result[0])
         else:
             self.bad_evals += 1
-        return True
 
     def _log(self, rec: dict[str, Any]) -> None:
         if self.main_process:
