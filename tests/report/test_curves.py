@@ -146,3 +146,36 @@ def test_verdict_without_a_win_gives_the_best_and_its_interval():
     assert verdict(one, "cqa") == (
         "no channel beat standard with an interval above zero at any size "
         "(best: tag@saliency at n=100, +5.0 pts, no interval (1 seed))")
+
+
+def _gold_case(gold_minus):
+    """standard 0.40/0.42/0.44; the teacher's words 1 pt under it on every seed; gold evidence
+    `gold_minus` (per seed) against standard."""
+    std = [0.40, 0.42, 0.44]
+    records = [rec("standard", s, a, n=500) for s, a in enumerate(std)]
+    records += [rec("rationale", s, a - 0.01, "attention", "saliency", n=500)
+                for s, a in enumerate(std)]
+    records += [rec("rationale", s, a + d, "attention", "gold-evidence", n=500)
+                for s, (a, d) in enumerate(zip(std, gold_minus))]
+    return curve_table(records)
+
+
+def test_the_positive_control_says_whether_the_channel_or_the_teacher_is_the_limit():
+    # gold evidence +5/+6/+7 pts over standard (+6.0, interval +3.5..+8.5) while the teacher's
+    # words are 1 pt under it: the teacher's rationales are the limit
+    text = verdict(_gold_case([0.05, 0.06, 0.07]), "cqa")
+    assert text.endswith(
+        ". Gold evidence beat standard through the attention channel (attention@gold-evidence "
+        "at n=500, +6.0 pts, interval +3.5..+8.5) where the teacher's words did not: the "
+        "teacher's rationales are the limit")
+    # gold evidence -1/+1/+3 pts (+1.0, interval -4.0..+6.0): the channel is the limit
+    text = verdict(_gold_case([-0.01, 0.01, 0.03]), "cqa")
+    assert text.endswith(
+        ". Gold evidence did not beat standard through the attention channel either (best: "
+        "attention@gold-evidence at n=500, +1.0 pts, interval -4.0..+6.0): the channel is the "
+        "limit, not the teacher's rationales")
+    # the teacher's words beat standard somewhere: nothing to diagnose; no gold row: nothing said
+    wins = _three_seeds([0.05, 0.06, 0.07], [0.01, 0.03, -0.01])
+    wins += [rec("rationale", s, 0.30, "tag", "gold-evidence", n=500) for s in range(3)]
+    assert "limit" not in verdict(curve_table(wins), "cqa")
+    assert "limit" not in verdict(curve_table(TWO_SEEDS), "cqa")

@@ -237,17 +237,46 @@ def _against_random(c: dict) -> str:
     return f", {verb} {c['random_label']} ({points(c['random'])})"
 
 
+def _label(row: dict, table_rows: list[dict]) -> str:
+    several = len({r["student"] for r in table_rows if r["task"] == row["task"]}) > 1
+    return f"{row['student'] + ' ' if several else ''}{row['key']} at n={row['n_train']}"
+
+
 def verdict(table_rows: list[dict], task: str) -> str:
     """The curves' verdict for one task: which rationale row beats standard, at which size,
     and whether it also beats the same channel on random words (rows from `curve_table`)."""
     rows = [r for r in table_rows if r["task"] == task and r["mode"] in RATIONALE_MODES]
-    several = len({r["student"] for r in table_rows if r["task"] == task}) > 1
     comparisons = [{
-        "label": f"{r['student'] + ' ' if several else ''}{r['key']} at n={r['n_train']}",
+        "label": _label(r, table_rows),
         "standard": r["minus_standard"], "random": r["minus_random"],
         "random_label": None if r["source"] == RANDOM else curve_key({**r, "source": RANDOM})}
         for r in rows]
     if not comparisons:
         return f"no rationale rows for {task}"
-    return verdict_line(comparisons, "channel", " at any size")
+    return verdict_line(comparisons, "channel", " at any size") + "".join(
+        f". {s}" for s in limits(table_rows, task))
+
+
+def limits(table_rows: list[dict], task: str) -> list[str]:
+    """Per channel whose rows on the teacher's words beat standard nowhere: what its
+    gold-evidence rows (the positive control) say about where the limit lies. Gold evidence
+    that beats standard where the teacher's words do not puts the limit on the teacher's
+    rationales; gold evidence that does not beat it either puts it on the channel."""
+    rows = [r for r in table_rows if r["task"] == task and r["mode"] in RATIONALE_MODES]
+    out = []
+    for channel in dict.fromkeys(r["channel"] for r in rows):
+        mine = [r for r in rows if r["channel"] == channel and r["minus_standard"]]
+        teacher = [r for r in mine if r["source"] not in (RANDOM, GOLD)]
+        gold = [r for r in mine if r["source"] == GOLD]
+        if not teacher or not gold or any(above_zero(r["minus_standard"]) for r in teacher):
+            continue
+        best = max(gold, key=lambda r: r["minus_standard"]["mean"])
+        said = f"{_label(best, table_rows)}, {points(best['minus_standard'])}"
+        if above_zero(best["minus_standard"]):
+            out.append(f"Gold evidence beat standard through the {channel} channel ({said}) where "
+                       "the teacher's words did not: the teacher's rationales are the limit")
+        else:
+            out.append(f"Gold evidence did not beat standard through the {channel} channel either "
+                       f"(best: {said}): the channel is the limit, not the teacher's rationales")
+    return out
 
