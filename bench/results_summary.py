@@ -20,6 +20,7 @@ from saliency_kd.report.curves import (
     above_zero,
     below_zero,
     curve_table,
+    limits,
     plot_curves,
     some_of,
     verdict,
@@ -146,7 +147,8 @@ def verdict_groups(results: list[dict], records: list[dict]) -> list[dict]:
         rows = [r for r in table if r["task"] == task]
         several = len({r["student"] for r in rows}) > 1
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["n_train"], i))
-        groups.append({"title": f"{title(task)} (learning curve)", "rows": [{
+        groups.append({"title": f"{title(task)} (learning curve)",
+                       "limits": limits(table, task), "rows": [{
             "where": f"{title(task)}, n={r['n_train']}", "student": r["student"], "mode": r["key"],
             "label": f"{r['student'] + ' ' if several else ''}{r['key']} at n={r['n_train']}",
             "kind": _kind(r["mode"], r["source"]), "mean": r["mean"],
@@ -162,10 +164,11 @@ def _pts(d: dict) -> str:
         why or f"CI {100 * d['ci95_low']:+.1f}..{100 * d['ci95_high']:+.1f}")
 
 
-def _listed(rows: list[dict], key: str = "diff", most: int = 2) -> str:
-    # A verdict stays short: the first rows, and how many more there are. Two, not three, so
-    # that every task's verdict and the table's head fit the first screen (40 lines) with the
-    # learning-curve tasks added.
+def _listed(rows: list[dict], key: str = "diff", most: int = 1) -> str:
+    # A verdict stays short: the first rows, and how many more there are (the table below has
+    # them all). Two of the rows that answer the question (the wins), one of every other list,
+    # so that every task's verdict and the table's head fit the first screen (40 lines) with
+    # the learning-curve tasks and their controls added.
     return some_of([f"{r['label']} ({_pts(r[key])})" for r in rows], most)
 
 
@@ -185,7 +188,7 @@ def group_verdict(group: dict) -> str:
     quoted = wins
     if wins:
         text = f"**{name}: yes.** {len(wins)} of {len(ours)} rationale rows beat standard: " \
-               + _listed(wins) + _against_random(wins)
+               + _listed(wins, most=2) + _against_random(wins)
     else:
         best = max(ours, key=lambda r: r["diff"]["mean"])
         quoted = [best]
@@ -209,7 +212,17 @@ def group_verdict(group: dict) -> str:
     only_random = [r for r in ours if r not in wins and above_zero(r["random"])]
     if only_random:
         text += ". Above random words, not above standard: " + _listed(only_random, "random")
+    for d in group.get("limits", []):
+        text += f". {LIMITS[d['limit']].format(**d)}"
     return text + "."
+
+
+# What the gold-evidence control says, in short (report.curves.limits has the figures).
+LIMITS = {"channel": "Gold evidence does not beat standard either: the {channel} channel is the "
+                     "limit",
+          "teacher": "Gold evidence beats standard and the teacher's words: they are the limit",
+          None: "Gold evidence beats standard; more seeds would say whether the teacher's words "
+                "fall short of it"}
 
 
 def _against_random(wins: list[dict]) -> str:

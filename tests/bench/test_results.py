@@ -410,6 +410,15 @@ def test_a_verdict_says_yes_only_for_a_rationale_row_above_standard():
     assert lost.endswith("Above random words, not above standard: s r (+5.0 pts, CI +1.0..+10.0).")
     none = summary.group_verdict(_group(std, ("s kd", "other", (.1, -.1, .3), None)))
     assert none.startswith("**T: not measured.**")
+    # a learning curve's gold-evidence control names the limit (report.curves.limits decides)
+    curve = _group(std, ("s r", "rationale", (-.1, -.2, -.05), None))
+    curve["limits"] = [{"channel": "attention", "limit": "channel", "text": "..."}]
+    assert summary.group_verdict(curve).endswith(
+        ". Gold evidence does not beat standard either: the attention channel is the limit.")
+    curve["limits"] = [{"channel": "attention", "limit": None, "text": "..."}]
+    assert summary.group_verdict(curve).endswith(
+        ". Gold evidence beats standard; more seeds would say whether the teacher's words fall "
+        "short of it.")
 
 
 def test_the_overview_table_names_a_task_and_student_once():

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from saliency_kd.report.curves import curve_key, curve_table, plot_curves, seeds_summary, verdict
+from saliency_kd.report.curves import (
+    curve_key,
+    curve_table,
+    limits,
+    plot_curves,
+    seeds_summary,
+    verdict,
+)
 
 
 def rec(mode, seed, acc, channel=None, source=None, n=100, task="cqa", student="minilm"):
@@ -148,27 +155,38 @@ def test_verdict_without_a_win_gives_the_best_and_its_interval():
         "(best: tag@saliency at n=100, +5.0 pts, no interval (1 seed))")
 
 
-def _gold_case(gold_minus):
-    """standard 0.40/0.42/0.44; the teacher's words 1 pt under it on every seed; gold evidence
-    `gold_minus` (per seed) against standard."""
+def _gold_case(gold_minus, teacher_minus=(-0.01, -0.01, -0.01)):
+    """standard 0.40/0.42/0.44; the teacher's words `teacher_minus` and gold evidence
+    `gold_minus` against it, seed by seed."""
     std = [0.40, 0.42, 0.44]
     records = [rec("standard", s, a, n=500) for s, a in enumerate(std)]
-    records += [rec("rationale", s, a - 0.01, "attention", "saliency", n=500)
-                for s, a in enumerate(std)]
+    records += [rec("rationale", s, a + d, "attention", "saliency", n=500)
+                for s, (a, d) in enumerate(zip(std, teacher_minus))]
     records += [rec("rationale", s, a + d, "attention", "gold-evidence", n=500)
                 for s, (a, d) in enumerate(zip(std, gold_minus))]
     return curve_table(records)
 
 
 def test_the_positive_control_says_whether_the_channel_or_the_teacher_is_the_limit():
-    # gold evidence +5/+6/+7 pts over standard (+6.0, interval +3.5..+8.5) while the teacher's
-    # words are 1 pt under it: the teacher's rationales are the limit
+    # gold evidence +5/+6/+7 pts over standard (+6.0, interval +3.5..+8.5) and 6/7/8 pts over
+    # the teacher's words, which are 1 pt under standard: the teacher's rationales are the limit
     text = verdict(_gold_case([0.05, 0.06, 0.07]), "cqa")
     assert text.endswith(
         ". Gold evidence beat standard through the attention channel (attention@gold-evidence "
-        "at n=500, +6.0 pts, interval +3.5..+8.5) where the teacher's words did not: the "
-        "teacher's rationales are the limit")
+        "at n=500, +6.0 pts, interval +3.5..+8.5) where the teacher's words did not, and beat "
+        "the teacher's words too: the teacher's rationales are the limit")
+    # the teacher's words +10/-5/+10 (no win over standard) minus gold +5/-11/+3 pts: mean -1.0,
+    # sd 8.72, t(2) = 4.30: +-21.6; not below gold, so the seeds cannot tell
+    text = verdict(_gold_case([0.05, 0.06, 0.07], [0.10, -0.05, 0.10]), "cqa")
+    assert text.endswith(
+        "where the teacher's words did not, yet attention@saliency is not below it (-1.0 pts, "
+        "interval -22.6..+20.6): more seeds would tell whether the teacher's rationales are the "
+        "limit")
+    assert [d["limit"] for d in limits(_gold_case([0.05, 0.06, 0.07]), "cqa")] == ["teacher"]
+    assert [d["limit"] for d in limits(_gold_case([0.05, 0.06, 0.07], [0.10, -0.05, 0.10]),
+                                       "cqa")] == [None]
     # gold evidence -1/+1/+3 pts (+1.0, interval -4.0..+6.0): the channel is the limit
+    assert [d["limit"] for d in limits(_gold_case([-0.01, 0.01, 0.03]), "cqa")] == ["channel"]
     text = verdict(_gold_case([-0.01, 0.01, 0.03]), "cqa")
     assert text.endswith(
         ". Gold evidence did not beat standard through the attention channel either (best: "

@@ -254,14 +254,16 @@ def verdict(table_rows: list[dict], task: str) -> str:
     if not comparisons:
         return f"no rationale rows for {task}"
     return verdict_line(comparisons, "channel", " at any size") + "".join(
-        f". {s}" for s in limits(table_rows, task))
+        f". {d['text']}" for d in limits(table_rows, task))
 
 
-def limits(table_rows: list[dict], task: str) -> list[str]:
+def limits(table_rows: list[dict], task: str) -> list[dict]:
     """Per channel whose rows on the teacher's words beat standard nowhere: what its
-    gold-evidence rows (the positive control) say about where the limit lies. Gold evidence
-    that beats standard where the teacher's words do not puts the limit on the teacher's
-    rationales; gold evidence that does not beat it either puts it on the channel."""
+    gold-evidence rows (the positive control) say about where the limit lies, as {"channel",
+    "limit": "channel", "teacher" or None (the seeds cannot tell), "text"}. Gold evidence that
+    does not beat standard either puts it on the channel; gold evidence that beats standard
+    puts it on the teacher's rationales only if it also beats the teacher's words, seed by
+    seed, at that size."""
     rows = [r for r in table_rows if r["task"] == task and r["mode"] in RATIONALE_MODES]
     out = []
     for channel in dict.fromkeys(r["channel"] for r in rows):
@@ -272,11 +274,23 @@ def limits(table_rows: list[dict], task: str) -> list[str]:
             continue
         best = max(gold, key=lambda r: r["minus_standard"]["mean"])
         said = f"{_label(best, table_rows)}, {points(best['minus_standard'])}"
-        if above_zero(best["minus_standard"]):
-            out.append(f"Gold evidence beat standard through the {channel} channel ({said}) where "
-                       "the teacher's words did not: the teacher's rationales are the limit")
-        else:
-            out.append(f"Gold evidence did not beat standard through the {channel} channel either "
-                       f"(best: {said}): the channel is the limit, not the teacher's rationales")
+        if not above_zero(best["minus_standard"]):
+            out.append({"channel": channel, "limit": "channel", "text":
+                        f"Gold evidence did not beat standard through the {channel} channel "
+                        f"either (best: {said}): the channel is the limit, not the teacher's "
+                        "rationales"})
+            continue
+        text = f"Gold evidence beat standard through the {channel} channel ({said}) where the " \
+               "teacher's words did not"
+        pairs = [(r, _paired(r, best)) for r in teacher if r["n_train"] == best["n_train"]]
+        pairs = [(r, d) for r, d in pairs if d]
+        limit = None
+        if pairs and all(below_zero(d) for _, d in pairs):
+            limit = "teacher"
+            text += ", and beat the teacher's words too: the teacher's rationales are the limit"
+        elif pairs:
+            r, d = max(pairs, key=lambda p: p[1]["mean"])
+            text += f", yet {r['key']} is not below it ({points(d)}): more seeds would tell " \
+                    "whether the teacher's rationales are the limit"
+        out.append({"channel": channel, "limit": limit, "text": text})
     return out
-
