@@ -22,6 +22,7 @@ from saliency_kd.report.curves import (
     curve_table,
     limits,
     plot_curves,
+    row_label,
     some_of,
     verdict,
     verdict_line,
@@ -145,12 +146,11 @@ def verdict_groups(results: list[dict], records: list[dict]) -> list[dict]:
     table = curve_table(records)
     for task in dict.fromkeys(r["task"] for r in table):
         rows = [r for r in table if r["task"] == task]
-        several = len({r["student"] for r in rows}) > 1
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["n_train"], i))
         groups.append({"title": f"{title(task)} (learning curve)",
                        "limits": limits(table, task), "rows": [{
             "where": f"{title(task)}, n={r['n_train']}", "student": r["student"], "mode": r["key"],
-            "label": f"{r['student'] + ' ' if several else ''}{r['key']} at n={r['n_train']}",
+            "label": row_label(r, table),
             "kind": _kind(r["mode"], r["source"]), "mean": r["mean"],
             "diff": as_shown(r["minus_standard"]), "random": as_shown(r["minus_random"])}
             for r in (rows[i] for i in order)]})
@@ -220,7 +220,8 @@ def group_verdict(group: dict) -> str:
 # What the gold-evidence control says, in short (report.curves.limits has the figures).
 LIMITS = {"channel": "Gold evidence does not beat standard either: the {channel} channel is the "
                      "limit",
-          "teacher": "Gold evidence beats standard and the teacher's words: they are the limit",
+          "teacher": "Gold evidence beats standard and the teacher's words: the teacher's "
+                     "rationales are the limit",
           None: "Gold evidence beats standard; more seeds would say whether the teacher's words "
                 "fall short of it"}
 

@@ -237,7 +237,8 @@ def _against_random(c: dict) -> str:
     return f", {verb} {c['random_label']} ({points(c['random'])})"
 
 
-def _label(row: dict, table_rows: list[dict]) -> str:
+def row_label(row: dict, table_rows: list[dict]) -> str:
+    """`key at n=N`, led by the student's name when the task's rows have several students."""
     several = len({r["student"] for r in table_rows if r["task"] == row["task"]}) > 1
     return f"{row['student'] + ' ' if several else ''}{row['key']} at n={row['n_train']}"
 
@@ -247,7 +248,7 @@ def verdict(table_rows: list[dict], task: str) -> str:
     and whether it also beats the same channel on random words (rows from `curve_table`)."""
     rows = [r for r in table_rows if r["task"] == task and r["mode"] in RATIONALE_MODES]
     comparisons = [{
-        "label": _label(r, table_rows),
+        "label": row_label(r, table_rows),
         "standard": r["minus_standard"], "random": r["minus_random"],
         "random_label": None if r["source"] == RANDOM else curve_key({**r, "source": RANDOM})}
         for r in rows]
@@ -273,7 +274,7 @@ def limits(table_rows: list[dict], task: str) -> list[dict]:
         if not teacher or not gold or any(above_zero(r["minus_standard"]) for r in teacher):
             continue
         best = max(gold, key=lambda r: r["minus_standard"]["mean"])
-        said = f"{_label(best, table_rows)}, {points(best['minus_standard'])}"
+        said = f"{row_label(best, table_rows)}, {points(best['minus_standard'])}"
         if not above_zero(best["minus_standard"]):
             out.append({"channel": channel, "limit": "channel", "text":
                         f"Gold evidence did not beat standard through the {channel} channel "
