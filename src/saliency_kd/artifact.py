@@ -197,8 +197,13 @@ def mark_output_dir(path: str | Path, verb: str) -> None:
         write_text_atomic(path / DIR_MARK, json.dumps({"verb": verb}) + "\n")
 
 
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
 def claim_output_dir(path: str | Path, verb: str | None = None, overwrite: bool = False,
-                     legacy: Callable[[Path], bool] | None = None) -> Path:
+                     legacy: Callable[[Path], bool] | None = None, key: str = "out",
+                     can_overwrite: bool = True) -> Path:
     """A folder to write in, claimed the way `claim_output` claims a file.
 
     Refused when it names an existing file. With `verb`: a missing or empty folder is free; an
@@ -206,12 +211,13 @@ def claim_output_dir(path: str | Path, verb: str | None = None, overwrite: bool 
     first claims a folder), or, for folders made before marks, pass the `legacy` test (its own
     checkpoint). Anything else (a folder of the user's, another verb's output) is refused
     unless `overwrite`: nothing in it is changed, deleted or added to. A folder claimed gets
-    the mark.
+    the mark. `key` names the setting in errors (`--out`, `--run-dir`); `can_overwrite` False:
+    the verb has no --overwrite to offer.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise ConfigError("out", f"{path} is a file, not a directory; --out names a run "
-                                 "directory here")
+        raise ConfigError(key, f"{path} is a file, not a directory; {_flag(key)} names a run "
+                               "directory here")
     if verb is None:
         return path
     found = dir_verb(path) if path.is_dir() else None
@@ -219,9 +225,10 @@ def claim_output_dir(path: str | Path, verb: str | None = None, overwrite: bool 
             and not (found is None and legacy is not None and legacy(path))):
         made = f"it was made by saliency-kd {found}" if found else \
             f"it was not made by saliency-kd {verb} (it has no {DIR_MARK})"
-        raise ConfigError("out", f"{path} is a folder with files in it, and {made}; nothing "
-                                 "was changed: choose another --out (a new or empty folder), "
-                                 "or pass --overwrite to write into it")
+        also = ", or pass --overwrite to write into it" if can_overwrite else ""
+        raise ConfigError(key, f"{path} is a folder with files in it, and {made}; nothing "
+                               f"was changed: choose another {_flag(key)} (a new or empty "
+                               f"folder){also}")
     mark_output_dir(path, verb)
     return path
 

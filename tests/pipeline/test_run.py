@@ -227,7 +227,9 @@ def _holder(run_dir):
     src = str(Path(saliency_kd.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     code = ("import sys, time\n"
+            "from saliency_kd.artifact import mark_output_dir\n"
             "from saliency_kd.atomic import exclusive\n"
+            "mark_output_dir(sys.argv[1], 'run')\n"  # as run_pipeline claims it first
             "with exclusive(sys.argv[1]):\n"
             "    print('locked', flush=True)\n"
             "    time.sleep(120)\n")
@@ -272,6 +274,36 @@ def test_a_run_directory_is_locked_while_a_run_works_in_it(student_world, tmp_pa
     with caplog.at_level(logging.WARNING), exclusive(run_dir):  # released cleanly: no warning
         pass
     assert "taking over" not in caplog.text
+
+
+def test_a_folder_run_did_not_make_is_refused_untouched(student_world, tmp_path, capsys):
+    """A --run-dir holding the user's files (even one named config.json) is refused with a
+    one-line error, exit 2, before anything is written in it; a run directory made before
+    folders carried a mark (its config.json is a run's) is still resumed."""
+    import os
+
+    from saliency_kd.artifact import DIR_MARK
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"mine": 1}')
+    raw = tiny_config(student_world, mine)
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(cfg_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"'run_dir': {mine} is a folder with files in it" in err and "--run-dir" in err
+    assert "--overwrite" not in err  # run has no such flag
+    assert os.listdir(mine) == ["config.json"]
+    assert (mine / "config.json").read_text() == '{"mine": 1}'
+    (mine / "config.json").unlink()
+    (mine / "config.json").write_text(parse_config(raw).model_dump_json())  # an old run's
+    raw["teacher"].pop("finetune")
+    raw["attribution"]["methods"] = ["saliency"]
+    raw["students"].update(modes=["standard"], seeds=[0])
+    run_pipeline(parse_config(raw), progress=False)
+    assert (mine / DIR_MARK).exists() and (mine / "results.json").exists()
 
 
 def test_stages_follow_the_content_of_the_data_not_its_path(student_world, tmp_path):

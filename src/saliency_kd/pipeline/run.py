@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifact import mark_output_dir
+from ..artifact import claim_output_dir, mark_output_dir
 from ..atomic import exclusive, write_text_atomic
 from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
@@ -128,9 +128,21 @@ def _data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
             **({"fields": fields} if fields else {})}
 
 
+def _made_by_run(root: Path) -> bool:
+    """A run directory made before folders carried a mark: the settings `run` writes first."""
+    try:
+        RunConfig.model_validate_json((root / "config.json").read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run every stage not yet done; the run directory is locked meanwhile (a second `run` or
-    `demo` on it refuses at once, naming the process that holds it)."""
+    `demo` on it refuses at once, naming the process that holds it). A folder `run` did not
+    make (the user's files) is refused before anything is written in it."""
+    claim_output_dir(cfg.run_dir, "run", legacy=_made_by_run, key="run_dir",
+                     can_overwrite=False)
     with exclusive(cfg.run_dir):
         return _stages(cfg, Stages(Path(cfg.run_dir)), progress)
 
