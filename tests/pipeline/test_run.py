@@ -298,7 +298,9 @@ def test_a_folder_run_did_not_make_is_refused_untouched(student_world, tmp_path,
     assert os.listdir(mine) == ["config.json"]
     assert (mine / "config.json").read_text() == '{"mine": 1}'
     (mine / "config.json").unlink()
-    (mine / "config.json").write_text(parse_config(raw).model_dump_json())  # an old run's
+    old_run = json.loads(parse_config(raw).model_dump_json())
+    old_run["a_setting_since_removed"] = 1  # an older version's run directory
+    (mine / "config.json").write_text(json.dumps(old_run))
     raw["teacher"].pop("finetune")
     raw["attribution"]["methods"] = ["saliency"]
     raw["students"].update(modes=["standard"], seeds=[0])

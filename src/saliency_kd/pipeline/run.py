@@ -129,12 +129,14 @@ def _data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
 
 
 def _made_by_run(root: Path) -> bool:
-    """A run directory made before folders carried a mark: the settings `run` writes first."""
+    """A run directory made before folders carried a mark: the settings `run` writes first
+    (the sections every run's config.json has; not validated against today's schema, so an
+    older version's run directory still resumes)."""
     try:
-        RunConfig.model_validate_json((root / "config.json").read_bytes())
+        saved = json.loads((root / "config.json").read_bytes())
     except (OSError, ValueError):
         return False
-    return True
+    return isinstance(saved, dict) and {"run_dir", "data", "teacher", "students"} <= set(saved)
 
 
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
