@@ -214,6 +214,17 @@ def claim_output_dir(path: str | Path, verb: str | None = None, overwrite: bool 
     the mark. `key` names the setting in errors (`--out`, `--run-dir`); `can_overwrite` False:
     the verb has no --overwrite to offer.
     """
+    path = check_output_dir(path, verb, overwrite, legacy, key, can_overwrite)
+    if verb is not None:
+        mark_output_dir(path, verb)
+    return path
+
+
+def check_output_dir(path: str | Path, verb: str | None = None, overwrite: bool = False,
+                     legacy: Callable[[Path], bool] | None = None, key: str = "out",
+                     can_overwrite: bool = True) -> Path:
+    """`claim_output_dir`'s refusals without its mark: what a --dry-run asks (nothing is
+    written), so a plan refuses the folder the real run would refuse."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(key, f"{path} is a file, not a directory; {_flag(key)} names a run "
@@ -229,7 +240,6 @@ def claim_output_dir(path: str | Path, verb: str | None = None, overwrite: bool 
         raise ConfigError(key, f"{path} is a folder with files in it, and {made}; nothing "
                                f"was changed: choose another {_flag(key)} (a new or empty "
                                f"folder){also}")
-    mark_output_dir(path, verb)
     return path
 
 

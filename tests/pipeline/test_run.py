@@ -290,12 +290,13 @@ def test_a_folder_run_did_not_make_is_refused_untouched(student_world, tmp_path,
     raw = tiny_config(student_world, mine)
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(yaml.safe_dump(raw))
-    assert main(["run", str(cfg_path)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err
-    assert f"'run_dir': {mine} is a folder with files in it" in err and "--run-dir" in err
-    assert "--overwrite" not in err  # run has no such flag
-    assert os.listdir(mine) == ["config.json"]
+    for dry in ([], ["--dry-run"]):  # a plan refuses the folder the run would refuse
+        assert main(["run", str(cfg_path), *dry]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+        assert f"'run_dir': {mine} is a folder with files in it" in err and "--run-dir" in err
+        assert "--overwrite" not in err  # run has no such flag
+        assert os.listdir(mine) == ["config.json"]
     assert (mine / "config.json").read_text() == '{"mine": 1}'
     (mine / "config.json").unlink()
     old_run = json.loads(parse_config(raw).model_dump_json())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifact import claim_output_dir, mark_output_dir
+from ..artifact import check_output_dir, claim_output_dir, mark_output_dir
 from ..atomic import exclusive, write_text_atomic
 from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
@@ -139,19 +139,25 @@ def _made_by_run(root: Path) -> bool:
     return isinstance(saved, dict) and {"run_dir", "data", "teacher", "students"} <= set(saved)
 
 
+# How `run` claims its run directory (and how a plan checks it): marked with the verb; an older
+# version's run directory passes by its config.json; no --overwrite (stages are cached instead).
+_CLAIM = {"legacy": _made_by_run, "key": "run_dir", "can_overwrite": False}
+
+
 def run_pipeline(cfg: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run every stage not yet done; the run directory is locked meanwhile (a second `run` or
     `demo` on it refuses at once, naming the process that holds it). A folder `run` did not
     make (the user's files) is refused before anything is written in it."""
-    claim_output_dir(cfg.run_dir, "run", legacy=_made_by_run, key="run_dir",
-                     can_overwrite=False)
+    claim_output_dir(cfg.run_dir, "run", **_CLAIM)
     with exclusive(cfg.run_dir):
         return _stages(cfg, Stages(Path(cfg.run_dir)), progress)
 
 
 def plan_pipeline(cfg: RunConfig) -> list[Planned]:
     """The stages `run_pipeline` would go through, in order, with their settings, directories
-    and whether they are cached: the same walk, with nothing loaded, run or written."""
+    and whether they are cached: the same walk, with nothing loaded, run or written. A folder
+    the real run would refuse is refused here too."""
+    check_output_dir(cfg.run_dir, "run", **_CLAIM)
     stages = Stages(Path(cfg.run_dir), dry=True)
     _stages(cfg, stages, progress=False)
     return stages.plan
