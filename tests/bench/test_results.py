@@ -414,10 +414,12 @@ def test_a_verdict_says_yes_only_for_a_rationale_row_above_standard():
     curve = _group(std, ("s r", "rationale", (-.1, -.2, -.05), None))
     curve["limits"] = [{"channel": "attention", "limit": "channel", "text": "..."}]
     assert summary.group_verdict(curve).endswith(
-        ". Gold evidence does not beat standard either: the attention channel is the limit.")
+        ". Through the attention channel even gold evidence does not beat standard: that channel "
+        "is the limit.")
     curve["limits"] = [{"channel": "attention", "limit": None, "text": "..."}]
     assert summary.group_verdict(curve).endswith(
-        ". Gold evidence beats standard; more seeds would say whether the teacher's words fall "
+        ". Through the attention channel gold evidence beats standard; more seeds would say "
+        "whether the teacher's words fall "
         "short of it.")
 
 
