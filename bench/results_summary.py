@@ -212,18 +212,34 @@ def group_verdict(group: dict) -> str:
     only_random = [r for r in ours if r not in wins and above_zero(r["random"])]
     if only_random:
         text += ". Above random words, not above standard: " + _listed(only_random, "random")
-    for d in group.get("limits", []):
-        text += f". {LIMITS[d['limit']].format(**d)}"
+    for text_of in _limit_sentences(group.get("limits", [])):
+        text += f". {text_of}"
     return text + "."
 
 
 # What the gold-evidence control says, in short (report.curves.limits has the figures).
-LIMITS = {"channel": "Through the {channel} channel even gold evidence does not beat standard: "
-                     "that channel is the limit",
-          "teacher": "Through the {channel} channel gold evidence beats standard and the "
+LIMITS = {"channel": "Through the {channel} not even gold evidence beats standard: "
+                     "{that} the limit",
+          "teacher": "Through the {channel} gold evidence beats standard and the "
                      "teacher's words: the teacher's rationales are the limit",
-          None: "Through the {channel} channel gold evidence beats standard; more seeds would "
+          None: "Through the {channel} gold evidence beats standard; more seeds would "
                 "say whether the teacher's words fall short of it"}
+
+
+def _limit_sentences(limits: list[dict]) -> list[str]:
+    """One sentence per kind of limit, naming every channel it holds for: channels that say
+    the same thing share a sentence, so the verdict keeps to the first screen."""
+    by_kind: dict = {}
+    for d in limits:
+        by_kind.setdefault(d["limit"], []).append(d["channel"])
+    out = []
+    for kind, channels in by_kind.items():
+        several = len(channels) > 1
+        names = " and ".join([", ".join(channels[:-1]), channels[-1]] if several else channels)
+        out.append(LIMITS[kind].format(
+            channel=f"{names} channel{'s' if several else ''}",
+            that="those channels are" if several else "that channel is"))
+    return out
 
 
 def _against_random(wins: list[dict]) -> str:

@@ -414,8 +414,13 @@ def test_a_verdict_says_yes_only_for_a_rationale_row_above_standard():
     curve = _group(std, ("s r", "rationale", (-.1, -.2, -.05), None))
     curve["limits"] = [{"channel": "attention", "limit": "channel", "text": "..."}]
     assert summary.group_verdict(curve).endswith(
-        ". Through the attention channel even gold evidence does not beat standard: that channel "
-        "is the limit.")
+        ". Through the attention channel not even gold evidence beats standard: that channel is "
+        "the limit.")
+    # channels whose control says the same share one sentence (the first screen stays short)
+    curve["limits"] = [{"channel": c, "limit": "channel", "text": "..."} for c in ("tag", "x")]
+    assert summary.group_verdict(curve).endswith(
+        ". Through the tag and x channels not even gold evidence beats standard: those channels "
+        "are the limit.")
     curve["limits"] = [{"channel": "attention", "limit": None, "text": "..."}]
     assert summary.group_verdict(curve).endswith(
         ". Through the attention channel gold evidence beats standard; more seeds would say "
