@@ -33,6 +33,11 @@ def wrap(text: str, width: int = WIDTH) -> list[str]:
     return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
 
 
+def listing(names: list[str], last: str = "and") -> str:
+    """Names as prose: `a`, `a and b`, `a, b and c` (or `last` for "and")."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+
+
 def wrap_long(lines: list[str], width: int = WIDTH) -> list[str]:
     """Every prose line longer than `width` wrapped, a list item's continuation indented under
     its text; tables, headings, images and code blocks stay as they are (a table row cannot be
@@ -207,8 +212,7 @@ def _made_by(r: dict) -> str:
     if same and len(same) == 1:
         also = f" (the {same[0]} teacher's file has the same figures)"
     elif same:
-        also = f" (the {', '.join(same[:-1])} and {same[-1]} teachers' files have the same " \
-               "figures)"
+        also = f" (the {listing(same)} teachers' files have the same figures)"
     return f"{r.get('teacher') or EARLIER}{also}"
 
 

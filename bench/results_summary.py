@@ -11,7 +11,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from results_render import TITLES, _diff, _no_interval, _order, _pct, short_diff, wrap
+from results_render import TITLES, _diff, _no_interval, _order, _pct, listing, short_diff, wrap
 
 from saliency_kd.report.curves import (
     GOLD,
@@ -212,8 +212,8 @@ def group_verdict(group: dict) -> str:
     only_random = [r for r in ours if r not in wins and above_zero(r["random"])]
     if only_random:
         text += ". Above random words, not above standard: " + _listed(only_random, "random")
-    for text_of in _limit_sentences(group.get("limits", [])):
-        text += f". {text_of}"
+    for sentence in _limit_sentences(group.get("limits", [])):
+        text += f". {sentence}"
     return text + "."
 
 
@@ -235,9 +235,8 @@ def _limit_sentences(limits: list[dict]) -> list[str]:
     out = []
     for kind, channels in by_kind.items():
         several = len(channels) > 1
-        names = " and ".join([", ".join(channels[:-1]), channels[-1]] if several else channels)
         out.append(LIMITS[kind].format(
-            channel=f"{names} channel{'s' if several else ''}",
+            channel=f"{listing(channels)} channel{'s' if several else ''}",
             that="those channels are" if several else "that channel is"))
     return out
 
@@ -256,8 +255,7 @@ def _against_random(wins: list[dict]) -> str:
 def _other_names(rows: list[dict]) -> str:
     names = dict.fromkeys("control" if r["kind"] == "control" else
                           r["mode"].split("+")[0].split(":")[0].upper() for r in rows)
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return listing(list(names), "or")
 
 
 def bullet(text: str) -> list[str]:
