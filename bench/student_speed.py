@@ -19,6 +19,9 @@ Causal also runs `kd` twice: as the student does it (each prompt run once for al
 the label loss read off the candidate scores) and, for reference, with a full prompt+candidate
 pass per candidate beside the label's pass (how it was done before 2026-12-01).
 `--causal gemma-3-270m` times the real generating student instead of the GPT-2-sized one.
+Memory is handled as the training loop handles it (`saliency_kd.allocator`: freed blocks stay
+in the process for reuse); `--system-malloc` times glibc's defaults instead. The page faults
+each mode took are printed beside its time.
 Rationales come from the embedded teacher (`saliency`, cached under the output directory).
 """
 
@@ -26,11 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
 import torch
 
+from saliency_kd.allocator import keep_freed_memory
 from saliency_kd.attribution.attribute import AttributeConfig, attribute
 from saliency_kd.data import DataSpec
 from saliency_kd.models import embedded_minilm_dir
@@ -118,12 +123,12 @@ def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, ba
                      "student": student, "params": params,
                      "opt": torch.optim.AdamW(params, lr=1e-5),
                      "items": build_items(task, examples, parsed, "gold", records, 2.0),
-                     "seconds": 0.0})
+                     "seconds": 0.0, "faults": 0})
     for j, start in enumerate(range(0, len(examples), batch)):
         # Rotate who goes first: the first step of a round runs on caches the previous
         # model left cold, which would otherwise always penalise the same mode.
         for r in runs[j % len(runs):] + runs[:j % len(runs)]:
-            t0 = time.perf_counter()
+            t0, f0 = time.perf_counter(), minor_faults()
             r["student"].module.train()
             step_items = r["items"][start:start + batch]
             parts = kd_full_passes(r["student"], step_items, r["mode"], w) \
@@ -135,7 +140,15 @@ def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, ba
             r["opt"].step()
             r["opt"].zero_grad(set_to_none=True)
             r["seconds"] += time.perf_counter() - t0
+            r["faults"] += minor_faults() - f0
+    for r in runs:
+        print(f"  {fam} {r['name']}: {r['faults']} page faults", flush=True)
     return {r["name"]: r["seconds"] for r in runs}
+
+
+def minor_faults() -> int:
+    """Pages this process has taken from the kernel so far (each fresh page a fault)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def main() -> None:
@@ -155,9 +168,14 @@ def main() -> None:
                     help="also time `rationale` through each of these channels against "
                          "standard, in each family that has it (encoder: tag, attention, "
                          "attribution; causal and seq2seq: generate, attention)")
+    ap.add_argument("--system-malloc", action="store_true",
+                    help="leave glibc's malloc at its defaults (freed blocks go back to the "
+                         "kernel) instead of keeping them as the training loop does")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    kept = not a.system_malloc and keep_freed_memory()
+    print("malloc:", "freed blocks kept for reuse" if kept else "glibc defaults", flush=True)
     root = Path(a.root)
     if (SHARED / "cqa" / "cqa_train.json").exists():
         data = DataSpec("cqa", str(SHARED), "train", limit=a.n)
@@ -206,7 +224,8 @@ def main() -> None:
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({"seconds_per_epoch": results, "n": a.n,
-                                           "batch_size": a.batch_size}, indent=1))
+                                           "batch_size": a.batch_size, "threads": a.threads,
+                                           "freed_memory_kept": kept}, indent=1))
 
 
 if __name__ == "__main__":

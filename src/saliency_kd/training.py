@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 
 from . import distributed
+from .allocator import keep_freed_memory
 from .artifact import check_resume, load_checkpoint, truncate_log
 from .atomic import write_dir_atomic
 from .data import DataSpec, dev_ids, load_examples
@@ -173,6 +174,7 @@ class Trainer:
 
     def train(self) -> LoopResult:
         s = self.settings
+        keep_freed_memory()  # a step's memory is reused, not paged in afresh (see allocator)
         self._start()
         stop = s.schedule_steps if s.max_steps is None else min(s.schedule_steps, s.max_steps)
         eval_every = s.eval_every or self.steps_per_epoch
