@@ -13,6 +13,8 @@ from saliency_kd.artifact import (
     claim_output,
     files_digest,
     meta_path,
+    read_json,
+    read_json_lines,
     read_jsonl_records,
     truncate_log,
     write_jsonl_atomic,
@@ -198,3 +200,24 @@ def test_check_resume_may_change_a_nested_setting_and_no_other(tmp_path):
     with pytest.raises(ConfigError, match="teacher"):
         check_resume(tmp_path, saved, {"lr": 1, "teacher": {"name": "u", "device": "cuda"}},
                      ("teacher.device",))
+
+
+def test_a_damaged_json_file_is_named_with_its_line(tmp_path):
+    path = tmp_path / "summary.json"
+    path.write_text('{\n "a": 1,\n "b": \n}\n')
+    with pytest.raises(DataError, match=r"summary.json:4: invalid JSON at column 1"):
+        read_json(path)
+    path.write_bytes(b'{"a": 1}\n"\xff"\n')
+    with pytest.raises(DataError, match=r"summary.json:2: not UTF-8 text \(byte 0xff\)"):
+        read_json(path)
+    path.write_text('{"a": [1, 2]}')
+    assert read_json(path) == {"a": [1, 2]}
+
+
+def test_a_log_line_that_is_not_an_object_is_named(tmp_path):
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 1}\n\n{"step": 2}\n[3]\n')
+    with pytest.raises(DataError, match=r"train_log.jsonl:4: expected a JSON object"):
+        read_json_lines(log)
+    log.write_text('{"step": 1}\n{"step": 2}\n')
+    assert read_json_lines(log) == [{"step": 1}, {"step": 2}]

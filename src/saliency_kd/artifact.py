@@ -53,6 +53,30 @@ def parse_record(path: Path, lineno: int, line: bytes | str,
     return rec
 
 
+def read_json(path: str | Path) -> Any:
+    """A whole JSON file (a run's index, summary or metrics), or a DataError naming the file
+    and the line where it is damaged."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(path, raw.count(b"\n", 0, exc.start) + 1, None,
+                        f"not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(path, exc.lineno, None,
+                        f"invalid JSON at column {exc.colno} ({exc.msg})") from None
+
+
+def read_json_lines(path: str | Path, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every non-blank line of a JSONL file (a training log, an artifact) as an object holding
+    the `required` fields, or a DataError naming the line that is not one."""
+    path = Path(path)
+    return [parse_record(path, lineno, line, required)
+            for lineno, line in enumerate(path.read_bytes().split(b"\n"), start=1)
+            if line.strip()]
+
+
 def _scan(path: Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], int, int]:
     """Read complete records without changing the file: (records, end of the last complete
     line, file size). Only a last line without its newline is a torn write (each batch is one
@@ -316,12 +340,7 @@ def read_jsonl_records(path: str | Path, required: tuple[str, ...] = ("id",),
                        ) -> list[dict[str, Any]]:
     """Every record of a finished JSONL artifact ([] when it does not exist yet); a line that is
     not a record of ours is a DataError naming file and line."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    return [parse_record(path, lineno, line, required)
-            for lineno, line in enumerate(path.read_bytes().split(b"\n"), start=1)
-            if line.strip()]
+    return read_json_lines(path, required) if Path(path).exists() else []
 
 
 def meta_path(path: str | Path) -> Path:

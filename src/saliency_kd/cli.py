@@ -310,13 +310,19 @@ def main(argv: list[str] | None = None) -> int:
         set_quiet(True)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    return exit_code(lambda: args.func(args), args.verbose)
+
+
+def exit_code(fn: Callable[[], int | None], verbose: bool = False) -> int:
+    """Run a command: its exit code, or 2 with one line on stderr for an error a user can fix
+    (a bug keeps its traceback). The bench scripts end this way too."""
     try:
-        return args.func(args)
+        return fn() or 0
     except Exception as exc:
         message = error_message(exc)
         if message is None:
             raise
-        if args.verbose:
+        if verbose:
             logging.getLogger(__name__).debug("where it was raised", exc_info=exc)
         print(f"error: {' '.join(message.split())}", file=sys.stderr)
         return 2
