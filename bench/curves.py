@@ -15,16 +15,21 @@ with `python bench/results.py --out docs` (it draws docs/results/<task>_curves.p
 The dev accuracy of every training run of a study (the tuning grid's runs included, which are
 never evaluated on test) is collected from its run directory too, into
 docs/results/curves_dev.json: what the tuning chose, and why, stays checkable after the run
-directory is gone.
+directory is gone. Every file is read before either output is written: a damaged one stops the
+merge with one line naming it, both outputs as they were.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from saliency_kd.artifact import read_json
 from saliency_kd.atomic import write_text_atomic
+from saliency_kd.cli import exit_code
+from saliency_kd.errors import DataError
 
 KEY = ("task", "n_train", "student", "mode", "channel", "source", "seed")
 FIELDS = (*KEY, "accuracy", "n_test")
@@ -63,8 +68,8 @@ def dev_records(run_dir: Path, task: str, student: str) -> list[dict]:
         summary = stage.with_name("train_summary.json")
         if not summary.exists():
             continue
-        cfg, summ = json.loads(stage.read_text())["config"], json.loads(summary.read_text())
-        model = json.loads((stage.parent / "model" / "student.json").read_text())
+        cfg, summ = read_json(stage)["config"], read_json(summary)
+        model = read_json(stage.parent / "model" / "student.json")
         # a run of several student groups: each stage names its own student
         out.append({"task": task, "n_train": summ["train_n"],
                     "student": cfg.get("students", {}).get("student", student),
@@ -80,11 +85,11 @@ def read_run(path: Path) -> tuple[list[dict], list[dict]]:
     """A run's curves records and dev records, from its curves.json or its directory (whose
     config.json names the task and student when no test evaluation has run yet)."""
     run_dir, curves = (path, path / "curves.json") if path.is_dir() else (path.parent, path)
-    found = json.loads(curves.read_text()) if curves.exists() else []
+    found = read_records(curves, FIELDS) if curves.exists() else []
     if found:
         task, student = found[0]["task"], found[0]["student"]
     else:
-        cfg = json.loads((run_dir / "config.json").read_text())
+        cfg = read_json(run_dir / "config.json")
         groups = cfg["students"] if isinstance(cfg["students"], list) else [cfg["students"]]
         task, student = cfg["data"]["task"], groups[0]["student"]
     return found, dev_records(run_dir, task, student)
@@ -96,19 +101,32 @@ def main() -> None:
                     help="curves.json files or run directories of study runs")
     ap.add_argument("--out", default="docs/results/curves.json")
     a = ap.parse_args()
-    out = Path(a.out)
-    committed = json.loads(out.read_text()) if out.exists() else []
+    out, dev_out = Path(a.out), Path(a.out).with_name("curves_dev.json")
+    # Every file is read before any is written: a damaged one stops the merge with both intact.
+    committed = read_records(out, FIELDS) if out.exists() else []
+    dev = {r["stage"]: r for r in (read_records(dev_out, ("stage",)) if dev_out.exists()
+                                  else [])}
     runs = [read_run(path) for path in a.runs]
     found = [rec for recs, _ in runs for rec in recs]
     merged = merge(committed, found)
+    dev.update((r["stage"], r) for _, recs in runs for r in recs)
     write(out, merged)
     print(f"{out}: {len(merged)} records ({len(found)} found in {len(a.runs)} run(s), "
           f"{len(committed)} committed before)")
-    dev_out = out.with_name("curves_dev.json")
-    dev = {r["stage"]: r for r in (json.loads(dev_out.read_text()) if dev_out.exists() else [])}
-    dev.update((r["stage"], r) for _, recs in runs for r in recs)
     write(dev_out, sorted(dev.values(), key=lambda r: r["stage"]))
     print(f"{dev_out}: {len(dev)} training runs with their dev accuracy")
+
+
+def read_records(path: Path, required: tuple[str, ...]) -> list[dict]:
+    """A curves file: a JSON list of records holding the `required` fields, or an error naming
+    the file and the line or field."""
+    records = read_json(path)
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise DataError(path, None, None, "not a curves file (a JSON list of records)")
+    for i, rec in enumerate(records, 1):
+        if missing := [f for f in required if f not in rec]:
+            raise DataError(path, None, missing[0], f"missing from record {i}")
+    return records
 
 
 def write(path: Path, records: list[dict]) -> None:
@@ -116,4 +134,4 @@ def write(path: Path, records: list[dict]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code(main))

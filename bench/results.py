@@ -7,7 +7,10 @@ re-renders the committed results, so `python bench/results.py --out docs` needs 
 The runs directory is not committed and does not outlive a working session, while the JSON
 files are: what is found under --runs is merged into the committed JSON, so a session that
 reruns part of a reproduction adds to the published results instead of replacing them. A row found
-in the runs (a teacher, a rationale file, one seed of a student) replaces the committed one."""
+in the runs (a teacher, a rationale file, one seed of a student) replaces the committed one.
+
+A RESULTS.md already in --out is replaced only if its last line is this script's mark (a page
+it wrote); a damaged JSON file stops the script with one line naming the file and line."""
 
 from __future__ import annotations
 
@@ -21,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from saliency_kd.artifact import read_settings
+from saliency_kd.artifact import read_json, read_json_lines, read_settings
 from saliency_kd.attribution.faithfulness import file_rank
+from saliency_kd.cli import exit_code
 from saliency_kd.data import DataSpec, load_examples
+from saliency_kd.errors import OutputError
 from saliency_kd.metrics import bootstrap_ci, token_f1
 from saliency_kd.report.analysis import answer_overlap, operand_recall, read_records
 
@@ -112,7 +117,7 @@ def eval_metrics(run: Path, rel: str | None) -> dict | None:
     path = run / rel if rel else None
     if path is None or not path.exists():
         return None
-    m = json.loads(path.read_text())["metrics"]
+    m = read_json(path)["metrics"]
     return {k: m[k] for k in ("accuracy", "ci95_low", "ci95_high", "n")}
 
 
@@ -122,7 +127,7 @@ def finetune_record(teacher_dir: Path) -> dict | None:
     ft_log = teacher_dir / "train_log.jsonl"
     if not (ft_log.exists() and (teacher_dir / "model").exists()):
         return None
-    recs = [json.loads(x) for x in ft_log.read_text().splitlines()]
+    recs = read_json_lines(ft_log)
     steps = [r for r in recs if "loss" in r]
     # A teacher re-made in a later session (runs/ does not outlive one) is not bit-identical:
     # the time its fine-tuning started names it, and every row made from it carries that.
@@ -163,9 +168,8 @@ def student_seeds(run: Path, rows: list[dict], main: str, generating: bool,
             m = run / r["eval_dir"] / "metrics.json"
             if not m.exists():
                 continue
-            log = [json.loads(x) for x in
-                   (run / r["train_dir"] / "train_log.jsonl").read_text().splitlines()]
-            metrics = json.loads(m.read_text())
+            log = read_json_lines(run / r["train_dir"] / "train_log.jsonl")
+            metrics = read_json(m)
             per_run.setdefault(name, {})[int(r["seed"])] = {
                 "accuracy": metrics["accuracy"],
                 "train_minutes": log[-1]["seconds"] / 60 if log else None,
@@ -254,7 +258,7 @@ def choice_part(run: Path, index: dict, groups: list[dict]) -> dict:
         for tried, name in names:
             summary = run / tried["train_dir"] / "train_summary.json"
             if summary.exists():
-                sm = json.loads(summary.read_text())
+                sm = read_json(summary)
                 out[name] = {"best_dev_accuracy": sm["best_dev_accuracy"], "dev_n": sm["dev_n"],
                              "steps": sm["steps"]}
     return out if len(out) > 1 else {}
@@ -268,8 +272,8 @@ ENCODER = "encoder"
 def task_results(run: Path, task: str) -> dict:
     """A task's results from its `saliency-kd run configs/reproduce/<task>.yaml` directory,
     through the run's index of its outputs (stages.json)."""
-    index = json.loads((run / "stages.json").read_text())
-    config = json.loads((run / "config.json").read_text())
+    index = read_json(run / "stages.json")
+    config = read_json(run / "config.json")
     res: dict = {"task": task, **teacher_part(run, index)}
     made = res.get("teacher_finetune", {}).get("made")
     data_dir = config["data"].get("data_dir") or str(SHARED)
@@ -303,7 +307,7 @@ def task_results(run: Path, task: str) -> dict:
                                   for name, r in rows.items()}
     faith = index.get("faithfulness")
     if faith and (run / faith["dir"] / "summary.json").exists():
-        s = json.loads((run / faith["dir"] / "summary.json").read_text())
+        s = read_json(run / faith["dir"] / "summary.json")
         # summary.json names each file as the run gave it (a path that depends on how the run
         # directory was spelled): matched by the stage folder the file lives in
         by_stage = {Path(k).parent.name: v for k, v in s["files"].items()}
@@ -376,7 +380,7 @@ def merge(old: dict, new: dict) -> dict:
 def update_task(out: Path, runs_root: Path, task: str, versions: dict) -> dict:
     """A task's committed results merged with its runs (if any), written back with its plot."""
     committed = out / "results" / f"{task}.json"
-    old = json.loads(committed.read_text()) if committed.exists() else {"task": task}
+    old = read_json(committed) if committed.exists() else {"task": task}
     run = runs_root / task
     found = (run / "stages.json").exists()  # a run of configs/reproduce/<task>.yaml
     res = merge(old, task_results(run, task) if found else {"task": task})
@@ -408,7 +412,19 @@ def render_page(results: list[dict], results_dir: Path) -> list[str]:
         lines += render_task(res)
     lines += render_throughput(results_dir / "bench_attribution_methods.json")
     lines += Path(__file__).with_name("RESULTS_NOTES.md").read_text().splitlines()
-    return wrap_long(lines)
+    return wrap_long(lines) + ["", PAGE_MARK]
+
+
+# The page's last line: what proves a RESULTS.md is this script's to rewrite.
+PAGE_MARK = "<!-- written by bench/results.py from docs/results/*.json: edit those, not this -->"
+
+
+def check_page_is_ours(page: Path) -> None:
+    """A RESULTS.md already in --out is rewritten only if this script wrote it."""
+    if page.exists() and page.read_text(errors="replace").splitlines()[-1:] != [PAGE_MARK]:
+        raise OutputError(f"{page}: not written by bench/results.py (its last line is not the "
+                          "script's mark); nothing was changed: move it away or pass another "
+                          "--out")
 
 
 BEGIN = "<!-- results: begin (bench/results.py writes this block from docs/results/*.json) -->"
@@ -449,6 +465,7 @@ def main() -> None:
                     help="README whose results block to rewrite ('' for none)")
     a = ap.parse_args()
     out = Path(a.out)
+    check_page_is_ours(out / "RESULTS.md")
     (out / "results").mkdir(parents=True, exist_ok=True)
     import torch
     import transformers
@@ -469,4 +486,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code(main))

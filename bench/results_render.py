@@ -3,11 +3,11 @@ merged results (see results.py, which gathers them)."""
 
 from __future__ import annotations
 
-import json
 import statistics
 import textwrap
 from pathlib import Path
 
+from saliency_kd.artifact import read_json
 from saliency_kd.data import get_task
 
 # The paper's order, which the summary and the sections follow.
@@ -426,7 +426,7 @@ def render_inseq_speed(path: Path) -> str | None:
     """bench/attribution_speed.py's comparison with Inseq in one sentence, None without it."""
     if not path.exists():
         return None
-    b = json.loads(path.read_text())
+    b = read_json(path)
     r = b["ratios"]
     # the other library's name and version as the benchmark recorded them, e.g. "inseq 0.7.1"
     other = next(k.rsplit(" ", 1)[0] for k in b["examples_per_second"] if k.startswith("inseq "))
@@ -441,7 +441,7 @@ def render_inseq_speed(path: Path) -> str | None:
 def render_throughput(path: Path) -> list[str]:
     if not path.exists():
         return []
-    b = json.loads(path.read_text())
+    b = read_json(path)
     lines = ["## Attribution throughput per method", "",
              f"`python bench/attribution_speed.py --all-methods --n {b['n']} --n-ig {b['n_ig']} "
              f"--ig-steps {b['ig_steps']} --batch-size {b['batch_size']} --threads {b['threads']} "
@@ -471,7 +471,7 @@ def render_occlusion_speed(paths: list[Path]) -> list[str]:
              "| speed-up | largest score difference |",
              "|---|---|---|---|---|---|---|---|"]
     for p in paths:
-        b = json.loads(p.read_text())
+        b = read_json(p)
         eps = b["examples_per_second"]
         lines.append(f"| {b['task']} | {b['n']} | {b['mean_prompt_tokens']:.0f} | "
                      f"{b['mean_occluded_words']:.0f} | {eps['prefix reuse']:.3f} | "

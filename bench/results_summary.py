@@ -7,12 +7,12 @@ the ones results.py and report.curves computed), never computed anew."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
 from results_render import TITLES, _diff, _no_interval, _order, _pct, listing, short_diff, wrap
 
+from saliency_kd.artifact import read_json
 from saliency_kd.report.curves import (
     GOLD,
     RANDOM,
@@ -116,7 +116,7 @@ LEAD = ("Does a rationale row beat standard (labels alone)? Yes when its seed-pa
 
 def curve_records(results_dir: Path) -> list[dict]:
     path = results_dir / "curves.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    return read_json(path) if path.exists() else []
 
 
 def _kind(mode: str, source: str | None = None) -> str:
@@ -314,7 +314,7 @@ def curves_part(results_dir: Path) -> list[str]:
     path = results_dir / "curves.json"
     if not path.exists():
         return []
-    records = json.loads(path.read_text())
+    records = read_json(path)
     rows = curve_table(records)
     found = {r["task"] for r in rows}
     tasks = [t for t in TITLES if t in found] + sorted(found - set(TITLES))

@@ -510,3 +510,43 @@ def test_a_reproduction_run_fills_every_table_of_its_task(reproduce_run):
     assert merged["students"]["standard"]["seed_ids"] == [0, 1]
     text = "\n".join(results.render_task(results.no_nan(merged)))
     assert "rationale-saliency-k2" in text and "whole schedule" in text
+
+
+def test_a_results_page_the_script_did_not_write_is_left_alone(tmp_path, monkeypatch, capsys):
+    from saliency_kd.cli import exit_code
+
+    page = tmp_path / "RESULTS.md"
+    page.write_text("# My own results\n")
+    monkeypatch.setattr("sys.argv", ["results.py", "--out", str(tmp_path), "--readme", ""])
+    assert exit_code(results.main) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {page}: not written by bench/results.py")
+    assert page.read_text() == "# My own results\n"
+    assert not (tmp_path / "results").exists()  # refused before anything was written
+    # the page as rendered ends with the mark that lets the next render replace it
+    assert (DOCS / "RESULTS.md").read_text().splitlines()[-1] == results.PAGE_MARK
+    results.check_page_is_ours(DOCS / "RESULTS.md")
+
+
+def test_a_damaged_curves_file_stops_the_merge_with_both_files_intact(tmp_path, monkeypatch,
+                                                                     capsys):
+    from saliency_kd.cli import exit_code
+
+    curves = load_bench("curves")
+    out, dev = tmp_path / "curves.json", tmp_path / "curves_dev.json"
+    out.write_text("[]\n")
+    dev.write_text('[{"stage": "train-a"},\n {"stage": }]\n')
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(
+        {"data": {"task": "demo"}, "students": {"student": "minilm-l6"}}))
+    monkeypatch.setattr("sys.argv", ["curves.py", str(tmp_path / "run"), "--out", str(out)])
+    assert exit_code(curves.main) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {dev}:2: invalid JSON at column 12 (Expecting value)"]
+    assert out.read_text() == "[]\n" and dev.read_text().startswith('[{"stage": "train-a"}')
+    out.write_text('[{"task": "demo"}]\n')
+    dev.unlink()
+    assert exit_code(curves.main) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {out}: field 'n_train': missing from record 1"]
+    assert not dev.exists()
