@@ -504,3 +504,24 @@ def test_a_run_refuses_a_channel_its_student_lacks_before_any_stage(student_worl
     with pytest.raises(ConfigError, match="'students.channels'.*not encoder"):
         run_pipeline(parse_config(raw), progress=False)
     assert not [p for p in (tmp_path / "run").iterdir() if p.is_dir()]  # no stage began
+
+
+def test_a_damaged_file_in_a_finished_stage_is_named_with_its_line(student_world, tmp_path,
+                                                                   capsys):
+    """A stage's output damaged after it finished (a disk error, a hand edit) stops the next
+    run with one line naming file and line, exit 2, the file as it was."""
+    raw = tiny_config(student_world, tmp_path / "run")
+    raw["teacher"].pop("finetune")
+    raw["attribution"]["methods"] = ["saliency"]
+    raw["students"].update(modes=["standard"], seeds=[0])
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(cfg_path)]) == 0
+    [summary] = (tmp_path / "run").glob("train-*/train_summary.json")
+    damaged = summary.read_text().replace(":", "", 1)
+    summary.write_text(damaged)
+    capsys.readouterr()
+    assert main(["run", str(cfg_path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {summary}:") and "invalid JSON" in line
+    assert summary.read_text() == damaged

@@ -23,7 +23,13 @@ from typing import Annotated, Any
 
 from annotated_types import Gt, Le
 
-from ..artifact import ResumableJsonl, claim_output_dir, read_jsonl_records, read_settings
+from ..artifact import (
+    ResumableJsonl,
+    claim_output_dir,
+    read_json,
+    read_jsonl_records,
+    read_settings,
+)
 from ..atomic import write_json_atomic
 from ..data import DataSpec, Example, Segment, Task, get_task, inputs_digest, load_examples
 from ..errors import ConfigError, DataError
@@ -245,7 +251,7 @@ def _record(path: Path, header: dict[str, Any], file: str, entry: dict[str, Any]
     """
     summary: dict[str, Any] = {**header, "files": {}}
     if path.exists():
-        old = json.loads(path.read_text())
+        old = read_json(path)
         if {k: old.get(k) for k in header} == header:
             summary["files"] = old.get("files", {})
     summary["files"][file] = entry

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..artifact import check_output_dir, claim_output_dir, mark_output_dir
+from ..artifact import check_output_dir, claim_output_dir, mark_output_dir, read_json
 from ..atomic import exclusive, write_text_atomic
 from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
@@ -283,7 +283,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     te = cfg.teacher_eval
     d = eval_stage("test", teacher_cfg, teacher_id, cfg.data.test_split, cfg.data.test_limit,
                    load=get_teacher)
-    teacher_metrics = json.loads((d / "metrics.json").read_text())["metrics"] \
+    teacher_metrics = read_json(d / "metrics.json")["metrics"] \
         if stages.done(d) else RUN_TIME
     if te.dev_limit:
         eval_stage("dev", teacher_cfg, teacher_id, "dev", te.dev_limit, load=get_teacher)
@@ -416,6 +416,6 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         target = root / name
         target.unlink(missing_ok=True)
         target.symlink_to(d.name + "/" + name)
-    results = json.loads((d / "results.json").read_text())
+    results = read_json(d / "results.json")
     results["stages_ran"], results["stages_skipped"] = stages.ran, stages.skipped
     return results

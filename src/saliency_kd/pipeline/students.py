@@ -11,13 +11,12 @@ are evaluated on the test split.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..artifact import mark_output_dir
+from ..artifact import mark_output_dir, read_json
 from ..data import DataSpec, FieldMap, dev_ids, load_examples
 from ..errors import ConfigError
 from ..settings import resolve_device
@@ -187,7 +186,7 @@ class StudentStages:
         tried = []
         for lr, alpha in self.grid(row):
             d = self.train(row, n, limit, seed, lr, alpha)
-            dev = json.loads((d / "train_summary.json").read_text())["best_dev_accuracy"] \
+            dev = read_json(d / "train_summary.json")["best_dev_accuracy"] \
                 if self.stages.done(d) else RUN_TIME
             tried.append({"lr": lr, "alpha": alpha, "dev_accuracy": dev, "train_dir": str(d)})
         if len(tried) > 1 and any(t["dev_accuracy"] == RUN_TIME for t in tried):
@@ -258,10 +257,10 @@ class StudentStages:
         if not (self.stages.done(d) and self.stages.done(e)):  # a plan: not run yet
             return {"seed": seed, "train_dir": str(d), "eval_dir": str(e), "n_train": n,
                     "metrics": {"accuracy": RUN_TIME, "n": RUN_TIME}}
-        summary = json.loads((d / "train_summary.json").read_text())
+        summary = read_json(d / "train_summary.json")
         return {"seed": seed, "train_dir": str(d), "eval_dir": str(e),
                 "n_train": summary["train_n"],
-                "metrics": json.loads((e / "metrics.json").read_text())}
+                "metrics": read_json(e / "metrics.json")}
 
 
 def resolved_channel(row: Row, train_dir: str) -> str | None:
@@ -274,7 +273,7 @@ def resolved_channel(row: Row, train_dir: str) -> str | None:
         return RUN_TIME
     from ..student.channels import DEFAULT_CHANNEL
 
-    meta = json.loads((Path(train_dir) / "model" / "student.json").read_text())
+    meta = read_json(Path(train_dir) / "model" / "student.json")
     return DEFAULT_CHANNEL[meta["family"]]
 
 

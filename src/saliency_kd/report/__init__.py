@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..artifact import read_json_lines
 from ..data import Example
 from .analysis import (
     answer_overlap,
@@ -46,7 +47,7 @@ def _training_png(student_rows: list[dict]) -> str | None:
         log = Path(row["runs"][0]["train_dir"]) / "train_log.jsonl"
         if not log.exists():
             continue
-        recs = [json.loads(x) for x in log.read_text().splitlines()]
+        recs = read_json_lines(log)
         # The label loss is comparable across modes (the total adds each mode's extra terms).
         ax1.plot([r["step"] for r in recs], [r.get("loss_label", r["loss"]) for r in recs],
                  label=mode, lw=1)
@@ -101,7 +102,7 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
         per_seed = []
         for r in row["runs"]:
             pred_file = Path(r["eval_dir"]) / "metrics.predictions.jsonl"
-            per_seed.append([json.loads(x)["correct"] for x in pred_file.read_text().splitlines()])
+            per_seed.append([r["correct"] for r in read_json_lines(pred_file, ("correct",))])
         # per_seed follows students.seeds, the same order in every row, so rows pair by index.
         several = len(cfg.groups) > 1  # rows named by their group too
         students.append({"name": row["name"], "group": row.get("group"),
