@@ -10,9 +10,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from curves import FIELDS, read_records
 from results_render import TITLES, _diff, _no_interval, _order, _pct, listing, short_diff, wrap
 
-from saliency_kd.artifact import read_json
 from saliency_kd.report.curves import (
     GOLD,
     RANDOM,
@@ -116,7 +116,7 @@ LEAD = ("Does a rationale row beat standard (labels alone)? Yes when its seed-pa
 
 def curve_records(results_dir: Path) -> list[dict]:
     path = results_dir / "curves.json"
-    return read_json(path) if path.exists() else []
+    return read_records(path, FIELDS) if path.exists() else []
 
 
 def _kind(mode: str, source: str | None = None) -> str:
@@ -311,10 +311,9 @@ def overview_key(curves: bool) -> str:
 def curves_part(results_dir: Path) -> list[str]:
     """The learning curves of results/curves.json, their plots written beside it; nothing
     when the file is not there."""
-    path = results_dir / "curves.json"
-    if not path.exists():
+    records = curve_records(results_dir)
+    if not records:
         return []
-    records = read_json(path)
     rows = curve_table(records)
     found = {r["task"] for r in rows}
     tasks = [t for t in TITLES if t in found] + sorted(found - set(TITLES))

@@ -550,3 +550,13 @@ def test_a_damaged_curves_file_stops_the_merge_with_both_files_intact(tmp_path, 
     assert capsys.readouterr().err.splitlines() == [
         f"error: {out}: field 'n_train': missing from record 1"]
     assert not dev.exists()
+
+
+def test_a_curves_file_missing_a_field_is_named_before_the_page_is_rendered(tmp_path):
+    from saliency_kd.errors import DataError
+
+    (tmp_path / "curves.json").write_text('[{"task": "demo", "n_train": 50}]\n')
+    with pytest.raises(DataError, match=r"curves.json: field 'student': missing from record 1"):
+        summary.render_summary([_committed("esnli")], tmp_path)
+    (tmp_path / "curves.json").write_text("[]\n")  # no curves yet: no curves part
+    assert "### Learning curves" not in summary.render_summary([_committed("esnli")], tmp_path)
