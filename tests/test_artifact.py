@@ -109,7 +109,12 @@ def test_claim_output(tmp_path):
     with pytest.raises(ConfigError, match="is a directory"):
         claim_output(tmp_path, SETTINGS, overwrite=True)
     meta_path(path).write_text("{torn")
-    with pytest.raises(DataError, match="r.jsonl.meta.json.*damaged settings sidecar"):
+    with pytest.raises(DataError, match=r"r.jsonl.meta.json:1: damaged settings sidecar "
+                                        r"\(invalid JSON at column 2 .*\); delete the output"):
+        claim_output(path, SETTINGS)
+    meta_path(path).write_text("[1]")
+    with pytest.raises(DataError, match=r"meta.json: damaged settings sidecar \(not a JSON "
+                                        r"object\); delete the output"):
         claim_output(path, SETTINGS)
 
 

@@ -354,14 +354,15 @@ def read_settings(path: str | Path) -> dict[str, Any]:
     meta = meta_path(path)
     if not meta.exists():
         return {}
+    remedy = "delete the output and its sidecar, or pass --overwrite"
     try:
-        settings = json.loads(meta.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(meta, getattr(exc, "lineno", None), None,
-                        f"damaged settings sidecar ({exc}); delete the output and its sidecar, "
-                        "or pass --overwrite") from None
+        settings = read_json(meta)
+    except DataError as exc:
+        raise DataError(meta, exc.line, None,
+                        f"damaged settings sidecar ({exc.message}); {remedy}") from None
     if not isinstance(settings, dict):
-        raise DataError(meta, None, None, "damaged settings sidecar (not a JSON object)")
+        raise DataError(meta, None, None,
+                        f"damaged settings sidecar (not a JSON object); {remedy}")
     return settings
 
 
