@@ -102,7 +102,7 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
         per_seed = []
         for r in row["runs"]:
             pred_file = Path(r["eval_dir"]) / "metrics.predictions.jsonl"
-            per_seed.append([r["correct"] for r in read_json_lines(pred_file, ("correct",))])
+            per_seed.append([p["correct"] for p in read_json_lines(pred_file, ("correct",))])
         # per_seed follows students.seeds, the same order in every row, so rows pair by index.
         several = len(cfg.groups) > 1  # rows named by their group too
         students.append({"name": row["name"], "group": row.get("group"),
