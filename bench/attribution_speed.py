@@ -21,7 +21,10 @@ from pathlib import Path
 
 import torch
 
+from saliency_kd.artifact import claim_json_output
+from saliency_kd.atomic import write_text_atomic
 from saliency_kd.attribution import AttributionOptions, get_method, method_names
+from saliency_kd.cli import exit_code
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.models import embedded_gemma_dir
 from saliency_kd.teacher.model import Teacher, TeacherConfig
@@ -56,6 +59,10 @@ def time_forward_backward(teacher, prompts, targets, bs) -> float:
     return time.perf_counter() - start
 
 
+# What every --out file of this script holds: an existing file without them is not its own.
+OUT_KEYS = ("examples_per_second", "ratios")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=32, help="examples for saliency")
@@ -67,7 +74,11 @@ def main() -> None:
     ap.add_argument("--all-methods", action="store_true",
                     help="also time every other registered method on the same examples")
     ap.add_argument("--out", default=None, help="also write the figures as JSON here")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace an --out file this script did not write")
     a = ap.parse_args()
+    if a.out:  # refused now, not after the benchmark has run
+        claim_json_output(a.out, OUT_KEYS, a.overwrite)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     if (SHARED / "cqa" / "cqa_train.json").exists():
@@ -120,11 +131,11 @@ def main() -> None:
     for name, v in ratios.items():
         print(f"{name:55s} {v:6.2f}x")
     if a.out:
-        Path(a.out).write_text(json.dumps({"examples_per_second": rows, "ratios": ratios,
-                                           "n": a.n, "n_ig": n_ig, "ig_steps": a.ig_steps,
-                                           "batch_size": a.batch_size, "threads": a.threads},
-                                          indent=1))
+        write_text_atomic(a.out, json.dumps({"examples_per_second": rows, "ratios": ratios,
+                                             "n": a.n, "n_ig": n_ig, "ig_steps": a.ig_steps,
+                                             "batch_size": a.batch_size, "threads": a.threads},
+                                            indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code(main))

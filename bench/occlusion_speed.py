@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+from saliency_kd.artifact import claim_json_output
+from saliency_kd.atomic import write_text_atomic
 from saliency_kd.attribution import AttributionOptions, get_method
+from saliency_kd.cli import exit_code
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.models import embedded_gemma_dir
 from saliency_kd.teacher.model import Teacher, TeacherConfig
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
+
+# What every --out file of this script holds: an existing file without them is not its own.
+OUT_KEYS = ("examples_per_second", "speedup")
 
 
 def main() -> None:
@@ -33,7 +40,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16, help="occluded variants per forward pass")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="also write the figures as JSON here")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace an --out file this script did not write")
     a = ap.parse_args()
+    if a.out:  # refused now, not after the benchmark has run
+        claim_json_output(a.out, OUT_KEYS, a.overwrite)
     torch.set_num_threads(a.threads)
     if (SHARED / a.task).is_dir():
         task, examples = load_examples(DataSpec(a.task, str(SHARED), "train", limit=a.n))
@@ -63,8 +74,8 @@ def main() -> None:
            "speedup": seconds[False] / seconds[True], "max_score_difference": diff}
     print(json.dumps(res, indent=1))
     if a.out:
-        Path(a.out).write_text(json.dumps(res, indent=1))
+        write_text_atomic(a.out, json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code(main))

@@ -30,13 +30,17 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from saliency_kd.allocator import keep_freed_memory
+from saliency_kd.artifact import claim_json_output
+from saliency_kd.atomic import write_text_atomic
 from saliency_kd.attribution.attribute import AttributeConfig, attribute
+from saliency_kd.cli import exit_code
 from saliency_kd.data import DataSpec
 from saliency_kd.models import embedded_minilm_dir
 from saliency_kd.student import TrainConfig
@@ -151,6 +155,10 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+# What every --out file of this script holds: an existing file without them is not its own.
+OUT_KEYS = ("seconds_per_epoch", "n", "batch_size")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=128, help="training examples (one epoch)")
@@ -172,7 +180,11 @@ def main() -> None:
                     help="leave glibc's malloc at its defaults (freed blocks go back to the "
                          "kernel) instead of keeping them as the training loop does")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace an --out file this script did not write")
     a = ap.parse_args()
+    if a.out:  # refused now, not after the benchmark has run
+        claim_json_output(a.out, OUT_KEYS, a.overwrite)
     torch.set_num_threads(a.threads)
     kept = not a.system_malloc and keep_freed_memory()
     print("malloc:", "freed blocks kept for reuse" if kept else "glibc defaults", flush=True)
@@ -223,10 +235,10 @@ def main() -> None:
         print(f"causal kd, full passes / shared prompt: {full / shared:.2f}x")
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps({"seconds_per_epoch": results, "n": a.n,
-                                           "batch_size": a.batch_size, "threads": a.threads,
-                                           "freed_memory_kept": kept}, indent=1))
+        write_text_atomic(a.out, json.dumps({"seconds_per_epoch": results, "n": a.n,
+                                            "batch_size": a.batch_size, "threads": a.threads,
+                                            "freed_memory_kept": kept}, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_code(main))
