@@ -34,6 +34,7 @@ from .allocator import keep_freed_memory
 from .artifact import check_resume, load_checkpoint, truncate_log
 from .atomic import write_dir_atomic
 from .data import DataSpec, dev_ids, load_examples
+from .errors import ConfigError
 from .progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,15 @@ whose schedule decays to zero at `max_steps` must not (students)."""
 def split_dev(data: DataSpec, dev_limit: int | None) -> tuple[Any, list, list]:
     """(task, training examples, dev examples) of the train split: the seeded dev carve-out
     (never test) holds the first `dev_limit` dev examples; `data.limit` N keeps the first N of
-    the split (what `attribute --limit N` covered) less the carve-out."""
+    the split (what `attribute --limit N` covered) less the carve-out. With `data.draw` (one
+    seed) both come from that seed's shuffle of the pool, and N counts training examples."""
+    if data.draw is not None:
+        if len(data.draw) != 1:
+            raise ConfigError("draw", f"one training run draws with one seed, not {data.draw}")
+        task, train = load_examples(replace(data, split="train"))
+        dev = [] if dev_limit == 0 else \
+            load_examples(replace(data, split="dev", limit=dev_limit))[1]
+        return task, train, dev
     task, examples = load_examples(replace(data, split="train", limit=None))
     held = dev_ids(examples)
     dev = [ex for ex in examples if ex.id in held][:dev_limit]

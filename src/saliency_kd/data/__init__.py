@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,14 @@ class DataSpec:
     """For task `generic`: a JSONL or CSV file."""
     fields: FieldMap = field(default_factory=FieldMap)
     """For task `generic`: which fields hold the input, label, choices and id."""
+    test_size: PositiveInt | None = None
+    """For a dataset with one validation file only (anli1, esnli): the test split is a seeded
+    draw of this many examples and the rest is the training pool (default: an 80/20 split)."""
+    draw: list[int] | None = None
+    """Seeds drawing from the training pool: with one seed, `train` is that seed's shuffle of
+    the pool less its own dev carve-out and `dev` is that carve-out (`limit` counts training
+    examples); with several, `train` is the union of their first `limit` training examples (what
+    the teacher must explain for all of them). Without it: the pool in file order."""
 
 
 def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
@@ -64,11 +73,40 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
         else:
             if not spec.data_dir:
                 raise ConfigError("data_dir", "no data directory given")
-            examples, _ = load_dss(Path(spec.data_dir), spec.task, spec.split)
-    if spec.limit is not None:
+            split = "train" if spec.draw is not None else spec.split
+            examples, _ = load_dss(Path(spec.data_dir), spec.task, split, spec.test_size)
+    if spec.test_size is not None and (spec.task in ("demo", "generic")
+                                       or spec.data_dir == "hub"):
+        raise ConfigError("test_size", f"{spec.task} data has its own test split")
+    if spec.draw is not None:
+        examples = drawn(examples, spec)
+    elif spec.limit is not None:
         examples = examples[: spec.limit]
     require_examples(examples, spec)
     return task, examples
+
+
+def drawn(pool: list[Example], spec: DataSpec) -> list[Example]:
+    """The examples seeds `spec.draw` draw from the training pool (see DataSpec.draw): each
+    seed shuffles the pool and carves its own dev examples out of the shuffle, so a seed's
+    intervals include which examples were labelled and which chose its checkpoint."""
+    if spec.split not in ("train", "dev"):
+        raise ConfigError("draw", f"seeds draw from the training pool, not the "
+                          f"'{spec.split}' split")
+    if not spec.draw:
+        raise ConfigError("draw", "give at least one seed")
+    if len(spec.draw) > 1 and spec.split == "dev":
+        raise ConfigError("draw", "a dev carve-out belongs to one seed; give one")
+    chosen: set[str] = set()
+    for seed in spec.draw:
+        order = list(pool)
+        random.Random(f"draw-{seed}").shuffle(order)
+        held = dev_ids(order)
+        part = [ex for ex in order if (ex.id in held) == (spec.split == "dev")]
+        if len(spec.draw) == 1:
+            return part[: spec.limit]
+        chosen.update(ex.id for ex in part[: spec.limit])
+    return [ex for ex in pool if ex.id in chosen]
 
 
 def require_examples(examples: list[Example], spec: DataSpec, what: str = "") -> None:

@@ -158,10 +158,16 @@ def seeded_partition(items: list, fraction: float, seed: int = SPLIT_SEED) -> tu
             [x for i, x in enumerate(items) if i not in first])
 
 
-def load_dss(root: Path, name: str, split: str) -> tuple[list[Example], LLMRationaleStats]:
-    """Examples of one split; `dev` is a seeded 10% carve-out of train."""
+def load_dss(root: Path, name: str, split: str, test_size: int | None = None,
+             ) -> tuple[list[Example], LLMRationaleStats]:
+    """Examples of one split; `dev` is a seeded 10% carve-out of train. A dataset with a
+    validation file only is split into train and test: `test_size` examples drawn with the fixed
+    seed for test, or 80/20 without it."""
     base = split if split != "dev" else "train"
     direct = root / name / f"{name}_{base}.json"
+    if direct.exists() and test_size is not None and (root / name / f"{name}_test.json").exists():
+        raise DataError(root / name / f"{name}_test.json", None, None,
+                        f"test_size: {name} has its own test file, used whole")
     if direct.exists():
         examples = read_file(name, direct)
         stats = _attach_llm(root, name, base, examples)
@@ -172,7 +178,12 @@ def load_dss(root: Path, name: str, split: str) -> tuple[list[Example], LLMRatio
                             f"no '{split}' split for {name} under {root} (file not found)")
         examples = read_file(name, valid)
         stats = _attach_llm(root, name, "valid", examples)
-        train, test = seeded_partition(examples, VALID_TRAIN_FRACTION)
+        if test_size is not None and test_size >= len(examples):
+            raise DataError(valid, None, None, f"test_size {test_size}: the file has "
+                            f"{len(examples)} examples, and training needs some")
+        share = VALID_TRAIN_FRACTION if test_size is None else \
+            (len(examples) - test_size) / len(examples)
+        train, test = seeded_partition(examples, share)
         examples = train if base == "train" else test
     if split == "dev":
         examples, _ = seeded_partition(examples, DEV_FRACTION, seed=SPLIT_SEED + 1)

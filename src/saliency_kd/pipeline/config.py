@@ -50,6 +50,29 @@ class DataCfg(Strict):
         "enough examples for the largest")
     test_split: Literal["test", "valid", "dev"] = "test"
     test_limit: int | None = Field(None, gt=0)
+    test_size: int | None = Field(None, gt=0, description="a dataset with one validation "
+                                  "file only (anli1, esnli): this many examples, drawn once "
+                                  "with a fixed seed, are the test set and the rest the "
+                                  "training pool (default: 80/20)")
+    resample: bool = Field(False, description="every student seed draws its own training "
+                           "examples and dev carve-out from the training pool, so intervals "
+                           "over seeds include which examples were labelled (default: every "
+                           "seed trains on the first N examples)")
+
+
+class PrimaryCfg(Strict):
+    """The study's one pre-registered comparison: its verdict is the task's verdict; every
+    other comparison is exploratory. Committed before any test number of the study exists."""
+
+    row: str = Field(description="the row tested, named as in the results (`standard`, `kd`, "
+                     "`channel@source`, `channel@source+kd`)")
+    baseline: str = Field("standard", description="the row it is compared with")
+    size: int = Field(gt=0, description="the training size of the comparison (one of "
+                      "data.train_sizes)")
+    min_lead: float = Field(0.05, ge=0, lt=1, description="the teacher must lead the "
+                            "baseline by at least this much accuracy on the test examples "
+                            "for the comparison to test anything; else the verdict is "
+                            "'not testable here'")
 
 
 # The sections of the stages are made from the stages' own dataclasses (settings.py): every
@@ -167,6 +190,8 @@ class RunConfig(Strict):
         "(each its own student and settings, all learning from the same teacher and rationale "
         "files); an empty list trains no student")
     report: ReportCfg = ReportCfg()
+    primary: PrimaryCfg | None = Field(None, description="the pre-registered comparison "
+                                       "(rows in it need at least 5 seeds)")
 
     @field_validator("students", mode="before")
     @classmethod
@@ -227,6 +252,9 @@ class RunConfig(Strict):
         if sizes and self.data.train_limit is not None:
             raise ValueError("data.train_sizes: set either train_sizes (a learning curve) or "
                              "train_limit, not both")
+        if self.data.resample and self.faithfulness:
+            raise ValueError("faithfulness: measured on the first training examples, which "
+                             "data.resample does not attribute; run it without resample")
         names = [self.group_name(g) for g in self.groups]
         for i, g in enumerate(self.groups):
             key = f"students.{i}"  # parse_config says `students` where the YAML has one
@@ -239,7 +267,41 @@ class RunConfig(Strict):
                     raise ValueError(f"{key}.sources: '{src}' covers only the first "
                                      f"{limited[src]} training examples (its "
                                      "attribution.derived limit); students need all of them")
+        if self.primary:
+            _check_primary(self)
         return self
+
+
+PRIMARY_SEEDS = 5
+"""The fewest seeds a row of a primary comparison trains (a handful cannot show 1 point)."""
+
+
+def _check_primary(cfg: RunConfig) -> None:
+    from ..report.curves import curve_key
+    from .students import study_rows
+
+    p, sizes = cfg.primary, cfg.data.train_sizes or []
+    if p.size not in sizes:
+        raise ValueError(f"primary.size: {p.size} is not one of data.train_sizes {sizes}")
+    keys: dict[str, list[int]] = {}
+    for g in cfg.groups:
+        if g.dev_only or (g.train_sizes and p.size not in g.train_sizes):
+            continue
+        for row in study_rows(cfg, cfg.attribution.methods[0], g):
+            if row.explains and row.channel is None:
+                continue  # the family's default channel: known once the model is read
+            key = curve_key({"mode": row.mode, "channel": row.channel, "source": row.source})
+            keys.setdefault(key, []).extend(g.seeds)
+    for which in ("row", "baseline"):
+        name = getattr(p, which)
+        if name not in keys:
+            raise ValueError(f"primary.{which}: '{name}' is not a tested row at n={p.size} "
+                             f"(rows: {', '.join(keys) or 'none'})")
+        if len(set(keys[name])) < PRIMARY_SEEDS:
+            raise ValueError(f"primary.{which}: '{name}' trains {len(set(keys[name]))} "
+                             f"seed(s); a primary comparison needs at least {PRIMARY_SEEDS}")
+    if p.row == p.baseline:
+        raise ValueError("primary.baseline: the row is compared with itself")
 
 
 def _check_group(g: StudentsCfg, key: str, known: list[str], sizes: list[int]) -> None:

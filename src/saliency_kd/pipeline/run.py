@@ -122,10 +122,12 @@ def _data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
     or, for data without files (demo, Hub), its name and place."""
     content = inputs_digest(spec)
     fields = hashed(cfg.data.fields)  # a generic file's field map, where not the default one
+    # Set only where used, so that the hashes made before these settings stay valid: a field
+    # map other than the default, another train/test split of the same file.
+    extra = {k: v for k, v in (("fields", fields), ("test_size", cfg.data.test_size)) if v}
     if content:
-        return {"task": cfg.data.task, "content": content, **({"fields": fields} if fields else {})}
-    return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file,
-            **({"fields": fields} if fields else {})}
+        return {"task": cfg.data.task, "content": content, **extra}
+    return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file, **extra}
 
 
 def _made_by_run(root: Path) -> bool:
@@ -210,7 +212,9 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     if cfg.data.train_sizes:
         limits = [limit for _, limit in sizes]
         train_limit = RUN_TIME if RUN_TIME in limits else max(limits)
-    train_spec = spec("train", train_limit)
+    # With data.resample every seed draws its own examples: the teacher explains them all.
+    draws = sorted({s for g in cfg.groups for s in g.seeds}) if cfg.data.resample else None
+    train_spec = spec("train", train_limit, draws)
     if not dry:
         for each in (train_spec, test_spec):  # bad data fails now, before a teacher is loaded
             load_examples(each)
@@ -297,7 +301,8 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     choice = hashed(a, where=(*speed, "top_k", "target", "ig_steps"))
     for method in a.methods:
         payload = {"teacher": teacher_id, "data": data_id, "limit": train_limit,
-                   "method": method, "top_k": a.top_k, "target": a.target, "ig_steps": a.ig_steps,
+                   **({"draw": draws} if draws else {}), "method": method, "top_k": a.top_k,
+                   "target": a.target, "ig_steps": a.ig_steps,
                    **choice}
         d = stages.path(f"attribute-{method}", payload)
         out = d / "rationales.jsonl" if d else None
@@ -333,7 +338,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
                   if k not in ("name", "from_", "limit")}
         derive_stage(der.name, f"derived-{der.name}", der.from_, "teacher", {
             "attribution": attr_ids[der.from_], "derived": chosen, "limit": der.limit,
-            **selection}, chosen, spec("train", der.limit or train_limit),
+            **selection}, chosen, spec("train", der.limit or train_limit, draws),
             always=("top_k", "rank"))
     if cfg.faithfulness:  # ERASER's comprehensiveness and sufficiency, on the teacher
         f = cfg.faithfulness

@@ -94,6 +94,8 @@ def study_sizes(cfg: RunConfig, dry: bool, spec) -> list[tuple[int | None, int |
     sizes = cfg.data.train_sizes
     if not sizes:
         return [(None, cfg.data.train_limit)]
+    if cfg.data.resample:  # each seed draws n training examples: the limit is n itself
+        return [(n, n) for n in sorted(sizes)]
     if dry and cfg.data.data_dir == "hub":  # a plan fetches nothing
         return [(n, RUN_TIME) for n in sorted(sizes)]
     # Local files (a plan hashes them anyway) and the generated demo are read: which
@@ -157,14 +159,18 @@ class StudentStages:
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel, "seed": seed, "lr": lr, "alpha": alpha,
                    "teacher_file": self.attr_ids[row.source] if row.source else None}
+        resample = self.cfg.data.resample
+        if resample:  # the seed draws the examples too (absent before: older hashes hold)
+            payload["resample"] = True
         slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-")
         label = f"train-{self.prefix}{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
         # The folder is named by the row alone: the same training in another group (or in a
         # run of one group) is the same cached stage.
         d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
         cfg = build(TrainConfig, {**s.model_dump(), "lr": lr, "alpha": alpha}, out=str(d),
-                    data=self.spec("train", limit), mode=row.mode, channel=row.channel,
-                    seed=seed, rationales=str(self.files[row.source]) if row.source else None)
+                    data=self.spec("train", limit, [seed] if resample else None),
+                    mode=row.mode, channel=row.channel, seed=seed,
+                    rationales=str(self.files[row.source]) if row.source else None)
         if self.stages.start(d, label, shown(cfg, always=(
                 "device", "batch_size", "lr", "epochs", "alpha", "mode", "seed"))):
             mark_output_dir(d, "train")  # run made the folder: train resumes in it
@@ -316,7 +322,8 @@ def spec_maker(cfg: RunConfig):
 
     fields = build(FieldMap, cfg.data.fields.model_dump())
 
-    def spec(split: str, limit: int | None) -> DataSpec:
-        return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields)
+    def spec(split: str, limit: int | None, draw: list[int] | None = None) -> DataSpec:
+        return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields,
+                        test_size=cfg.data.test_size, draw=draw)
 
     return spec
