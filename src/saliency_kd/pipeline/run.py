@@ -408,7 +408,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
                                   if k != "group" or len(groups) > 1} |
                                  {"tried": [{k: v for k, v in x.items() if k != "train_dir"}
                                             for x in c["tried"]]} for c in tuning],
-                      "report": cfg.report.model_dump(), "version": 2}
+                      "report": cfg.report.model_dump(), "version": 3}
     d = stages.path("report", report_payload)
     if stages.start(d, "report", cfg.report.model_dump()):
         _, train_examples = load_examples(train_spec)

@@ -18,7 +18,9 @@ from .analysis import (
     read_records,
     seed_average,
 )
-from .curves import curve_key, curve_table, plot_curves, points, verdict
+from .curves import curve_key, curve_table, plot_curves
+from .outcomes import collect
+from .verdicts import analyse, pts, regime_lines, verdict_sentence
 
 
 def _png(fig) -> str:
@@ -90,7 +92,7 @@ def _heatmaps(records: list[dict], examples: dict[str, Example], n: int) -> list
 
 def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                   student_rows: list[dict], examples: list[Example], tuning: list[dict],
-                  curves: list[dict]) -> dict:
+                  curves: list[dict], run_dir: Path | None = None) -> dict:
     by_id = {ex.id: ex for ex in examples}
     records = {m: read_records(p) for m, p in rationale_files.items()}
     methods = [{"name": m, "answer_overlap": answer_overlap(recs, by_id),
@@ -113,10 +115,14 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                          "alpha": row["alpha"], "seed_ids": [r["seed"] for r in row["runs"]],
                          **seed_average(per_seed)})
     table = curve_table(curves)
+    # Paired by test example and seed, from the run's own per-example outcomes.
+    analysis = analyse(collect(run_dir)) if run_dir and student_rows else None
     return {"task": cfg.data.task, "teacher": {k: teacher_metrics[k] for k in
                                                ("accuracy", "ci95_low", "ci95_high", "n")},
-            "students": students, "comparisons": table,
-            "verdict": verdict(table, cfg.data.task), "tuning": tuning, "methods": methods,
+            "students": students, "comparisons": table, "analysis": analysis,
+            "regime": regime_lines(analysis) if analysis else [],
+            "verdict": verdict_sentence(analysis) if analysis else None,
+            "tuning": tuning, "methods": methods,
             "agreement": method_agreement(records) if len(records) > 1 else [],
             "config": json.loads(cfg.model_dump_json())}
 
@@ -127,7 +133,7 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
     import jinja2
 
     results = build_results(cfg, teacher_metrics, rationale_files, student_rows, examples,
-                            tuning, curves)
+                            tuning, curves, run_dir=directory.parent)
     (directory / "results.json").write_text(json.dumps(results, indent=1))
     main_method = cfg.attribution.methods[0]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -141,6 +147,7 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
         agreement=results["agreement"], curves=_training_png(student_rows),
         learning_curve=_learning_curve_png(curves, cfg.data.task, directory),
         comparisons=results["comparisons"], verdict=results["verdict"],
+        regime=results["regime"], analysis=results["analysis"],
         heatmaps=_heatmaps(read_records(rationale_files[main_method]),
                            {ex.id: ex for ex in examples}, cfg.report.heatmaps),
         generated=time.strftime("%Y-%m-%d %H:%M"))
@@ -152,18 +159,19 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
 def format_table(results: dict[str, Any]) -> str:
     """The console version of the results table, the paired differences and the verdict."""
     t = results["teacher"]
-    lines = [f"{'model':40s} {'n_train':>7s} {'accuracy':>9s} {'95% CI':>13s} {'seeds':>5s}  "
-             "minus standard, paired by seed",
+    lines = [*results.get("regime", []),
+             f"{'model':40s} {'n_train':>7s} {'accuracy':>9s} {'95% CI':>13s} {'seeds':>5s}  "
+             "minus standard, paired by example and seed",
              f"{'teacher':40s} {'':>7s} {t['accuracy']:9.3f} {t['ci95_low']:6.3f}-"
              f"{t['ci95_high']:.3f} {'-':>5s}"]
-    paired = {(c["key"], c["n_train"]): c.get("minus_standard")
-              for c in results.get("comparisons", [])}
+    paired = {(c["row"], c["n_train"]): c["diff"] for c in
+              (results.get("analysis") or {}).get("comparisons", []) if c["baseline"] == "standard"}
     for s in results["students"]:
         diff = paired.get((curve_key(s), s["n_train"]))
         label = "student: " + s.get("label", s["name"])
         lines.append(f"{label:40s} {s['n_train']:7d} {s['accuracy']:9.3f} "
                      f"{s['ci95_low']:6.3f}-{s['ci95_high']:.3f} {s['seeds']:5d}  "
-                     + (points(diff) if diff else ""))
+                     + (pts(diff) if diff else ""))
     for m in results["methods"]:
         ev = m["evidence"]
         lines.append(f"rationales ({m['name']}): contain part of the gold answer in "

@@ -143,3 +143,23 @@ def exploratory_lines(analysis: dict) -> list[str]:
     """Every comparison but the primary one, each with its Holm-adjusted p."""
     return [describe(c["label"], c["baseline"], c["diff"]) + f", Holm p={c['p_holm']:.2g}"
             for c in analysis["comparisons"] if not c["primary"]]
+
+
+def regime_lines(analysis: dict) -> list[str]:
+    """The regime per training size, the primary size first."""
+    p = analysis.get("primary_config") or {}
+    regimes = sorted(analysis["regimes"], key=lambda g: g["n_train"] != p.get("size"))
+    return [f"regime at n={g['n_train']}: " + regime_text(g, analysis["min_lead"])
+            for g in regimes]
+
+
+def verdict_sentence(analysis: dict, most: int = 3) -> str:
+    """The task's verdict as printed by `demo`/`run`, the report, RESULTS.md and README: the
+    primary comparison's, or, with no primary comparison, the exploratory comparisons (the
+    first `most`, with how many more)."""
+    text = analysis["verdict"]["text"]
+    if analysis["primary"] is None and analysis["comparisons"]:
+        lines = exploratory_lines(analysis)
+        more = f"; {len(lines) - most} more" if len(lines) > most else ""
+        text += ": " + "; ".join(lines[:most]) + more
+    return text
