@@ -31,6 +31,14 @@ def open_student(model_dir: str | Path, device: str = "auto"):
     folder is a one-line ConfigError."""
     with loading("model", model_dir, "student model folder"):
         student = load_student(model_dir)
+    # A model whose training diverged predicts NaN probabilities: refused here, so that no
+    # metric or prediction carries one.
+    broken = sum(not bool(p.isfinite().all()) for p in student.module.state_dict().values()
+                 if p.is_floating_point())
+    if broken:
+        raise ConfigError("model", f"student model folder {model_dir} holds {broken} weight "
+                                   "tensor(s) with NaN or infinite values (its training "
+                                   "diverged); train it again with a lower learning rate")
     student.module.to(resolve_device(device))
     return student
 
