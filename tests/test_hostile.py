@@ -1,0 +1,174 @@
+"""Issue 42: the 22 cases of a hostile sweep, each tried as a new user would, through the CLI.
+
+Every case asserts the exit code, a single `error:` line on stderr (no traceback), and that the
+user's files are byte-for-byte unchanged (sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from conftest import make_bert_dir, save_lm_dir, write_dss
+
+from saliency_kd.cli import main
+
+
+def digests(*paths: Path) -> dict[str, str]:
+    """sha256 of every file under `paths` (a folder is walked)."""
+    out = {}
+    for p in paths:
+        for f in [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file()):
+            out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def refused(argv: list[str], capsys, *mentions: str, rc: int = 2) -> str:
+    """Run the CLI: it exits with `rc` and one `error:` line that names each of `mentions`."""
+    capsys.readouterr()
+    assert main(argv) == rc
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for m in mentions:
+        assert m in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny cqa dataset, a teacher, a student to start from and one trained student."""
+    root = tmp_path_factory.mktemp("hostile")
+    dss = write_dss(root / "dss", n_train=30, n_test=8)
+    bert = make_bert_dir(root / "bert")
+    teacher = save_lm_dir("llama", root / "lm")
+    data = ["--task", "cqa", "--data-dir", str(dss)]
+    assert main(["-q", "train", "--out", str(root / "student"), *data, "--student", str(bert),
+                 "--max-steps", "2", "--batch-size", "8", "--lr", "1e-3"]) == 0
+    return {"root": root, "dss": dss, "bert": bert, "teacher": teacher, "data": data,
+            "model": root / "student" / "model"}
+
+
+# ---- 4-9: numbers are finite ------------------------------------------------------------------
+@pytest.mark.parametrize("flag", [["--lr", "inf"], ["--epochs", "inf"], ["--lr", "nan"]])
+def test_4_8_an_infinite_number_on_the_command_line_is_refused(world, tmp_path, capsys, flag):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--out", str(tmp_path / "s"), *world["data"], "--student",
+              str(world["bert"]), *flag])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "error:" in line] == \
+        [f"saliency-kd train: error: argument {flag[0]}: Input should be a finite number"]
+    assert not (tmp_path / "s").exists()
+
+
+def test_4_training_that_diverges_stops_with_one_line_and_keeps_its_checkpoint(world, tmp_path,
+                                                                               capsys):
+    out = tmp_path / "s"
+    argv = ["train", "--out", str(out), *world["data"], "--student", str(world["bert"]),
+            "--batch-size", "8", "--checkpoint-every", "1", "--dev-limit", "0"]
+    assert main([*argv, "--lr", "1e-3", "--max-steps", "1"]) == 0
+    kept = digests(out / "checkpoint")
+    refused([*argv, "--lr", "1e30", "--overwrite", "--max-steps", "3"], capsys, "diverged",
+            "step 2")
+    assert digests(out / "checkpoint") != kept  # step 1 of the new run, the last good one
+    import torch
+
+    state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
+    assert state["step"] == 1
+    assert all(t.isfinite().all() for t in state["model"].values() if t.is_floating_point())
+
+
+def test_5_a_model_with_nan_weights_is_refused_by_evaluate_and_predict(world, tmp_path, capsys):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(world["model"], model)
+    weights = load_file(model / "heads.safetensors")
+    name = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[name] = weights[name] * float("nan")
+    save_file(weights, model / "heads.safetensors")
+    before = digests(tmp_path)
+    refused(["evaluate", "--model", str(model), *world["data"], "--out",
+             str(tmp_path / "m.json")], capsys, "NaN or infinite", str(model))
+    refused(["predict", "--model", str(model), "--text", "where is it ?", "--choices",
+             "park|school"], capsys, "NaN or infinite")
+    assert digests(tmp_path) == before
+
+
+@pytest.mark.parametrize("yaml_text,key", [
+    ("students:\n  lr: .inf\n", "'students.lr'"),
+    ("students:\n  tune:\n    lr: [.inf, 1.0e-3]\n", "'students.tune.lr.0'"),
+    ("students:\n  epochs: .inf\n", "'students.epochs'"),
+    ("students:\n  epochs: 1e400\n", "'students.epochs'"),
+])
+def test_6_9_an_infinite_number_in_yaml_is_refused_by_dry_run(world, tmp_path, capsys, yaml_text,
+                                                              key):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    refused(["run", str(cfg), "--dry-run", "--run-dir", str(tmp_path / "r")], capsys, key,
+            "finite", str(cfg))
+    assert not (tmp_path / "r").exists()
+
+
+# ---- 10-12: models that cannot load, before any work -------------------------------------------
+@pytest.mark.parametrize("student,says", [("/no/such/dir", "model not found"),
+                                          ("not-a-model", "not in the Hugging Face cache"),
+                                          ("minilm-l99", "6 layers")])
+def test_10_11_a_student_that_cannot_load_is_a_clean_error(world, tmp_path, capsys, student,
+                                                          says):
+    refused(["train", "--out", str(tmp_path / "s"), *world["data"], "--student", student],
+            capsys, "'student'", says)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("student", ["/no/such/dir", "minilm-l99"])
+def test_12_a_yaml_student_that_cannot_load_fails_the_dry_run(world, tmp_path, capsys, student):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{task: cqa, data_dir: {world['dss']}}}\n"
+                   f"students:\n  student: {student}\n")
+    refused(["run", str(cfg), "--dry-run", "--run-dir", str(tmp_path / "r")], capsys,
+            "'students.student'", student)
+    assert not (tmp_path / "r").exists()
+
+
+# ---- 20-21: YAML means what it says -------------------------------------------------------------
+def test_20_a_yaml_boolean_is_not_a_number(world, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  test_limit: true\n")
+    refused(["run", str(cfg), "--dry-run"], capsys, "'data.test_limit'", "boolean")
+
+
+def test_21_a_yaml_key_given_twice_is_an_error_naming_it(world, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"run_dir: {tmp_path / 'a'}\nrun_dir: {tmp_path / 'b'}\n")
+    refused(["run", str(cfg), "--dry-run"], capsys, "'run_dir'", "twice", "lines 1 and 2")
+
+
+# ---- 22: Ctrl-C ----------------------------------------------------------------------------------
+def test_22_ctrl_c_ends_with_one_line_and_exit_130(world, tmp_path, capsys, monkeypatch):
+    import saliency_kd.attribution.attribute as attribute_module
+
+    out = tmp_path / "r.jsonl"
+    argv = ["attribute", *world["data"], "--teacher", str(world["teacher"]), "--out", str(out),
+            "--batch-size", "4"]
+    real = attribute_module.attribute_batch
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(attribute_module, "attribute_batch", interrupted)
+    refused(argv, capsys, "interrupted; rerun the same command to resume", rc=130)
+    assert len(out.read_text().splitlines()) == 8
+    monkeypatch.setattr(attribute_module, "attribute_batch", real)
+    assert main(argv) == 0
+    assert len(out.read_text().splitlines()) == 30
