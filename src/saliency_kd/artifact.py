@@ -158,9 +158,15 @@ def claim_output(path: str | Path, settings: dict[str, Any] | None = None,
     path = Path(path)
     if path.is_dir():
         raise ConfigError("out", f"{path} is a directory; --out names a file here")
-    if overwrite or not path.exists() or path.stat().st_size == 0:
-        return
     meta = meta_path(path)
+    if meta.is_dir():  # never deleted, even with --overwrite: the user's folder
+        raise ConfigError("out", f"{meta} is a folder, where the settings sidecar of {path.name} "
+                                 "would go; nothing was changed: choose another --out")
+    if overwrite:
+        return
+    if not path.exists() or path.stat().st_size == 0:
+        _claim_lone_sidecar(path, meta, settings, ignore, located)
+        return
     if not meta.exists():
         raise ConfigError("out", f"{path} exists and was not written by saliency-kd (it has no "
                                  f"{meta.name} beside it); nothing was changed: choose another "
@@ -176,6 +182,47 @@ def claim_output(path: str | Path, settings: dict[str, Any] | None = None,
             raise ConfigError("out", f"{path} was written with different settings "
                                      f"({', '.join(changed)}); choose another --out or pass "
                                      "--overwrite")
+
+
+def _claim_lone_sidecar(path: Path, meta: Path, settings: dict[str, Any] | None,
+                        ignore: tuple[str, ...], located: tuple[str, ...]) -> None:
+    """A sidecar beside a missing or empty file is ours only when it holds these very settings
+    (a resumable file writes its sidecar before its first record); anything else there (a
+    user's `f.jsonl.meta.json`, another run's settings, junk) would be replaced: refused."""
+    if not meta.exists():
+        return
+    try:
+        old = read_settings(path) if settings is not None else None
+    except DataError:
+        old = None
+    if old is not None:
+        old, new, edited = compare_inputs(old, settings, located)
+        if not edited and not changed_settings(old, new, ignore):
+            return
+    raise ConfigError("out", f"{meta} exists, and nothing shows saliency-kd wrote it for "
+                             f"{path.name} with these settings; nothing was changed: choose "
+                             "another --out, or pass --overwrite to replace both")
+
+
+def claim_companion(path: str | Path, marker_keys: tuple[str, ...], overwrite: bool = False,
+                    of: str = "--out") -> None:
+    """A JSON Lines file a verb writes beside its --out (evaluate's predictions) is claimed
+    like --out: an existing one is replaced only when every line is a JSON object holding the
+    `marker_keys` such a file always has (an earlier one of ours), unless `overwrite`."""
+    path = Path(path)
+    if path.is_dir() or (not overwrite and path.exists() and path.stat().st_size and
+                         not _all_marked(path, marker_keys)):
+        raise ConfigError("out", f"{path} exists (written beside {of}) and is not an output of "
+                                 "this command; nothing was changed: choose another --out"
+                                 + ("" if path.is_dir() else ", or pass --overwrite"))
+
+
+def _all_marked(path: Path, marker_keys: tuple[str, ...]) -> bool:
+    try:
+        read_json_lines(path, marker_keys)
+    except (DataError, OSError):
+        return False
+    return True
 
 
 def claim_json_output(path: str | Path, marker_keys: tuple[str, ...],
@@ -354,7 +401,7 @@ def read_settings(path: str | Path) -> dict[str, Any]:
     meta = meta_path(path)
     if not meta.exists():
         return {}
-    remedy = "delete the output and its sidecar, or pass --overwrite"
+    remedy = "delete the output if it is one to redo, choose another --out, or pass --overwrite"
     try:
         settings = read_json(meta)
     except DataError as exc:
