@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from .artifact import claim_json_output
+from .artifact import claim_companion, claim_json_output
 from .atomic import write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
 from .data.jsonl import get_text, get_text_list, read_jsonl
@@ -21,6 +21,8 @@ from .student.items import load_rationale_file
 
 METRICS_KEYS = ("task", "split", "accuracy")
 """Keys every metrics file of `evaluate` has: an existing --out without them is not ours."""
+PREDICTION_KEYS = ("id", "prediction", "label", "correct")
+"""Fields of every line of the predictions file `evaluate` writes beside its metrics."""
 TASK_FIELDS = {"cqa": ["question"], "demo": ["question"], "svamp": ["input"],
                "anli1": ["premise", "hypothesis"], "esnli": ["premise", "hypothesis"],
                "generic": ["input"]}
@@ -56,8 +58,12 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
              overwrite: bool = False, device: str = "auto") -> dict[str, Any]:
     """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement.
     An existing `out` is replaced only when it is an earlier metrics file (or `overwrite`)."""
-    if out is not None:
-        claim_json_output(out, METRICS_KEYS, overwrite)
+    if out is None:
+        out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
+    out = Path(out)
+    # Both files this writes are claimed before any work: the metrics and their predictions.
+    claim_json_output(out, METRICS_KEYS, overwrite)
+    claim_companion(predictions_path(out), PREDICTION_KEYS, overwrite)
     student = open_student(model_dir, device)
     if data.task != student.task.name:
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
@@ -89,18 +95,19 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
         metrics["equation_parse_rate"] = parsed / max(len(preds), 1)
     if any("rationale" in p for p in preds):
         metrics["rationale"] = _rationale_metrics(examples, preds, rationales)
-    if out is None:
-        out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
-        claim_json_output(out, METRICS_KEYS, overwrite)
-    out = Path(out)
     # Each file in one go, metrics last: a run that fails leaves the previous metrics as they
     # were, and strict JSON refuses a NaN instead of writing it.
-    write_text_atomic(out.with_suffix(".predictions.jsonl"), "".join(
+    write_text_atomic(predictions_path(out), "".join(
         json.dumps({**p, "label": ex.label, "correct": ok}, allow_nan=False) + "\n"
         for ex, p, ok in zip(examples, preds, correct)))
     write_json_atomic(out, metrics)
     metrics["path"] = str(out)
     return metrics
+
+
+def predictions_path(out: Path) -> Path:
+    """Where `evaluate` writes its per-example predictions, beside the metrics `out`."""
+    return out.with_suffix(".predictions.jsonl")
 
 
 def _rationale_metrics(examples, preds, rationales: str | None) -> dict[str, Any]:
