@@ -47,8 +47,51 @@ def world(tmp_path_factory):
     data = ["--task", "cqa", "--data-dir", str(dss)]
     assert main(["-q", "train", "--out", str(root / "student"), *data, "--student", str(bert),
                  "--max-steps", "2", "--batch-size", "8", "--lr", "1e-3"]) == 0
+    att = root / "att.jsonl"
+    assert main(["-q", "attribute", *data, "--split", "train", "--teacher", str(teacher),
+                 "--out", str(att), "--batch-size", "10"]) == 0
     return {"root": root, "dss": dss, "bert": bert, "teacher": teacher, "data": data,
-            "model": root / "student" / "model"}
+            "model": root / "student" / "model", "att": att}
+
+
+# ---- 1-3: nothing lost beside --out ----------------------------------------------------------
+def test_1_a_users_file_where_the_sidecar_goes_is_refused(world, tmp_path, capsys):
+    user = tmp_path / "f.jsonl.meta.json"
+    user.write_text('{"mine": 1}')
+    before = digests(tmp_path)
+    refused(["rationales", "--from", str(world["att"]), *world["data"], "--out",
+             str(tmp_path / "f.jsonl")], capsys, "f.jsonl.meta.json", "nothing was changed")
+    assert digests(tmp_path) == before
+    user.write_text("not json")  # junk: refused alike, and no advice to delete it
+    line = refused(["rationales", "--from", str(world["att"]), *world["data"], "--out",
+                    str(tmp_path / "f.jsonl")], capsys, "f.jsonl.meta.json")
+    assert "delete" not in line
+
+
+def test_2_a_users_file_where_the_predictions_go_is_refused(world, tmp_path, capsys):
+    user = tmp_path / "ev.predictions.jsonl"
+    user.write_text('{"id": "mine"}\n')
+    before = digests(tmp_path)
+    refused(["evaluate", "--model", str(world["model"]), *world["data"], "--out",
+             str(tmp_path / "ev.json")], capsys, "ev.predictions.jsonl", "nothing was changed")
+    assert digests(tmp_path) == before
+    user.unlink()
+    assert main(["evaluate", "--model", str(world["model"]), *world["data"], "--out",
+                 str(tmp_path / "ev.json")]) == 0
+    assert main(["evaluate", "--model", str(world["model"]), *world["data"], "--out",
+                 str(tmp_path / "ev.json")]) == 0  # its own predictions are replaced
+
+
+def test_3_a_folder_where_the_sidecar_goes_is_refused_before_anything_is_written(world,
+                                                                                 tmp_path,
+                                                                                 capsys):
+    (tmp_path / "s.jsonl.meta.json").mkdir()
+    (tmp_path / "s.jsonl.meta.json" / "keep.txt").write_text("mine")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    for extra in ([], ["--overwrite"]):
+        refused(["rationales", "--from", str(world["att"]), *world["data"], "--out",
+                 str(tmp_path / "s.jsonl"), *extra], capsys, "s.jsonl.meta.json", "folder")
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no s.jsonl, no .tmp
 
 
 # ---- 4-9: numbers are finite ------------------------------------------------------------------
