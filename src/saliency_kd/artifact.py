@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +77,36 @@ def read_json_lines(path: str | Path, required: tuple[str, ...] = ()) -> list[di
             if line.strip()]
 
 
-def _scan(path: Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], int, int]:
+def check_ids(path: str | Path, numbered: Iterable[tuple[int, dict[str, Any]]],
+              known: Callable[[], Collection[str]] | None = None) -> None:
+    """A record file keyed by id holds each id once and (`known`: the ids of the data it is
+    read with, asked only when needed) only ids of that data: a duplicated line or a record of
+    another task is a DataError naming file and line, never passed on or resumed past."""
+    seen: dict[str, int] = {}
+    strangers = []
+    for lineno, rec in numbered:
+        key = str(rec["id"])
+        if key in seen:
+            raise DataError(path, lineno, "id", f"'{key}' repeats the record of line "
+                            f"{seen[key]}; {_FOREIGN}")
+        seen[key] = lineno
+        strangers.append((lineno, key))
+    ids = known() if known is not None and seen else None
+    for lineno, key in strangers if ids is not None else []:
+        if key not in ids:
+            raise DataError(path, lineno, "id", f"'{key}' is not an example of the data this "
+                            "file is used with (a record of another task or split?); "
+                            f"{_FOREIGN}")
+
+
+def _scan(path: Path, required: tuple[str, ...], known: Callable[[], Collection[str]] | None,
+          ) -> tuple[list[dict[str, Any]], int, int]:
     """Read complete records without changing the file: (records, end of the last complete
     line, file size). Only a last line without its newline is a torn write (each batch is one
     write ending in a newline, so a kill can leave only that); every complete line must be a
     record of ours, anything else is an error naming the line, not a tail to cut."""
     records: list[dict[str, Any]] = []
+    lines: list[int] = []
     data = path.read_bytes()
     pos = good_end = 0
     lineno = 0
@@ -94,9 +118,11 @@ def _scan(path: Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], 
         line = data[pos:nl]
         if line.strip():
             records.append(parse_record(path, lineno, line, required))
+            lines.append(lineno)
         pos = good_end = nl + 1
     if good_end < len(data) and not data[good_end:].strip():
         good_end = len(data)  # trailing blanks are not a torn record
+    check_ids(path, zip(lines, records), known)
     return records, good_end, len(data)
 
 
@@ -343,11 +369,13 @@ class ResumableJsonl:
 
     def __init__(self, path: str | Path, settings: dict[str, Any], overwrite: bool = False,
                  ignore: tuple[str, ...] = (), required: tuple[str, ...] = ("id",),
-                 located: tuple[str, ...] = ()) -> None:
+                 located: tuple[str, ...] = (),
+                 known: Callable[[], Collection[str]] | None = None) -> None:
         """`ignore`: dotted keys of settings that do not change the content (batch sizes,
         speed-ups); recorded in the sidecar, but a run that differs only there resumes.
         `required`: fields every record of the file holds (a resumed file is checked).
-        `located`: settings naming where the inputs in `settings["inputs"]` live."""
+        `located`: settings naming where the inputs in `settings["inputs"]` live.
+        `known`: the ids a resumed file may hold (see `check_ids`)."""
         self.path = Path(path)
         self.meta_path = meta_path(self.path)
         self.records: list[dict[str, Any]] = []
@@ -355,7 +383,7 @@ class ResumableJsonl:
         resume = self.path.is_file() and not overwrite
         if resume:
             try:
-                self.records, good_end, size = _scan(self.path, required)
+                self.records, good_end, size = _scan(self.path, required, known)
             except DataError as exc:
                 raise DataError(exc.path, exc.line, exc.field, f"{exc.message}; nothing was "
                                 "changed: choose another --out, or pass --overwrite to replace "
@@ -384,10 +412,20 @@ class ResumableJsonl:
 
 
 def read_jsonl_records(path: str | Path, required: tuple[str, ...] = ("id",),
+                       known: Callable[[], Collection[str]] | None = None,
                        ) -> list[dict[str, Any]]:
     """Every record of a finished JSONL artifact ([] when it does not exist yet); a line that is
-    not a record of ours is a DataError naming file and line."""
-    return read_json_lines(path, required) if Path(path).exists() else []
+    not a record of ours, a repeated id or (`known`) one not of the data is a DataError naming
+    file and line (`check_ids`)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    numbered = [(lineno, parse_record(path, lineno, line, required))
+                for lineno, line in enumerate(path.read_bytes().split(b"\n"), start=1)
+                if line.strip()]
+    if "id" in required:
+        check_ids(path, numbered, known)
+    return [rec for _, rec in numbered]
 
 
 def meta_path(path: str | Path) -> Path:

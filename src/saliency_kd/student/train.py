@@ -20,6 +20,7 @@ from annotated_types import Ge
 from .. import training
 from ..artifact import check_output_dir, claim_output_dir
 from ..atomic import write_dir_atomic, write_json_atomic
+from ..attribution.attribute import split_ids
 from ..data import DataSpec, inputs_digest
 from ..errors import ConfigError
 from ..models import check_model_name
@@ -268,7 +269,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                                   f"distribution over; task '{task.name}' is free-form")
     records = None
     if cfg.rationales:
-        records = load_rationale_file(cfg.rationales)
+        records = load_rationale_file(cfg.rationales, known=split_ids(
+            replace(cfg.data, split="train", limit=1), []))
         check_coverage(cfg.rationales, records, train_ex)
     items = build_items(task, train_ex, mode, cfg.labels, records, cfg.weights.temperature)
     check_model_name(cfg.student, "student")
