@@ -235,6 +235,10 @@ class RunConfig(Strict):
                 raise ValueError(f"faithfulness.limit: {self.faithfulness.limit} examples, but "
                                  f"'{src}' covers only the first {limited[src]} "
                                  "(its attribution.derived limit)")
+        covered = self.data.train_limit
+        if self.faithfulness and covered is not None and self.faithfulness.limit > covered:
+            raise ValueError(f"faithfulness.limit: {self.faithfulness.limit} examples, but the "
+                             f"rationale files cover the first {covered} (data.train_limit)")
         if self.faithfulness and self.data.task != "generic" and \
                 get_task(self.data.task).kind != "choice":
             raise ValueError(f"faithfulness: '{self.data.task}' generates its answer; "
