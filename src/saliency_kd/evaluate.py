@@ -10,7 +10,7 @@ from typing import Any
 from .artifact import claim_companion, claim_json_output
 from .atomic import write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
-from .data.jsonl import get_text, get_text_list, read_jsonl
+from .data.jsonl import get_choices, get_text, read_jsonl
 from .errors import ConfigError, DataError, loading
 from .evaluate_math import EquationError, evaluate_equation
 from .metrics import accuracy_summary, bootstrap_ci, token_f1
@@ -45,6 +45,23 @@ def open_student(model_dir: str | Path, device: str = "auto"):
     return student
 
 
+def check_labels(student, task, data: DataSpec) -> None:
+    """A student knows its own label set (generic classification: the labels of its training
+    file) or its per-example choices: data with a label it never learnt, or of the other kind,
+    would be scored 0 without a word."""
+    mine, theirs = student.task.label_names, task.label_names
+    where = data.file or data.data_dir or data.task
+    if (mine is None) != (theirs is None):
+        kinds = ["per-example choices", "a fixed label set"]
+        raise ConfigError("task", f"the model answers from {kinds[mine is not None]}, but "
+                                  f"{where} has {kinds[theirs is not None]}")
+    unknown = sorted(set(theirs or ()) - set(mine or ()))
+    if unknown:
+        raise ConfigError("task", f"{where} has labels the model never learnt "
+                                  f"({', '.join(unknown)}); the model's labels are "
+                                  f"{', '.join(mine)}, the data's {', '.join(theirs)}")
+
+
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
     preds = []
     for start in progress_bar(range(0, len(examples), batch_size), disable=not progress,
@@ -69,6 +86,7 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
                                   f"not '{data.task}'")
     task, examples = load_examples(data)
+    check_labels(student, task, data)
     preds = _predict_all(student, examples, batch_size, progress)
     correct = [task.is_correct(p["prediction"], ex.label) for p, ex in zip(preds, examples)]
     metrics: dict[str, Any] = {"task": task.name, "split": data.split,
@@ -134,13 +152,10 @@ def example_from_record(task_name: str, obj: dict[str, Any], path: str, line: in
     """An unlabeled example from task fields (labels are optional at prediction time)."""
     p = Path(path)
     fields = {k: get_text(obj, k, p, line) for k in TASK_FIELDS[task_name]}
-    choices = get_text_list(obj, "choices", p, line) if "choices" in obj else None
+    choices = get_choices(obj, "choices", p, line) if "choices" in obj else None
     if task_name in ("cqa", "demo") and not choices:
         raise DataError(path, line, "choices", f"the model's task {task_name} needs answer "
                         "choices (--choices 'a|b|c' or a 'choices' list)")
-    if choices is not None and len(set(choices)) < 2:
-        raise DataError(path, line, "choices", f"{len(set(choices))} distinct choice(s) "
-                        f"{choices}: a prediction needs at least 2 to choose from")
     return Example(str(obj.get("id", f"input-{index}")), fields, str(obj.get("label", "")),
                    choices, source=f"{path}:{line}")
 
