@@ -7,6 +7,7 @@ user's files are byte-for-byte unchanged (sha256).
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,100 @@ def test_22_ctrl_c_ends_with_one_line_and_exit_130(world, tmp_path, capsys, monk
     monkeypatch.setattr(attribute_module, "attribute_batch", real)
     assert main(argv) == 0
     assert len(out.read_text().splitlines()) == 30
+
+
+# ---- 13-14: resumed record files are checked record by record ----------------------------------
+def _record_file(world, path: Path, lines: list[str]) -> Path:
+    """A file of the given lines with the sidecar of the world's attribution file (ours)."""
+    path.write_text("".join(line + "\n" for line in lines))
+    meta = world["att"].with_name(world["att"].name + ".meta.json")
+    path.with_name(path.name + ".meta.json").write_bytes(meta.read_bytes())
+    return path
+
+
+def _lines(world) -> list[str]:
+    return world["att"].read_text().splitlines()
+
+
+def test_13_a_record_of_another_task_is_named_by_every_reader(world, tmp_path, capsys):
+    own = _lines(world)[:5]
+    foreign = json.dumps({**json.loads(own[0]), "id": "esnli-17"})
+    mixed = _record_file(world, tmp_path / "mixed.jsonl", [*own, foreign])
+    before = digests(tmp_path)
+    refused(["attribute", *world["data"], "--split", "train", "--teacher", str(world["teacher"]),
+             "--out", str(mixed), "--limit", "6"], capsys, "mixed.jsonl:6", "'esnli-17'")
+    refused(["rationales", "--from", str(mixed), *world["data"], "--out",
+             str(tmp_path / "d.jsonl")], capsys, "mixed.jsonl:6", "'esnli-17'")
+    refused(["train", "--out", str(tmp_path / "s"), *world["data"], "--student",
+             str(world["bert"]), "--rationales", str(mixed), "--mode", "rationale"], capsys,
+            "mixed.jsonl:6", "'esnli-17'")
+    assert digests(tmp_path) == before
+
+
+def test_14_a_duplicated_record_is_named_by_every_reader(world, tmp_path, capsys):
+    lines = _lines(world)
+    dup = _record_file(world, tmp_path / "dup.jsonl", [*lines, lines[-1]])
+    before = digests(tmp_path)
+    at = f"dup.jsonl:{len(lines) + 1}"
+    refused(["attribute", *world["data"], "--split", "train", "--teacher", str(world["teacher"]),
+             "--out", str(dup)], capsys, at, "repeats the record of line")
+    refused(["rationales", "--from", str(dup), *world["data"], "--out",
+             str(tmp_path / "d.jsonl")], capsys, at, "repeats")
+    refused(["train", "--out", str(tmp_path / "s"), *world["data"], "--student",
+             str(world["bert"]), "--rationales", str(dup), "--mode", "rationale"], capsys, at)
+    assert digests(tmp_path) == before
+
+
+# ---- 15: limits against record counts ----------------------------------------------------------
+def test_15_faithfulness_refuses_a_limit_its_file_does_not_cover(world, tmp_path, capsys):
+    short = _record_file(world, tmp_path / "short.jsonl", _lines(world)[:24])
+    before = digests(tmp_path)
+    refused(["faithfulness", "--rationales", str(short), *world["data"], "--split", "train",
+             "--teacher", str(world["teacher"]), "--limit", "30", "--out",
+             str(tmp_path / "f")], capsys, "short.jsonl", "--limit 30", "covers 24")
+    assert digests(tmp_path) == before
+
+
+# ---- 16-19: labels and choices ------------------------------------------------------------------
+def _generic(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def generic_student(world):
+    rows = [{"input": f"the {p} is here", "label": lab}
+            for p in ("park", "school", "garden", "kitchen") for lab in ("a", "b")]
+    data = _generic(world["root"] / "g.jsonl", rows * 3)
+    out = world["root"] / "gs"
+    assert main(["-q", "train", "--out", str(out), "--task", "generic", "--file", str(data),
+                 "--student", str(world["bert"]), "--max-steps", "1", "--dev-limit", "0"]) == 0
+    return out / "model"
+
+
+def test_16_evaluate_refuses_data_with_labels_the_student_never_learnt(generic_student,
+                                                                       tmp_path, capsys):
+    other = _generic(tmp_path / "other.jsonl", [{"input": "the park", "label": "yes"},
+                                                {"input": "the school", "label": "no"}])
+    before = digests(tmp_path)
+    refused(["evaluate", "--model", str(generic_student), "--task", "generic", "--file",
+             str(other), "--split", "train", "--out", str(tmp_path / "m.json")], capsys,
+            "never learnt", "no, yes", "a, b")
+    assert digests(tmp_path) == before
+
+
+@pytest.mark.parametrize("choices,says", [(["box"], "at least 2"),
+                                          (["box", "box", "attic"], "more than once")])
+def test_17_18_generic_rows_need_two_distinct_choices(world, tmp_path, capsys, choices, says):
+    data = _generic(tmp_path / "c.jsonl", [{"input": "where is it", "label": "box",
+                                            "choices": choices}] * 2)
+    before = digests(tmp_path)
+    refused(["train", "--out", str(tmp_path / "s"), "--task", "generic", "--file", str(data),
+             "--choices-field", "choices", "--student", str(world["bert"])], capsys,
+            "c.jsonl:1", "'choices'", says)
+    assert digests(tmp_path) == before
+
+
+def test_19_predict_refuses_a_choice_given_twice(world, capsys):
+    refused(["predict", "--model", str(world["model"]), "--text", "where is it ?", "--choices",
+             "box|box|attic"], capsys, "'choices'", "'box' listed more than once")
