@@ -92,6 +92,9 @@ def check_ids(path: str | Path, numbered: Iterable[tuple[int, dict[str, Any]]],
         seen[key] = lineno
         strangers.append((lineno, key))
     ids = known() if known is not None and seen else None
+    if ids is not None and not any(key in ids for _, key in strangers):
+        raise DataError(path, None, "id", "none of its ids are examples of the data it is used "
+                        "with: was it made for another task or split?")
     for lineno, key in strangers if ids is not None else []:
         if key not in ids:
             raise DataError(path, lineno, "id", f"'{key}' is not an example of the data this "
