@@ -36,8 +36,12 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:  # a failed write (a folder in the way, a full disk) leaves no trace
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

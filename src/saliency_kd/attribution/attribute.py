@@ -7,7 +7,8 @@ answer (or the gold label), merge to words, select the rationale, and append the
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,6 +78,16 @@ LOCATED = ("data.data_dir", "data.file")
 """Where the data lives: a file resumes on an identical copy elsewhere, not on edited data."""
 RECORD_FIELDS = ("id", "prediction", "words", "rationale_index")
 """Fields every attribution record holds: a file to resume must consist of such records."""
+
+
+def split_ids(data: DataSpec, examples: list[Example]) -> Callable[[], set[str]]:
+    """The ids a record file of `data` may hold, read when asked: those of the whole split
+    (`examples` are its first N under a --limit; a file made with a larger one holds more)."""
+    def ids() -> set[str]:
+        if data.limit is None:
+            return {ex.id for ex in examples}
+        return {ex.id for ex in load_examples(replace(data, limit=None))[1]}
+    return ids
 
 
 def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: AttributeConfig,
@@ -155,7 +166,8 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     speed_only = tuple(f"options.{k}" for k in AttributionOptions.RESUME_MAY_CHANGE)
     if world == 1:
         writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite, ignore=speed_only,
-                                required=RECORD_FIELDS, located=LOCATED)
+                                required=RECORD_FIELDS, located=LOCATED,
+                                known=split_ids(cfg.data, examples))
         done = writer.done
     else:
         claim_output(out, settings, cfg.overwrite, speed_only, LOCATED)
@@ -164,7 +176,8 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
             out.unlink(missing_ok=True)
             meta_path(out).unlink(missing_ok=True)
         dist.wait_for_everyone()
-        done = {r["id"] for r in read_jsonl_records(out, RECORD_FIELDS)}
+        done = {r["id"] for r in read_jsonl_records(out, RECORD_FIELDS,
+                                                    split_ids(cfg.data, examples))}
         writer = ResumableJsonl(out.with_name(f"{out.name}.shard{rank}-of{world}"),
                                 {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite,
                                 ignore=speed_only, required=RECORD_FIELDS,

@@ -18,10 +18,12 @@ import torch
 from annotated_types import Ge
 
 from .. import training
-from ..artifact import claim_output_dir
+from ..artifact import check_output_dir, claim_output_dir
 from ..atomic import write_dir_atomic, write_json_atomic
+from ..attribution.attribute import split_ids
 from ..data import DataSpec, inputs_digest
 from ..errors import ConfigError
+from ..models import check_model_name
 from ..settings import Device, PositiveFloat, PositiveInt, check, opt, resolve_device
 from .base import (
     FAMILIES,
@@ -260,17 +262,22 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     rank, world = (dist.process_index, dist.num_processes) if dist else (0, 1)
     main_process = rank == 0
     if main_process:  # a folder of the user's or of another verb is refused before any work
-        claim_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
-    out.mkdir(parents=True, exist_ok=True)
+        check_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
     task, train_ex, dev = training.split_dev(cfg.data, cfg.dev_limit)
     if "kd" in mode and task.kind != "choice":
         raise ConfigError("mode", f"'{cfg.mode}' needs candidate answers to distil a "
                                   f"distribution over; task '{task.name}' is free-form")
     records = None
     if cfg.rationales:
-        records = load_rationale_file(cfg.rationales)
+        records = load_rationale_file(cfg.rationales, known=split_ids(
+            replace(cfg.data, split="train", limit=1), []))
         check_coverage(cfg.rationales, records, train_ex)
     items = build_items(task, train_ex, mode, cfg.labels, records, cfg.weights.temperature)
+    check_model_name(cfg.student, "student")
+    # Everything checked: only now is the folder made and marked as train's.
+    if main_process:
+        claim_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
+    out.mkdir(parents=True, exist_ok=True)
     if "dss" in mode and not any(it.rationale_text for it in items):
         raise ConfigError("mode", "mode 'dss' needs LLM rationales (the llm/ files of the DSS "
                                   "layout); none were found for this data")
