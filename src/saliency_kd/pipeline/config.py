@@ -303,7 +303,7 @@ PRIMARY_SEEDS = 5
 
 def _check_primary(cfg: RunConfig) -> None:
     from ..report.curves import curve_key
-    from .students import study_rows
+    from .rows import study_rows
 
     p, sizes = cfg.primary, cfg.data.train_sizes or []
     if p.size not in sizes:

@@ -94,7 +94,7 @@ def _check_overlap(cfg: RunConfig) -> None:
     """Two tested groups of one student must not share a row: their results (curves, report,
     RESULTS.md) are kept by student and row, so one group's seeds would replace the other's."""
     from ..errors import ConfigError
-    from .students import study_rows
+    from .rows import study_rows
 
     seen: dict[tuple[str, str], int] = {}
     for i, g in enumerate(cfg.groups):
