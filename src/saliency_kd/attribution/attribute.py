@@ -178,7 +178,7 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     mine = batches_to_run(examples, done, cfg.batch_size, rank, world)
     if mine:
         if teacher is None:
-            teacher = Teacher.load(cfg.teacher)
+            teacher = Teacher.load(cfg.teacher, task)
         if cfg.gradient_checkpointing:
             distributed.enable_attribution_checkpointing(teacher.model)
         bar = progress_bar(total=sum(ex.id not in done for b in mine for ex in b),
