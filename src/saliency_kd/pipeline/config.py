@@ -173,7 +173,7 @@ StudentsCfg = section(
     modes=(list[str], Field(["standard", "rationale", "kd"], min_length=1)),
     channels=(list[str] | None, Field(None, min_length=1, description="channels every "
                                       "rationale mode trains through (default: the family's "
-                                      "own: tag for encoders, generate otherwise)")),
+                                      "own: attention for encoders, generate otherwise)")),
     sources=(list[str] | None, Field(None, min_length=1, description="rationale files the "
                                      "rationale modes train on: attribution methods and controls "
                                      "(default: the first method and every control)")),

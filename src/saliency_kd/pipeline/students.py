@@ -234,10 +234,12 @@ def resolved_channel(row: Row, train_dir: str) -> str | None:
         return row.channel
     if not (Path(train_dir) / "model" / "student.json").exists():  # a plan: not trained yet
         return RUN_TIME
-    from ..student.channels import DEFAULT_CHANNEL
+    from ..student.channels import FORMER_DEFAULT_CHANNEL
 
     meta = read_json(Path(train_dir) / "model" / "student.json")
-    return DEFAULT_CHANNEL[meta["family"]]
+    # Students record the channel they resolved; null is from before `attention` was the
+    # encoder's default.
+    return meta.get("channel") or FORMER_DEFAULT_CHANNEL[meta["family"]]
 
 
 def curve_records(task: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

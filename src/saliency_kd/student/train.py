@@ -35,7 +35,7 @@ from .base import (
     read_meta,
     task_from_meta,
 )
-from .channels import ChannelOptions, channel_names, get_channel, resolve_channel
+from .channels import DEFAULT_CHANNEL, ChannelOptions, channel_names, get_channel, resolve_channel
 from .encoder import POOLINGS
 from .items import build_items, check_coverage, load_rationale_file
 
@@ -68,8 +68,9 @@ class TrainConfig:
     labels: Literal["gold", "teacher"] = "gold"
     """Learn the gold labels or the teacher's predictions."""
     channel: str | None = opt(None, choices=channel_names)
-    """How rationale modes use the rationale: tag, attention or attribution (encoder; default
-    tag), generate or attention (seq2seq, causal; default generate): `saliency-kd channels`."""
+    """How rationale modes use the rationale: attention, tag or attribution (encoder; default
+    attention), generate or attention (seq2seq, causal; default generate): `saliency-kd
+    channels`."""
     channel_options: ChannelOptions = opt(factory=ChannelOptions, rename={
         "weighting": "channel_weighting", "temperature": "channel_temperature",
         "heads": "attention_heads"})
@@ -166,6 +167,16 @@ def detect_family(path: str) -> str:
     return "encoder"
 
 
+def channel_of(cfg: TrainConfig) -> str:
+    """The channel `cfg`'s student trains through: the one named, else its family's default."""
+    from ..models import resolve_model_path, split_depth
+
+    if cfg.channel:
+        return cfg.channel
+    return DEFAULT_CHANNEL[cfg.family or detect_family(resolve_model_path(split_depth(
+        cfg.student)[0]))]
+
+
 def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     from ..models import resolve_model_path, split_depth
 
@@ -173,7 +184,9 @@ def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     path = resolve_model_path(path)
     family = cfg.family or detect_family(path)
     meta["family"] = family
-    resolve_channel(cfg.channel, family)  # a channel this family has, or a clear error
+    # A channel this family has, or a clear error; saved by name, so that a later change of
+    # the family's default never changes what a saved student is.
+    meta["channel"] = resolve_channel(cfg.channel, family).name
     return FAMILIES.get(family).build(task, path, meta, layers=layers, max_length=cfg.max_length)
 
 
@@ -283,8 +296,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
                                   "layout); none were found for this data")
     rationale_k = 0
     # Only a tagging head or a generated rationale lets the trained student name its words.
-    names_words = bool(mode & {"rationale", "dss"}) and (cfg.channel or "tag") in ("tag",
-                                                                                   "generate")
+    names_words = bool(mode & {"rationale", "dss"}) and channel_of(cfg) in ("tag", "generate")
     if names_words:
         lengths = sorted(len(it.rationale_words) for it in items)
         rationale_k = lengths[len(lengths) // 2] if lengths else 0
