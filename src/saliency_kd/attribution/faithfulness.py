@@ -206,7 +206,7 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                                 overwrite=cfg.overwrite, located=("file",))
         todo = [pr for pr in pairs if pr[0].id not in writer.done]
         if todo and teacher is None:
-            teacher = Teacher.load(cfg.teacher)
+            teacher = Teacher.load(cfg.teacher, task)
         start = time.perf_counter()
         for i in progress_bar(range(0, len(todo), cfg.batch_size), disable=not progress,
                               desc=f"faithfulness ({method})", unit="batch"):

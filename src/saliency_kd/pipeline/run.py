@@ -260,7 +260,10 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
 
     def get_teacher() -> Teacher:
         if "t" not in cached:
-            cached["t"] = Teacher.load(teacher_cfg)
+            from ..data import get_task
+
+            # the task gives a bare encoder teacher its classification head
+            cached["t"] = Teacher.load(teacher_cfg, get_task(cfg.data.task))
         return cached["t"]
 
     # ---- 2. teacher accuracy on the evaluation split -----------------------------------------

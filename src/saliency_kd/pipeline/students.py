@@ -95,6 +95,24 @@ class StudentStages:
             except ConfigError as exc:
                 raise ConfigError(self.key("channels"), exc.message) from None
 
+    def default_channel(self, row: Row) -> str | None:
+        """For a row that names no channel, the family default it trains through, in its hash:
+        a default that changes (the encoders' went from `tag` to `attention`) must not find
+        the old default's runs cached. None where the row has no channel, or (before this was
+        hashed) stays None for generating families, whose default never changed."""
+        if not row.explains:
+            return None
+        from ..models import resolve_model_path, split_depth
+        from ..student.channels import DEFAULT_CHANNEL
+        from ..student.train import detect_family
+
+        s = self.group
+        try:
+            family = s.family or detect_family(resolve_model_path(split_depth(s.student)[0]))
+        except (ConfigError, OSError, ValueError):  # a Hub model not fetched yet (a plan)
+            return RUN_TIME
+        return DEFAULT_CHANNEL[family] if family == "encoder" else None
+
     def key(self, name: str) -> str:
         """The YAML key of one of this group's settings, for errors."""
         if len(self.cfg.groups) == 1:
@@ -114,7 +132,8 @@ class StudentStages:
             "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
             "grad_accum", "fsdp", "checkpoint_every", *GROUP_ONLY))
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
-                   "channel": row.channel, "seed": seed, "lr": lr, "alpha": alpha,
+                   "channel": row.channel or self.default_channel(row), "seed": seed, "lr": lr,
+                   "alpha": alpha,
                    "teacher_file": self.attr_ids[row.source] if row.source else None}
         resample = self.cfg.data.resample
         if resample:  # the seed draws the examples too (absent before: older hashes hold)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..artifact import read_json_lines
+from ..artifact import read_json, read_json_lines
 from ..data import Example
 from .analysis import (
     answer_overlap,
@@ -90,6 +90,14 @@ def _heatmaps(records: list[dict], examples: dict[str, Example], n: int) -> list
     return out
 
 
+def _teacher_check(rationales: Path | None) -> dict | None:
+    """The teacher check `attribute` wrote beside its rationale file, where there is one."""
+    from ..attribution.attribute import teacher_check_path
+
+    path = teacher_check_path(rationales) if rationales else None
+    return read_json(path)["teacher_check"] if path and path.exists() else None
+
+
 def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                   student_rows: list[dict], examples: list[Example], tuning: list[dict],
                   curves: list[dict], run_dir: Path | None = None) -> dict:
@@ -115,12 +123,16 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                          "alpha": row["alpha"], "seed_ids": [r["seed"] for r in row["runs"]],
                          **seed_average(per_seed)})
     table = curve_table(curves)
-    # Paired by test example and seed, from the run's own per-example outcomes.
+    # Paired by test example and seed, from the run's own per-example outcomes; the teacher
+    # check (its accuracy on the training examples it explained, against chance) leads.
     analysis = analyse(collect(run_dir)) if run_dir and student_rows else None
+    check = _teacher_check(rationale_files.get(cfg.attribution.methods[0]))
     return {"task": cfg.data.task, "teacher": {k: teacher_metrics[k] for k in
                                                ("accuracy", "ci95_low", "ci95_high", "n")},
             "students": students, "comparisons": table, "analysis": analysis,
-            "regime": regime_lines(analysis) if analysis else [],
+            "regime": [*([check["message"]] + ([check["warning"]] if check["warning"] else [])
+                         if check else []), *(regime_lines(analysis) if analysis else [])],
+            "teacher_check": check,
             "verdict": verdict_sentence(analysis) if analysis else None,
             "tuning": tuning, "methods": methods,
             "agreement": method_agreement(records) if len(records) > 1 else [],
