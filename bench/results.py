@@ -50,12 +50,7 @@ from results_render import (  # noqa: E402
     wrap,
     wrap_long,
 )
-from results_summary import (  # noqa: E402
-    curve_records,
-    render_summary,
-    verdict_bullets,
-    verdict_groups,
-)
+from results_summary import protocol_bullets, render_summary  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
 
@@ -432,12 +427,9 @@ END = "<!-- results: end -->"
 
 
 def readme_block(results: list[dict], results_dir: Path) -> list[str]:
-    """README's results: the summary's verdict per task and a link to the details."""
-    groups = verdict_groups(results, curve_records(results_dir))
-    lines = [BEGIN, *wrap("Verdict per task: does a student trained on the teacher's rationale "
-                          "beat standard training, with a paired 95% interval over seeds above "
-                          "zero? Every row, setting and interval is in "
-                          "[docs/RESULTS.md](docs/RESULTS.md)."), "", *verdict_bullets(groups)]
+    """README's results: the verdict of each pre-registered study (or that it has not run),
+    one line for the earlier exploratory results, and the attribution speed."""
+    lines = [BEGIN, *protocol_bullets(results_dir)]
     speed = render_inseq_speed(results_dir / "bench_attribution_speed.json")
     return lines + (["", *wrap(speed)] if speed else []) + [END]
 

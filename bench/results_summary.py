@@ -193,6 +193,29 @@ def curve_exploratory(rows: list[dict], task: str) -> str:
     return exploratory([(row_label(r, rows), r["minus_standard"]) for r in mine])
 
 
+def protocol_bullets(results_dir: Path) -> list[str]:
+    """README's results: one bullet per pre-registered study (its verdict, or that it is
+    registered and not run yet), then one for every earlier, exploratory result."""
+    from saliency_kd.report.outcomes import read
+    from saliency_kd.report.verdicts import analyse, verdict_sentence
+
+    found = sorted((results_dir / "outcomes").glob("*.json.gz"))
+    lines = []
+    for path in found:
+        a = analyse(read(path))
+        lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): {verdict_sentence(a)}.")
+    done = {p.name.removesuffix(".json.gz") for p in found}
+    for c in registered():
+        if c["name"] not in done:
+            p = c["primary"]
+            lines += bullet(f"**{title(c['task'])}**: registered in `{c['path']}` ({p['row']} "
+                            f"against {p.get('baseline', 'standard')} at n={p['size']}), no "
+                            "outcomes yet.")
+    lines += bullet("Earlier results (the four paper tasks, the learning curves): exploratory "
+                    "only, from seed intervals, with no registered comparison and no verdict.")
+    return lines
+
+
 def protocol_part(results_dir: Path) -> list[str]:
     """Per study with per-example outcomes (results_dir/outcomes/*.json.gz): the regime, the
     pre-registered primary comparison's verdict and the exploratory comparisons with their
