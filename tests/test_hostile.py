@@ -313,3 +313,27 @@ def test_17_18_generic_rows_need_two_distinct_choices(world, tmp_path, capsys, c
 def test_19_predict_refuses_a_choice_given_twice(world, capsys):
     refused(["predict", "--model", str(world["model"]), "--text", "where is it ?", "--choices",
              "box|box|attic"], capsys, "'choices'", "'box' listed more than once")
+
+
+# ---- long inputs: cut before tokenizing ----------------------------------------------------------
+def test_a_multi_megabyte_line_is_cut_before_the_student_tokenizes_it(world, monkeypatch, capsys):
+    from saliency_kd.student.encoder import EncoderStudent
+    from saliency_kd.words import MAX_SEGMENT_WORDS, MAX_WORD_CHARS
+
+    seen = []
+    real = EncoderStudent._encode
+
+    def spy(self, examples, *args, **kwargs):
+        feats, *rest = real(self, examples, *args, **kwargs)
+        seen.append((max(len(p[0]) for p in rest[-1]), feats["input_ids"].shape[1]))
+        return (feats, *rest)
+
+    monkeypatch.setattr(EncoderStudent, "_encode", spy)
+    line = "where is the park ? " * 250_000  # 5 MB, one line
+    capsys.readouterr()
+    assert main(["predict", "--model", str(world["model"]), "--text", line, "--choices",
+                 "park|school"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["prediction"] in ("park", "school")
+    chars, tokens = max(seen)
+    assert chars <= MAX_SEGMENT_WORDS * MAX_WORD_CHARS
+    assert tokens <= 128  # the student's max_length
