@@ -181,6 +181,23 @@ def test_12_a_yaml_student_that_cannot_load_fails_the_dry_run(world, tmp_path, c
     assert not (tmp_path / "r").exists()
 
 
+def test_12_a_yaml_student_missing_from_the_cache_fails_the_run_before_the_teacher(
+        world, tmp_path, capsys, monkeypatch):
+    from saliency_kd.teacher.model import Teacher
+
+    def no_teacher(*_args, **_kwargs):
+        raise AssertionError("the teacher was loaded before the student was checked")
+
+    monkeypatch.setattr(Teacher, "load", no_teacher)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{task: cqa, data_dir: {world['dss']}}}\n"
+                   f"teacher: {{name: {world['teacher']}}}\n"
+                   "students:\n  student: not-a-model\n")
+    refused(["run", str(cfg), "--run-dir", str(tmp_path / "r")], capsys, "'students.student'",
+            "not-a-model", "not in the Hugging Face cache")
+    assert not [p for p in (tmp_path / "r").iterdir() if p.is_dir()]  # no stage ran
+
+
 # ---- 20-21: YAML means what it says -------------------------------------------------------------
 def test_20_a_yaml_boolean_is_not_a_number(world, tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
