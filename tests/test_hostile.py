@@ -198,6 +198,14 @@ def test_12_a_yaml_student_missing_from_the_cache_fails_the_run_before_the_teach
     assert not [p for p in (tmp_path / "r").iterdir() if p.is_dir()]  # no stage ran
 
 
+def test_evaluate_refuses_rationales_for_a_student_that_writes_none(world, tmp_path, capsys):
+    before = digests(tmp_path)
+    refused(["evaluate", "--model", str(world["model"]), *world["data"], "--split", "train",
+             "--rationales", str(world["att"]), "--out", str(tmp_path / "m.json")], capsys,
+            "'rationales'", str(world["model"]), "writes no rationale words", "att.jsonl")
+    assert digests(tmp_path) == before
+
+
 # ---- 20-21: YAML means what it says -------------------------------------------------------------
 def test_20_a_yaml_boolean_is_not_a_number(world, tmp_path, capsys):
     cfg = tmp_path / "c.yaml"

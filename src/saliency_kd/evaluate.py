@@ -85,6 +85,10 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
     if data.task != student.task.name:
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
                                   f"not '{data.task}'")
+    if rationales and not student.writes_rationales:  # the file would be ignored silently
+        raise ConfigError("rationales", f"the model {model_dir} writes no rationale words, so "
+                                        f"{rationales} has nothing to compare them with; leave "
+                                        "--rationales out")
     task, examples = load_examples(data)
     check_labels(student, task, data)
     preds = _predict_all(student, examples, batch_size, progress)
