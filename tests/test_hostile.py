@@ -145,6 +145,28 @@ def test_5_a_model_with_nan_weights_is_refused_by_evaluate_and_predict(world, tm
     assert digests(tmp_path) == before
 
 
+@pytest.mark.parametrize("folder,damaged", [("model", "heads.safetensors"),
+                                             ("model", "backbone/config.json"),
+                                             ("bert", "model.safetensors"),
+                                             ("bert", "config.json")])
+def test_5_a_damaged_model_folder_is_named_by_its_damaged_file(world, tmp_path, capsys, folder,
+                                                               damaged):
+    import shutil
+
+    copy = tmp_path / folder
+    shutil.copytree(world[folder], copy)
+    part = copy / damaged
+    part.write_bytes(part.read_bytes()[:len(part.read_bytes()) // 3])
+    before = digests(tmp_path)
+    if folder == "model":
+        refused(["evaluate", "--model", str(copy), *world["data"], "--out",
+                 str(tmp_path / "m.json")], capsys, "'model'", str(part), "damaged")
+    else:
+        refused(["train", "--out", str(tmp_path / "s"), *world["data"], "--student", str(copy)],
+                capsys, "'student'", str(part), "damaged")
+    assert {k: v for k, v in digests(tmp_path).items() if "/s/" not in k} == before
+
+
 @pytest.mark.parametrize("yaml_text,key", [
     ("students:\n  lr: .inf\n", "'students.lr'"),
     ("students:\n  tune:\n    lr: [.inf, 1.0e-3]\n", "'students.tune.lr.0'"),

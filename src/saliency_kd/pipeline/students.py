@@ -133,7 +133,8 @@ class StudentStages:
         check_model_name(s.student, self.key("student"))
         if not s.channels or not any(m.split("+")[0] in ("rationale", "dss") for m in s.modes):
             return
-        family = s.family or detect_family(resolve_model_path(split_depth(s.student)[0]))
+        family = s.family or detect_family(resolve_model_path(split_depth(s.student)[0]),
+                                          self.key("student"))
         for c in s.channels:
             try:
                 resolve_channel(c, family)
