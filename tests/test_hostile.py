@@ -317,6 +317,14 @@ def test_15_faithfulness_refuses_a_limit_its_file_does_not_cover(world, tmp_path
     assert digests(tmp_path) == before
 
 
+def test_15_faithfulness_refuses_a_limit_above_the_splits_size(world, tmp_path, capsys):
+    before = digests(tmp_path)
+    refused(["faithfulness", "--rationales", str(world["att"]), *world["data"], "--split",
+             "train", "--teacher", str(world["teacher"]), "--limit", "31", "--out",
+             str(tmp_path / "f")], capsys, "'limit'", "31 examples asked for", "cqa/train has 30")
+    assert digests(tmp_path) == before and not (tmp_path / "f").exists()
+
+
 # ---- 16-19: labels and choices ------------------------------------------------------------------
 def _generic(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
