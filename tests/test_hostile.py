@@ -353,6 +353,37 @@ def test_16_evaluate_refuses_data_with_labels_the_student_never_learnt(generic_s
     assert digests(tmp_path) == before
 
 
+def test_16_evaluate_states_a_test_file_holding_some_of_the_students_labels(world, tmp_path,
+                                                                           capsys, caplog):
+    rows = [{"input": f"the {p} is here", "label": lab}
+            for p in ("park", "school", "garden", "kitchen") for lab in ("a", "b", "c")]
+    student = tmp_path / "s3"
+    assert main(["-q", "train", "--out", str(student), "--task", "generic", "--file",
+                 str(_generic(tmp_path / "abc.jsonl", rows * 2)), "--student",
+                 str(world["bert"]), "--max-steps", "1", "--dev-limit", "0"]) == 0
+    some = _generic(tmp_path / "ab.jsonl", [r for r in rows if r["label"] != "c"])
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--model", str(student / "model"), "--task", "generic", "--file",
+                 str(some), "--split", "train", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["labels"] == {"model": ["a", "b", "c"],
+                                                     "data": ["a", "b"]}
+    assert "ab.jsonl has 2 of the model's 3 labels (no c)" in caplog.text
+
+
+def test_16_generic_classification_data_of_one_label_is_refused(generic_student, tmp_path,
+                                                                capsys):
+    one = _generic(tmp_path / "one.jsonl", [{"input": f"the {p}", "label": "a"}
+                                            for p in ("park", "school", "garden")])
+    before = digests(tmp_path)
+    refused(["evaluate", "--model", str(generic_student), "--task", "generic", "--file",
+             str(one), "--split", "train", "--out", str(tmp_path / "m.json")], capsys,
+            "one.jsonl", "'label'", "'a'", "at least 2 distinct labels")
+    refused(["train", "--out", str(tmp_path / "s"), "--task", "generic", "--file", str(one),
+             "--student", str(generic_student.parent.parent / "bert")], capsys, "one.jsonl",
+            "at least 2 distinct labels")
+    assert digests(tmp_path) == before
+
+
 @pytest.mark.parametrize("choices,says", [(["box"], "at least 2"),
                                           (["box", "box", "attic"], "more than once")])
 def test_17_18_generic_rows_need_two_distinct_choices(world, tmp_path, capsys, choices, says):
