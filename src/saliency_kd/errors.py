@@ -117,6 +117,5 @@ def loading(key: str, path: object, what: str = "model folder") -> Iterator[None
         raise
     except reading_errors() as exc:
         bad = damaged_file(path)
-        which = f"{bad} is damaged or incomplete" if bad else "it is damaged or incomplete"
-        raise ConfigError(key, f"{what} {path} cannot be loaded: {which} "
-                               f"({first_line(exc)})") from None
+        raise ConfigError(key, f"{what} {path} cannot be loaded: it is damaged or incomplete "
+                               f"({f'{bad}: ' if bad else ''}{first_line(exc)})") from None
