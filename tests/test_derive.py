@@ -89,8 +89,9 @@ def test_gold_answer_control_points_at_the_gold_choice(source, tmp_path):
 
 def test_gold_answer_control_refuses_a_task_without_the_answer_in_its_input(tmp_path):
     data = tmp_path / "nli.jsonl"
-    data.write_text("".join(json.dumps({"input": f"the cat sat on mat {i}", "label": "yes",
-                                        "id": str(i)}) + "\n" for i in range(10)))
+    data.write_text("".join(json.dumps({"input": f"the cat sat on mat {i}",
+                                        "label": ["yes", "no"][i % 2], "id": str(i)}) + "\n"
+                            for i in range(10)))  # two labels: one is no classification
     spec = DataSpec("generic", "", "train", None, str(data))
     src = attribute(AttributeConfig(out=str(tmp_path / "r.jsonl"), data=spec, batch_size=8),
                     teacher=make_teacher("llama"), progress=False)

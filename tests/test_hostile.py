@@ -145,6 +145,28 @@ def test_5_a_model_with_nan_weights_is_refused_by_evaluate_and_predict(world, tm
     assert digests(tmp_path) == before
 
 
+@pytest.mark.parametrize("folder,damaged", [("model", "heads.safetensors"),
+                                             ("model", "backbone/config.json"),
+                                             ("bert", "model.safetensors"),
+                                             ("bert", "config.json")])
+def test_5_a_damaged_model_folder_is_named_by_its_damaged_file(world, tmp_path, capsys, folder,
+                                                               damaged):
+    import shutil
+
+    copy = tmp_path / folder
+    shutil.copytree(world[folder], copy)
+    part = copy / damaged
+    part.write_bytes(part.read_bytes()[:len(part.read_bytes()) // 3])
+    before = digests(tmp_path)
+    if folder == "model":
+        refused(["evaluate", "--model", str(copy), *world["data"], "--out",
+                 str(tmp_path / "m.json")], capsys, "'model'", str(part), "damaged")
+    else:
+        refused(["train", "--out", str(tmp_path / "s"), *world["data"], "--student", str(copy)],
+                capsys, "'student'", str(part), "damaged")
+    assert {k: v for k, v in digests(tmp_path).items() if "/s/" not in k} == before
+
+
 @pytest.mark.parametrize("yaml_text,key", [
     ("students:\n  lr: .inf\n", "'students.lr'"),
     ("students:\n  tune:\n    lr: [.inf, 1.0e-3]\n", "'students.tune.lr.0'"),
@@ -179,6 +201,31 @@ def test_12_a_yaml_student_that_cannot_load_fails_the_dry_run(world, tmp_path, c
     refused(["run", str(cfg), "--dry-run", "--run-dir", str(tmp_path / "r")], capsys,
             "'students.student'", student)
     assert not (tmp_path / "r").exists()
+
+
+def test_12_a_yaml_student_missing_from_the_cache_fails_the_run_before_the_teacher(
+        world, tmp_path, capsys, monkeypatch):
+    from saliency_kd.teacher.model import Teacher
+
+    def no_teacher(*_args, **_kwargs):
+        raise AssertionError("the teacher was loaded before the student was checked")
+
+    monkeypatch.setattr(Teacher, "load", no_teacher)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{task: cqa, data_dir: {world['dss']}}}\n"
+                   f"teacher: {{name: {world['teacher']}}}\n"
+                   "students:\n  student: not-a-model\n")
+    refused(["run", str(cfg), "--run-dir", str(tmp_path / "r")], capsys, "'students.student'",
+            "not-a-model", "not in the Hugging Face cache")
+    assert not [p for p in (tmp_path / "r").iterdir() if p.is_dir()]  # no stage ran
+
+
+def test_evaluate_refuses_rationales_for_a_student_that_writes_none(world, tmp_path, capsys):
+    before = digests(tmp_path)
+    refused(["evaluate", "--model", str(world["model"]), *world["data"], "--split", "train",
+             "--rationales", str(world["att"]), "--out", str(tmp_path / "m.json")], capsys,
+            "'rationales'", str(world["model"]), "writes no rationale words", "att.jsonl")
+    assert digests(tmp_path) == before
 
 
 # ---- 20-21: YAML means what it says -------------------------------------------------------------
@@ -270,6 +317,14 @@ def test_15_faithfulness_refuses_a_limit_its_file_does_not_cover(world, tmp_path
     assert digests(tmp_path) == before
 
 
+def test_15_faithfulness_refuses_a_limit_above_the_splits_size(world, tmp_path, capsys):
+    before = digests(tmp_path)
+    refused(["faithfulness", "--rationales", str(world["att"]), *world["data"], "--split",
+             "train", "--teacher", str(world["teacher"]), "--limit", "31", "--out",
+             str(tmp_path / "f")], capsys, "'limit'", "31 examples asked for", "cqa/train has 30")
+    assert digests(tmp_path) == before and not (tmp_path / "f").exists()
+
+
 # ---- 16-19: labels and choices ------------------------------------------------------------------
 def _generic(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -298,6 +353,37 @@ def test_16_evaluate_refuses_data_with_labels_the_student_never_learnt(generic_s
     assert digests(tmp_path) == before
 
 
+def test_16_evaluate_states_a_test_file_holding_some_of_the_students_labels(world, tmp_path,
+                                                                           capsys, caplog):
+    rows = [{"input": f"the {p} is here", "label": lab}
+            for p in ("park", "school", "garden", "kitchen") for lab in ("a", "b", "c")]
+    student = tmp_path / "s3"
+    assert main(["-q", "train", "--out", str(student), "--task", "generic", "--file",
+                 str(_generic(tmp_path / "abc.jsonl", rows * 2)), "--student",
+                 str(world["bert"]), "--max-steps", "1", "--dev-limit", "0"]) == 0
+    some = _generic(tmp_path / "ab.jsonl", [r for r in rows if r["label"] != "c"])
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--model", str(student / "model"), "--task", "generic", "--file",
+                 str(some), "--split", "train", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["labels"] == {"model": ["a", "b", "c"],
+                                                     "data": ["a", "b"]}
+    assert "ab.jsonl has 2 of the model's 3 labels (no c)" in caplog.text
+
+
+def test_16_generic_classification_data_of_one_label_is_refused(generic_student, tmp_path,
+                                                                capsys):
+    one = _generic(tmp_path / "one.jsonl", [{"input": f"the {p}", "label": "a"}
+                                            for p in ("park", "school", "garden")])
+    before = digests(tmp_path)
+    refused(["evaluate", "--model", str(generic_student), "--task", "generic", "--file",
+             str(one), "--split", "train", "--out", str(tmp_path / "m.json")], capsys,
+            "one.jsonl", "'label'", "'a'", "at least 2 distinct labels")
+    refused(["train", "--out", str(tmp_path / "s"), "--task", "generic", "--file", str(one),
+             "--student", str(generic_student.parent.parent / "bert")], capsys, "one.jsonl",
+            "at least 2 distinct labels")
+    assert digests(tmp_path) == before
+
+
 @pytest.mark.parametrize("choices,says", [(["box"], "at least 2"),
                                           (["box", "box", "attic"], "more than once")])
 def test_17_18_generic_rows_need_two_distinct_choices(world, tmp_path, capsys, choices, says):
@@ -313,3 +399,27 @@ def test_17_18_generic_rows_need_two_distinct_choices(world, tmp_path, capsys, c
 def test_19_predict_refuses_a_choice_given_twice(world, capsys):
     refused(["predict", "--model", str(world["model"]), "--text", "where is it ?", "--choices",
              "box|box|attic"], capsys, "'choices'", "'box' listed more than once")
+
+
+# ---- long inputs: cut before tokenizing ----------------------------------------------------------
+def test_a_multi_megabyte_line_is_cut_before_the_student_tokenizes_it(world, monkeypatch, capsys):
+    from saliency_kd.student.encoder import EncoderStudent
+    from saliency_kd.words import MAX_SEGMENT_WORDS, MAX_WORD_CHARS
+
+    seen = []
+    real = EncoderStudent._encode
+
+    def spy(self, examples, *args, **kwargs):
+        feats, *rest = real(self, examples, *args, **kwargs)
+        seen.append((max(len(p[0]) for p in rest[-1]), feats["input_ids"].shape[1]))
+        return (feats, *rest)
+
+    monkeypatch.setattr(EncoderStudent, "_encode", spy)
+    line = "where is the park ? " * 250_000  # 5 MB, one line
+    capsys.readouterr()
+    assert main(["predict", "--model", str(world["model"]), "--text", line, "--choices",
+                 "park|school"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["prediction"] in ("park", "school")
+    chars, tokens = max(seen)
+    assert chars <= MAX_SEGMENT_WORDS * MAX_WORD_CHARS
+    assert tokens <= 128  # the student's max_length

@@ -43,3 +43,27 @@ def test_the_teacher_splits_with_the_same_words():
     assert words == words_in(content_segments(PROMPT))
     assert [text[a:b] for a, b in spans] == words
     assert fields == ["question"] * 5 + ["choices"] * 2
+
+
+def test_cut_words_keeps_the_first_words_and_scans_no_further():
+    from saliency_kd.words import MAX_WORD_CHARS, cut_words
+
+    assert cut_words("a b, c d", 3) == "a b,"
+    assert cut_words("a b", 3) == "a b"
+    assert cut_words("x" * 1000, 2) == "x" * (2 * MAX_WORD_CHARS)  # one endless word
+    assert cut_words(" " * 1000 + "a", 2) == " " * (2 * MAX_WORD_CHARS)
+
+
+def test_a_long_field_is_cut_in_the_prompt_every_stage_reads():
+    from saliency_kd.data import Example, get_task
+    from saliency_kd.teacher.model import split_words
+    from saliency_kd.words import MAX_SEGMENT_WORDS
+
+    line = "the park is here . " * 500_000  # 9.5 MB, 2.5 million words
+    ex = Example(id="long", fields={"input": line}, label="a", choices=["a", "b"])
+    segs = get_task("generic").prompt(ex)
+    content = content_segments(segs)
+    assert [len(s.words) for s in content] == [MAX_SEGMENT_WORDS, 1, 1]
+    assert len(segs[1].text) < 20 * MAX_SEGMENT_WORDS
+    assert words_in(content)[-2:] == ["a", "b"]  # the choices keep their words
+    assert len(split_words(segs)[2]) == MAX_SEGMENT_WORDS + 2

@@ -3,12 +3,12 @@
 A file or a folder is written beside its place under a name of this process and then renamed
 into it, so a reader, a resumed run or another process never sees half of one; a killed
 writer's leftovers are cleared (or, for a folder caught between its two renames, put back) by
-the next writer. `exclusive` keeps two runs out of one directory.
+the next writer, only when its mark proves it this tool's. `exclusive` keeps two runs out of
+one directory.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
@@ -32,16 +32,54 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """`write_text_atomic` for bytes."""
+    """`write_text_atomic` for bytes. The temporary file is created new (`O_EXCL`): a file of
+    that name that is not this call's (a user's `<name>.<pid>.tmp`) is never written over or
+    deleted, another name is taken instead."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd, tmp = _create_tmp(path)
     try:
-        tmp.write_bytes(data)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         tmp.replace(path)
     except BaseException:  # a failed write (a folder in the way, a full disk) leaves no trace
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_tmp(path: Path) -> tuple[int, Path]:
+    """A new file beside `path`, `<name>.<pid>.tmp` (or `<name>.<pid>.<n>.tmp` where that name
+    is taken), opened for writing: made by this call, so this call alone may remove it."""
+    for n in range(1000):
+        tmp = path.with_name(f"{path.name}.{os.getpid()}{f'.{n}' if n else ''}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise OutputError(f"{path}: no free name for a temporary file beside it; nothing was "
+                      "changed")
+
+
+MARK = ".saliency-kd-writing"
+"""A file inside each temporary folder of `write_dir_atomic` holding its writer's pid: what
+proves a `<name>.<pid>.tmp|old` folder this tool's, so that only such a folder is ever cleared
+or put back (a user's folder of that name never is)."""
+
+
+def _mark(folder: Path, pid: int | None = None) -> None:
+    (folder / MARK).write_text(f"{os.getpid() if pid is None else pid}\n")
+
+
+def _ours(folder: Path, pid: int) -> bool:
+    """`folder` is a temporary folder of this tool's writer `pid` (it holds the mark)."""
+    try:
+        return folder.is_dir() and (folder / MARK).read_text().strip() == str(pid)
+    except OSError:
+        return False
+
+
+def _unmark(folder: Path) -> None:
+    (folder / MARK).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -50,16 +88,23 @@ def write_dir_atomic(path: str | Path) -> Iterator[Path]:
     folder this yields (`<name>.<pid>.tmp`, beside `path`, of this process alone), which then
     takes the place of `path` by rename, so a reader, a resumed run or another process writing
     the same folder never sees half of one. An error (or a kill) while writing leaves `path` as
-    it was. Only this tool's own leftovers are cleared: temporary folders of this naming whose
-    process is gone (and the `<name>.tmp` of earlier versions); a file at `path` is refused."""
+    it was. Only this tool's own leftovers are cleared: temporary folders of this naming that
+    hold the mark of a process that is gone; a file at `path`, or a folder of the temporary
+    names that is not this tool's, is refused."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path} is a file, not a folder this tool wrote; nothing was changed")
     path.parent.mkdir(parents=True, exist_ok=True)
     _clear_leftovers(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    pid = os.getpid()
+    tmp, old = (path.with_name(f"{path.name}.{pid}.{s}") for s in ("tmp", "old"))
+    for mine in (tmp, old):
+        if mine.exists() and not _ours(mine, pid):
+            raise OutputError(f"{mine} is in the way of writing {path} and is not this tool's; "
+                              "nothing was changed (move it elsewhere)")
+        shutil.rmtree(mine, ignore_errors=True)  # this process's own, from an earlier try
     tmp.mkdir()
+    _mark(tmp)
     try:
         yield tmp
     except BaseException:
@@ -67,32 +112,37 @@ def write_dir_atomic(path: str | Path) -> Iterator[Path]:
         raise
     # A folder cannot be renamed over a non-empty one: the old one steps aside first (two
     # renames, not the time a large folder takes to delete), then is deleted.
-    old = path.with_name(f"{path.name}.{os.getpid()}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
+    if path.exists():  # marked before it steps aside: an `.old` is provably ours throughout
+        _mark(path)
         path.rename(old)
     tmp.rename(path)
+    _unmark(path)
     shutil.rmtree(old, ignore_errors=True)
 
 
 def _clear_leftovers(path: Path) -> None:
-    """Remove what killed writers of `path` left: `<name>.<pid>.tmp|old` of dead processes.
+    """Remove what killed writers of `path` left: `<name>.<pid>.tmp|old` of dead processes,
+    each holding its writer's mark (a folder without it is not this tool's: left alone).
 
     A writer killed between its two renames left no `path`, its complete new folder (`.tmp`)
     and the previous one (`.old`): the new one takes its place first (the old one if the new
     one is gone), so that what was written is never lost."""
-    if not path.exists():
-        for old in sorted(path.parent.glob(f"{glob.escape(path.name)}.*.old")):
-            pid = old.name[len(path.name) + 1:-len(".old")]
-            if not pid.isdigit() or _alive(int(pid)):
-                continue
-            new = old.with_name(f"{path.name}.{pid}.tmp")
-            (new if new.is_dir() else old).rename(path)
-            break
-    pattern = re.compile(re.escape(path.name) + r"(?:\.(\d+)\.(?:tmp|old)|\.tmp)")
-    for sibling in path.parent.iterdir():
+    pattern = re.compile(re.escape(path.name) + r"\.(\d+)\.(tmp|old)")
+    dead = []
+    for sibling in sorted(path.parent.iterdir()):
         m = pattern.fullmatch(sibling.name)
-        if m and sibling.is_dir() and (m[1] is None or not _alive(int(m[1]))):
+        if m and not _alive(int(m[1])) and _ours(sibling, int(m[1])):
+            dead.append((sibling, m[1], m[2]))
+    if not path.exists():
+        for sibling, pid, kind in dead:
+            new = sibling.with_name(f"{path.name}.{pid}.tmp")
+            if kind == "old":
+                back = new if _ours(new, int(pid)) else sibling
+                back.rename(path)
+                _unmark(path)
+                break
+    for sibling, _, _ in dead:
+        if sibling.exists():
             shutil.rmtree(sibling, ignore_errors=True)
 
 

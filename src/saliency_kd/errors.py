@@ -81,14 +81,41 @@ def reading_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
+def damaged_file(folder: object) -> str | None:
+    """The first JSON or safetensors file of a model folder (or of its sub-folders, one level
+    down) that does not parse: the file a loading error came from, named for the user."""
+    import json
+    from pathlib import Path
+
+    root = Path(str(folder)).expanduser()
+    if not root.is_dir():
+        return None
+    files = sorted([*root.glob("*.json"), *root.glob("*/*.json"), *root.glob("*.safetensors"),
+                    *root.glob("*/*.safetensors")])
+    for f in files:
+        try:
+            if f.suffix == ".json":
+                json.loads(f.read_bytes().decode("utf-8"))
+            else:
+                from safetensors import safe_open
+
+                with safe_open(str(f), "pt") as fh:
+                    fh.keys()
+        except Exception:  # noqa: BLE001 - any failure to parse is the damage looked for
+            return str(f)
+    return None
+
+
 @contextmanager
 def loading(key: str, path: object, what: str = "model folder") -> Iterator[None]:
     """Loading a model folder: its damage (a truncated model.safetensors, a broken config or
-    tokenizer file) becomes a ConfigError naming the folder, not a traceback."""
+    tokenizer file) becomes a ConfigError naming the folder and, where it can be told, the
+    damaged file in it, not a traceback."""
     try:
         yield
     except SaliencyKDError:
         raise
     except reading_errors() as exc:
+        bad = damaged_file(path)
         raise ConfigError(key, f"{what} {path} cannot be loaded: it is damaged or incomplete "
-                               f"({first_line(exc)})") from None
+                               f"({f'{bad}: ' if bad else ''}{first_line(exc)})") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from .progress import progress_bar
 from .settings import resolve_device
 from .student import load_student
 from .student.items import load_rationale_file
+
+log = logging.getLogger(__name__)
 
 METRICS_KEYS = ("task", "split", "accuracy")
 """Keys every metrics file of `evaluate` has: an existing --out without them is not ours."""
@@ -45,10 +48,11 @@ def open_student(model_dir: str | Path, device: str = "auto"):
     return student
 
 
-def check_labels(student, task, data: DataSpec) -> None:
+def check_labels(student, task, data: DataSpec) -> dict[str, list[str]] | None:
     """A student knows its own label set (generic classification: the labels of its training
     file) or its per-example choices: data with a label it never learnt, or of the other kind,
-    would be scored 0 without a word."""
+    would be scored 0 without a word. Data with fewer of its labels (a test file of some
+    classes) is legitimate and returned as {model: labels, data: labels}, to be stated."""
     mine, theirs = student.task.label_names, task.label_names
     where = data.file or data.data_dir or data.task
     if (mine is None) != (theirs is None):
@@ -60,6 +64,11 @@ def check_labels(student, task, data: DataSpec) -> None:
         raise ConfigError("task", f"{where} has labels the model never learnt "
                                   f"({', '.join(unknown)}); the model's labels are "
                                   f"{', '.join(mine)}, the data's {', '.join(theirs)}")
+    if mine is None or set(mine) == set(theirs):
+        return None
+    log.warning("%s has %d of the model's %d labels (no %s): accuracy is over those only",
+                where, len(theirs), len(mine), ", ".join(sorted(set(mine) - set(theirs))))
+    return {"model": list(mine), "data": list(theirs)}
 
 
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
@@ -85,12 +94,18 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
     if data.task != student.task.name:
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
                                   f"not '{data.task}'")
+    if rationales and not student.writes_rationales:  # the file would be ignored silently
+        raise ConfigError("rationales", f"the model {model_dir} writes no rationale words, so "
+                                        f"{rationales} has nothing to compare them with; leave "
+                                        "--rationales out")
     task, examples = load_examples(data)
-    check_labels(student, task, data)
+    subset = check_labels(student, task, data)
     preds = _predict_all(student, examples, batch_size, progress)
     correct = [task.is_correct(p["prediction"], ex.label) for p, ex in zip(preds, examples)]
     metrics: dict[str, Any] = {"task": task.name, "split": data.split,
                                "model": str(model_dir), **accuracy_summary(correct)}
+    if subset:  # the data holds some of the model's labels: said beside the accuracy
+        metrics["labels"] = subset
     per_class: dict[str, Counter] = defaultdict(Counter)
     for ex, p, ok in zip(examples, preds, correct):
         key = ex.label if task.label_names or task.kind != "choice" else \

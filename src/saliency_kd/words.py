@@ -13,9 +13,32 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Protocol
 
 WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+MAX_SEGMENT_WORDS = 4096
+"""Words a content segment keeps (`Task.prompt` cuts the rest, for every stage alike: the
+teacher's records and the students must number the same words). Eight times the widest student
+window here (512 tokens) and more than a small teacher reads in practice; a 10 MB line is cut
+to this before anything tokenizes it, so work and memory are bounded by it, not by the input."""
+
+
+MAX_WORD_CHARS = 32
+"""Characters per word, on average, a segment may take: a line of spaces or one endless
+"word" is cut too."""
+
+
+def cut_words(text: str, max_words: int = MAX_SEGMENT_WORDS) -> str:
+    """`text` up to the end of its `max_words`-th word (all of it when it has no more), and to
+    `max_words * MAX_WORD_CHARS` characters at most: found by scanning only that far, however
+    long the rest."""
+    text = text[:max_words * MAX_WORD_CHARS]
+    found = list(islice(WORD_RE.finditer(text), max_words + 1))
+    if len(found) <= max_words:
+        return text
+    return text[:found[max_words - 1].end()] if max_words else ""
 
 # NLTK's English stop-word list (public domain); inlined to avoid a data download at run time.
 STOPWORDS = frozenset("""

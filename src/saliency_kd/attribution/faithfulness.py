@@ -176,6 +176,10 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                           "and sufficiency need a probability over candidate answers")
     check_output_dir(cfg.out, "faithfulness", cfg.overwrite, legacy=_made_by_faithfulness)
     task, examples = load_examples(cfg.data)
+    if cfg.data.limit is not None and len(examples) < cfg.data.limit:  # as `train` refuses it
+        raise ConfigError("limit", f"{cfg.data.limit} examples asked for, but "
+                                   f"{cfg.data.task}/{cfg.data.split} has {len(examples)}; "
+                                   f"ask for {len(examples)} at most")
     header: dict[str, Any] = {"task": cfg.data.task, "split": cfg.data.split,
                               "teacher": cfg.teacher.name, "bins": list(cfg.bins)}
     summary: dict[str, Any] = {**header, "files": {}}

@@ -10,7 +10,7 @@ from ..errors import ConfigError, DataError
 from ..settings import PositiveInt, opt
 from .dss import dev_ids, load_dss, parse_llm_output, seeded_partition
 from .example import Example
-from .generic import FieldMap, load_generic
+from .generic import FieldMap, load_generic, require_two_labels
 from .hub import load_hub
 from .tasks import NLI_LABELS, Segment, Task, get_task, render, task_names
 
@@ -83,6 +83,8 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
     elif spec.limit is not None:
         examples = examples[: spec.limit]
     require_examples(examples, spec)
+    if spec.task == "generic":
+        require_two_labels(task, Path(spec.file), spec.fields)
     return task, examples
 
 

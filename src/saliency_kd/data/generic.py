@@ -25,6 +25,16 @@ class FieldMap:
     """Task generic: the field with a human explanation (gold evidence)."""
 
 
+def require_two_labels(task: Task, path: Path, fields: FieldMap) -> None:
+    """Classification over the labels of the file: fewer than two distinct ones is no choice
+    (as for the choices of a record), an error for every verb."""
+    labels = task.label_names
+    if labels is not None and len(labels) < 2:
+        raise DataError(path, None, fields.label_field, f"every record has the label "
+                        f"'{labels[0]}': classification needs at least 2 distinct labels to "
+                        "choose from (or give the choices of each record: --choices-field)")
+
+
 def load_generic(path: Path, fields: FieldMap) -> tuple[Task, list[Example]]:
     """Read a user file. With a choices field the task is per-example multiple choice;
     without one, the label space is the set of labels seen in the file (classification)."""

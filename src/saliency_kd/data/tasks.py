@@ -6,12 +6,16 @@ as rationale words. Template text ("Question:", "(a)") and special tokens are ne
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UnknownNameError
+from ..words import MAX_SEGMENT_WORDS, MAX_WORD_CHARS, cut_words
 from .example import Example
 
+log = logging.getLogger(__name__)
+_CUT: list[str] = []  # the first example whose prompt was cut
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
 
 
@@ -40,7 +44,19 @@ class Task:
         return list(ex.choices) if ex.choices else list(self.label_names or [])
 
     def prompt(self, ex: Example) -> list[Segment]:
-        return self.build_prompt(ex)
+        """The example's prompt, each content segment cut to its first `MAX_SEGMENT_WORDS`
+        words: every stage (teacher, derive, students) reads this, so all number the same
+        words, and none tokenizes more than that of an endless line."""
+        segs = self.build_prompt(ex)
+        if all(len(s.text) <= MAX_SEGMENT_WORDS for s in segs):  # no cut can apply: as is
+            return segs
+        out = [Segment(cut_words(s.text), True, s.field) if s.content else s for s in segs]
+        if out != segs and not _CUT:  # the first cut of the process is reported
+            _CUT.append(ex.id)
+            log.warning("example %s: a field is cut to its first %d words (or %d characters) "
+                        "(every stage reads the same words; further cuts are not reported)",
+                        ex.id, MAX_SEGMENT_WORDS, MAX_SEGMENT_WORDS * MAX_WORD_CHARS)
+        return out
 
     def is_correct(self, prediction: str, gold: str) -> bool:
         if self.metric == "equation":

@@ -79,16 +79,19 @@ class StudentStages:
                                                               progress)
 
     def check_channels(self) -> None:
-        """Every channel of the config is one this student's family has (the family read from
-        the model's config file: no weights loaded)."""
-        from ..models import resolve_model_path, split_depth
+        """The student can load (a Hub id is in the cache when HF_HUB_OFFLINE is set: the
+        config's check leaves the cache to the real run) and every channel of the config is one
+        its family has (the family read from the model's config file: no weights loaded)."""
+        from ..models import check_model_name, resolve_model_path, split_depth
         from ..student.channels import resolve_channel
         from ..student.train import detect_family
 
         s = self.group
+        check_model_name(s.student, self.key("student"))
         if not s.channels or not any(m.split("+")[0] in ("rationale", "dss") for m in s.modes):
             return
-        family = s.family or detect_family(resolve_model_path(split_depth(s.student)[0]))
+        family = s.family or detect_family(resolve_model_path(split_depth(s.student)[0]),
+                                          self.key("student"))
         for c in s.channels:
             try:
                 resolve_channel(c, family)

@@ -78,6 +78,11 @@ class Student:
     def predict(self, examples: list[Example]) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    @property
+    def writes_rationales(self) -> bool:
+        """Whether `predict` gives each example its rationale words."""
+        return False
+
     def save(self, directory: Path) -> None:
         raise NotImplementedError
 
@@ -122,6 +127,12 @@ class HFStudent(Student):
     @property
     def module(self) -> torch.nn.Module:
         return self.model
+
+    @property
+    def writes_rationales(self) -> bool:
+        # Trained to write a rationale after the answer (the `generate` channel); the others
+        # shape attention or scores and write none.
+        return bool(self.meta.get("explains")) and self.channel.name == "generate"
 
     def save(self, directory: Path) -> None:
         self.model.save_pretrained(directory)

@@ -161,6 +161,10 @@ class EncoderStudent(Student):
     def module(self) -> nn.Module:
         return self.net
 
+    @property
+    def writes_rationales(self) -> bool:
+        return bool(self.meta.get("rationale_k"))  # its tagger was trained to choose k words
+
     def save(self, directory: Path) -> None:
         self.net.backbone.save_pretrained(directory / "backbone")
         self.tokenizer.save_pretrained(directory / "backbone")

@@ -22,7 +22,7 @@ from ..artifact import check_output_dir, claim_output_dir
 from ..atomic import write_dir_atomic, write_json_atomic
 from ..attribution.attribute import split_ids
 from ..data import DataSpec, inputs_digest
-from ..errors import ConfigError
+from ..errors import ConfigError, loading
 from ..models import check_model_name
 from ..settings import Device, PositiveFloat, PositiveInt, check, opt, resolve_device
 from .base import (
@@ -154,10 +154,11 @@ def _made_by_train(out: Path) -> bool:
         (out / "model" / "student.json").exists()
 
 
-def detect_family(path: str) -> str:
+def detect_family(path: str, key: str = "student") -> str:
     from transformers import AutoConfig
 
-    cfg = AutoConfig.from_pretrained(path)
+    with loading(key, path):  # a damaged config.json: named, not a traceback
+        cfg = AutoConfig.from_pretrained(path)
     if cfg.is_encoder_decoder:
         return "seq2seq"
     archs = " ".join(cfg.architectures or [])
@@ -187,7 +188,9 @@ def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     # A channel this family has, or a clear error; saved by name, so that a later change of
     # the family's default never changes what a saved student is.
     meta["channel"] = resolve_channel(cfg.channel, family).name
-    return FAMILIES.get(family).build(task, path, meta, layers=layers, max_length=cfg.max_length)
+    with loading("student", path):
+        return FAMILIES.get(family).build(task, path, meta, layers=layers,
+                                          max_length=cfg.max_length)
 
 
 def freeze_embeddings(student: Student) -> None:

@@ -7,6 +7,7 @@ they get a batch and a function `embeds -> log p(target | prompt)` per example.
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,6 +79,16 @@ def split_words(segments: list[Segment]) -> tuple[str, list[tuple[int, int]], li
             words.append(seg.text[a:b])
             fields.append(seg.field)
     return text, spans, words, fields
+
+
+def _word_at(chars: list[int], starts: list[int], spans: list[tuple[int, int]]) -> int:
+    """The first word (spans in text order, apart) holding one of `chars`, or -1: a binary
+    search per character, not a walk over every word (a long prompt has thousands)."""
+    for i in chars:
+        w = bisect.bisect_right(starts, i) - 1
+        if w >= 0 and i < spans[w][1]:
+            return w
+    return -1
 
 
 @dataclass
@@ -165,18 +176,14 @@ class Teacher:
         ids, offsets = enc["input_ids"], enc["offset_mapping"]
         content, token_word = [], []
         special = set(self.tokenizer.all_special_ids)
+        starts = [a for a, _ in word_spans]
         for tid, (s, e) in zip(ids, offsets):
             # A token is content when one of its non-space characters lies in a content span;
             # sentencepiece tokens often carry the template's space in front of a content word.
             chars = [i for i in range(s, e) if not text[i].isspace()]
             is_content = tid not in special and any(
                 cs <= i < ce for i in chars for cs, ce in content_spans)
-            word = -1
-            if is_content:
-                for w, (ws, we) in enumerate(word_spans):
-                    if any(ws <= i < we for i in chars):
-                        word = w
-                        break
+            word = _word_at(chars, starts, word_spans) if is_content else -1
             content.append(is_content and word >= 0)
             token_word.append(word if is_content else -1)
         return EncodedPrompt(text, list(ids), content, token_word, words, fields)
