@@ -226,7 +226,7 @@ def test_metrics_outputs_replace_their_own_files_or_on_purpose(broken, capsys, t
 
 
 @pytest.mark.parametrize("text,choices,expected", [
-    ("where ?", "park", "at least 2"), ("where ?", "park|park", "at least 2"),
+    ("where ?", "park", "at least 2"), ("where ?", "park|park", "listed more than once"),
     ("where ?", None, "task cqa needs answer choices"),
 ])
 def test_predict_refuses_fewer_than_two_choices(broken, capsys, text, choices, expected):
