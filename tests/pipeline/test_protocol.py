@@ -48,7 +48,8 @@ def test_seeds_draw_their_own_examples_and_the_primary_comparison_is_analysed(st
     assert analysis["primary"]["seeds"] == SEEDS
     assert analysis["verdict"]["answer"] in ("yes", "no", "no difference shown",
                                              "not testable here")
-    assert result["regime"][0].startswith("regime at n=10: teacher")
+    assert result["regime"][0].startswith("teacher check: ")  # the check leads
+    assert any(x.startswith("regime at n=10: teacher") for x in result["regime"])
     html = (root / "report.html").read_text()
     assert 'id="paired-examples"' in html and "(primary)" in html
 

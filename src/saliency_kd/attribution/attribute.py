@@ -85,11 +85,12 @@ RECORD_FIELDS = ("id", "prediction", "words", "rationale_index")
 
 def split_ids(data: DataSpec, examples: list[Example]) -> Callable[[], set[str]]:
     """The ids a record file of `data` may hold, read when asked: those of the whole split
-    (`examples` are its first N under a --limit; a file made with a larger one holds more)."""
+    (`examples` are its first N under a --limit; a file made with a larger one holds more; with
+    seeds drawing from the pool, the file explains every seed's draw, so the whole pool)."""
     def ids() -> set[str]:
-        if data.limit is None:
+        if data.limit is None and data.draw is None:
             return {ex.id for ex in examples}
-        return {ex.id for ex in load_examples(replace(data, limit=None))[1]}
+        return {ex.id for ex in load_examples(replace(data, limit=None, draw=None))[1]}
     return ids
 
 
