@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .artifact import claim_json_output
 from .atomic import write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
+from .data.files import data_source
 from .data.jsonl import get_text, get_text_list, read_jsonl
 from .errors import ConfigError, DataError, loading
 from .evaluate_math import EquationError, evaluate_equation
@@ -51,14 +54,20 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
     if out is not None:
         claim_json_output(out, METRICS_KEYS, overwrite)
     student = open_student(model_dir, device)
+    if data.task is None:  # the CLI's default: the model's own task
+        data = replace(data, task=student.task.name)
     if data.task != student.task.name:
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
                                   f"not '{data.task}'")
     task, examples = load_examples(data)
+    logging.getLogger(__name__).info("evaluate: %d examples (%s split)", len(examples),
+                                     data.split)
     preds = _predict_all(student, examples, batch_size, progress)
     correct = [task.is_correct(p["prediction"], ex.label) for p, ex in zip(preds, examples)]
     metrics: dict[str, Any] = {"task": task.name, "split": data.split,
                                "model": str(model_dir), **accuracy_summary(correct)}
+    if task.name == "generic":  # which file, whole or a seeded part of it
+        metrics["data"] = data_source(data)
     per_class: dict[str, Counter] = defaultdict(Counter)
     for ex, p, ok in zip(examples, preds, correct):
         key = ex.label if task.label_names or task.kind != "choice" else \

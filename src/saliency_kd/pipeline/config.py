@@ -40,7 +40,12 @@ FieldsCfg = section(FieldMap, "FieldsCfg", Strict)
 class DataCfg(Strict):
     task: str = Field("demo", description="demo, cqa, svamp, anli1, esnli or generic")
     data_dir: str | None = Field(None, description="DSS layout root, or 'hub'; demo needs none")
-    file: str | None = Field(None, description="task generic: a JSONL or CSV file")
+    file: str | None = Field(None, description="task generic: one JSONL or CSV file, split "
+                             "with a fixed seed (80% train, 20% test; dev 10% of train)")
+    train_file: str | None = Field(None, description="task generic: the training file, used "
+                                   "whole (dev: a seeded 10% of it, or dev_file)")
+    dev_file: str | None = Field(None, description="task generic: a dev file, used whole")
+    test_file: str | None = Field(None, description="task generic: the test file, used whole")
     fields: FieldsCfg = Field(FieldsCfg(), description="task generic: which fields of the file "
                               "hold the input, label, choices, id and explanation")
     train_limit: int | None = Field(None, gt=0, description="first N training examples")
@@ -337,8 +342,24 @@ def _check_files(cfg: RunConfig, source: str) -> None:
         raise ConfigError("data.data_dir", f"directory not found: {d.data_dir}", source)
     if d.task not in ("demo", "generic") and d.data_dir is None:
         raise ConfigError("data.data_dir", f"task '{d.task}' needs a data directory", source)
-    if d.task == "generic" and (not d.file or not Path(d.file).is_file()):
-        raise ConfigError("data.file", f"file not found: {d.file}", source)
+    if d.task == "generic":
+        _check_generic_files(d, source)
+
+
+def _check_generic_files(d: DataCfg, source: str) -> None:
+    if d.file and (d.train_file or d.dev_file or d.test_file):
+        raise ConfigError("data.file", "give one file to split (file) or separate files "
+                          "(train_file, dev_file, test_file), not both", source)
+    if not d.file and not d.train_file:
+        raise ConfigError("data.train_file", "task generic needs a training file (train_file, "
+                          "or file to split one file)", source)
+    if d.train_file and not d.test_file and d.test_split != "dev":
+        raise ConfigError("data.test_file", "a test file is needed with train_file (or "
+                          "test_split: dev)", source)
+    for key in ("file", "train_file", "dev_file", "test_file"):
+        path = getattr(d, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"data.{key}", f"file not found: {path}", source)
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
@@ -380,3 +401,4 @@ def parse_config(raw: dict, source: str = "<config>", overrides: dict | None = N
         raise ConfigError(key, msg, source) from None
     _check_files(cfg, source)
     return cfg
+

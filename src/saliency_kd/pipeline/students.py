@@ -324,6 +324,7 @@ def spec_maker(cfg: RunConfig):
 
     def spec(split: str, limit: int | None, draw: list[int] | None = None) -> DataSpec:
         return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields,
-                        test_size=cfg.data.test_size, draw=draw)
+                        test_size=cfg.data.test_size, draw=draw, train_file=cfg.data.train_file,
+                        dev_file=cfg.data.dev_file, test_file=cfg.data.test_file)
 
     return spec
