@@ -138,7 +138,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     # from its signature, the data flags come from DataSpec.
     d = _signature_defaults("evaluate")
     p.add_argument("--model", required=True, help="a student's model/ directory")
-    add_flags(p.add_argument_group("data"), DataSpec, overrides={"split": "test"})
+    add_flags(p.add_argument_group("data"), DataSpec, overrides={"split": "test", "task": None})
     p.add_argument("--rationales", default=None,
                    help="teacher records for this split, to score the student's rationales")
     p.add_argument("--out", default=None, help="metrics JSON (default: beside the model)")
@@ -270,6 +270,17 @@ def cmd_channels(a: argparse.Namespace) -> int:
     return 0
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """`-h` shows each flag's default (a default of None means "not set" and is not shown)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, argparse.SUPPRESS) or \
+                action.required or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saliency-kd",
@@ -278,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="verb", required=True)
     for name, (help_text, add_args, fn) in VERBS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=DefaultsFormatter)
         add_args(p)
         p.set_defaults(func=fn)
     return parser

@@ -393,7 +393,7 @@ def parse_config(raw: dict, source: str = "<config>", overrides: dict | None = N
         key = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = unknown_key(err["loc"])
         elif err["type"] == "value_error" and ": " in msg:  # our own checks name their key
             key, msg = msg.removeprefix("Value error, ").split(": ", 1)
         if isinstance(raw.get("students"), dict):  # one group, written as a mapping
@@ -402,3 +402,50 @@ def parse_config(raw: dict, source: str = "<config>", overrides: dict | None = N
     _check_files(cfg, source)
     return cfg
 
+
+FLAG_KEYS = {"limit": "data.train_limit or data.test_limit", "method": "attribution.methods",
+             "mode": "students.modes", "channel": "students.channels", "seed": "students.seeds",
+             **{f: f"data.fields.{f}" for f in ("input_field", "label_field", "choices_field",
+                                                "id_field", "explanation_field")}}
+"""Flags of the verbs whose YAML key is elsewhere in a run's config (a list, or a subsection)."""
+
+
+def _section_model(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model of the YAML section holding the key at `loc`."""
+    import typing
+
+    model: Any = RunConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or not (isinstance(model, type) and
+                                         issubclass(model, BaseModel)):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        for _ in range(3):  # unwrap X | None and list[X]
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            if not args or (isinstance(ann, type) and issubclass(ann, BaseModel)):
+                break
+            ann = args[0]
+        model = ann
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def unknown_key(loc: tuple) -> str:
+    """"unknown key", with the flag it may be, the closest valid key and every valid key."""
+    from difflib import get_close_matches
+
+    name = str(loc[-1])
+    model = _section_model(loc)
+    valid = [f.alias or k for k, f in model.model_fields.items()] if model else []
+    msg = "unknown key"
+    if name.replace("-", "_") in FLAG_KEYS:
+        msg += f"; the flag --{name.replace('_', '-')} is {FLAG_KEYS[name.replace('-', '_')]}"
+        msg += " in a run's config"
+    close = get_close_matches(name, valid, n=1)
+    if close:
+        msg += f"; did you mean '{close[0]}'?"
+    if valid:
+        msg += f" (valid keys here: {', '.join(valid)})"
+    return msg

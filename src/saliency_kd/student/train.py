@@ -62,12 +62,14 @@ class TrainConfig:
     family: Literal["encoder", "seq2seq", "causal"] | None = None
     """encoder, seq2seq or causal; detected from the model's config when omitted."""
     mode: str = opt("standard", choices=lambda: list(MODES))
-    """standard, rationale, dss, kd, rationale+kd or dss+kd."""
+    """standard, rationale, dss, kd, rationale+kd or dss+kd. YAML (run): students.modes, a
+    list."""
     labels: Literal["gold", "teacher"] = "gold"
     """Learn the gold labels or the teacher's predictions."""
     channel: str | None = opt(None, choices=channel_names)
     """How rationale modes use the rationale: tag, attention or attribution (encoder; default
-    tag), generate or attention (seq2seq, causal; default generate): `saliency-kd channels`."""
+    tag), generate or attention (seq2seq, causal; default generate): `saliency-kd channels`.
+    YAML (run): students.channels, a list."""
     channel_options: ChannelOptions = opt(factory=ChannelOptions, rename={
         "weighting": "channel_weighting", "temperature": "channel_temperature",
         "heads": "attention_heads"})
@@ -113,7 +115,8 @@ class TrainConfig:
     """Under `accelerate launch` / torchrun with several processes: shard parameters, gradients
     and optimiser state (FSDP2, ZeRO-3's layout) instead of replicating them."""
     seed: int = 0
-    """Seed of the data order and of any newly initialised weights (heads)."""
+    """Seed of the data order and of any newly initialised weights (heads). YAML (run):
+    students.seeds, a list."""
     overwrite: bool = False
     """Write into an `out` folder `train` did not make, and start afresh: the checkpoint, model,
     log and summary of an earlier run there are replaced (other files are left alone)."""
