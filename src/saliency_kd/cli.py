@@ -172,22 +172,46 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
+    from .predictor import InputFields
+    from .settings import add_flags
+
     p.add_argument("--model", required=True, help="a student's model/ directory")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="input text; NLI: 'premise ||| hypothesis'; or a JSON object")
-    src.add_argument("--input", help="JSONL file with the task's fields")
+    src.add_argument("--input", help="a JSONL or CSV file of inputs (see --input-field)")
     p.add_argument("--choices", default=None, help="answer choices separated by '|'")
+    add_flags(p.add_argument_group("input file"), InputFields)
+    p.add_argument("--batch-size", type=int, default=32, help="inputs per student pass")
     p.add_argument("--device", default=_signature_defaults("predict")["device"],
                    help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ...")
 
 
-@verb("predict", "label and rationale words for new inputs, as JSON", _predict_args)
+@verb("predict", "label, probability of each label and rationale words for new inputs, "
+      "one JSON line each", _predict_args)
 def cmd_predict(a: argparse.Namespace) -> int:
-    from .evaluate import predict
+    from .predictor import InputFields, load_student
+    from .settings import build
 
     choices = [c.strip() for c in a.choices.split("|")] if a.choices else None
-    for rec in predict(a.model, a.text, choices, a.input, device=a.device):
-        print(json.dumps(rec, ensure_ascii=False))
+    student = load_student(a.model, a.device, a.batch_size)
+    if a.text is not None:
+        text = a.text
+        if text.lstrip().startswith("{"):
+            try:
+                text = json.loads(text)
+            except json.JSONDecodeError as exc:
+                from .errors import DataError
+
+                raise DataError("--text", None, None, f"invalid JSON ({exc.msg})") from None
+        batches = iter([student(text, choices)])
+    else:
+        batches = student.iter_file(a.input, build(InputFields, a), choices)
+    n = 0
+    for batch in batches:
+        for rec in batch:
+            print(json.dumps(rec, ensure_ascii=False), flush=True)
+        n += len(batch)
+    print(f"predict: {n} input(s)", file=sys.stderr)
     return 0
 
 
