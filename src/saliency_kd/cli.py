@@ -215,6 +215,22 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _export_args(p: argparse.ArgumentParser) -> None:
+    from .export import ExportConfig
+
+    p.add_argument("model", metavar="MODEL_DIR", help="a trained student's model/ directory")
+    _flags(p, ExportConfig, "export")
+
+
+@verb("export", "a student as a transformers folder (pipeline-ready, id2label), optionally "
+      "ONNX", _export_args)
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import ExportConfig, export
+
+    print(export(a.model, _build(ExportConfig, a)))
+    return 0
+
+
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="a YAML run configuration (see configs/)")
     p.add_argument("--run-dir", default=None, help="override run_dir")
