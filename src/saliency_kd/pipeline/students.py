@@ -155,7 +155,7 @@ class StudentStages:
         # when set; not where or how a run is spread (device, processes, micro-batches, saves).
         common = hashed(s, STUDENT_KEYS, where=(
             "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
-            "grad_accum", "fsdp", "checkpoint_every", *GROUP_ONLY))
+            "grad_accum", "fsdp", "checkpoint_every", "keep_checkpoint", *GROUP_ONLY))
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel, "seed": seed, "lr": lr, "alpha": alpha,
                    "teacher_file": self.attr_ids[row.source] if row.source else None}

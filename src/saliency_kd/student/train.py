@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 # learning-rate schedule decays to zero at it.
 RESUME_MAY_CHANGE = training.RESUME_MAY_CHANGE
 # Where the input files live: a resumed run compares their content (settings["inputs"]).
-_LOCATED = ("data.data_dir", "data.file", "rationales")
+_LOCATED = ("data.data_dir", "data.file", "data.train_file", "data.dev_file", "rationales")
 
 
 @dataclass
@@ -117,6 +117,10 @@ class TrainConfig:
     seed: int = 0
     """Seed of the data order and of any newly initialised weights (heads). YAML (run):
     students.seeds, a list."""
+    keep_checkpoint: bool = False
+    """Keep the finished run's full checkpoint (weights and optimiser state, ~3x the model):
+    by default a run that ends drops it and keeps a small record of the end (a run cut by
+    --max-minutes keeps it, to resume)."""
     overwrite: bool = False
     """Write into an `out` folder `train` did not make, and start afresh: the checkpoint, model,
     log and summary of an earlier run there are replaced (other files are left alone)."""
@@ -311,7 +315,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         warmup_steps=max(1, total // 10), decay_from_start=False, weight_decay=0.01,
         seed=cfg.seed, eval_every=cfg.eval_every, patience=cfg.patience,
         checkpoint_every=cfg.checkpoint_every, grad_accum=cfg.grad_accum, bf16=cfg.bf16,
-        overwrite=cfg.overwrite, progress=progress, desc=f"train ({cfg.mode})")
+        overwrite=cfg.overwrite, progress=progress, desc=f"train ({cfg.mode})",
+        keep_checkpoint=cfg.keep_checkpoint)
     settings = json.loads(json.dumps(asdict(cfg)))
     settings["inputs"] = inputs_digest(replace(cfg.data, split="train"), rationales=cfg.rationales)
     trainer = StudentTrainer(student, cfg, mode, dev, lambda: build_student(cfg, task, dict(meta)),
