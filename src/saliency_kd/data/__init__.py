@@ -89,6 +89,11 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
     elif spec.limit is not None:
         examples = examples[: spec.limit]
     require_examples(examples, spec)
+    from .files import announce
+
+    announce(("n", spec.task, spec.split, spec.limit, spec.data_dir, *data_files(spec),
+              tuple(spec.draw or ())), f"data: {len(examples)} {spec.task} examples, "
+             f"{spec.split} split" + (f" (first {spec.limit})" if spec.limit else ""))
     return task, examples
 
 

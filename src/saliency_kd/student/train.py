@@ -278,6 +278,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         records = load_rationale_file(cfg.rationales)
         check_coverage(cfg.rationales, records, train_ex)
     items = build_items(task, train_ex, mode, cfg.labels, records, cfg.weights.temperature)
+    log.info("train: %d training examples, %d dev examples (they choose the checkpoint)",
+             len(items), len(dev))
     if "dss" in mode and not any(it.rationale_text for it in items):
         raise ConfigError("mode", "mode 'dss' needs LLM rationales (the llm/ files of the DSS "
                                   "layout); none were found for this data")
