@@ -7,6 +7,8 @@ file split with a fixed seed, and the split announced with its counts.
 - `test_file`: the test split, used whole (`--split test` and `--split valid` alike).
 - `file`: one file for everything, as before: a seeded 80/20 train/test partition, dev a
   seeded 10% of the training part (`valid` is the whole file). Announced with its counts.
+
+`spec` is a `DataSpec` throughout (not imported: the package imports this module).
 """
 
 from __future__ import annotations
@@ -14,16 +16,13 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..errors import ConfigError
 from .dss import DEV_FRACTION, SPLIT_SEED, seeded_partition
 from .example import Example
 from .generic import load_generic
 from .tasks import Task
-
-if TYPE_CHECKING:
-    from . import DataSpec
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def announce(key: tuple, message: str) -> None:
         log.info("%s", message)
 
 
-def _read(path: str, spec: DataSpec, *, dev: bool = False) -> tuple[Task, list[Example]]:
+def _read(path: str, spec: Any, *, dev: bool = False) -> tuple[Task, list[Example]]:
     task, examples = load_generic(Path(path), spec.fields)
     if dev:
         examples = [replace(ex, dev=True) for ex in examples]
@@ -54,7 +53,7 @@ def _with_labels(task: Task, *examples: list[Example]) -> Task:
     return replace(task, label_names=tuple(labels))
 
 
-def load_generic_split(spec: DataSpec) -> tuple[Task, list[Example]]:
+def load_generic_split(spec: Any) -> tuple[Task, list[Example]]:
     """The examples of `spec.split` from the user's files (see the module docstring)."""
     if spec.file and (spec.train_file or spec.dev_file or spec.test_file):
         raise ConfigError("file", "give one file to split (--file) or separate files "
@@ -86,7 +85,7 @@ def load_generic_split(spec: DataSpec) -> tuple[Task, list[Example]]:
     return task, (held if spec.split == "dev" else train)
 
 
-def _split_one_file(spec: DataSpec) -> tuple[Task, list[Example]]:
+def _split_one_file(spec: Any) -> tuple[Task, list[Example]]:
     task, examples = _read(spec.file, spec)
     pool, test = seeded_partition(examples, GENERIC_TRAIN_FRACTION)
     held, _ = seeded_partition(pool, DEV_FRACTION, seed=SPLIT_SEED + 1)
@@ -97,7 +96,7 @@ def _split_one_file(spec: DataSpec) -> tuple[Task, list[Example]]:
     return task, split[spec.split]
 
 
-def split_counts(spec: DataSpec) -> dict[str, int] | None:
+def split_counts(spec: Any) -> dict[str, int] | None:
     """{split: examples} of the user's files (what `describe_split` reports in outputs)."""
     if spec.task != "generic":
         return None
@@ -112,7 +111,7 @@ def split_counts(spec: DataSpec) -> dict[str, int] | None:
     return out
 
 
-def data_source(spec: DataSpec) -> str:
+def data_source(spec: Any) -> str:
     """Where `spec.split` of a generic dataset comes from, in words (for outputs)."""
     if spec.file:
         return f"{spec.file} (split with a fixed seed: {spec.split})"
