@@ -58,6 +58,8 @@ def test_one_file_split_is_announced(tmp_path, caplog):
     assert "60 examples split with a fixed seed: 43 train, 5 dev, 12 test" in caplog.text
     _, whole = load_examples(DataSpec("generic", None, "valid", file=one))
     assert len(whole) == 60
+    assert data_source(DataSpec("generic", None, "test", file=one)).endswith(
+        "the test part of a split with a fixed seed (43 train, 5 dev, 12 test)")
 
 
 @pytest.mark.parametrize("kw,split,key", [
@@ -68,3 +70,11 @@ def test_one_file_split_is_announced(tmp_path, caplog):
 def test_missing_or_clashing_files_name_the_setting(kw, split, key):
     with pytest.raises(ConfigError, match=f"^'{key}': "):
         load_examples(DataSpec("generic", None, split, **kw))
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_named(tmp_path):
+    from saliency_kd.errors import DataError
+
+    (tmp_path / "t.csv").write_text('input,label\n"fine, really",good\nbad, sadly,bad\n')
+    with pytest.raises(DataError, match=r"t.csv:3: 3 cells, the header names 2: put a text"):
+        load_examples(DataSpec("generic", None, "test", test_file=str(tmp_path / "t.csv")))

@@ -113,8 +113,11 @@ def split_counts(spec: Any) -> dict[str, int] | None:
 
 def data_source(spec: Any) -> str:
     """Where `spec.split` of a generic dataset comes from, in words (for outputs)."""
+    if spec.file and spec.split == "valid":
+        return f"{spec.file} (whole file)"
     if spec.file:
-        return f"{spec.file} (split with a fixed seed: {spec.split})"
+        counts = ", ".join(f"{n} {k}" for k, n in (split_counts(spec) or {}).items())
+        return f"{spec.file}, the {spec.split} part of a split with a fixed seed ({counts})"
     if spec.split in ("test", "valid"):
         return f"{spec.test_file} (whole file)"
     if spec.split == "dev":
