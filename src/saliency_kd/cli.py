@@ -311,11 +311,11 @@ def cmd_channels(a: argparse.Namespace) -> int:
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
-    """`-h` shows each flag's default (a default of None means "not set" and is not shown)."""
+    """`-h` shows each flag's default (None or "" means "not set" and is not shown)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "%(default)" in text or action.default in (None, argparse.SUPPRESS) or \
+        if "%(default)" in text or action.default in (None, "", argparse.SUPPRESS) or \
                 action.required or not action.option_strings:
             return text
         return f"{text} (default: %(default)s)".strip()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..settings import opt
 
 MODELING = Path(__file__).with_name("modeling_saliency_kd.py")
 
@@ -31,7 +32,7 @@ MODELING = Path(__file__).with_name("modeling_saliency_kd.py")
 class ExportConfig:
     """What `saliency-kd export MODEL_DIR --out DIR` writes."""
 
-    out: str = ""
+    out: str = opt("", required=True)
     """The folder to write (new or empty, or an earlier export's)."""
     onnx: bool = False
     """Also write model.onnx (needs the `export` extra: onnx, onnxruntime)."""
