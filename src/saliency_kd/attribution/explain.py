@@ -69,8 +69,9 @@ def explain(teacher: Any, texts: str | Sequence[str],
     """The teacher's answer to each text, explained by `method` (see `saliency-kd methods`).
 
     `teacher`: a loaded `Teacher`, or what `--teacher` takes (`gemma-3-270m`, a folder, a
-    `.gguf` file). `choices`: one list shared by every text, or one list per text; without
-    choices the teacher's free-form answer (greedy) is explained."""
+    `.gguf` file). `choices`: one list of labels shared by every text (classification, as a
+    generic CSV is explained), or one list per text (multiple choice, shown in the prompt);
+    without choices the teacher's free-form answer (greedy) is explained."""
     from ..teacher import Teacher, TeacherConfig
     from .attribute import AttributeConfig, attribute_batch
     from .rationales import RationaleConfig
@@ -80,7 +81,13 @@ def explain(teacher: Any, texts: str | Sequence[str],
     if not isinstance(teacher, Teacher):
         teacher = Teacher.load(TeacherConfig(name=str(teacher)))
     per_text = _choices_per_text(choices, len(texts))
-    task = Task("generic", "choice" if choices else "generate", generic_prompt)
+    shared = bool(choices) and all(isinstance(c, str) for c in choices)
+    # One list for all: labels, prompted as `attribute` prompts a classification file (the
+    # labels are not in the prompt, so never in a rationale); one per text: multiple choice.
+    task = Task("generic", "choice" if choices else "generate", generic_prompt,
+                label_names=tuple(choices) if shared else None)
+    if shared:
+        per_text = [None] * len(texts)
     examples = [Example(f"text-{i}", {"input": t}, "", c)
                 for i, (t, c) in enumerate(zip(texts, per_text))]
     cfg = AttributeConfig(out="-", method=method, rationale=RationaleConfig(
