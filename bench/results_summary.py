@@ -11,22 +11,17 @@ import textwrap
 from pathlib import Path
 
 from curves import FIELDS, read_records
-from results_render import TITLES, _diff, _no_interval, _order, _pct, listing, short_diff, wrap
+from results_render import TITLES, _diff, _no_interval, _order, _pct, short_diff, wrap
 
 from saliency_kd.report.curves import (
     GOLD,
     RANDOM,
     RATIONALE_MODES,
-    above_zero,
-    below_zero,
     curve_table,
-    limits,
     plot_curves,
     row_label,
-    some_of,
-    verdict,
-    verdict_line,
 )
+from saliency_kd.report.verdicts import ABOVE, BELOW, UNCLEAR, describe, side
 
 ENCODER = "MiniLM-L2"  # the encoder students' table, `students` in the JSON
 CURVE_TITLES = {"demo": "Demo"}  # learning-curve tasks that are not paper tasks
@@ -69,15 +64,37 @@ def as_shown(d: dict | None) -> dict | None:
     return d
 
 
+def seed_ci(d: dict | None) -> dict | None:
+    """A seed-paired difference as the verdict module reads it ({mean, low, high})."""
+    if not d:
+        return None
+    return {"mean": d["mean"], "low": d["ci95_low"], "high": d["ci95_high"]}
+
+
+def exploratory(rows: list[tuple[str, dict | None]], most: int = 2) -> str:
+    """Rows of a study without a pre-registered comparison, worded by the verdict module from
+    their seed intervals: those that differ from standard (the first `most` of each side, with
+    how many more), then how many show no difference."""
+    paired = [(label, seed_ci(d)) for label, d in rows if d]
+    if not paired:
+        return "no row is paired with standard yet"
+    parts = []
+    for where in (ABOVE, BELOW):
+        hit = sorted((x for x in paired if side(x[1]) == where),
+                     key=lambda x: -abs(x[1]["mean"]))
+        said = [describe(label, "standard", d, "seed CI") for label, d in hit[:most]]
+        parts += said + ([f"{len(hit) - most} more {where} it"] if len(hit) > most else [])
+    unclear = sum(side(d) == UNCLEAR for _, d in paired)
+    if unclear:
+        parts.append(f"{unclear} of {len(paired)} rows show no difference from standard")
+    return "; ".join(parts)
+
+
 def summary_verdict(res: dict) -> str:
-    """The verdict over every non-standard row of every student, from the paired differences
-    the detailed tables show."""
-    comparisons = [{"label": f"{student} {mode}", "standard": as_shown(r.get("minus_standard")),
-                    "random": as_shown(r.get("minus_random")),
-                    "random_label": "rationale-random" if "minus_random" in r else None}
-                   for student, rows in student_tables(res).items()
-                   for mode, r in rows.items() if mode != "standard"]
-    return verdict_line(comparisons, noun="row")
+    """Every non-standard row of every student against standard, as the tables show it."""
+    return exploratory([(f"{student} {mode}", as_shown(r.get("minus_standard")))
+                        for student, rows in student_tables(res).items()
+                        for mode, r in rows.items() if mode != "standard"])
 
 
 def task_summary(res: dict) -> list[str]:
@@ -85,14 +102,15 @@ def task_summary(res: dict) -> list[str]:
     if not student_tables(res):
         return []
     return [f"**{TITLES.get(task, task)}**", "", *summary_table(res), "",
-            *wrap(f"Verdict: {summary_verdict(res)}."), ""]
+            *wrap(f"Exploratory: {summary_verdict(res)}."), ""]
 
 
 CAPTION = ("Test accuracy, mean of seeds, per mode and student; \"vs standard\": minus standard, "
            "paired by seed, in points with its 95% t-interval over seeds (\"two seeds\": too few "
            "for one). The verdict counts a row as better or worse than standard only when that "
-           "interval lies wholly above or below zero. Teachers, settings and per-seed figures "
-           "are in each task's section below.")
+           "interval lies wholly above or below zero (exploratory: no comparison here was "
+           "registered before its test numbers). Teachers, settings and per-seed figures are in "
+           "each task's section below.")
 
 
 def render_summary(results: list[dict], results_dir: Path) -> list[str]:
@@ -100,7 +118,8 @@ def render_summary(results: list[dict], results_dir: Path) -> list[str]:
     curves by size (where results_dir/curves.json exists) and each task's modes by student."""
     records = curve_records(results_dir)
     groups = verdict_groups(results, records)
-    lines = ["## Summary", "", *wrap(LEAD), "", *verdict_bullets(groups), "",
+    lines = ["## Summary", "", *protocol_part(results_dir), *wrap(LEAD), "",
+             *verdict_bullets(groups), "",
              *overview_table(groups), "", *wrap(overview_key(bool(records))), ""]
     lines += curves_part(results_dir)
     lines += ["### At one training size, by student", "", *wrap(CAPTION), ""]
@@ -109,9 +128,9 @@ def render_summary(results: list[dict], results_dir: Path) -> list[str]:
     return lines
 
 
-# One line, so that every verdict and the table's head fit the first screen.
-LEAD = ("Does a rationale row beat standard (labels alone)? Yes when its seed-paired 95% CI is "
-        "above 0.")
+LEAD = ("Earlier results, one line per task: seed-paired 95% t-intervals only (before "
+        "per-example outcomes were kept), no pre-registered comparison, so no verdict: "
+        "exploratory.")
 
 
 def curve_records(results_dir: Path) -> list[dict]:
@@ -142,13 +161,13 @@ def verdict_groups(results: list[dict], records: list[dict]) -> list[dict]:
                  "random": as_shown(r.get("minus_random"))}
                 for student, table in student_tables(res).items() for mode, r in table.items()]
         if rows:
-            groups.append({"title": title(res["task"]), "rows": rows})
+            groups.append({"title": title(res["task"]), "rows": rows,
+                           "regime": regime_note(res)})
     table = curve_table(records)
     for task in dict.fromkeys(r["task"] for r in table):
         rows = [r for r in table if r["task"] == task]
         order = sorted(range(len(rows)), key=lambda i: (rows[i]["n_train"], i))
-        groups.append({"title": f"{title(task)} (learning curve)",
-                       "limits": limits(table, task), "rows": [{
+        groups.append({"title": f"{title(task)} (learning curve)", "rows": [{
             "where": f"{title(task)}, n={r['n_train']}", "student": r["student"], "mode": r["key"],
             "label": row_label(r, table),
             "kind": _kind(r["mode"], r["source"]), "mean": r["mean"],
@@ -157,105 +176,89 @@ def verdict_groups(results: list[dict], records: list[dict]) -> list[dict]:
     return groups
 
 
-def _pts(d: dict) -> str:
-    """A paired difference as the verdicts quote it: `+0.5 pts, CI -3.5..+4.5`."""
-    why = _no_interval(d)
-    return f"{100 * d['mean']:+.1f} pts, " + (
-        why or f"CI {100 * d['ci95_low']:+.1f}..{100 * d['ci95_high']:+.1f}")
+def regime_note(res: dict) -> str | None:
+    """The fine-tuned teacher's test accuracy beside each student's standard row, where the
+    task's results hold both (a lead of 5 points is what a test of the method needs)."""
+    t = res.get("teacher_finetuned")
+    if not isinstance(t, dict) or t.get("accuracy") is None:
+        return None
+    std = [f"{student} {_pct(rows['standard']['mean'])}"
+           for student, rows in student_tables(res).items() if "standard" in rows]
+    return f"Teacher {_pct(t['accuracy'])}, standard {', '.join(std)}" if std else None
 
 
-def _listed(rows: list[dict], key: str = "diff", most: int = 1) -> str:
-    # A verdict stays short: the first rows, and how many more there are (the table below has
-    # them all). Two of the rows that answer the question (the wins), one of every other list,
-    # so that every task's verdict and the table's head fit the first screen (40 lines) with
-    # the learning-curve tasks and their controls added.
-    return some_of([f"{r['label']} ({_pts(r[key])})" for r in rows], most)
+def curve_exploratory(rows: list[dict], task: str) -> str:
+    """A learning curve's rationale rows against standard (rows from curve_table)."""
+    mine = [r for r in rows if r["task"] == task and r["mode"] in RATIONALE_MODES]
+    return exploratory([(row_label(r, rows), r["minus_standard"]) for r in mine])
 
 
-def group_verdict(group: dict) -> str:
-    """One task's verdict: whether a row trained on the teacher's words beats standard (which,
-    by how much), then every row below standard, other rows above it, and rows that beat their
-    random-words control but not standard: a verdict naming only wins would read better than
-    the data."""
-    compared = [r for r in group["rows"] if r["kind"] != "standard" and r["diff"]]
-    ours = [r for r in compared if r["kind"] == "rationale"]
-    name = group["title"]
-    if not ours:
-        # one line, so that a study that has run only standard so far keeps the first screen
-        return f"**{name}: not measured.** No rationale row is paired with standard yet."
-    wins = sorted((r for r in ours if above_zero(r["diff"])), key=lambda r: -r["diff"]["mean"])
-    others = [r for r in compared if r["kind"] != "rationale"]
-    quoted = wins
-    if wins:
-        text = f"**{name}: yes.** {len(wins)} of {len(ours)} rationale rows beat standard: " \
-               + _listed(wins, most=2) + _against_random(wins)
-    else:
-        best = max(ours, key=lambda r: r["diff"]["mean"])
-        quoted = [best]
-        if len(ours) == 1:
-            verb = "is below" if below_zero(best["diff"]) else "does not beat"
-            text = f"**{name}: no.** Its one rationale row {verb} standard ("
-        else:
-            also = "; it is below standard too" if below_zero(best["diff"]) else ""
-            text = f"**{name}: no.** None of its {len(ours)} rationale rows beats standard " \
-                   f"(best{also}: "
-        text += f"{best['label']}, {_pts(best['diff'])})"
-    up = [r for r in others if above_zero(r["diff"])]
-    if up:
-        text += ". Other rows above standard: " + _listed(up)
-    elif others and not wins:
-        text += f". No {_other_names(others)} row beats it either"
-    below = [r for r in compared if below_zero(r["diff"]) and r not in quoted]
-    if below:
-        text += f". {'Also below' if any(below_zero(r['diff']) for r in quoted) else 'Below'} " \
-                "standard: " + _listed(below)
-    only_random = [r for r in ours if r not in wins and above_zero(r["random"])]
-    if only_random:
-        text += ". Above random words, not above standard: " + _listed(only_random, "random")
-    for sentence in _limit_sentences(group.get("limits", [])):
-        text += f". {sentence}"
-    return text + "."
+def protocol_part(results_dir: Path) -> list[str]:
+    """Per study with per-example outcomes (results_dir/outcomes/*.json.gz): the regime, the
+    pre-registered primary comparison's verdict and the exploratory comparisons with their
+    Holm-adjusted p, from the verdict module; and each registered study not yet run."""
+    from saliency_kd.report.outcomes import read
+    from saliency_kd.report.verdicts import (
+        analyse,
+        exploratory_lines,
+        regime_lines,
+        verdict_sentence,
+    )
+
+    lines = ["### Pre-registered comparisons", "", *wrap(PROTOCOL), ""]
+    found = sorted((results_dir / "outcomes").glob("*.json.gz"))
+    for path in found:
+        a = analyse(read(path))
+        seeds = len(a["primary"]["seeds"]) if a["primary"] else 0
+        lines += [f"**{title(a['task'])}** (`{a['name']}`: {seeds} seeds, {a['test_n']} test "
+                  "examples)", ""]
+        lines += [bl for x in regime_lines(a)[:1] + [f"verdict: {verdict_sentence(a)}"]
+                  for bl in bullet(x)]
+        lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
+        lines.append("")
+    done = {p.name.removesuffix(".json.gz") for p in found}
+    waiting = [c for c in registered() if c["name"] not in done]
+    for c in waiting:
+        p = c["primary"]
+        lines += wrap(f"Registered, no outcomes yet: `{c['path']}` ({title(c['task'])}: "
+                      f"{p['row']} against {p.get('baseline', 'standard')} at n={p['size']}).")
+        lines.append("")
+    return lines
 
 
-# What the gold-evidence control says, in short (report.curves.limits has the figures).
-LIMITS = {"channel": "Through the {channel} not even gold evidence beats standard: "
-                     "{that} the limit",
-          "teacher": "Through the {channel} gold evidence beats standard and the "
-                     "teacher's words: the teacher's rationales are the limit",
-          None: "Through the {channel} gold evidence beats standard; more seeds would "
-                "say whether the teacher's words fall short of it"}
+PROTOCOL = ("Paired by test example and seed from the per-example outcomes in "
+            "`results/outcomes/` (`python bench/verdicts.py` re-derives every figure): the "
+            "regime (the teacher's lead over standard on the same test examples; under 5 points "
+            "nothing is testable), the primary comparison registered in the study's config before "
+            "its test numbers existed (hierarchical bootstrap 95% CI, p, and the effect the design "
+            "detects 4 times in 5), and every other comparison as exploratory with Holm-adjusted "
+            "p. Row names: `standard` (labels only), `kd` (the teacher's answer distribution "
+            "too), `channel@source` (the teacher's words through an explanation channel; source "
+            "`random`: random words, `gold-evidence`: human evidence), `+kd` both.")
 
 
-def _limit_sentences(limits: list[dict]) -> list[str]:
-    """One sentence per kind of limit, naming every channel it holds for: channels that say
-    the same thing share a sentence, so the verdict keeps to the first screen."""
-    by_kind: dict = {}
-    for d in limits:
-        by_kind.setdefault(d["limit"], []).append(d["channel"])
+def registered() -> list[dict]:
+    """The study configs with a primary comparison, named by their run directory's name."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / "src" / "saliency_kd" / "configs" / "study"
     out = []
-    for kind, channels in by_kind.items():
-        several = len(channels) > 1
-        out.append(LIMITS[kind].format(
-            channel=f"{listing(channels)} channel{'s' if several else ''}",
-            that="those channels are" if several else "that channel is"))
+    for path in sorted(root.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        if isinstance(raw, dict) and raw.get("primary"):
+            out.append({"name": Path(raw["run_dir"]).name, "path": f"configs/study/{path.name}",
+                        "task": raw["data"]["task"], "primary": raw["primary"]})
     return out
 
 
-def _against_random(wins: list[dict]) -> str:
-    """Whether the rows that beat standard also beat the same objective on random words."""
-    paired = [r for r in wins if r["random"]]
-    if not paired:
-        return ""
-    up = sum(above_zero(r["random"]) for r in paired)
-    if up == len(paired) == len(wins):
-        return f", {'each' if up > 1 else 'and'} above its random-words control too"
-    return f"; {up} of {len(paired)} paired with random words beat them"
-
-
-def _other_names(rows: list[dict]) -> str:
-    names = dict.fromkeys("control" if r["kind"] == "control" else
-                          r["mode"].split("+")[0].split(":")[0].upper() for r in rows)
-    return listing(list(names), "or")
+def group_verdict(group: dict) -> str:
+    """One task's line: the regime where the results hold the teacher's accuracy, then its
+    rows against standard, worded by the verdict module from their seed intervals."""
+    rows = [r for r in group["rows"] if r["kind"] != "standard"]
+    regime = f" {group['regime']}." if group.get("regime") else ""
+    if not any(r["diff"] for r in rows):
+        return f"**{group['title']}:** not measured: no row is paired with standard yet."
+    return f"**{group['title']}:**{regime} {exploratory([(r['label'], r['diff']) for r in rows])}."
 
 
 def bullet(text: str) -> list[str]:
@@ -268,18 +271,17 @@ def verdict_bullets(groups: list[dict]) -> list[str]:
 
 
 def _cell_verdict(row: dict) -> str:
-    d = row["diff"]
+    """Where the row's seed interval lies against standard (`side` of the verdict module)."""
     if row["kind"] == "standard":
         return ""
-    if d and above_zero(d):
-        return "**better**"
-    return "worse" if d and below_zero(d) else "inconclusive"
+    where = side(seed_ci(row["diff"])) if row["diff"] else UNCLEAR
+    return {ABOVE: "**above**", BELOW: "below"}.get(where, "no difference shown")
 
 
 def overview_table(groups: list[dict]) -> list[str]:
     """Every row of every group in one table; a task or student is named once, on its first
     row."""
-    lines = ["| task | student | mode | accuracy | vs standard, pts (95% CI) | verdict |",
+    lines = ["| task | student | mode | accuracy | vs standard, pts (95% CI) | seed CI |",
              "|---|---|---|---|---|---|"]
     last: tuple = (None, None)
     for g in groups:
@@ -296,9 +298,9 @@ def overview_table(groups: list[dict]) -> list[str]:
 def overview_key(curves: bool) -> str:
     return ("Accuracy: on test, mean of seeds. vs standard: minus standard training of the same "
             "student and seed" + (" and training size" if curves else "") + ", in points, with "
-            "its 95% t-interval over seeds (none from one or two seeds); better or worse when "
-            "that interval lies wholly above or below zero, else inconclusive. Rationale rows "
-            "learn from the teacher's words (`rationale*`" + (", `channel@method`" if curves
+            "its 95% t-interval over seeds (none from one or two seeds); above or below when "
+            "that interval lies wholly above or below zero, else no difference shown. Rationale "
+            "rows learn from the teacher's words (`rationale*`" + (", `channel@method`" if curves
             else "") + "); controls from random words (`rationale-random`" + (", `@random`"
             if curves else "") + ") or gold words (`rationale-gold-answer`" + (
                 ", `@gold-evidence`" if curves else "") + "); `kd` the teacher's answer "
@@ -323,7 +325,7 @@ def curves_part(results_dir: Path) -> list[str]:
         plot_curves(records, results_dir / f"{task}_curves.png", task=task,
                     title=f"{name}: accuracy against training examples")
         lines += [f"**{name}**", "", *curve_matrix([r for r in rows if r["task"] == task]), "",
-                  *wrap(f"Verdict: {verdict(rows, task)}."), "",
+                  *wrap(f"Exploratory: {curve_exploratory(rows, task)}."), "",
                   f"![{name} learning curves](results/{task}_curves.png)", ""]
     return lines
 

@@ -24,7 +24,7 @@ NAME = "saliency_kd"
 # does not exist yet is allowed.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("floor", ("errors", "words", "registry", "metrics", "evaluate_math", "distributed",
-               "atomic", "artifact", "progress", "settings", "allocator")),
+               "atomic", "artifact", "progress", "settings", "allocator", "stats")),
     ("models", ("models",)),
     ("data", ("data", "data.*")),
     ("training", ("training",)),

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +77,39 @@ def read_json_lines(path: str | Path, required: tuple[str, ...] = ()) -> list[di
             if line.strip()]
 
 
-def _scan(path: Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], int, int]:
+def check_ids(path: str | Path, numbered: Iterable[tuple[int, dict[str, Any]]],
+              known: Callable[[], Collection[str]] | None = None) -> None:
+    """A record file keyed by id holds each id once and (`known`: the ids of the data it is
+    read with, asked only when needed) only ids of that data: a duplicated line or a record of
+    another task is a DataError naming file and line, never passed on or resumed past."""
+    seen: dict[str, int] = {}
+    strangers = []
+    for lineno, rec in numbered:
+        key = str(rec["id"])
+        if key in seen:
+            raise DataError(path, lineno, "id", f"'{key}' repeats the record of line "
+                            f"{seen[key]}; {_FOREIGN}")
+        seen[key] = lineno
+        strangers.append((lineno, key))
+    ids = known() if known is not None and seen else None
+    if ids is not None and not any(key in ids for _, key in strangers):
+        raise DataError(path, None, "id", "none of its ids are examples of the data it is used "
+                        "with: was it made for another task or split?")
+    for lineno, key in strangers if ids is not None else []:
+        if key not in ids:
+            raise DataError(path, lineno, "id", f"'{key}' is not an example of the data this "
+                            "file is used with (a record of another task or split?); "
+                            f"{_FOREIGN}")
+
+
+def _scan(path: Path, required: tuple[str, ...], known: Callable[[], Collection[str]] | None,
+          ) -> tuple[list[dict[str, Any]], int, int]:
     """Read complete records without changing the file: (records, end of the last complete
     line, file size). Only a last line without its newline is a torn write (each batch is one
     write ending in a newline, so a kill can leave only that); every complete line must be a
     record of ours, anything else is an error naming the line, not a tail to cut."""
     records: list[dict[str, Any]] = []
+    lines: list[int] = []
     data = path.read_bytes()
     pos = good_end = 0
     lineno = 0
@@ -94,9 +121,11 @@ def _scan(path: Path, required: tuple[str, ...]) -> tuple[list[dict[str, Any]], 
         line = data[pos:nl]
         if line.strip():
             records.append(parse_record(path, lineno, line, required))
+            lines.append(lineno)
         pos = good_end = nl + 1
     if good_end < len(data) and not data[good_end:].strip():
         good_end = len(data)  # trailing blanks are not a torn record
+    check_ids(path, zip(lines, records), known)
     return records, good_end, len(data)
 
 
@@ -158,9 +187,15 @@ def claim_output(path: str | Path, settings: dict[str, Any] | None = None,
     path = Path(path)
     if path.is_dir():
         raise ConfigError("out", f"{path} is a directory; --out names a file here")
-    if overwrite or not path.exists() or path.stat().st_size == 0:
-        return
     meta = meta_path(path)
+    if meta.is_dir():  # never deleted, even with --overwrite: the user's folder
+        raise ConfigError("out", f"{meta} is a folder, where the settings sidecar of {path.name} "
+                                 "would go; nothing was changed: choose another --out")
+    if overwrite:
+        return
+    if not path.exists() or path.stat().st_size == 0:
+        _claim_lone_sidecar(path, meta, settings, ignore, located)
+        return
     if not meta.exists():
         raise ConfigError("out", f"{path} exists and was not written by saliency-kd (it has no "
                                  f"{meta.name} beside it); nothing was changed: choose another "
@@ -176,6 +211,47 @@ def claim_output(path: str | Path, settings: dict[str, Any] | None = None,
             raise ConfigError("out", f"{path} was written with different settings "
                                      f"({', '.join(changed)}); choose another --out or pass "
                                      "--overwrite")
+
+
+def _claim_lone_sidecar(path: Path, meta: Path, settings: dict[str, Any] | None,
+                        ignore: tuple[str, ...], located: tuple[str, ...]) -> None:
+    """A sidecar beside a missing or empty file is ours only when it holds these very settings
+    (a resumable file writes its sidecar before its first record); anything else there (a
+    user's `f.jsonl.meta.json`, another run's settings, junk) would be replaced: refused."""
+    if not meta.exists():
+        return
+    try:
+        old = read_settings(path) if settings is not None else None
+    except DataError:
+        old = None
+    if old is not None:
+        old, new, edited = compare_inputs(old, settings, located)
+        if not edited and not changed_settings(old, new, ignore):
+            return
+    raise ConfigError("out", f"{meta} exists, and nothing shows saliency-kd wrote it for "
+                             f"{path.name} with these settings; nothing was changed: choose "
+                             "another --out, or pass --overwrite to replace both")
+
+
+def claim_companion(path: str | Path, marker_keys: tuple[str, ...], overwrite: bool = False,
+                    of: str = "--out") -> None:
+    """A JSON Lines file a verb writes beside its --out (evaluate's predictions) is claimed
+    like --out: an existing one is replaced only when every line is a JSON object holding the
+    `marker_keys` such a file always has (an earlier one of ours), unless `overwrite`."""
+    path = Path(path)
+    if path.is_dir() or (not overwrite and path.exists() and path.stat().st_size and
+                         not _all_marked(path, marker_keys)):
+        raise ConfigError("out", f"{path} exists (written beside {of}) and is not an output of "
+                                 "this command; nothing was changed: choose another --out"
+                                 + ("" if path.is_dir() else ", or pass --overwrite"))
+
+
+def _all_marked(path: Path, marker_keys: tuple[str, ...]) -> bool:
+    try:
+        read_json_lines(path, marker_keys)
+    except (DataError, OSError):
+        return False
+    return True
 
 
 def claim_json_output(path: str | Path, marker_keys: tuple[str, ...],
@@ -296,11 +372,13 @@ class ResumableJsonl:
 
     def __init__(self, path: str | Path, settings: dict[str, Any], overwrite: bool = False,
                  ignore: tuple[str, ...] = (), required: tuple[str, ...] = ("id",),
-                 located: tuple[str, ...] = ()) -> None:
+                 located: tuple[str, ...] = (),
+                 known: Callable[[], Collection[str]] | None = None) -> None:
         """`ignore`: dotted keys of settings that do not change the content (batch sizes,
         speed-ups); recorded in the sidecar, but a run that differs only there resumes.
         `required`: fields every record of the file holds (a resumed file is checked).
-        `located`: settings naming where the inputs in `settings["inputs"]` live."""
+        `located`: settings naming where the inputs in `settings["inputs"]` live.
+        `known`: the ids a resumed file may hold (see `check_ids`)."""
         self.path = Path(path)
         self.meta_path = meta_path(self.path)
         self.records: list[dict[str, Any]] = []
@@ -308,7 +386,7 @@ class ResumableJsonl:
         resume = self.path.is_file() and not overwrite
         if resume:
             try:
-                self.records, good_end, size = _scan(self.path, required)
+                self.records, good_end, size = _scan(self.path, required, known)
             except DataError as exc:
                 raise DataError(exc.path, exc.line, exc.field, f"{exc.message}; nothing was "
                                 "changed: choose another --out, or pass --overwrite to replace "
@@ -337,10 +415,20 @@ class ResumableJsonl:
 
 
 def read_jsonl_records(path: str | Path, required: tuple[str, ...] = ("id",),
+                       known: Callable[[], Collection[str]] | None = None,
                        ) -> list[dict[str, Any]]:
     """Every record of a finished JSONL artifact ([] when it does not exist yet); a line that is
-    not a record of ours is a DataError naming file and line."""
-    return read_json_lines(path, required) if Path(path).exists() else []
+    not a record of ours, a repeated id or (`known`) one not of the data is a DataError naming
+    file and line (`check_ids`)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    numbered = [(lineno, parse_record(path, lineno, line, required))
+                for lineno, line in enumerate(path.read_bytes().split(b"\n"), start=1)
+                if line.strip()]
+    if "id" in required:
+        check_ids(path, numbered, known)
+    return [rec for _, rec in numbered]
 
 
 def meta_path(path: str | Path) -> Path:
@@ -354,7 +442,7 @@ def read_settings(path: str | Path) -> dict[str, Any]:
     meta = meta_path(path)
     if not meta.exists():
         return {}
-    remedy = "delete the output and its sidecar, or pass --overwrite"
+    remedy = "delete the output if it is one to redo, choose another --out, or pass --overwrite"
     try:
         settings = read_json(meta)
     except DataError as exc:

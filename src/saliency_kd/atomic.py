@@ -28,11 +28,20 @@ log = logging.getLogger(__name__)
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a file in one go: via a temporary file of this process, so that a reader, or
     another process writing the same file, never sees half of it."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """`write_text_atomic` for bytes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:  # a failed write (a folder in the way, a full disk) leaves no trace
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

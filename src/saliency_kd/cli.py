@@ -367,9 +367,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def exit_code(fn: Callable[[], int | None], verbose: bool = False) -> int:
     """Run a command: its exit code, or 2 with one line on stderr for an error a user can fix
-    (a bug keeps its traceback). The bench scripts end this way too."""
+    (a bug keeps its traceback), or 130 with one line for Ctrl-C. The bench scripts end this
+    way too."""
     try:
         return fn() or 0
+    except KeyboardInterrupt:
+        # Every output is written so that a kill leaves it valid and resumable (artifact.py,
+        # atomic.py): Ctrl-C is a kill the user asked for, not a bug to show a traceback of.
+        print("error: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
     except Exception as exc:
         message = error_message(exc)
         if message is None:

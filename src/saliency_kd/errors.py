@@ -43,6 +43,11 @@ class OutputError(SaliencyKDError, ValueError):
     was."""
 
 
+class TrainingError(SaliencyKDError, ArithmeticError):
+    """Training cannot go on (its loss or weights are no longer finite); what is on disk is
+    left as it was."""
+
+
 class UnknownNameError(SaliencyKDError, KeyError):
     """A registry lookup failed; the message lists the valid names."""
 

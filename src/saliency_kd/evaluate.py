@@ -9,11 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .artifact import claim_json_output
+from .artifact import claim_companion, claim_json_output
 from .atomic import write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
 from .data.files import data_source
-from .data.jsonl import get_text, get_text_list, read_jsonl
+from .data.jsonl import get_choices, get_text, read_jsonl
 from .errors import ConfigError, DataError, loading
 from .evaluate_math import EquationError, evaluate_equation
 from .metrics import accuracy_summary, bootstrap_ci, token_f1
@@ -24,6 +24,8 @@ from .student.items import load_rationale_file
 
 METRICS_KEYS = ("task", "split", "accuracy")
 """Keys every metrics file of `evaluate` has: an existing --out without them is not ours."""
+PREDICTION_KEYS = ("id", "prediction", "label", "correct")
+"""Fields of every line of the predictions file `evaluate` writes beside its metrics."""
 TASK_FIELDS = {"cqa": ["question"], "demo": ["question"], "svamp": ["input"],
                "anli1": ["premise", "hypothesis"], "esnli": ["premise", "hypothesis"],
                "generic": ["input"]}
@@ -34,8 +36,33 @@ def open_student(model_dir: str | Path, device: str = "auto"):
     folder is a one-line ConfigError."""
     with loading("model", model_dir, "student model folder"):
         student = load_student(model_dir)
+    # A model whose training diverged predicts NaN probabilities: refused here, so that no
+    # metric or prediction carries one.
+    broken = sum(not bool(p.isfinite().all()) for p in student.module.state_dict().values()
+                 if p.is_floating_point())
+    if broken:
+        raise ConfigError("model", f"student model folder {model_dir} holds {broken} weight "
+                                   "tensor(s) with NaN or infinite values (its training "
+                                   "diverged); train it again with a lower learning rate")
     student.module.to(resolve_device(device))
     return student
+
+
+def check_labels(student, task, data: DataSpec) -> None:
+    """A student knows its own label set (generic classification: the labels of its training
+    file) or its per-example choices: data with a label it never learnt, or of the other kind,
+    would be scored 0 without a word."""
+    mine, theirs = student.task.label_names, task.label_names
+    where = data.file or data.data_dir or data.task
+    if (mine is None) != (theirs is None):
+        kinds = ["per-example choices", "a fixed label set"]
+        raise ConfigError("task", f"the model answers from {kinds[mine is not None]}, but "
+                                  f"{where} has {kinds[theirs is not None]}")
+    unknown = sorted(set(theirs or ()) - set(mine or ()))
+    if unknown:
+        raise ConfigError("task", f"{where} has labels the model never learnt "
+                                  f"({', '.join(unknown)}); the model's labels are "
+                                  f"{', '.join(mine)}, the data's {', '.join(theirs)}")
 
 
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
@@ -51,15 +78,22 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
              overwrite: bool = False, device: str = "auto") -> dict[str, Any]:
     """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement.
     An existing `out` is replaced only when it is an earlier metrics file (or `overwrite`)."""
-    if out is not None:
-        claim_json_output(out, METRICS_KEYS, overwrite)
-    student = open_student(model_dir, device)
     if data.task is None:  # the CLI's default: the model's own task
-        data = replace(data, task=student.task.name)
+        from .student.base import read_meta
+
+        data = replace(data, task=read_meta(Path(model_dir))["task"])
+    if out is None:
+        out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
+    out = Path(out)
+    # Both files this writes are claimed before any work: the metrics and their predictions.
+    claim_json_output(out, METRICS_KEYS, overwrite)
+    claim_companion(predictions_path(out), PREDICTION_KEYS, overwrite)
+    student = open_student(model_dir, device)
     if data.task != student.task.name:
         raise ConfigError("task", f"the model was trained on '{student.task.name}', "
                                   f"not '{data.task}'")
     task, examples = load_examples(data)
+    check_labels(student, task, data)
     logging.getLogger(__name__).info("evaluate: %d examples (%s split)", len(examples),
                                      data.split)
     preds = _predict_all(student, examples, batch_size, progress)
@@ -90,18 +124,19 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
         metrics["equation_parse_rate"] = parsed / max(len(preds), 1)
     if any("rationale" in p for p in preds):
         metrics["rationale"] = _rationale_metrics(examples, preds, rationales)
-    if out is None:
-        out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
-        claim_json_output(out, METRICS_KEYS, overwrite)
-    out = Path(out)
     # Each file in one go, metrics last: a run that fails leaves the previous metrics as they
     # were, and strict JSON refuses a NaN instead of writing it.
-    write_text_atomic(out.with_suffix(".predictions.jsonl"), "".join(
+    write_text_atomic(predictions_path(out), "".join(
         json.dumps({**p, "label": ex.label, "correct": ok}, allow_nan=False) + "\n"
         for ex, p, ok in zip(examples, preds, correct)))
     write_json_atomic(out, metrics)
     metrics["path"] = str(out)
     return metrics
+
+
+def predictions_path(out: Path) -> Path:
+    """Where `evaluate` writes its per-example predictions, beside the metrics `out`."""
+    return out.with_suffix(".predictions.jsonl")
 
 
 def _rationale_metrics(examples, preds, rationales: str | None) -> dict[str, Any]:
@@ -128,13 +163,10 @@ def example_from_record(task_name: str, obj: dict[str, Any], path: str, line: in
     """An unlabeled example from task fields (labels are optional at prediction time)."""
     p = Path(path)
     fields = {k: get_text(obj, k, p, line) for k in TASK_FIELDS[task_name]}
-    choices = get_text_list(obj, "choices", p, line) if "choices" in obj else None
+    choices = get_choices(obj, "choices", p, line) if "choices" in obj else None
     if task_name in ("cqa", "demo") and not choices:
         raise DataError(path, line, "choices", f"the model's task {task_name} needs answer "
                         "choices (--choices 'a|b|c' or a 'choices' list)")
-    if choices is not None and len(set(choices)) < 2:
-        raise DataError(path, line, "choices", f"{len(set(choices))} distinct choice(s) "
-                        f"{choices}: a prediction needs at least 2 to choose from")
     return Example(str(obj.get("id", f"input-{index}")), fields, str(obj.get("label", "")),
                    choices, source=f"{path}:{line}")
 

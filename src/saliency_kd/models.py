@@ -101,16 +101,54 @@ def freeze_token_embeddings(model) -> None:
 CUTTABLE = {"minilm": 6, EMBEDDED_TEACHER: 18}
 
 
-def split_depth(name: str) -> tuple[str, int | None]:
+def split_depth(name: str, key: str = "student") -> tuple[str, int | None]:
     """`minilm-l3` -> (`minilm-l6`, 3); `gemma-3-270m-l4` -> (`gemma-3-270m`, 4); the full
-    depth (`minilm-l6`, `gemma-3-270m-l18`) -> layers None. Other names pass through."""
+    depth (`minilm-l6`, `gemma-3-270m-l18`) -> layers None. Other names pass through; a depth
+    the model does not have (`minilm-l99`, `minilm-l0`) is a ConfigError naming `key`."""
     for alias, full in CUTTABLE.items():
         digits = name.removeprefix(f"{alias}-l")
         if digits != name and digits.isdigit():
             layers = int(digits)
+            if not 1 <= layers <= full:
+                raise ConfigError(key, f"'{name}': {alias} has {full} layers; keep 1 to {full} "
+                                       f"({alias}-l1 .. {alias}-l{full})")
             base = f"{alias}-l{full}" if alias == "minilm" else alias
             return base, None if layers == full else layers
     return name, None
+
+
+def _looks_like_path(name: str) -> bool:
+    """A Hub id is `name` or `org/name`; anything else (absolute, `./x`, `~/x`, `a/b/c`) can
+    only be a local path."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).exists()
+
+
+def check_model_name(name: str, key: str, *, offline_cache: bool = True) -> None:
+    """Refuse, before any work, a model name that cannot load: a depth the embedded model does
+    not have, a missing local path or one that is not a model folder, and (`offline_cache`,
+    with HF_HUB_OFFLINE set) a Hub id absent from the local cache. A plan (`--dry-run`) leaves
+    the cache out: it describes a run, which may happen on a machine that has the model."""
+    base, _ = split_depth(name, key)
+    if base in (EMBEDDED_TEACHER, "minilm-l6", "all-minilm-l6-v2"):
+        return
+    if _looks_like_path(name):
+        path = Path(name).expanduser()
+        if not path.exists():
+            raise ConfigError(key, f"model not found: {name} (no such file or folder; a Hub id "
+                                   "is 'name' or 'org/name')")
+        if path.is_dir() and not (path / "config.json").is_file():
+            raise ConfigError(key, f"{name} is not a model folder (it has no config.json)")
+        if path.is_file() and path.suffix != ".gguf":
+            raise ConfigError(key, f"{name} is a file; give a model folder or a .gguf file")
+        return
+    if offline_cache and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            raise ConfigError(key, f"cannot load '{name}': not a local folder, not an embedded "
+                                   "model (minilm-l1 .. minilm-l6, gemma-3-270m), and not in "
+                                   "the Hugging Face cache, which is all there is offline "
+                                   "(HF_HUB_OFFLINE is set)")
 
 
 def resolve_model_path(name: str) -> str:

@@ -38,7 +38,9 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import annotated_types as at
 from pydantic import (
+    AllowInfNan,
     BaseModel,
+    ConfigDict,
     Field,
     StringConstraints,
     TypeAdapter,
@@ -49,9 +51,15 @@ from pydantic import (
 from .errors import ConfigError
 
 PositiveInt = Annotated[int, at.Gt(0)]
-PositiveFloat = Annotated[float, at.Gt(0)]
-Share = Annotated[float, at.Ge(0), at.Le(1)]
+FiniteFloat = Annotated[float, AllowInfNan(False)]
+"""A float setting: never inf or NaN (an infinite learning rate trains a NaN model, an infinite
+epoch count overflows a step count). Every float of a setting is checked this way, annotated so
+or not: `_adapter` (CLI and `check`) and `FINITE` (YAML) refuse them all."""
+PositiveFloat = Annotated[FiniteFloat, at.Gt(0)]
+Share = Annotated[FiniteFloat, at.Ge(0), at.Le(1)]
 """A weight in [0, 1]."""
+FINITE = ConfigDict(allow_inf_nan=False)
+"""pydantic's setting for every model and adapter made from settings: floats are finite."""
 Device = Annotated[str, StringConstraints(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
 """`auto` (CUDA when torch sees a GPU, else CPU), `cpu`, `cuda`, `cuda:1`, `mps`: checked where
 it is read, so a misspelt device fails before anything runs, not after hours of earlier stages."""
@@ -154,7 +162,7 @@ def defaults(cls: type) -> dict[str, Any]:
 
 @cache
 def _adapter(annotation: Any) -> TypeAdapter:
-    return TypeAdapter(annotation)
+    return TypeAdapter(annotation, config=FINITE)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -165,7 +173,9 @@ def _first_error(exc: ValidationError) -> str:
 def _cli_type(s: Setting, scalar: type) -> Callable[[str], Any]:
     """argparse `type`: the text converted, then checked against the setting's constraints."""
     _, constraints, _ = _strip(s.annotation)
-    adapter = _adapter(Annotated[(scalar, *constraints)]) if constraints else None
+    # A float is always checked: `inf` and `nan` are floats to Python, not to a setting.
+    adapter = _adapter(Annotated[(scalar, *constraints)] if constraints else scalar) \
+        if constraints or scalar is float else None
 
     def convert(text: str) -> Any:
         try:

@@ -34,7 +34,7 @@ from .allocator import keep_freed_memory
 from .artifact import check_resume, load_checkpoint, truncate_log
 from .atomic import write_dir_atomic
 from .data import DataSpec, dev_ids, load_examples
-from .errors import ConfigError
+from .errors import ConfigError, TrainingError
 from .progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -321,13 +321,30 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        values = torch.stack([loss, *parts.values()])
+        # 1 where this process's loss or weights are no longer finite: summed with the losses,
+        # so every process (each holds a shard, when sharded) stops at the same step.
+        broken = (~torch.isfinite(loss.detach().float())).float() + \
+            sum((~torch.isfinite(_local(p))).any().float() for p in params)
+        values = torch.stack([loss.detach().float(), *parts.values(), broken.to(loss.device)])
         if self.world > 1:  # log the global batch's loss, not one process's share
             import torch.distributed as tdist
 
             tdist.all_reduce(values)
             values /= self.world
-        return values[0].item(), {k: v.item() for k, v in zip(parts, values[1:])}
+        if values[-1].item() > 0:
+            self._diverged(values[0].item())
+        return values[0].item(), {k: v.item() for k, v in zip(parts, values[1:-1])}
+
+    def _diverged(self, loss: float) -> None:
+        """Stop, leaving the checkpoint on disk as the last good state: the weights in memory
+        are NaN or infinite, and every step, checkpoint or kept model after this would be too."""
+        ckpt = self.out / "checkpoint" / "state.pt"
+        kept = "the last checkpoint on disk is left as it was" if ckpt.exists() else \
+            "no checkpoint was written"
+        raise TrainingError(f"{self.settings.desc}: training diverged at step {self.step + 1} "
+                            f"(loss {loss}, weights no longer finite; learning rate "
+                            f"{self.settings.lr}); {kept}: lower the learning rate and start "
+                            "afresh (--overwrite)")
 
     def _accumulate(self, batch: list) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Forward and backward over the micro-batches, each weighted by its share of what the
@@ -409,6 +426,11 @@ class Trainer:
 
                 save_file(tensors(self.params), tmp / "weights.safetensors")
             torch.save(state, tmp / "state.pt")
+
+
+def _local(p: torch.Tensor) -> torch.Tensor:
+    """This process's part of a parameter (its shard, when sharded)."""
+    return p.detach().to_local() if hasattr(p, "to_local") else p.detach()
 
 
 def tensors(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -57,8 +57,8 @@ def test_controls_train_rationale_students_on_control_rationales(student_world, 
     names = [s["name"] for s in result["students"]]
     assert names == ["standard", "rationale", "rationale@random", "rationale@gold-answer"]
     assert [(s["mode"], s["channel"], s["source"]) for s in result["students"]] == [
-        ("standard", None, None), ("rationale", "tag", "saliency"),
-        ("rationale", "tag", "random"), ("rationale", "tag", "gold-answer")]
+        ("standard", None, None), ("rationale", "attention", "saliency"),
+        ("rationale", "attention", "random"), ("rationale", "attention", "gold-answer")]
     # each control student trained on its own file
     for name, source in (("random", "random"), ("gold-answer", "gold-answer")):
         run = next((tmp_path / "run").glob(f"train-rationale-{name}-s0-*"))

@@ -66,6 +66,8 @@ def test_registry_refuses_a_second_name_and_lists_valid_ones():
         resolve_channel("attribution", "causal")
     assert resolve_channel("attention", "causal").name == "attention"
     assert resolve_channel(None, "seq2seq").name == "generate"
+    assert resolve_channel(None, "encoder").name == "attention"  # the tagging head: by name
+    assert resolve_channel("tag", "encoder").name == "tag"
 
 
 def _student_and_items(world, channel, n=6, **kw):
@@ -139,3 +141,16 @@ def test_generating_students_take_no_attribution_channel(student_world, tmp_path
     with pytest.raises(ConfigError, match="channel 'attribution' is for encoder"):
         train(_cfg(student_world, "causal", tmp_path / "c", channel="attribution"),
               progress=False)
+
+
+def test_a_student_saved_with_a_null_channel_loads_as_the_tagging_head(student_world, tmp_path):
+    """Students record the channel they resolved; one saved before `attention` became the
+    encoder's default says null, and it trained (and loads) through `tag`."""
+    model_dir = train(_cfg(student_world, "encoder", tmp_path / "old", epochs=1),
+                      progress=False)
+    meta_file = model_dir / "student.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["channel"] == "attention"  # the default, made explicit
+    assert load_student(model_dir).channel.name == "attention"
+    meta_file.write_text(json.dumps({**meta, "channel": None}))
+    assert load_student(model_dir).channel.name == "tag"

@@ -45,6 +45,9 @@ def _cross(batch: LMBatch, cross: torch.Tensor) -> torch.Tensor:
 
 
 def _attention(teacher: Teacher, batch: LMBatch, rollout: bool) -> torch.Tensor:
+    if teacher.is_classifier:  # where the head reads: each row's [CLS]
+        combine = _rollout if rollout else (lambda attns: attns[-1].float().mean(1))
+        return teacher.decision_attention(batch, combine) * batch.content_mask
     with eager_attention(teacher.model), torch.no_grad():
         _, _, out = teacher.target_logprob(batch, output_attentions=True)
     if teacher.is_seq2seq:

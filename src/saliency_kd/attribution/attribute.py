@@ -7,7 +7,8 @@ answer (or the gold label), merge to words, select the rationale, and append the
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,15 +16,18 @@ import torch
 
 from ..artifact import (
     ResumableJsonl,
+    claim_json_output,
     claim_output,
     meta_path,
     read_jsonl_records,
     write_jsonl_atomic,
 )
+from ..atomic import write_json_atomic
 from ..data import DataSpec, Example, Task, inputs_digest, load_examples
 from ..errors import ConfigError
 from ..progress import progress_bar
 from ..settings import PositiveInt, check, opt
+from ..teacher.check import teacher_check
 from ..teacher.model import Teacher, TeacherConfig, rounded
 from . import AttributionOptions, get_method, method_names
 from .rationales import RationaleConfig, merge_subwords, select
@@ -78,6 +82,16 @@ LOCATED = ("data.data_dir", "data.file")
 """Where the data lives: a file resumes on an identical copy elsewhere, not on edited data."""
 RECORD_FIELDS = ("id", "prediction", "words", "rationale_index")
 """Fields every attribution record holds: a file to resume must consist of such records."""
+
+
+def split_ids(data: DataSpec, examples: list[Example]) -> Callable[[], set[str]]:
+    """The ids a record file of `data` may hold, read when asked: those of the whole split
+    (`examples` are its first N under a --limit; a file made with a larger one holds more)."""
+    def ids() -> set[str]:
+        if data.limit is None:
+            return {ex.id for ex in examples}
+        return {ex.id for ex in load_examples(replace(data, limit=None))[1]}
+    return ids
 
 
 def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: AttributeConfig,
@@ -150,13 +164,15 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     dist = distributed.state(cpu=cfg.teacher.device == "cpu")
     rank, world = (dist.process_index, dist.num_processes) if dist else (0, 1)
     out = Path(cfg.out)
+    claim_json_output(teacher_check_path(out), ("teacher_check",), cfg.overwrite)
     if world > 1 and cfg.teacher.device.startswith("cuda"):
         cfg.teacher.device = str(dist.device)
     settings = cfg.settings()
     speed_only = tuple(f"options.{k}" for k in AttributionOptions.RESUME_MAY_CHANGE)
     if world == 1:
         writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite, ignore=speed_only,
-                                required=RECORD_FIELDS, located=LOCATED)
+                                required=RECORD_FIELDS, located=LOCATED,
+                                known=split_ids(cfg.data, examples))
         done = writer.done
     else:
         claim_output(out, settings, cfg.overwrite, speed_only, LOCATED)
@@ -165,7 +181,8 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
             out.unlink(missing_ok=True)
             meta_path(out).unlink(missing_ok=True)
         dist.wait_for_everyone()
-        done = {r["id"] for r in read_jsonl_records(out, RECORD_FIELDS)}
+        done = {r["id"] for r in read_jsonl_records(out, RECORD_FIELDS,
+                                                    split_ids(cfg.data, examples))}
         writer = ResumableJsonl(out.with_name(f"{out.name}.shard{rank}-of{world}"),
                                 {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite,
                                 ignore=speed_only, required=RECORD_FIELDS,
@@ -175,7 +192,7 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     mine = batches_to_run(examples, done, cfg.batch_size, rank, world)
     if mine:
         if teacher is None:
-            teacher = Teacher.load(cfg.teacher)
+            teacher = Teacher.load(cfg.teacher, task)
         if cfg.gradient_checkpointing:
             distributed.enable_attribution_checkpointing(teacher.model)
         bar = progress_bar(total=sum(ex.id not in done for b in mine for ex in b),
@@ -195,7 +212,29 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
         if rank == 0:
             _merge_shards(out, world, examples, settings)
         dist.wait_for_everyone()
+    if rank == 0:
+        write_teacher_check(out, task, examples)
     return out
+
+
+def teacher_check_path(out: str | Path) -> Path:
+    """Where `attribute` writes its teacher check: `<out>.teacher-check.json`."""
+    out = Path(out)
+    return out.with_name(out.name + ".teacher-check.json")
+
+
+def write_teacher_check(out: Path, task: Task, examples: list[Example]) -> dict[str, Any]:
+    """Score the teacher's answers in the finished file (every record holds the teacher's
+    prediction beside the gold label: no extra teacher pass) against chance, print the result
+    (a plain warning when the teacher is not clearly ahead) and write it beside the file."""
+    by_id = {r["id"]: r for r in read_jsonl_records(out, RECORD_FIELDS)}
+    seen = [ex for ex in examples if ex.id in by_id]
+    check = teacher_check(task, seen, [by_id[ex.id] for ex in seen])
+    log.info("%s", check["message"])
+    if check["warning"]:
+        log.warning("%s", check["warning"])
+    write_json_atomic(teacher_check_path(out), {"teacher_check": check, "rationales": out.name})
+    return check
 
 
 def _merge_shards(out: Path, world: int, examples: list[Example], settings: dict) -> None:

@@ -34,6 +34,7 @@ from ..data import DataSpec, Example, Task, inputs_digest, load_examples
 from ..errors import ConfigError, DataError, UnknownNameError
 from ..settings import opt
 from ..words import content_segments, count_words, word_set
+from .attribute import split_ids
 from .rationales import RationaleConfig, eligible, select
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,8 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
     by_id = {ex.id: ex for ex in examples}
     n_words = {ex.id: count_words(content_segments(task.prompt(ex))) for ex in examples}
     out_recs = []
-    for lineno, rec in enumerate(read_jsonl_records(src), start=1):
+    records = read_jsonl_records(src, known=split_ids(cfg.data, examples))
+    for lineno, rec in enumerate(records, start=1):
         ex = by_id.get(str(rec.get("id")))
         if ex is None:
             continue

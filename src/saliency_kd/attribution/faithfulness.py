@@ -25,6 +25,7 @@ from annotated_types import Gt, Le
 
 from ..artifact import (
     ResumableJsonl,
+    check_output_dir,
     claim_output_dir,
     read_json,
     read_jsonl_records,
@@ -38,6 +39,7 @@ from ..progress import progress_bar
 from ..settings import PositiveInt, check, opt
 from ..teacher.model import Teacher, TeacherConfig
 from ..words import content_segments
+from .attribute import split_ids
 from .rationales import rank_key
 
 ERASER_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
@@ -172,26 +174,23 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
     if cfg.data.task != "generic" and get_task(cfg.data.task).kind != "choice":
         raise ConfigError("task", f"'{cfg.data.task}' generates its answer; comprehensiveness "
                           "and sufficiency need a probability over candidate answers")
-    out_dir = claim_output_dir(cfg.out, "faithfulness", cfg.overwrite,
-                               legacy=_made_by_faithfulness)
+    check_output_dir(cfg.out, "faithfulness", cfg.overwrite, legacy=_made_by_faithfulness)
     task, examples = load_examples(cfg.data)
     header: dict[str, Any] = {"task": cfg.data.task, "split": cfg.data.split,
                               "teacher": cfg.teacher.name, "bins": list(cfg.bins)}
     summary: dict[str, Any] = {**header, "files": {}}
+    stems = [Path(f).stem for f in cfg.rationales]
+    # Every file is checked against the data before the teacher measures any: a bad second
+    # file fails now, not after the first one's measurement.
+    paired = [(Path(f), _pairs(Path(f), cfg.data, examples)) for f in cfg.rationales]
+    out_dir = claim_output_dir(cfg.out, "faithfulness", cfg.overwrite,
+                               legacy=_made_by_faithfulness)
     if cfg.overwrite:  # on purpose: the summary starts afresh with this call's files
         (out_dir / "summary.json").unlink(missing_ok=True)
-    stems = [Path(f).stem for f in cfg.rationales]
-    for path in map(Path, cfg.rationales):
+    for path, pairs in paired:
         # Values are kept per file under its name; files of one name (`run` keeps every
         # source as <stage>/rationales.jsonl) are told apart by their folder.
         name = path.stem if stems.count(path.stem) == 1 else f"{path.parent.name}-{path.stem}"
-        if not path.exists():
-            raise DataError(path, None, None, "attribution file not found")
-        by_id = {str(r["id"]): r for r in read_jsonl_records(path)}
-        pairs = [(ex, by_id[ex.id]) for ex in examples if ex.id in by_id]
-        if not pairs:
-            raise DataError(path, None, "id", f"no record matches an example of "
-                            f"{cfg.data.task}/{cfg.data.split}")
         method = pairs[0][1].get("method", path.stem)
         rank = file_rank(path)
         # The file and the data are identified by content: a file edited since its values were
@@ -207,7 +206,7 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                                 overwrite=cfg.overwrite, located=("file",))
         todo = [pr for pr in pairs if pr[0].id not in writer.done]
         if todo and teacher is None:
-            teacher = Teacher.load(cfg.teacher)
+            teacher = Teacher.load(cfg.teacher, task)
         start = time.perf_counter()
         for i in progress_bar(range(0, len(todo), cfg.batch_size), disable=not progress,
                               desc=f"faithfulness ({method})", unit="batch"):
@@ -220,6 +219,26 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                  "seconds_this_run": round(time.perf_counter() - start, 1)}
         summary = _record(out_dir / "summary.json", header, str(path), entry)
     return summary
+
+
+def _pairs(path: Path, data: DataSpec, examples: list) -> list[tuple[Any, dict[str, Any]]]:
+    """(example, record) of each example the file covers. Its records must be of this data,
+    once each (`check_ids`), and a --limit of N must find N of them: measuring fewer without a
+    word would report a figure over other examples than asked for."""
+    if not path.exists():
+        raise DataError(path, None, None, "attribution file not found")
+    by_id = {str(r["id"]): r for r in read_jsonl_records(path, known=split_ids(data, examples))}
+    pairs = [(ex, by_id[ex.id]) for ex in examples if ex.id in by_id]
+    if not pairs:
+        raise DataError(path, None, "id", f"no record matches an example of "
+                        f"{data.task}/{data.split}")
+    if data.limit is not None and len(pairs) < len(examples):
+        missing = [ex.id for ex in examples if ex.id not in by_id]
+        raise DataError(path, None, "id", f"--limit {data.limit} asks for {len(examples)} "
+                        f"examples of {data.task}/{data.split}, but the file covers "
+                        f"{len(pairs)} of them (first missing: {', '.join(missing[:3])}); "
+                        f"measure with --limit {len(pairs)} or attribute more examples")
+    return pairs
 
 
 def _made_by_faithfulness(out: Path) -> bool:

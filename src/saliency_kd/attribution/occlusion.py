@@ -9,10 +9,7 @@ from .base import AttributionOptions, MethodOutput, register
 
 
 def drop_word(prompt: EncodedPrompt, word: int) -> EncodedPrompt:
-    keep = [i for i, w in enumerate(prompt.token_word) if w != word]
-    return EncodedPrompt(prompt.text, [prompt.input_ids[i] for i in keep],
-                         [prompt.content[i] for i in keep], [prompt.token_word[i] for i in keep],
-                         prompt.words, prompt.word_fields)
+    return prompt.select([i for i, w in enumerate(prompt.token_word) if w != word])
 
 
 @register("occlusion", level="word", signed=True)
@@ -22,7 +19,7 @@ def occlusion(teacher: Teacher, batch: LMBatch, prompts: list[EncodedPrompt],
     with torch.no_grad():
         full, _, _ = teacher.target_logprob(batch)
         scores = [[0.0] * len(p.words) for p in prompts]
-        if opts.occlusion_reuse_prefix and not teacher.is_seq2seq:
+        if opts.occlusion_reuse_prefix and teacher.is_causal:
             for i, (p, t) in enumerate(zip(prompts, targets)):
                 for w, lp in occluded_logprobs_cached(teacher, p, t, opts.occlusion_batch):
                     scores[i][w] = float(full[i]) - lp

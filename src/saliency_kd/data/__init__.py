@@ -114,6 +114,9 @@ def drawn(pool: list[Example], spec: DataSpec) -> list[Example]:
         random.Random(f"draw-{seed}").shuffle(order)
         held = dev_ids(order)
         part = [ex for ex in order if (ex.id in held) == (spec.split == "dev")]
+        if spec.split == "train" and spec.limit and len(part) < spec.limit:
+            raise ConfigError("limit", f"{spec.limit} training examples asked for, but the pool "
+                              f"has {len(part)} outside seed {seed}'s dev carve-out")
         if len(spec.draw) == 1:
             return part[: spec.limit]
         chosen.update(ex.id for ex in part[: spec.limit])

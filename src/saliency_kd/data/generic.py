@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .example import Example
-from .jsonl import get_text, get_text_list, read_records
+from .jsonl import get_choices, get_text, read_records
 from .tasks import Task, generic_prompt
 
 
@@ -31,7 +31,7 @@ def load_generic(path: Path, fields: FieldMap) -> tuple[Task, list[Example]]:
     examples: list[Example] = []
     seen: set[str] = set()
     for index, (line, obj) in enumerate(read_records(path)):
-        choices = get_text_list(obj, fields.choices_field, path, line) if fields.choices_field \
+        choices = get_choices(obj, fields.choices_field, path, line) if fields.choices_field \
             else None
         label = get_text(obj, fields.label_field, path, line)
         if choices is not None and label not in choices:

@@ -104,3 +104,18 @@ def get_text_list(obj: dict[str, Any], key: str, path: Path, line: int) -> list[
             raise DataError(path, line, f"{key}[{i}]", "expected non-empty text")
         out.append(str(item))
     return out
+
+
+def get_choices(obj: dict[str, Any], key: str, path: Path | str, line: int) -> list[str]:
+    """Answer choices: at least two, each once (a choice listed twice is scored twice, and one
+    choice is no choice: the loss is 0 whatever the model says)."""
+    choices = get_text_list(obj, key, Path(path), line)
+    folded = [c.strip().lower() for c in choices]
+    twice = sorted({c for c, f in zip(choices, folded) if folded.count(f) > 1})
+    if twice:
+        raise DataError(path, line, key, f"{', '.join(repr(c) for c in twice)} listed more "
+                        f"than once in {choices}; each choice must appear once")
+    if len(choices) < 2:
+        raise DataError(path, line, key, f"{len(choices)} choice {choices}: a question needs "
+                        "at least 2 to choose from")
+    return choices

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from inspect import signature
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -23,7 +25,7 @@ from ..data import FieldMap
 from ..data.jsonl import read_text
 from ..errors import ConfigError
 from ..evaluate import evaluate
-from ..settings import PositiveInt, section
+from ..settings import FINITE, PositiveInt, section
 from ..student import TrainConfig
 from ..teacher.evaluation import TeacherEvalConfig
 from ..teacher.finetune import FinetuneConfig
@@ -31,7 +33,26 @@ from ..teacher.model import TeacherConfig
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Floats finite (`.inf` is a YAML float), unknown keys refused.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, **FINITE)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        """pydantic reads `true` as the number 1 (`test_limit: true` would limit to one
+        example): a boolean is accepted only where the setting is one."""
+        if _holds_bool(v) and not _admits_bool(cls.model_fields[info.field_name].annotation):
+            raise ValueError("a boolean (true/false) is not a number or a name here")
+        return v
+
+
+def _holds_bool(v: Any) -> bool:
+    return isinstance(v, bool) or (isinstance(v, list | tuple) and any(map(_holds_bool, v)))
+
+
+def _admits_bool(annotation: Any) -> bool:
+    return annotation is bool or annotation is Any or \
+        any(_admits_bool(a) for a in typing.get_args(annotation))
 
 
 FieldsCfg = section(FieldMap, "FieldsCfg", Strict)
@@ -157,7 +178,7 @@ StudentsCfg = section(
     modes=(list[str], Field(["standard", "rationale", "kd"], min_length=1)),
     channels=(list[str] | None, Field(None, min_length=1, description="channels every "
                                       "rationale mode trains through (default: the family's "
-                                      "own: tag for encoders, generate otherwise)")),
+                                      "own: attention for encoders, generate otherwise)")),
     sources=(list[str] | None, Field(None, min_length=1, description="rationale files the "
                                      "rationale modes train on: attribution methods and controls "
                                      "(default: the first method and every control)")),
@@ -244,6 +265,10 @@ class RunConfig(Strict):
                 raise ValueError(f"faithfulness.limit: {self.faithfulness.limit} examples, but "
                                  f"'{src}' covers only the first {limited[src]} "
                                  "(its attribution.derived limit)")
+        covered = self.data.train_limit
+        if self.faithfulness and covered is not None and self.faithfulness.limit > covered:
+            raise ValueError(f"faithfulness.limit: {self.faithfulness.limit} examples, but the "
+                             f"rationale files cover the first {covered} (data.train_limit)")
         if self.faithfulness and self.data.task != "generic" and \
                 get_task(self.data.task).kind != "choice":
             raise ValueError(f"faithfulness: '{self.data.task}' generates its answer; "
@@ -283,7 +308,7 @@ PRIMARY_SEEDS = 5
 
 def _check_primary(cfg: RunConfig) -> None:
     from ..report.curves import curve_key
-    from .students import study_rows
+    from .rows import study_rows
 
     p, sizes = cfg.primary, cfg.data.train_sizes or []
     if p.size not in sizes:
@@ -336,6 +361,17 @@ def _check_group(g: StudentsCfg, key: str, known: list[str], sizes: list[int]) -
 
 
 def _check_files(cfg: RunConfig, source: str) -> None:
+    from ..models import check_model_name
+
+    # Names and paths of models, before any stage runs (a plan included): a student that cannot
+    # load would otherwise fail only after the teacher's stages.
+    try:
+        check_model_name(cfg.teacher.name, "teacher.name", offline_cache=False)
+        for i, g in enumerate(cfg.groups):
+            key = "students" if len(cfg.groups) == 1 else f"students.{i}"
+            check_model_name(g.student, f"{key}.student", offline_cache=False)
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.message, source) from None
     d = cfg.data
     local = d.data_dir not in (None, "hub")
     if d.task != "demo" and local and not Path(d.data_dir).is_dir():
@@ -362,12 +398,32 @@ def _check_generic_files(d: DataCfg, source: str) -> None:
             raise ConfigError(f"data.{key}", f"file not found: {path}", source)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's own loader keeps the last of two equal keys without a word: a second `run_dir:`
+    would silently win. Here it is an error naming the key and both lines."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str | int | float | bool) or key == "<<":
+                continue  # merge keys and odd keys: left to the validation
+            if key in seen:
+                raise ConfigError(str(key), f"given twice (lines {seen[key]} and {line}); "
+                                            "keep one")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path, overrides: dict | None = None) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError("config", f"file not found: {path}")
     try:
-        raw = yaml.safe_load(read_text(path))
+        raw = yaml.load(read_text(path), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.message, str(path)) from None
     except yaml.YAMLError as exc:
         raise ConfigError("config", f"invalid YAML ({' '.join(str(exc).split())})",
                           str(path)) from None
@@ -396,6 +452,8 @@ def parse_config(raw: dict, source: str = "<config>", overrides: dict | None = N
             msg = unknown_key(err["loc"])
         elif err["type"] == "value_error" and ": " in msg:  # our own checks name their key
             key, msg = msg.removeprefix("Value error, ").split(": ", 1)
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         if isinstance(raw.get("students"), dict):  # one group, written as a mapping
             key = key.replace("students.0", "students", 1)
         raise ConfigError(key, msg, source) from None

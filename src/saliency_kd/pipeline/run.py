@@ -94,7 +94,7 @@ def _check_overlap(cfg: RunConfig) -> None:
     """Two tested groups of one student must not share a row: their results (curves, report,
     RESULTS.md) are kept by student and row, so one group's seeds would replace the other's."""
     from ..errors import ConfigError
-    from .students import study_rows
+    from .rows import study_rows
 
     seen: dict[tuple[str, str], int] = {}
     for i, g in enumerate(cfg.groups):
@@ -260,7 +260,10 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
 
     def get_teacher() -> Teacher:
         if "t" not in cached:
-            cached["t"] = Teacher.load(teacher_cfg)
+            from ..data import get_task
+
+            # the task gives a bare encoder teacher its classification head
+            cached["t"] = Teacher.load(teacher_cfg, get_task(cfg.data.task))
         return cached["t"]
 
     # ---- 2. teacher accuracy on the evaluation split -----------------------------------------
@@ -408,7 +411,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
                                   if k != "group" or len(groups) > 1} |
                                  {"tried": [{k: v for k, v in x.items() if k != "train_dir"}
                                             for x in c["tried"]]} for c in tuning],
-                      "report": cfg.report.model_dump(), "version": 2}
+                      "report": cfg.report.model_dump(), "version": 3}
     d = stages.path("report", report_payload)
     if stages.start(d, "report", cfg.report.model_dump()):
         _, train_examples = load_examples(train_spec)

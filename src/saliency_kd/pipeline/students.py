@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from ..data import DataSpec, FieldMap, dev_ids, load_examples
 from ..errors import ConfigError
 from ..settings import resolve_device
 from .config import GROUP_ONLY, RunConfig
+from .rows import Row, study_rows
 
 RUN_TIME = "<decided at run time>"
 """Stands for what only the real run can know (a size that needs the data, the output of a stage
@@ -32,49 +32,6 @@ STUDENT_KEYS = ("student", "family", "pooling", "channel_weighting", "channel_te
                 "max_steps", "patience", "dev_limit")
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Row:  # hashable: the grid's choice is kept per row
-    """One line of a learning curve: what the student learns from, and through what."""
-
-    mode: str
-    channel: str | None
-    """The explanation channel (rationale and dss modes); None: the family's default."""
-    source: str | None
-    """The rationale file: an attribution method or a control; None where no file is read."""
-    main_method: str
-    explicit_channel: bool = False
-
-    @property
-    def explains(self) -> bool:
-        return "rationale" in self.mode or "dss" in self.mode
-
-    @property
-    def name(self) -> str:
-        """`rationale`, `rationale@random`, `rationale:attention@gold-evidence`, `kd`..."""
-        name = self.mode
-        if self.explicit_channel and self.explains:
-            name += f":{self.channel}"
-        if self.source and self.source != self.main_method and "rationale" in self.mode:
-            name += f"@{self.source}"
-        return name
-
-
-def study_rows(cfg: RunConfig, main_method: str, group=None) -> list[Row]:
-    """The rows of one student group (default: the first)."""
-    s, controls = group or cfg.groups[0], cfg.attribution.controls
-    rows = []
-    for mode in s.modes:
-        explains = "rationale" in mode or "dss" in mode
-        uses_file = mode not in ("standard", "dss") or s.labels == "teacher"
-        sources = (s.sources or [main_method, *controls]) if "rationale" in mode else \
-            [main_method]
-        for channel in (s.channels or [None]) if explains else [None]:
-            for source in sources:
-                rows.append(Row(mode, channel, source if uses_file else None, main_method,
-                                explicit_channel=s.channels is not None))
-    return rows
 
 
 def limit_for(n: int, examples: list, held: set[str]) -> int:
@@ -138,6 +95,24 @@ class StudentStages:
             except ConfigError as exc:
                 raise ConfigError(self.key("channels"), exc.message) from None
 
+    def default_channel(self, row: Row) -> str | None:
+        """For a row that names no channel, the family default it trains through, in its hash:
+        a default that changes (the encoders' went from `tag` to `attention`) must not find
+        the old default's runs cached. None where the row has no channel, or (before this was
+        hashed) stays None for generating families, whose default never changed."""
+        if not row.explains:
+            return None
+        from ..models import resolve_model_path, split_depth
+        from ..student.channels import DEFAULT_CHANNEL
+        from ..student.train import detect_family
+
+        s = self.group
+        try:
+            family = s.family or detect_family(resolve_model_path(split_depth(s.student)[0]))
+        except (ConfigError, OSError, ValueError):  # a Hub model not fetched yet (a plan)
+            return RUN_TIME
+        return DEFAULT_CHANNEL[family] if family == "encoder" else None
+
     def key(self, name: str) -> str:
         """The YAML key of one of this group's settings, for errors."""
         if len(self.cfg.groups) == 1:
@@ -157,7 +132,8 @@ class StudentStages:
             "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
             "grad_accum", "fsdp", "checkpoint_every", "keep_checkpoint", *GROUP_ONLY))
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
-                   "channel": row.channel, "seed": seed, "lr": lr, "alpha": alpha,
+                   "channel": row.channel or self.default_channel(row), "seed": seed, "lr": lr,
+                   "alpha": alpha,
                    "teacher_file": self.attr_ids[row.source] if row.source else None}
         resample = self.cfg.data.resample
         if resample:  # the seed draws the examples too (absent before: older hashes hold)
@@ -277,10 +253,12 @@ def resolved_channel(row: Row, train_dir: str) -> str | None:
         return row.channel
     if not (Path(train_dir) / "model" / "student.json").exists():  # a plan: not trained yet
         return RUN_TIME
-    from ..student.channels import DEFAULT_CHANNEL
+    from ..student.channels import FORMER_DEFAULT_CHANNEL
 
     meta = read_json(Path(train_dir) / "model" / "student.json")
-    return DEFAULT_CHANNEL[meta["family"]]
+    # Students record the channel they resolved; null is from before `attention` was the
+    # encoder's default.
+    return meta.get("channel") or FORMER_DEFAULT_CHANNEL[meta["family"]]
 
 
 def curve_records(task: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..artifact import read_json_lines
+from ..artifact import read_json, read_json_lines
 from ..data import Example
 from .analysis import (
     answer_overlap,
@@ -18,8 +18,10 @@ from .analysis import (
     read_records,
     seed_average,
 )
-from .curves import curve_key, curve_table, plot_curves, points, verdict
+from .curves import curve_key, curve_table, plot_curves
+from .outcomes import collect
 from .reading import ROW_NAMES, chance_level, is_multiple_choice
+from .verdicts import analyse, pts, regime_lines, verdict_sentence
 
 
 def _png(fig) -> str:
@@ -89,9 +91,17 @@ def _heatmaps(records: list[dict], examples: dict[str, Example], n: int) -> list
     return out
 
 
+def _teacher_check(rationales: Path | None) -> dict | None:
+    """The teacher check `attribute` wrote beside its rationale file, where there is one."""
+    from ..attribution.attribute import teacher_check_path
+
+    path = teacher_check_path(rationales) if rationales else None
+    return read_json(path)["teacher_check"] if path and path.exists() else None
+
+
 def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                   student_rows: list[dict], examples: list[Example], tuning: list[dict],
-                  curves: list[dict]) -> dict:
+                  curves: list[dict], run_dir: Path | None = None) -> dict:
     by_id = {ex.id: ex for ex in examples}
     records = {m: read_records(p) for m, p in rationale_files.items()}
     methods = [{"name": m, "answer_overlap": answer_overlap(recs, by_id),
@@ -114,10 +124,18 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                          "alpha": row["alpha"], "seed_ids": [r["seed"] for r in row["runs"]],
                          **seed_average(per_seed)})
     table = curve_table(curves)
+    # Paired by test example and seed, from the run's own per-example outcomes; the teacher
+    # check (its accuracy on the training examples it explained, against chance) leads.
+    analysis = analyse(collect(run_dir)) if run_dir and student_rows else None
+    check = _teacher_check(rationale_files.get(cfg.attribution.methods[0]))
     return {"task": cfg.data.task, "teacher": {k: teacher_metrics[k] for k in
                                                ("accuracy", "ci95_low", "ci95_high", "n")},
-            "students": students, "comparisons": table,
-            "verdict": verdict(table, cfg.data.task), "tuning": tuning, "methods": methods,
+            "students": students, "comparisons": table, "analysis": analysis,
+            "regime": [*([check["message"]] + ([check["warning"]] if check["warning"] else [])
+                         if check else []), *(regime_lines(analysis) if analysis else [])],
+            "teacher_check": check,
+            "verdict": verdict_sentence(analysis) if analysis else None,
+            "tuning": tuning, "methods": methods,
             "agreement": method_agreement(records) if len(records) > 1 else [],
             "chance": chance_level(examples), "multiple_choice": is_multiple_choice(examples),
             "config": json.loads(cfg.model_dump_json())}
@@ -129,7 +147,7 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
     import jinja2
 
     results = build_results(cfg, teacher_metrics, rationale_files, student_rows, examples,
-                            tuning, curves)
+                            tuning, curves, run_dir=directory.parent)
     (directory / "results.json").write_text(json.dumps(results, indent=1))
     main_method = cfg.attribution.methods[0]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
@@ -144,6 +162,7 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
         multiple_choice=results["multiple_choice"], curves=_training_png(student_rows),
         learning_curve=_learning_curve_png(curves, cfg.data.task, directory),
         comparisons=results["comparisons"], verdict=results["verdict"],
+        regime=results["regime"], analysis=results["analysis"],
         heatmaps=_heatmaps(read_records(rationale_files[main_method]),
                            {ex.id: ex for ex in examples}, cfg.report.heatmaps),
         generated=time.strftime("%Y-%m-%d %H:%M"))
@@ -155,18 +174,19 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
 def format_table(results: dict[str, Any]) -> str:
     """The console version of the results table, the paired differences and the verdict."""
     t = results["teacher"]
-    lines = [f"{'model':40s} {'n_train':>7s} {'accuracy':>9s} {'95% CI':>13s} {'seeds':>5s}  "
-             "minus standard, paired by seed",
+    lines = [*results.get("regime", []),
+             f"{'model':40s} {'n_train':>7s} {'accuracy':>9s} {'95% CI':>13s} {'seeds':>5s}  "
+             "minus standard, paired by example and seed",
              f"{'teacher':40s} {'':>7s} {t['accuracy']:9.3f} {t['ci95_low']:6.3f}-"
              f"{t['ci95_high']:.3f} {'-':>5s}"]
-    paired = {(c["key"], c["n_train"]): c.get("minus_standard")
-              for c in results.get("comparisons", [])}
+    paired = {(c["row"], c["n_train"]): c["diff"] for c in
+              (results.get("analysis") or {}).get("comparisons", []) if c["baseline"] == "standard"}
     for s in results["students"]:
         diff = paired.get((curve_key(s), s["n_train"]))
         label = "student: " + s.get("label", s["name"])
         lines.append(f"{label:40s} {s['n_train']:7d} {s['accuracy']:9.3f} "
                      f"{s['ci95_low']:6.3f}-{s['ci95_high']:.3f} {s['seeds']:5d}  "
-                     + (points(diff) if diff else ""))
+                     + (pts(diff) if diff else ""))
     if results.get("chance") is not None:
         lines.append(f"chance (a uniform guess): {results['chance']:.3f}")
     for m in results["methods"] if results.get("multiple_choice", True) else []:

@@ -6,12 +6,12 @@ A record is one finished run: {"task", "n_train", "student", "mode", "channel", 
 rationale mode has a channel (how the words reach the student, e.g. `attention` or `tag`) and a
 source (an attribution method such as `saliency`, `random` words or `gold-evidence`).
 
-Pure Python (no numpy): the bench's results script imports `seeds_summary` from here, so the
-detailed tables and the curves share one interval."""
+The bench's results script imports `seeds_summary` from here, so the detailed tables and the
+curves share one interval. How a difference is worded is `verdicts`' business, not this
+module's."""
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,25 +22,14 @@ LLM_MODES = ("dss", "dss+kd")
 RANDOM = "random"
 GOLD = "gold-evidence"
 
-# Two-sided 95% t quantiles by degrees of freedom (seeds - 1): a handful of seeds is the usual
-# case, where the normal 1.96 would make intervals far too narrow.
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
-       10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 30: 2.04}
-
-
-def _t95(df: int) -> float:
-    # Between listed degrees of freedom, the next smaller one's (wider) quantile; beyond 30, 2.0.
-    listed = [d for d in T95 if d <= df]
-    return T95[max(listed)] if df <= 30 else 2.0
-
-
 def seeds_summary(values: list[float]) -> dict:
-    """Mean and t-interval over seeds; one seed has no interval (None: JSON has no NaN)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return {"mean": mean, "ci95_low": None, "ci95_high": None, "seeds": values}
-    half = _t95(len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half, "seeds": values}
+    """Mean and t-interval over seeds (the exact t quantile: a handful of seeds is the usual
+    case, where the normal 1.96 would make intervals far too narrow); one seed has no interval
+    (None: JSON has no NaN)."""
+    from ..stats import t_interval
+
+    t = t_interval(values)
+    return {"mean": t["mean"], "ci95_low": t["low"], "ci95_high": t["high"], "seeds": values}
 
 
 def curve_key(rec: dict) -> str:
@@ -174,124 +163,7 @@ def plot_curves(records: Iterable[dict], path: str | Path, task: str | None = No
     return path
 
 
-def above_zero(d: dict | None) -> bool:
-    return bool(d) and d["ci95_low"] is not None and d["ci95_low"] > 0
-
-
-def below_zero(d: dict | None) -> bool:
-    return bool(d) and d["ci95_high"] is not None and d["ci95_high"] < 0
-
-
-def points(d: dict) -> str:
-    """A paired difference as `+1.2 pts, interval -0.5..+2.9` (accuracies are fractions)."""
-    mean = f"{100 * d['mean']:+.1f} pts"
-    if d["ci95_low"] is None:
-        n = len(d.get("seeds") or [0])
-        return f"{mean}, no interval ({n} seed{'s' if n > 1 else ''})"
-    return f"{mean}, interval {100 * d['ci95_low']:+.1f}..{100 * d['ci95_high']:+.1f}"
-
-
-def some_of(items: list[str], most: int = 3) -> str:
-    # A verdict stays one readable line: the first few, and how many more there are.
-    more = f"; {len(items) - most} more" if len(items) > most else ""
-    return "; ".join(items[:most]) + more
-
-
-def verdict_line(comparisons: list[dict], noun: str = "channel", where: str = "") -> str:
-    """The one-line verdict over comparisons {"label", "standard": paired difference or None,
-    "random": paired difference against the random-words control or None, "random_label"}.
-
-    Says which beat standard with a paired 95% interval above zero (and whether they beat
-    their random-words control too); otherwise the best difference, interval included. Rows
-    whose interval lies below zero, and rows that beat random words but not standard, are
-    named too, each in a sentence of its own: a verdict that only reported wins would read
-    better than the data."""
-    paired = [c for c in comparisons if c.get("standard")]
-    if not paired:
-        return f"no {noun} has a paired comparison with standard{where}"
-    wins = [c for c in paired if above_zero(c["standard"])]
-    if wins:
-        text = some_of([f"{c['label']} beat standard ({points(c['standard'])})" + _against_random(c)
-                        for c in sorted(wins, key=lambda c: -c["standard"]["mean"])])
-    else:
-        best = max(paired, key=lambda c: c["standard"]["mean"])
-        text = f"no {noun} beat standard with an interval above zero{where} " \
-               f"(best: {best['label']}, {points(best['standard'])})"
-    below = [c for c in paired if below_zero(c["standard"])]
-    if below:
-        text += ". Below standard with an interval below zero: " + some_of(
-            [f"{c['label']} ({points(c['standard'])})" for c in below])
-    only_random = [c for c in comparisons if above_zero(c.get("random")) and c not in wins]
-    if only_random:
-        text += ". Above their random-words control but not above standard: " + some_of(
-            [f"{c['label']} ({points(c['random'])})" for c in only_random])
-    return text
-
-
-def _against_random(c: dict) -> str:
-    if not c.get("random_label"):
-        return ""
-    if not c.get("random"):
-        return f", no {c['random_label']} run to compare with"
-    verb = "and beat" if above_zero(c["random"]) else "but did not beat"
-    return f", {verb} {c['random_label']} ({points(c['random'])})"
-
-
 def row_label(row: dict, table_rows: list[dict]) -> str:
     """`key at n=N`, led by the student's name when the task's rows have several students."""
     several = len({r["student"] for r in table_rows if r["task"] == row["task"]}) > 1
     return f"{row['student'] + ' ' if several else ''}{row['key']} at n={row['n_train']}"
-
-
-def verdict(table_rows: list[dict], task: str) -> str:
-    """The curves' verdict for one task: which rationale row beats standard, at which size,
-    and whether it also beats the same channel on random words (rows from `curve_table`)."""
-    rows = [r for r in table_rows if r["task"] == task and r["mode"] in RATIONALE_MODES]
-    comparisons = [{
-        "label": row_label(r, table_rows),
-        "standard": r["minus_standard"], "random": r["minus_random"],
-        "random_label": None if r["source"] == RANDOM else curve_key({**r, "source": RANDOM})}
-        for r in rows]
-    if not comparisons:
-        return f"no rationale rows for {task}"
-    return verdict_line(comparisons, "channel", " at any size") + "".join(
-        f". {d['text']}" for d in limits(table_rows, task))
-
-
-def limits(table_rows: list[dict], task: str) -> list[dict]:
-    """Per channel whose rows on the teacher's words beat standard nowhere: what its
-    gold-evidence rows (the positive control) say about where the limit lies, as {"channel",
-    "limit": "channel", "teacher" or None (the seeds cannot tell), "text"}. Gold evidence that
-    does not beat standard either puts it on the channel; gold evidence that beats standard
-    puts it on the teacher's rationales only if it also beats the teacher's words, seed by
-    seed, at that size."""
-    rows = [r for r in table_rows if r["task"] == task and r["mode"] in RATIONALE_MODES]
-    out = []
-    for channel in dict.fromkeys(r["channel"] for r in rows):
-        mine = [r for r in rows if r["channel"] == channel and r["minus_standard"]]
-        teacher = [r for r in mine if r["source"] not in (RANDOM, GOLD)]
-        gold = [r for r in mine if r["source"] == GOLD]
-        if not teacher or not gold or any(above_zero(r["minus_standard"]) for r in teacher):
-            continue
-        best = max(gold, key=lambda r: r["minus_standard"]["mean"])
-        said = f"{row_label(best, table_rows)}, {points(best['minus_standard'])}"
-        if not above_zero(best["minus_standard"]):
-            out.append({"channel": channel, "limit": "channel", "text":
-                        f"Gold evidence did not beat standard through the {channel} channel "
-                        f"either (best: {said}): the channel is the limit, not the teacher's "
-                        "rationales"})
-            continue
-        text = f"Gold evidence beat standard through the {channel} channel ({said}) where the " \
-               "teacher's words did not"
-        pairs = [(r, _paired(r, best)) for r in teacher if r["n_train"] == best["n_train"]]
-        pairs = [(r, d) for r, d in pairs if d]
-        limit = None
-        if pairs and all(below_zero(d) for _, d in pairs):
-            limit = "teacher"
-            text += ", and beat the teacher's words too: the teacher's rationales are the limit"
-        elif pairs:
-            r, d = max(pairs, key=lambda p: p[1]["mean"])
-            text += f", yet {r['key']} is not below it ({points(d)}): more seeds would tell " \
-                    "whether the teacher's rationales are the limit"
-        out.append({"channel": channel, "limit": limit, "text": text})
-    return out

@@ -5,11 +5,12 @@ weighted `1 - alpha` against the label loss (so `alpha = 1` is standard training
 a zero-weighted term is never computed). Each channel is a small function registered under a
 name, like the attribution methods:
 
-- `tag` (encoder): a token-tagging head beside the classifier learns which words are rationale
-  words. It shares the encoder's features but never touches the decision itself.
-- `attention` (encoder, causal, seq2seq): KL divergence from the teacher's word distribution to
-  the student's last-layer attention at its decision position, merged from sub-words to words
-  (Pruthi et al., TACL 2022: attention regularisation toward the teacher's explanation). The
+- `tag` (encoder, by name): a token-tagging head beside the classifier learns which words are
+  rationale words. It shares the encoder's features but never touches the decision itself.
+- `attention` (encoder, causal, seq2seq; the encoder's default): KL divergence from the
+  teacher's word distribution to the student's last-layer attention at its decision position,
+  merged from sub-words to words (Pruthi et al., TACL 2022: attention regularisation toward the
+  teacher's explanation). The
   decision position: the encoder's [CLS] (or its pooled tokens); a causal LM's answer position
   (the one whose logits predict the first answer token) looking at the prompt; a seq2seq
   decoder's first answer step, its cross-attention over the encoder's tokens.
@@ -110,7 +111,13 @@ class ChannelSpec:
 
 
 CHANNELS: Registry[ChannelSpec] = Registry("channel")
-DEFAULT_CHANNEL = {"encoder": "tag", "seq2seq": "generate", "causal": "generate"}
+DEFAULT_CHANNEL = {"encoder": "attention", "seq2seq": "generate", "causal": "generate"}
+"""The channel a rationale mode trains through when none is named. Encoders default to
+`attention` (the student's own attention is pulled towards the rationale words): the tagging
+head (`tag`) stays available by name."""
+FORMER_DEFAULT_CHANNEL = {"encoder": "tag", "seq2seq": "generate", "causal": "generate"}
+"""What `channel: null` meant in a student saved before the encoder default became `attention`
+(students now record the channel they resolved)."""
 
 
 def register_channel(name: str, *, families: tuple[str, ...], needs: tuple[str, ...] = (),

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..words import ContentSegment, content_segments, words_in
 from .base import FAMILIES, LossWeights, Student, kd_loss, save_meta, wants_rationale
 from .channels import (
+    FORMER_DEFAULT_CHANNEL,
     ChannelOptions,
     EncoderPass,
     check_attention_layout,
@@ -146,6 +147,8 @@ class EncoderStudent(Student):
         from transformers import AutoModel, AutoTokenizer
 
         backbone = AutoModel.from_pretrained(directory / "backbone", use_safetensors=True)
+        # A student saved before the default became `attention` says null for `tag`.
+        meta = {**meta, "channel": meta.get("channel") or FORMER_DEFAULT_CHANNEL["encoder"]}
         student = cls(task, backbone, AutoTokenizer.from_pretrained(directory / "backbone"), meta)
         heads = load_file(directory / "heads.safetensors")
         student.net.label_head.load_state_dict({k[len("label_head."):]: v for k, v in

@@ -8,10 +8,12 @@ whatever its tokenizer.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..artifact import check_ids
 from ..data import Example, Task
 from ..data.jsonl import read_jsonl
 from ..errors import ConfigError, DataError
@@ -33,17 +35,20 @@ class TrainItem:
     """Teacher distribution over the task's candidates (kd modes)."""
 
 
-def load_rationale_file(path: str | Path) -> dict[str, dict[str, Any]]:
+def load_rationale_file(path: str | Path, known: Callable[[], Collection[str]] | None = None,
+                        ) -> dict[str, dict[str, Any]]:
+    """The records of a rationale file by id; a repeated id, or (`known`) one not of the data,
+    is an error naming the line (`artifact.check_ids`)."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, None, None, "rationale file not found (run `saliency-kd attribute`)")
-    out = {}
-    for lineno, rec in read_jsonl(path):
+    numbered = list(read_jsonl(path))
+    for lineno, rec in numbered:
         for key in ("id", "prediction", "rationale_index"):
             if key not in rec:
                 raise DataError(path, lineno, key, "missing field")
-        out[str(rec["id"])] = rec
-    return out
+    check_ids(path, numbered, known)
+    return {str(rec["id"]): rec for _, rec in numbered}
 
 
 def check_coverage(path: str | Path, records: dict[str, dict], examples: list[Example]) -> None:

@@ -18,10 +18,12 @@ import torch
 from annotated_types import Ge
 
 from .. import training
-from ..artifact import claim_output_dir
+from ..artifact import check_output_dir, claim_output_dir
 from ..atomic import write_dir_atomic, write_json_atomic
+from ..attribution.attribute import split_ids
 from ..data import DataSpec, inputs_digest
 from ..errors import ConfigError
+from ..models import check_model_name
 from ..settings import Device, PositiveFloat, PositiveInt, check, opt, resolve_device
 from .base import (
     FAMILIES,
@@ -33,7 +35,7 @@ from .base import (
     read_meta,
     task_from_meta,
 )
-from .channels import ChannelOptions, channel_names, get_channel, resolve_channel
+from .channels import DEFAULT_CHANNEL, ChannelOptions, channel_names, get_channel, resolve_channel
 from .encoder import POOLINGS
 from .items import build_items, check_coverage, load_rationale_file
 
@@ -67,9 +69,9 @@ class TrainConfig:
     labels: Literal["gold", "teacher"] = "gold"
     """Learn the gold labels or the teacher's predictions."""
     channel: str | None = opt(None, choices=channel_names)
-    """How rationale modes use the rationale: tag, attention or attribution (encoder; default
-    tag), generate or attention (seq2seq, causal; default generate): `saliency-kd channels`.
-    YAML (run): students.channels, a list."""
+    """How rationale modes use the rationale: attention, tag or attribution (encoder; default
+    attention), generate or attention (seq2seq, causal; default generate): `saliency-kd
+    channels`. YAML (run): students.channels, a list."""
     channel_options: ChannelOptions = opt(factory=ChannelOptions, rename={
         "weighting": "channel_weighting", "temperature": "channel_temperature",
         "heads": "attention_heads"})
@@ -171,6 +173,16 @@ def detect_family(path: str) -> str:
     return "encoder"
 
 
+def channel_of(cfg: TrainConfig) -> str:
+    """The channel `cfg`'s student trains through: the one named, else its family's default."""
+    from ..models import resolve_model_path, split_depth
+
+    if cfg.channel:
+        return cfg.channel
+    return DEFAULT_CHANNEL[cfg.family or detect_family(resolve_model_path(split_depth(
+        cfg.student)[0]))]
+
+
 def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     from ..models import resolve_model_path, split_depth
 
@@ -178,7 +190,9 @@ def build_student(cfg: TrainConfig, task, meta: dict[str, Any]) -> Student:
     path = resolve_model_path(path)
     family = cfg.family or detect_family(path)
     meta["family"] = family
-    resolve_channel(cfg.channel, family)  # a channel this family has, or a clear error
+    # A channel this family has, or a clear error; saved by name, so that a later change of
+    # the family's default never changes what a saved student is.
+    meta["channel"] = resolve_channel(cfg.channel, family).name
     return FAMILIES.get(family).build(task, path, meta, layers=layers, max_length=cfg.max_length)
 
 
@@ -267,26 +281,30 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     rank, world = (dist.process_index, dist.num_processes) if dist else (0, 1)
     main_process = rank == 0
     if main_process:  # a folder of the user's or of another verb is refused before any work
-        claim_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
-    out.mkdir(parents=True, exist_ok=True)
+        check_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
     task, train_ex, dev = training.split_dev(cfg.data, cfg.dev_limit)
     if "kd" in mode and task.kind != "choice":
         raise ConfigError("mode", f"'{cfg.mode}' needs candidate answers to distil a "
                                   f"distribution over; task '{task.name}' is free-form")
     records = None
     if cfg.rationales:
-        records = load_rationale_file(cfg.rationales)
+        records = load_rationale_file(cfg.rationales, known=split_ids(
+            replace(cfg.data, split="train", limit=1), []))
         check_coverage(cfg.rationales, records, train_ex)
     items = build_items(task, train_ex, mode, cfg.labels, records, cfg.weights.temperature)
     log.info("train: %d training examples, %d dev examples (they choose the checkpoint)",
              len(items), len(dev))
+    check_model_name(cfg.student, "student")
+    # Everything checked: only now is the folder made and marked as train's.
+    if main_process:
+        claim_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
+    out.mkdir(parents=True, exist_ok=True)
     if "dss" in mode and not any(it.rationale_text for it in items):
         raise ConfigError("mode", "mode 'dss' needs LLM rationales (the llm/ files of the DSS "
                                   "layout); none were found for this data")
     rationale_k = 0
     # Only a tagging head or a generated rationale lets the trained student name its words.
-    names_words = bool(mode & {"rationale", "dss"}) and (cfg.channel or "tag") in ("tag",
-                                                                                   "generate")
+    names_words = bool(mode & {"rationale", "dss"}) and channel_of(cfg) in ("tag", "generate")
     if names_words:
         lengths = sorted(len(it.rationale_words) for it in items)
         rationale_k = lengths[len(lengths) // 2] if lengths else 0

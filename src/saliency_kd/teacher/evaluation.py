@@ -35,7 +35,7 @@ def teacher_eval(data: DataSpec, teacher_cfg: TeacherConfig, batch_size: int = 8
     if out:  # replaced only when it is an earlier teacher-eval output (or on purpose)
         claim_json_output(out, ("metrics", "predictions"), overwrite)
     task, examples = load_examples(data)
-    teacher = teacher or Teacher.load(teacher_cfg)
+    teacher = teacher or Teacher.load(teacher_cfg, task)
     preds: list[dict[str, Any]] = []
     for start in progress_bar(range(0, len(examples), batch_size), disable=not progress,
                               desc="teacher-eval", unit="batch"):

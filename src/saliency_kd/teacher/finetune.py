@@ -151,7 +151,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     out = claim_output_dir(cfg.out, "teacher-finetune", cfg.overwrite, legacy=_made_by_finetune)
     task, train, dev = training.split_dev(cfg.data, cfg.eval_limit)
     require_examples(train, cfg.data, " once the dev carve-out is set aside")
-    teacher = teacher or Teacher.load(cfg.teacher)
+    teacher = teacher or Teacher.load(cfg.teacher, task)
     torch.manual_seed(cfg.seed)
     model = teacher.model
     model.requires_grad_(True)

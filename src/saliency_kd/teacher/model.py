@@ -8,12 +8,14 @@ they get a batch and a function `embeds -> log p(target | prompt)` per example.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
 from ..data import Example, Segment, Task, render
+from ..registry import Registry
 from ..settings import Device, PositiveInt, opt, resolve_device
 from ..words import content_segments
 
@@ -28,7 +30,9 @@ class TeacherConfig:
     """How to load and query the teacher."""
 
     name: str = opt("gemma-3-270m", flag="teacher")
-    """Embedded alias `gemma-3-270m`, a Hub id, a local directory, or a `.gguf` file."""
+    """Embedded alias `gemma-3-270m`, a Hub id, a local directory, or a `.gguf` file; a
+    classification or multiple-choice model, or a bare encoder (`minilm-l6`, given a head for the
+    task), is a classifier teacher, explained on the log-probability of its class."""
     device: Device = "auto"
     """Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ..."""
     dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
@@ -56,6 +60,12 @@ class EncodedPrompt:
     token_word: list[int]
     words: list[str]
     word_fields: list[str]
+
+    def select(self, keep: list[int]) -> EncodedPrompt:
+        """The prompt with only the tokens at `keep` (occlusion leaves a word out)."""
+        return EncodedPrompt(self.text, [self.input_ids[i] for i in keep],
+                             [self.content[i] for i in keep], [self.token_word[i] for i in keep],
+                             self.words, self.word_fields)
 
 
 def split_words(segments: list[Segment]) -> tuple[str, list[tuple[int, int]], list[str], list[str]]:
@@ -89,8 +99,24 @@ class LMBatch:
         return self.input_ids.shape[0]
 
 
+@dataclass(frozen=True)
+class TeacherFamily:
+    """A kind of teacher other than an LM: which names it takes, and how it loads them."""
+
+    claims: Callable[[str], bool]
+    load: Callable[[TeacherConfig, Task | None], Teacher]
+
+
+TEACHER_FAMILIES: Registry[TeacherFamily] = Registry("teacher family")
+"""Teachers other than LMs, asked in order before the LM loader: teacher/classifier.py registers
+`classifier` (the package imports it)."""
+
+
 class Teacher:
     """Wraps a loaded model and tokenizer; parameters never receive gradients."""
+
+    is_classifier = False
+    """A classification head answers (teacher/classifier.py), not a language model."""
 
     def __init__(self, model, tokenizer, is_seq2seq: bool | None = None,
                  config: TeacherConfig | None = None, freeze: bool = True) -> None:
@@ -107,9 +133,19 @@ class Teacher:
             pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
         self.pad_id = int(pad)
 
+    @property
+    def is_causal(self) -> bool:
+        return not self.is_seq2seq and not self.is_classifier
+
     @classmethod
-    def load(cls, config: TeacherConfig) -> Teacher:
+    def load(cls, config: TeacherConfig, task: Task | None = None) -> Teacher:
+        """The teacher `config` names: an LM, or a classifier (a model with a classification
+        or multiple-choice head, or a bare encoder given one for `task`)."""
         from ..models import load_lm
+
+        for _, family in TEACHER_FAMILIES.items():
+            if family.claims(config.name):
+                return family.load(config, task)
 
         model, tok, is_s2s = load_lm(config.name, dtype=config.dtype, device=config.device,
                                      trust_remote_code=config.trust_remote_code,

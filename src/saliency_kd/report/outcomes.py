@@ -1,0 +1,103 @@
+"""Per-example outcomes of a study, kept so that every comparison can be re-derived later.
+
+One gzip'd JSON file per study (docs/results/outcomes/<name>.json.gz): the test example ids in
+order (once), the gold labels, then per evaluated run (row, size, seed) the predicted answer of
+every test example and whether it is right, and the teacher's on the same examples. Correctness
+is stored as a string of 0/1 (gzip packs it to about a bit per example); predictions as the
+answer text, which gzip packs to the size of the label set.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ..artifact import read_json, read_json_lines
+from ..errors import DataError
+from .curves import curve_key
+
+FORMAT = "saliency-kd outcomes 1"
+
+
+def _bits(correct: list[bool]) -> str:
+    return "".join("1" if c else "0" for c in correct)
+
+
+def ids_digest(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(ids).encode()).hexdigest()
+
+
+def _aligned(path: Path, ids: list[str], preds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Predictions in the order of `ids`; a file that does not cover them is an error."""
+    by_id = {str(p["id"]): p for p in preds}
+    missing = [i for i in ids if i not in by_id]
+    if missing or len(by_id) != len(ids):
+        raise DataError(path, None, "id", f"{len(missing)} of {len(ids)} test examples missing "
+                        f"(or {len(by_id) - len(ids) + len(missing)} foreign): these are not "
+                        "the outcomes of the study's test set")
+    return [by_id[i] for i in ids]
+
+
+def collect(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
+    """The outcomes of one finished (or partly finished) `run` directory: every evaluated
+    student run in its index (stages.json) and the teacher's test evaluation."""
+    root = Path(run_dir)
+    index = read_json(root / "stages.json")
+    config = read_json(root / "config.json")
+    teacher_file = root / index["teacher_evals"]["test"]
+    teacher_preds = read_json(teacher_file)["predictions"]
+    ids = [str(p["id"]) for p in teacher_preds]
+    out: dict[str, Any] = {
+        "format": FORMAT, "name": name or root.name, "task": config["data"]["task"],
+        "data": config["data"], "primary": config.get("primary"),
+        "test": {"n": len(ids), "ids_sha256": ids_digest(ids), "ids": ids,
+                 "labels": [p["label"] for p in teacher_preds]},
+        "teacher": {"prediction": [p["prediction"] for p in teacher_preds],
+                    "correct": _bits([p["correct"] for p in teacher_preds])},
+        "runs": []}
+    for row in index.get("students", []):
+        for run in row["runs"]:
+            pred_file = root / run["eval_dir"] / "metrics.predictions.jsonl"
+            if not pred_file.exists():  # a stopped study: this run is not evaluated yet
+                continue
+            preds = _aligned(pred_file, ids, read_json_lines(pred_file, ("id", "correct")))
+            out["runs"].append({
+                "row": curve_key(row), "student": row["student"], "n_train": row["n_train"],
+                "seed": run["seed"], "prediction": [p.get("prediction") for p in preds],
+                "correct": _bits([p["correct"] for p in preds])})
+    return out
+
+
+def write(outcomes: dict[str, Any], path: str | Path) -> Path:
+    """gzip'd JSON, written whole (no timestamp in the header: the same outcomes give the
+    same bytes)."""
+    from ..atomic import write_bytes_atomic
+
+    blob = json.dumps(outcomes, separators=(",", ":")).encode()
+    write_bytes_atomic(path, gzip.compress(blob, mtime=0))
+    return Path(path)
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = json.loads(gzip.decompress(path.read_bytes()))
+    except (OSError, EOFError, ValueError) as exc:
+        raise DataError(path, None, None, f"not a gzip'd outcomes file ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DataError(path, None, "format", f"expected '{FORMAT}'")
+    return data
+
+
+def matrix(outcomes: dict[str, Any], row: str, n_train: int) -> tuple[list[int], list[list[int]]]:
+    """(seeds, 0/1 outcomes per seed) of one row at one size, seeds in order."""
+    runs = sorted((r for r in outcomes["runs"] if r["row"] == row and r["n_train"] == n_train),
+                  key=lambda r: r["seed"])
+    return [r["seed"] for r in runs], [[int(c) for c in r["correct"]] for r in runs]
+
+
+def teacher_vector(outcomes: dict[str, Any]) -> list[int]:
+    return [int(c) for c in outcomes["teacher"]["correct"]]

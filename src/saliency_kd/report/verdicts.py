@@ -1,0 +1,165 @@
+"""From per-example outcomes to verdicts: the one place where numbers become words.
+
+Per task: the regime (does the teacher lead the student's standard row on the same test
+examples?), the pre-registered primary comparison (its paired hierarchical-bootstrap interval,
+p and minimum detectable effect, McNemar per seed, the t-interval over seeds), and every other
+comparison as exploratory, with Holm-adjusted p over all of the task's comparisons.
+
+Every sentence that says a row is better or worse (`describe`, `verdict`) is written here, from
+the interval it quotes: the report, `demo`'s printout, RESULTS.md and README's results lines
+call these functions and never word a comparison themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..stats import holm, mcnemar, paired_bootstrap, t_interval
+from .curves import GOLD, RANDOM
+from .outcomes import matrix, teacher_vector
+
+ABOVE, BELOW, UNCLEAR = "above", "below", "unclear"
+NOT_TESTABLE = "not testable here"
+
+
+def side(d: dict) -> str:
+    """Where an interval lies: wholly above zero, wholly below, or across it (or none)."""
+    low, high = d.get("low"), d.get("high")
+    if low is None or high is None:
+        return UNCLEAR
+    return ABOVE if low > 0 else BELOW if high < 0 else UNCLEAR
+
+
+def pts(d: dict, kind: str = "95% CI") -> str:
+    """`+1.2 pts (95% CI -0.5..+2.9)`; accuracies are fractions."""
+    mean = f"{100 * d['mean']:+.1f} pts"
+    if d.get("low") is None or d.get("high") is None:
+        return f"{mean} (no interval)"
+    return f"{mean} ({kind} {100 * d['low']:+.1f}..{100 * d['high']:+.1f})"
+
+
+def describe(label: str, baseline: str, d: dict, kind: str = "95% CI") -> str:
+    """One comparison in words that its interval supports: `beat` only above zero, `fell
+    below` only below it, and otherwise that no difference was shown."""
+    where = side(d)
+    if where == ABOVE:
+        return f"{label} beat {baseline}: {pts(d, kind)}"
+    if where == BELOW:
+        return f"{label} fell below {baseline}: {pts(d, kind)}"
+    return f"{label} vs {baseline}: {pts(d, kind)}, no difference shown"
+
+
+def regime_text(regime: dict, min_lead: float) -> str:
+    return (f"teacher {100 * regime['teacher']:.1f}% vs standard {100 * regime['standard']:.1f}%"
+            f" on the same test examples: lead {pts(regime['lead'])}"
+            f" ({'at least' if leads(regime, min_lead) else 'short of'} the "
+            f"{100 * min_lead:.0f} points a test needs)")
+
+
+def leads(regime: dict, min_lead: float) -> bool:
+    """The teacher leads when its lead is at least `min_lead` and its interval is above 0."""
+    return regime["lead"]["mean"] >= min_lead and side(regime["lead"]) == ABOVE
+
+
+def verdict(primary: dict | None, regime: dict | None, min_lead: float) -> dict[str, str]:
+    """A task's answer ("yes", "no", "no difference shown", "not testable here", or "no
+    pre-registered comparison") and its sentence, from the primary comparison alone."""
+    if primary is None:
+        return {"answer": "no pre-registered comparison",
+                "text": "no pre-registered comparison: every row below is exploratory"}
+    label, base = primary["label"], primary["baseline"]
+    if regime is None or not leads(regime, min_lead):
+        why = regime_text(regime, min_lead) if regime else "no teacher outcomes"
+        return {"answer": NOT_TESTABLE,
+                "text": f"{NOT_TESTABLE}: the teacher does not lead ({why})"}
+    d, where = primary["diff"], side(primary["diff"])
+    power = f"; this design detects {100 * d['mde']:.1f} pts 4 times in 5"
+    said = describe(label, base, d) + f", p={d['p']:.3g}" + power
+    answer = {ABOVE: "yes", BELOW: "no"}.get(where, "no difference shown")
+    return {"answer": answer, "text": f"{answer}: {said}"}
+
+
+def _compare(outcomes: dict, row: str, base: str, n: int) -> dict[str, Any] | None:
+    seeds_a, a = matrix(outcomes, row, n)
+    seeds_b, b = matrix(outcomes, base, n)
+    common = sorted(set(seeds_a) & set(seeds_b))
+    if not common:
+        return None
+    a = [a[seeds_a.index(s)] for s in common]
+    b = [b[seeds_b.index(s)] for s in common]
+    diff = paired_bootstrap(a, b).as_dict()
+    per_seed = [sum(x) / len(x) - sum(y) / len(y) for x, y in zip(a, b)]
+    return {"row": row, "baseline": base, "n_train": n, "label": f"{row} at n={n}",
+            "seeds": common, "diff": diff, "seed_t": t_interval(per_seed),
+            "mcnemar": [{"seed": s, **mcnemar(x, y)} for s, x, y in zip(common, a, b)]}
+
+
+def _regime(outcomes: dict, n: int) -> dict[str, Any] | None:
+    _, std = matrix(outcomes, "standard", n)
+    if not std:
+        return None
+    teacher = teacher_vector(outcomes)
+    lead = paired_bootstrap([teacher], std).as_dict()
+    return {"n_train": n, "teacher": sum(teacher) / len(teacher),
+            "standard": sum(map(sum, std)) / (len(std) * len(teacher)), "lead": lead}
+
+
+def _pairs(rows: list[str]) -> list[tuple[str, str]]:
+    """Each row against standard; a rationale row on the teacher's or gold words also against
+    the same channel on random words (the control for the extra loss)."""
+    out = [(r, "standard") for r in rows if r != "standard"]
+    for r in rows:
+        if "@" in r and not r.split("@", 1)[1].startswith(RANDOM):
+            channel, rest = r.split("@", 1)
+            control = f"{channel}@{RANDOM}" + ("+kd" if rest.endswith("+kd") else "")
+            if control in rows:
+                out.append((r, control))
+    return out
+
+
+def analyse(outcomes: dict) -> dict[str, Any]:
+    """The verdicts of one study's outcomes (see the module docstring)."""
+    p = outcomes.get("primary")
+    min_lead = (p or {}).get("min_lead", 0.05)
+    sizes = sorted({r["n_train"] for r in outcomes["runs"]})
+    rows = list(dict.fromkeys(r["row"] for r in outcomes["runs"]))
+    rows.sort(key=lambda r: (r != "standard", GOLD in r, RANDOM in r))
+    regimes = [g for g in (_regime(outcomes, n) for n in sizes) if g]
+    comparisons = [c for n in sizes for r, b in _pairs(rows)
+                   if (c := _compare(outcomes, r, b, n))]
+    for c, adj in zip(comparisons, holm([c["diff"]["p"] for c in comparisons])):
+        c["p_holm"] = adj
+        c["primary"] = bool(p) and (c["row"], c["baseline"], c["n_train"]) == (
+            p["row"], p.get("baseline", "standard"), p["size"])
+    primary = next((c for c in comparisons if c["primary"]), None)
+    regime = next((g for g in regimes if p and g["n_train"] == p["size"]), None)
+    return {"task": outcomes["task"], "name": outcomes["name"], "test_n": outcomes["test"]["n"],
+            "primary_config": p, "regimes": regimes, "primary": primary,
+            "verdict": verdict(primary, regime, min_lead), "comparisons": comparisons,
+            "min_lead": min_lead}
+
+
+def exploratory_lines(analysis: dict) -> list[str]:
+    """Every comparison but the primary one, each with its Holm-adjusted p."""
+    return [describe(c["label"], c["baseline"], c["diff"]) + f", Holm p={c['p_holm']:.2g}"
+            for c in analysis["comparisons"] if not c["primary"]]
+
+
+def regime_lines(analysis: dict) -> list[str]:
+    """The regime per training size, the primary size first."""
+    p = analysis.get("primary_config") or {}
+    regimes = sorted(analysis["regimes"], key=lambda g: g["n_train"] != p.get("size"))
+    return [f"regime at n={g['n_train']}: " + regime_text(g, analysis["min_lead"])
+            for g in regimes]
+
+
+def verdict_sentence(analysis: dict, most: int = 3) -> str:
+    """The task's verdict as printed by `demo`/`run`, the report, RESULTS.md and README: the
+    primary comparison's, or, with no primary comparison, the exploratory comparisons (the
+    first `most`, with how many more)."""
+    text = analysis["verdict"]["text"]
+    if analysis["primary"] is None and analysis["comparisons"]:
+        lines = exploratory_lines(analysis)
+        more = f"; {len(lines) - most} more" if len(lines) > most else ""
+        text += ": " + "; ".join(lines[:most]) + more
+    return text

@@ -1,0 +1,81 @@
+"""Words come from numbers: no verdict word without the interval that supports it."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from saliency_kd.report.verdicts import NOT_TESTABLE, analyse, describe, verdict
+
+WORDS = re.compile(r"\b(beat|yes|helps?|limit)\b")
+
+interval = st.tuples(st.floats(-1, 1), st.floats(-1, 1)).map(sorted)
+
+
+def diff(low, high, mde=0.02, p=0.5):
+    return {"mean": (low + high) / 2, "low": low, "high": high, "p": p, "mde": mde}
+
+
+@given(interval)
+def test_describe_says_beat_only_above_zero(bounds):
+    low, high = bounds
+    text = describe("attention@saliency", "standard", diff(low, high))
+    assert bool(WORDS.search(text)) == (low > 0)
+    assert "fell below" in text if high < 0 else "fell below" not in text
+    assert f"{100 * low:+.1f}..{100 * high:+.1f}" in text  # the interval it rests on
+
+
+@given(interval, st.floats(-0.5, 0.9), interval)
+def test_a_verdict_word_needs_its_interval_and_a_leading_teacher(bounds, lead, lead_ci):
+    low, high = bounds
+    primary = {"label": "attention@saliency at n=100", "baseline": "standard",
+               "diff": diff(low, high)}
+    regime = {"teacher": 0.8, "standard": 0.4, "lead": {"mean": lead, "low": lead_ci[0],
+                                                        "high": lead_ci[1]}}
+    v = verdict(primary, regime, 0.05)
+    leads = lead >= 0.05 and lead_ci[0] > 0
+    if not leads:
+        assert v["answer"] == NOT_TESTABLE and v["text"].startswith(NOT_TESTABLE)
+        assert not WORDS.search(v["text"])
+    elif low > 0:
+        assert v["answer"] == "yes" and "beat" in v["text"]
+    else:
+        assert not WORDS.search(v["text"])
+
+
+def test_no_primary_no_verdict():
+    v = verdict(None, None, 0.05)
+    assert "exploratory" in v["text"] and not WORDS.search(v["text"])
+
+
+def _outcomes(std, row, teacher, primary=True):
+    runs = [{"row": name, "student": "s", "n_train": 10, "seed": s,
+             "correct": "".join(map(str, bits))}
+            for name, per_seed in (("standard", std), ("attention@saliency", row))
+            for s, bits in enumerate(per_seed)]
+    return {"task": "toy", "name": "toy", "test": {"n": len(teacher)}, "runs": runs,
+            "teacher": {"correct": "".join(map(str, teacher))},
+            "primary": {"row": "attention@saliency", "baseline": "standard", "size": 10,
+                        "min_lead": 0.05} if primary else None}
+
+
+def test_analyse_gives_the_primary_verdict_and_holm_adjusted_exploratory_rows():
+    n = 400
+    std = [[1] * 100 + [0] * 300 for _ in range(5)]
+    row = [[1] * 200 + [0] * 200 for _ in range(5)]
+    a = analyse(_outcomes(std, row, [1] * 320 + [0] * 80))
+    assert a["verdict"]["answer"] == "yes"
+    assert a["primary"]["diff"]["mean"] == 0.25
+    assert a["regimes"][0]["lead"]["mean"] == 0.8 - 0.25
+    assert all(m["a_only"] == 100 and m["b_only"] == 0 for m in a["primary"]["mcnemar"])
+    assert a["primary"]["p_holm"] >= a["primary"]["diff"]["p"]
+    assert len(a["comparisons"]) == 1 and a["test_n"] == n
+
+
+def test_a_teacher_that_does_not_lead_makes_it_untestable():
+    std = [[1] * 200 + [0] * 200 for _ in range(5)]
+    row = [[1] * 300 + [0] * 100 for _ in range(5)]
+    a = analyse(_outcomes(std, row, [1] * 210 + [0] * 190))
+    assert a["verdict"]["answer"] == NOT_TESTABLE
