@@ -45,8 +45,9 @@ def own(tmp_path_factory):
 
 def test_evaluate_scores_the_whole_test_file(own, capsys, tmp_path):
     out = tmp_path / "m.json"
+    # --task and --input-field default to the model's own (generic, `text`)
     assert main(["evaluate", "--model", str(own["model"]), "--test-file", own["test"],
-                 "--input-field", "text", "--out", str(out)]) == 0
+                 "--out", str(out)]) == 0
     metrics = json.loads(out.read_text())
     assert metrics["n"] == 20 and metrics["data"].endswith("test.csv (whole file)")
 
@@ -79,3 +80,11 @@ def test_predict_reads_csv_with_a_field_map_in_batches(own, capsys, tmp_path):
         from saliency_kd.predictor import InputFields, load_student
 
         load_student(own["model"]).predict_file(inp, InputFields(input_field="review"))
+
+
+def test_predict_reads_the_field_the_student_was_trained_on(own, capsys, tmp_path):
+    inp = tmp_path / "new.csv"
+    inp.write_text('text\n"the dog went to the beach, twice ."\n')
+    assert main(["predict", "--model", str(own["model"]), "--input", str(inp)]) == 0
+    [rec] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rec["id"] == "input-0" and rec["prediction"] in ("inside", "outside", "work")

@@ -65,6 +65,20 @@ def check_labels(student, task, data: DataSpec) -> None:
                                   f"{', '.join(mine)}, the data's {', '.join(theirs)}")
 
 
+def with_model_defaults(model_dir: str | Path, data: DataSpec) -> DataSpec:
+    """`data` with what the model knows where the user left the default: its task (the CLI's
+    --task defaults to None) and, for generic data, the field map it was trained with."""
+    from .data import FieldMap
+    from .student.base import read_meta
+
+    meta = read_meta(Path(model_dir))
+    if data.task is None:
+        data = replace(data, task=meta["task"])
+    if data.task == "generic" and meta.get("fields") and data.fields == FieldMap():
+        data = replace(data, fields=FieldMap(**meta["fields"]))
+    return data
+
+
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
     preds = []
     for start in progress_bar(range(0, len(examples), batch_size), disable=not progress,
@@ -78,10 +92,7 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
              overwrite: bool = False, device: str = "auto") -> dict[str, Any]:
     """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement.
     An existing `out` is replaced only when it is an earlier metrics file (or `overwrite`)."""
-    if data.task is None:  # the CLI's default: the model's own task
-        from .student.base import read_meta
-
-        data = replace(data, task=read_meta(Path(model_dir))["task"])
+    data = with_model_defaults(model_dir, data)
     if out is None:
         out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
     out = Path(out)

@@ -26,8 +26,8 @@ class InputFields:
     """Which fields of an input file hold what a prediction reads (CSV columns or JSON keys)."""
 
     input_field: str | None = None
-    """The input text (default: the task's own field, `input` for generic data, `question`
-    for cqa; anli1 and esnli read `premise` and `hypothesis`)."""
+    """The input text (default: the field the student was trained on for generic data, else
+    the task's own field, `question` for cqa; anli1 and esnli read `premise`, `hypothesis`)."""
     choices_field: str | None = "choices"
     """The answer choices, where the task has them per example (a list, or 'a|b' in CSV)."""
     id_field: str | None = "id"
@@ -69,6 +69,9 @@ class Predictor:
                   choices: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         """The answers to a file's records, one batch at a time (what the CLI streams)."""
         fields, path = fields or InputFields(), Path(path)
+        trained = (self.student.meta.get("fields") or {}).get("input_field")
+        if fields.input_field is None and trained:
+            fields = InputFields(trained, fields.choices_field, fields.id_field)
         batch: list[Example] = []
         n = 0
         for n, (line, obj) in enumerate(read_records(path), start=1):

@@ -313,6 +313,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             "explains": names_words and cfg.weights.alpha < 1,
             "two_pass": cfg.two_pass, "channel": cfg.channel, "pooling": cfg.pooling,
             "channel_options": asdict(cfg.channel_options)}
+    if task.name == "generic":  # evaluate and predict read new files with the same fields
+        meta["fields"] = asdict(cfg.data.fields)
     torch.manual_seed(cfg.seed)
     student = build_student(cfg, task, meta)
     if cfg.freeze_embeddings:
