@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("teacher", ("teacher", "teacher.*")),
     ("attribution", ("attribution", "attribution.*")),
     ("student", ("student", "student.*")),
-    ("evaluate", ("evaluate",)),
+    ("evaluate", ("evaluate", "predictor", "export", "export.*")),
     ("report", ("report", "report.*")),
     ("pipeline", ("pipeline", "pipeline.*")),
     ("face", ("cli", "__main__", "")),

@@ -9,7 +9,12 @@ The main verbs of the CLI are functions here, each with the settings it takes:
 - `evaluate(model_dir, DataSpec(...))`: a trained student's accuracy with a 95% interval, and
   rationale agreement (`saliency-kd evaluate`);
 - `predict(model_dir, text=..., choices=...)`: a trained student's answer (`saliency-kd
-  predict`);
+  predict`); `load_student(model_dir)` loads it once, to call on strings, records or a
+  JSONL/CSV file (label, probability of each label by name, rationale words);
+- `explain(teacher, texts, choices=...)`: the teacher's answer to in-memory strings, each
+  word's score and the rationale, rendered as HTML (`.to_html()`, or in a notebook);
+- `export(model_dir, ExportConfig(out=...))`: a student as a transformers folder
+  (`saliency-kd export`);
 - `run(load_config("configs/....yaml"))`: the whole pipeline, each stage cached
   (`saliency-kd run`).
 
@@ -38,6 +43,9 @@ _EXPORTS = {
     "LossWeights": ("student", "LossWeights"),
     "evaluate": ("evaluate", "evaluate"),
     "predict": ("evaluate", "predict"),
+    "load_student": ("predictor", "load_student"),
+    "explain": ("attribution.explain", "explain"),
+    "export": ("export", "export"),
     "run": ("pipeline.run", "run_pipeline"),
     "load_config": ("pipeline.config", "load_config"),
     "RunConfig": ("pipeline.config", "RunConfig"),

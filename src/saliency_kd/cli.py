@@ -138,7 +138,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     # from its signature, the data flags come from DataSpec.
     d = _signature_defaults("evaluate")
     p.add_argument("--model", required=True, help="a student's model/ directory")
-    add_flags(p.add_argument_group("data"), DataSpec, overrides={"split": "test"})
+    add_flags(p.add_argument_group("data"), DataSpec, overrides={"split": "test", "task": None})
     p.add_argument("--rationales", default=None,
                    help="teacher records for this split, to score the student's rationales")
     p.add_argument("--out", default=None, help="metrics JSON (default: beside the model)")
@@ -172,22 +172,62 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
+    from .predictor import InputFields
+    from .settings import add_flags
+
     p.add_argument("--model", required=True, help="a student's model/ directory")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="input text; NLI: 'premise ||| hypothesis'; or a JSON object")
-    src.add_argument("--input", help="JSONL file with the task's fields")
+    src.add_argument("--input", help="a JSONL or CSV file of inputs (see --input-field)")
     p.add_argument("--choices", default=None, help="answer choices separated by '|'")
+    add_flags(p.add_argument_group("input file"), InputFields)
+    p.add_argument("--batch-size", type=int, default=32, help="inputs per student pass")
     p.add_argument("--device", default=_signature_defaults("predict")["device"],
                    help="auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ...")
 
 
-@verb("predict", "label and rationale words for new inputs, as JSON", _predict_args)
+@verb("predict", "label, probability of each label and rationale words for new inputs, "
+      "one JSON line each", _predict_args)
 def cmd_predict(a: argparse.Namespace) -> int:
-    from .evaluate import predict
+    from .predictor import InputFields, load_student
+    from .settings import build
 
     choices = [c.strip() for c in a.choices.split("|")] if a.choices else None
-    for rec in predict(a.model, a.text, choices, a.input, device=a.device):
-        print(json.dumps(rec, ensure_ascii=False))
+    student = load_student(a.model, a.device, a.batch_size)
+    if a.text is not None:
+        text = a.text
+        if text.lstrip().startswith("{"):
+            try:
+                text = json.loads(text)
+            except json.JSONDecodeError as exc:
+                from .errors import DataError
+
+                raise DataError("--text", None, None, f"invalid JSON ({exc.msg})") from None
+        batches = iter([student(text, choices)])
+    else:
+        batches = student.iter_file(a.input, build(InputFields, a), choices)
+    n = 0
+    for batch in batches:
+        for rec in batch:
+            print(json.dumps(rec, ensure_ascii=False), flush=True)
+        n += len(batch)
+    print(f"predict: {n} input(s)", file=sys.stderr)
+    return 0
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    from .export import ExportConfig
+
+    p.add_argument("model", metavar="MODEL_DIR", help="a trained student's model/ directory")
+    _flags(p, ExportConfig, "export")
+
+
+@verb("export", "a student as a transformers folder (pipeline-ready, id2label), optionally "
+      "ONNX", _export_args)
+def cmd_export(a: argparse.Namespace) -> int:
+    from .export import ExportConfig, export
+
+    print(export(a.model, _build(ExportConfig, a)))
     return 0
 
 
@@ -270,6 +310,17 @@ def cmd_channels(a: argparse.Namespace) -> int:
     return 0
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """`-h` shows each flag's default (None or "" means "not set" and is not shown)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, "", argparse.SUPPRESS) or \
+                action.required or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saliency-kd",
@@ -278,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="verb", required=True)
     for name, (help_text, add_args, fn) in VERBS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=DefaultsFormatter)
         add_args(p)
         p.set_defaults(func=fn)
     return parser

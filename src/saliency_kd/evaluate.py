@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .artifact import claim_companion, claim_json_output
 from .atomic import write_json_atomic, write_text_atomic
 from .data import DataSpec, Example, load_examples
+from .data.files import data_source
 from .data.jsonl import get_choices, get_text, read_jsonl
 from .errors import ConfigError, DataError, loading
 from .evaluate_math import EquationError, evaluate_equation
@@ -71,6 +73,20 @@ def check_labels(student, task, data: DataSpec) -> dict[str, list[str]] | None:
     return {"model": list(mine), "data": list(theirs)}
 
 
+def with_model_defaults(model_dir: str | Path, data: DataSpec) -> DataSpec:
+    """`data` with what the model knows where the user left the default: its task (the CLI's
+    --task defaults to None) and, for generic data, the field map it was trained with."""
+    from .data import FieldMap
+    from .student.base import read_meta
+
+    meta = read_meta(Path(model_dir))
+    if data.task is None:
+        data = replace(data, task=meta["task"])
+    if data.task == "generic" and meta.get("fields") and data.fields == FieldMap():
+        data = replace(data, fields=FieldMap(**meta["fields"]))
+    return data
+
+
 def _predict_all(student, examples: list[Example], batch_size: int, progress: bool):
     preds = []
     for start in progress_bar(range(0, len(examples), batch_size), disable=not progress,
@@ -84,6 +100,7 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
              overwrite: bool = False, device: str = "auto") -> dict[str, Any]:
     """Accuracy with a bootstrap 95% interval, per-class counts, and rationale agreement.
     An existing `out` is replaced only when it is an earlier metrics file (or `overwrite`)."""
+    data = with_model_defaults(model_dir, data)
     if out is None:
         out = Path(model_dir).parent / f"metrics-{data.task}-{data.split}.json"
     out = Path(out)
@@ -100,12 +117,15 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
                                         "--rationales out")
     task, examples = load_examples(data)
     subset = check_labels(student, task, data)
+    log.info("evaluate: %d examples (%s split)", len(examples), data.split)
     preds = _predict_all(student, examples, batch_size, progress)
     correct = [task.is_correct(p["prediction"], ex.label) for p, ex in zip(preds, examples)]
     metrics: dict[str, Any] = {"task": task.name, "split": data.split,
                                "model": str(model_dir), **accuracy_summary(correct)}
     if subset:  # the data holds some of the model's labels: said beside the accuracy
         metrics["labels"] = subset
+    if task.name == "generic":  # which file, whole or a seeded part of it
+        metrics["data"] = data_source(data)
     per_class: dict[str, Counter] = defaultdict(Counter)
     for ex, p, ok in zip(examples, preds, correct):
         key = ex.label if task.label_names or task.kind != "choice" else \

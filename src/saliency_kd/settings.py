@@ -202,7 +202,10 @@ def add_flags(parser, cls: type, *, skip: tuple[str, ...] = (),
         if s.name in skip or s.path[0] in skip:
             continue
         default = (overrides or {}).get(s.name, s.default)
-        kw: dict[str, Any] = {"dest": s.name, "help": s.help.replace("%", "%%") or None}
+        text = s.help or s.name.replace("_", " ")
+        if "flag" in s.meta:  # the YAML key is the setting's name: the flag says so
+            text += f" [YAML key: {s.name}{': false' if s.meta.get('negate') else ''}]"
+        kw: dict[str, Any] = {"dest": s.name, "help": text.replace("%", "%%")}
         bare, _, _ = _strip(s.annotation)
         if bare is bool:
             if s.meta.get("negate"):

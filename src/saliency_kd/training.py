@@ -40,7 +40,7 @@ from .progress import progress_bar
 log = logging.getLogger(__name__)
 
 RESUME_MAY_CHANGE = ("checkpoint_every", "max_minutes", "overwrite", "device", "grad_accum",
-                     "bf16")
+                     "bf16", "keep_checkpoint")
 """Settings a resumed run may change: where the run stops on the clock, how often it saves, which
 device runs it and how a batch is split into micro-batches decide how the steps run, not what
 they compute, so the steps after a resume are those of an unbroken run. A caller whose step
@@ -112,6 +112,9 @@ class LoopSettings:
     overwrite: bool = False
     progress: bool = True
     desc: str = "train"
+    keep_checkpoint: bool = True
+    """Keep the full checkpoint of a run that ends (weights, optimiser); False: keep only the
+    record of its end (students drop it unless --keep-checkpoint)."""
 
 
 @dataclass
@@ -157,6 +160,7 @@ class Trainer:
             self.optimizer, linear_schedule(settings.warmup_steps, settings.schedule_steps,
                                             settings.decay_from_start))
         self.step, self.best, self.bad_evals, self.seconds = 0, -1.0, 0, 0.0
+        self.finished = False  # resumed from the record a finished run left
 
     # ---- what a caller supplies ---------------------------------------------------------
     def compute_loss(self, items: list) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -185,6 +189,8 @@ class Trainer:
         s = self.settings
         keep_freed_memory()  # a step's memory is reused, not paged in afresh (see allocator)
         self._start()
+        if self.finished:  # an earlier run ended here and dropped its training state
+            return LoopResult(self.step, self.best, self._patience_used(), False)
         stop = s.schedule_steps if s.max_steps is None else min(s.schedule_steps, s.max_steps)
         eval_every = s.eval_every or self.steps_per_epoch
         bar = progress_bar(total=s.schedule_steps, initial=self.step, desc=s.desc, unit="steps",
@@ -196,7 +202,8 @@ class Trainer:
             self.step += 1
             self.seconds = elapsed + time.time() - started
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", best=f"{self.best:.3f}")
+            shown = {"best": f"{self.best:.3f}"} if self.best >= 0 else {}  # none before dev
+            bar.set_postfix(loss=f"{loss:.3f}", **shown)
             out_of_time = s.max_minutes is not None and \
                 time.time() - started > s.max_minutes * 60
             rec = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "loss": loss,
@@ -220,6 +227,8 @@ class Trainer:
         bar.close()
         if self.best < 0:  # nothing evaluated (no dev, or resumed at the end): keep the last
             self.save_best(self.step, None)
+        if not out_of_time and not s.keep_checkpoint:
+            self._drop_checkpoint()
         return LoopResult(self.step, self.best, self._patience_used(), out_of_time)
 
     def _patience_used(self) -> bool:
@@ -253,6 +262,11 @@ class Trainer:
     def _resume(self, ckpt: Path) -> None:
         state = load_checkpoint(ckpt / "state.pt")
         check_resume(self.out, state["config"], self.config, self.may_change, self.located)
+        if state.get("finished"):
+            self.step, self.best = state["step"], state["best"]
+            self.bad_evals, self.seconds = state.get("bad_evals", 0), state.get("seconds", 0.0)
+            self.finished = True
+            return
         if self.weights_file:
             from safetensors.torch import load_file
 
@@ -382,6 +396,16 @@ class Trainer:
         if self.main_process:
             with self.log_path.open("a") as fh:
                 fh.write(json.dumps(rec) + "\n")
+
+    def _drop_checkpoint(self) -> None:
+        """A finished run keeps only the record of its end (no weights, no optimiser state):
+        a second call with the same settings finds the run done, as with the full state."""
+        if not self.main_process:
+            return
+        state = {"config": self.config, "step": self.step, "best": self.best,
+                 "bad_evals": self.bad_evals, "seconds": self.seconds, "finished": True}
+        with write_dir_atomic(self.out / "checkpoint") as tmp:
+            torch.save(state, tmp / "state.pt")
 
     def _checkpoint(self) -> None:
         state = {"config": self.config, "scheduler": self.scheduler.state_dict(),

@@ -422,3 +422,36 @@ def test_a_damaged_checkpoint_is_named_and_kept(student_world, tmp_path, damage)
     assert state.read_bytes() == damaged
     train(_quick(student_world, out, overwrite=True), progress=False)
     assert [r["step"] for r in _log(out)] == [1, 2]
+
+
+def test_a_finished_run_drops_its_optimizer_state_unless_asked_to_keep_it(dss_dir, tmp_path):
+    from conftest import make_bert_dir
+
+    bert = str(make_bert_dir(tmp_path / "bert"))
+    base = dict(data=DataSpec("cqa", str(dss_dir), "train"), student=bert, lr=2e-3,
+                batch_size=12, max_steps=3)
+    out = tmp_path / "run"
+    model = train(TrainConfig(out=str(out), **base), progress=False)
+    assert [p.name for p in (out / "checkpoint").iterdir()] == ["state.pt"]
+    assert "optimizer" not in torch.load(out / "checkpoint" / "state.pt", weights_only=False)
+    before = (model / "heads.safetensors").read_bytes()
+    log = (out / "train_log.jsonl").read_text()
+    assert train(TrainConfig(out=str(out), **base), progress=False) == model  # nothing redone
+    assert (model / "heads.safetensors").read_bytes() == before
+    assert (out / "train_log.jsonl").read_text() == log
+    kept = tmp_path / "kept"
+    train(TrainConfig(out=str(kept), keep_checkpoint=True, **base), progress=False)
+    assert "optimizer" in torch.load(kept / "checkpoint" / "state.pt", weights_only=False)
+
+
+def test_the_progress_line_shows_no_best_before_a_dev_evaluation(dss_dir, tmp_path, capsys,
+                                                                   monkeypatch):
+    from conftest import make_bert_dir
+
+    monkeypatch.setattr("saliency_kd.progress.INTERVAL", 0.0)  # a line at every step
+    train(TrainConfig(out=str(tmp_path / "run"), data=DataSpec("cqa", str(dss_dir), "train"),
+                      student=str(make_bert_dir(tmp_path / "bert")), lr=2e-3, batch_size=12,
+                      max_steps=2, eval_every=2), progress=True)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "loss=" in line]
+    assert len(lines) >= 2 and "best=" not in lines[0] and "best=-1" not in err

@@ -44,7 +44,8 @@ class AttributeConfig:
     data: DataSpec = field(default_factory=DataSpec)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     method: str = opt("saliency", choices=method_names)
-    """Attribution method (`saliency-kd methods` describes each)."""
+    """Attribution method (`saliency-kd methods` describes each). YAML (run):
+    attribution.methods, a list."""
     target: Literal["prediction", "gold"] = "prediction"
     """Explain the teacher's own `prediction` (default) or the `gold` label."""
     rationale: RationaleConfig = field(default_factory=RationaleConfig)

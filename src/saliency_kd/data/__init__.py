@@ -10,7 +10,7 @@ from ..errors import ConfigError, DataError
 from ..settings import PositiveInt, opt
 from .dss import dev_ids, load_dss, parse_llm_output, seeded_partition
 from .example import Example
-from .generic import FieldMap, load_generic, require_two_labels
+from .generic import FieldMap, require_two_labels
 from .hub import load_hub
 from .tasks import NLI_LABELS, Segment, Task, get_task, render, task_names
 
@@ -28,11 +28,14 @@ class DataSpec:
     split: str = opt("train", choices=lambda: list(SPLITS))
     """train, test, valid, or dev (a seeded 10% carve-out of train)."""
     limit: PositiveInt | None = None
-    """Keep only the first N examples of the split."""
+    """Keep only the first N examples of the split. YAML (run): data.train_limit,
+    data.test_limit."""
     file: str | None = None
-    """For task `generic`: a JSONL or CSV file."""
+    """For task `generic`: one JSONL or CSV file, split with a fixed seed (80% train, 20% test,
+    dev 10% of train; the split is logged with its counts). YAML: data.file."""
     fields: FieldMap = field(default_factory=FieldMap)
-    """For task `generic`: which fields hold the input, label, choices and id."""
+    """For task `generic`: which fields hold the input, label, choices and id. YAML:
+    data.fields.input_field, ..."""
     test_size: PositiveInt | None = None
     """For a dataset with one validation file only (anli1, esnli): the test split is a seeded
     draw of this many examples and the rest is the training pool (default: an 80/20 split)."""
@@ -41,6 +44,14 @@ class DataSpec:
     the pool less its own dev carve-out and `dev` is that carve-out (`limit` counts training
     examples); with several, `train` is the union of their first `limit` training examples (what
     the teacher must explain for all of them). Without it: the pool in file order."""
+    train_file: str | None = None
+    """For task `generic`: the training file, used whole (a seeded 10% of it is dev, which
+    chooses the checkpoint, unless `dev_file`). YAML: data.train_file."""
+    dev_file: str | None = None
+    """For task `generic`: a dev file, used whole to choose the checkpoint. YAML: data.dev_file."""
+    test_file: str | None = None
+    """For task `generic`: the test file, used whole (split test or valid). YAML:
+    data.test_file."""
 
 
 def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
@@ -50,14 +61,9 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
     if spec.limit is not None and spec.limit < 1:
         raise ConfigError("limit", f"must be a positive number, got {spec.limit}")
     if spec.task == "generic":
-        if not spec.file:
-            raise ConfigError("file", "task 'generic' needs a data file (--file)")
-        task, examples = load_generic(Path(spec.file), spec.fields)
-        if spec.split in ("train", "test"):
-            train, test = seeded_partition(examples, 0.8)
-            examples = train if spec.split == "train" else test
-        elif spec.split == "dev":
-            examples, _ = seeded_partition(seeded_partition(examples, 0.8)[0], 0.1, seed=1)
+        from .files import load_generic_split
+
+        task, examples = load_generic_split(spec)
     elif spec.task == "demo":
         from .demo import generate
         from .dss import DEV_FRACTION, SPLIT_SEED
@@ -84,7 +90,13 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
         examples = examples[: spec.limit]
     require_examples(examples, spec)
     if spec.task == "generic":
-        require_two_labels(task, Path(spec.file), spec.fields)
+        read = next((path for _, path in data_files(spec)), Path(spec.file or "<data>"))
+        require_two_labels(task, read, spec.fields)
+    from .files import announce
+
+    announce(("n", spec.task, spec.split, spec.limit, spec.data_dir, *data_files(spec),
+              tuple(spec.draw or ())), f"data: {len(examples)} {spec.task} examples, "
+             f"{spec.split} split" + (f" (first {spec.limit})" if spec.limit else ""))
     return task, examples
 
 
@@ -129,8 +141,12 @@ def data_files(spec: DataSpec) -> list[tuple[str, Path]]:
     """The files `load_examples(spec)` reads, each named by its place in the layout rather than
     its path (so that an identical copy elsewhere has the same names): the DSS split file and
     its llm/ outputs, or the generic file. Embedded (demo) and Hub data have none."""
-    if spec.task == "generic":
-        return [("file", Path(spec.file))] if spec.file else []
+    if spec.task == "generic":  # `file` keeps its name: hashes made before the others stay
+        test = spec.split in ("test", "valid")  # a split's hash never holds another's file
+        named = [("file", spec.file), ("train_file", None if test else spec.train_file),
+                 ("dev_file", None if test else spec.dev_file),
+                 ("test_file", spec.test_file if test else None)]
+        return [(name, Path(path)) for name, path in named if path]
     if spec.task == "demo" or spec.data_dir in (None, "hub"):
         return []
     root, name = Path(spec.data_dir), spec.task

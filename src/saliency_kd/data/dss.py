@@ -191,6 +191,9 @@ def load_dss(root: Path, name: str, split: str, test_size: int | None = None,
 
 
 def dev_ids(examples_train: list[Example]) -> set[str]:
-    """Ids of the seeded dev carve-out, so training can exclude them."""
+    """Ids of the seeded dev carve-out, so training can exclude them (or of the examples of a
+    dev file, where the user gave one)."""
+    if any(ex.dev for ex in examples_train):
+        return {ex.id for ex in examples_train if ex.dev}
     dev, _ = seeded_partition(examples_train, DEV_FRACTION, seed=SPLIT_SEED + 1)
     return {ex.id for ex in dev}

@@ -26,3 +26,5 @@ class Example:
     """Gold evidence words (the embedded demo data annotates them)."""
     source: str = ""
     """`path:line` the example came from, for error messages downstream."""
+    dev: bool = False
+    """Read from a dev file (`DataSpec.dev_file`): a dev example, never trained on."""

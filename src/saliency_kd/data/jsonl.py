@@ -58,6 +58,11 @@ def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
     try:
         for row in reader:
+            if None in row:  # more cells than the header names: an unquoted comma, mostly
+                n = len(reader.fieldnames or [])
+                raise DataError(path, reader.line_num, None, f"{n + len(row[None])} cells, the "
+                                f"header names {n}: put a text holding a comma in quotes "
+                                '("good, but slow")')
             yield reader.line_num, dict(row)
     except csv.Error as exc:
         raise DataError(path, reader.line_num, None, f"invalid CSV ({exc})") from None

@@ -61,7 +61,12 @@ FieldsCfg = section(FieldMap, "FieldsCfg", Strict)
 class DataCfg(Strict):
     task: str = Field("demo", description="demo, cqa, svamp, anli1, esnli or generic")
     data_dir: str | None = Field(None, description="DSS layout root, or 'hub'; demo needs none")
-    file: str | None = Field(None, description="task generic: a JSONL or CSV file")
+    file: str | None = Field(None, description="task generic: one JSONL or CSV file, split "
+                             "with a fixed seed (80% train, 20% test; dev 10% of train)")
+    train_file: str | None = Field(None, description="task generic: the training file, used "
+                                   "whole (dev: a seeded 10% of it, or dev_file)")
+    dev_file: str | None = Field(None, description="task generic: a dev file, used whole")
+    test_file: str | None = Field(None, description="task generic: the test file, used whole")
     fields: FieldsCfg = Field(FieldsCfg(), description="task generic: which fields of the file "
                               "hold the input, label, choices, id and explanation")
     train_limit: int | None = Field(None, gt=0, description="first N training examples")
@@ -373,8 +378,24 @@ def _check_files(cfg: RunConfig, source: str) -> None:
         raise ConfigError("data.data_dir", f"directory not found: {d.data_dir}", source)
     if d.task not in ("demo", "generic") and d.data_dir is None:
         raise ConfigError("data.data_dir", f"task '{d.task}' needs a data directory", source)
-    if d.task == "generic" and (not d.file or not Path(d.file).is_file()):
-        raise ConfigError("data.file", f"file not found: {d.file}", source)
+    if d.task == "generic":
+        _check_generic_files(d, source)
+
+
+def _check_generic_files(d: DataCfg, source: str) -> None:
+    if d.file and (d.train_file or d.dev_file or d.test_file):
+        raise ConfigError("data.file", "give one file to split (file) or separate files "
+                          "(train_file, dev_file, test_file), not both", source)
+    if not d.file and not d.train_file:
+        raise ConfigError("data.train_file", "task generic needs a training file (train_file, "
+                          "or file to split one file)", source)
+    if d.train_file and not d.test_file and d.test_split != "dev":
+        raise ConfigError("data.test_file", "a test file is needed with train_file (or "
+                          "test_split: dev)", source)
+    for key in ("file", "train_file", "dev_file", "test_file"):
+        path = getattr(d, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"data.{key}", f"file not found: {path}", source)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -428,7 +449,7 @@ def parse_config(raw: dict, source: str = "<config>", overrides: dict | None = N
         key = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = unknown_key(err["loc"])
         elif err["type"] == "value_error" and ": " in msg:  # our own checks name their key
             key, msg = msg.removeprefix("Value error, ").split(": ", 1)
         elif err["type"] == "value_error":
@@ -438,3 +459,51 @@ def parse_config(raw: dict, source: str = "<config>", overrides: dict | None = N
         raise ConfigError(key, msg, source) from None
     _check_files(cfg, source)
     return cfg
+
+
+FLAG_KEYS = {"limit": "data.train_limit or data.test_limit", "method": "attribution.methods",
+             "mode": "students.modes", "channel": "students.channels", "seed": "students.seeds",
+             **{f: f"data.fields.{f}" for f in ("input_field", "label_field", "choices_field",
+                                                "id_field", "explanation_field")}}
+"""Flags of the verbs whose YAML key is elsewhere in a run's config (a list, or a subsection)."""
+
+
+def _section_model(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model of the YAML section holding the key at `loc`."""
+    import typing
+
+    model: Any = RunConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or not (isinstance(model, type) and
+                                         issubclass(model, BaseModel)):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        ann = field.annotation
+        for _ in range(3):  # unwrap X | None and list[X]
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            if not args or (isinstance(ann, type) and issubclass(ann, BaseModel)):
+                break
+            ann = args[0]
+        model = ann
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def unknown_key(loc: tuple) -> str:
+    """"unknown key", with the flag it may be, the closest valid key and every valid key."""
+    from difflib import get_close_matches
+
+    name = str(loc[-1])
+    model = _section_model(loc)
+    valid = [f.alias or k for k, f in model.model_fields.items()] if model else []
+    msg = "unknown key"
+    if name.replace("-", "_") in FLAG_KEYS:
+        msg += f"; the flag --{name.replace('_', '-')} is {FLAG_KEYS[name.replace('-', '_')]}"
+        msg += " in a run's config"
+    close = get_close_matches(name, valid, n=1)
+    if close:
+        msg += f"; did you mean '{close[0]}'?"
+    if valid:
+        msg += f" (valid keys here: {', '.join(valid)})"
+    return msg

@@ -133,7 +133,7 @@ class StudentStages:
         # when set; not where or how a run is spread (device, processes, micro-batches, saves).
         common = hashed(s, STUDENT_KEYS, where=(
             "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
-            "grad_accum", "fsdp", "checkpoint_every", *GROUP_ONLY))
+            "grad_accum", "fsdp", "checkpoint_every", "keep_checkpoint", *GROUP_ONLY))
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel or self.default_channel(row), "seed": seed, "lr": lr,
                    "alpha": alpha,
@@ -305,6 +305,7 @@ def spec_maker(cfg: RunConfig):
 
     def spec(split: str, limit: int | None, draw: list[int] | None = None) -> DataSpec:
         return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields,
-                        test_size=cfg.data.test_size, draw=draw)
+                        test_size=cfg.data.test_size, draw=draw, train_file=cfg.data.train_file,
+                        dev_file=cfg.data.dev_file, test_file=cfg.data.test_file)
 
     return spec

@@ -20,6 +20,7 @@ from .analysis import (
 )
 from .curves import curve_key, curve_table, plot_curves
 from .outcomes import collect
+from .reading import ROW_NAMES, chance_level, is_multiple_choice
 from .verdicts import analyse, pts, regime_lines, verdict_sentence
 
 
@@ -136,6 +137,7 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
             "verdict": verdict_sentence(analysis) if analysis else None,
             "tuning": tuning, "methods": methods,
             "agreement": method_agreement(records) if len(records) > 1 else [],
+            "chance": chance_level(examples), "multiple_choice": is_multiple_choice(examples),
             "config": json.loads(cfg.model_dump_json())}
 
 
@@ -156,7 +158,8 @@ def write_report(directory: Path, cfg, teacher_metrics: dict, rationale_files: d
         main_method=main_method, top_k=cfg.attribution.top_k, n_train=len(read_records(
             rationale_files[main_method])), test_split=cfg.data.test_split,
         teacher=results["teacher"], students=results["students"], methods=results["methods"],
-        agreement=results["agreement"], curves=_training_png(student_rows),
+        agreement=results["agreement"], chance=results["chance"], row_names=ROW_NAMES,
+        multiple_choice=results["multiple_choice"], curves=_training_png(student_rows),
         learning_curve=_learning_curve_png(curves, cfg.data.task, directory),
         comparisons=results["comparisons"], verdict=results["verdict"],
         regime=results["regime"], analysis=results["analysis"],
@@ -184,7 +187,9 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append(f"{label:40s} {s['n_train']:7d} {s['accuracy']:9.3f} "
                      f"{s['ci95_low']:6.3f}-{s['ci95_high']:.3f} {s['seeds']:5d}  "
                      + (pts(diff) if diff else ""))
-    for m in results["methods"]:
+    if results.get("chance") is not None:
+        lines.append(f"chance (a uniform guess): {results['chance']:.3f}")
+    for m in results["methods"] if results.get("multiple_choice", True) else []:
         ev = m["evidence"]
         lines.append(f"rationales ({m['name']}): contain part of the gold answer in "
                      f"{100 * m['answer_overlap']['share']:.1f}% of examples"

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 # learning-rate schedule decays to zero at it.
 RESUME_MAY_CHANGE = training.RESUME_MAY_CHANGE
 # Where the input files live: a resumed run compares their content (settings["inputs"]).
-_LOCATED = ("data.data_dir", "data.file", "rationales")
+_LOCATED = ("data.data_dir", "data.file", "data.train_file", "data.dev_file", "rationales")
 
 
 @dataclass
@@ -64,13 +64,14 @@ class TrainConfig:
     family: Literal["encoder", "seq2seq", "causal"] | None = None
     """encoder, seq2seq or causal; detected from the model's config when omitted."""
     mode: str = opt("standard", choices=lambda: list(MODES))
-    """standard, rationale, dss, kd, rationale+kd or dss+kd."""
+    """standard, rationale, dss, kd, rationale+kd or dss+kd. YAML (run): students.modes, a
+    list."""
     labels: Literal["gold", "teacher"] = "gold"
     """Learn the gold labels or the teacher's predictions."""
     channel: str | None = opt(None, choices=channel_names)
     """How rationale modes use the rationale: attention, tag or attribution (encoder; default
     attention), generate or attention (seq2seq, causal; default generate): `saliency-kd
-    channels`."""
+    channels`. YAML (run): students.channels, a list."""
     channel_options: ChannelOptions = opt(factory=ChannelOptions, rename={
         "weighting": "channel_weighting", "temperature": "channel_temperature",
         "heads": "attention_heads"})
@@ -116,7 +117,12 @@ class TrainConfig:
     """Under `accelerate launch` / torchrun with several processes: shard parameters, gradients
     and optimiser state (FSDP2, ZeRO-3's layout) instead of replicating them."""
     seed: int = 0
-    """Seed of the data order and of any newly initialised weights (heads)."""
+    """Seed of the data order and of any newly initialised weights (heads). YAML (run):
+    students.seeds, a list."""
+    keep_checkpoint: bool = False
+    """Keep the finished run's full checkpoint (weights and optimiser state, ~3x the model):
+    by default a run that ends drops it and keeps a small record of the end (a run cut by
+    --max-minutes keeps it, to resume)."""
     overwrite: bool = False
     """Write into an `out` folder `train` did not make, and start afresh: the checkpoint, model,
     log and summary of an earlier run there are replaced (other files are left alone)."""
@@ -289,6 +295,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             replace(cfg.data, split="train", limit=1), []))
         check_coverage(cfg.rationales, records, train_ex)
     items = build_items(task, train_ex, mode, cfg.labels, records, cfg.weights.temperature)
+    log.info("train: %d training examples, %d dev examples (they choose the checkpoint)",
+             len(items), len(dev))
     check_model_name(cfg.student, "student")
     # Everything checked: only now is the folder made and marked as train's.
     if main_process:
@@ -308,6 +316,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             "explains": names_words and cfg.weights.alpha < 1,
             "two_pass": cfg.two_pass, "channel": cfg.channel, "pooling": cfg.pooling,
             "channel_options": asdict(cfg.channel_options)}
+    if task.name == "generic":  # evaluate and predict read new files with the same fields
+        meta["fields"] = asdict(cfg.data.fields)
     torch.manual_seed(cfg.seed)
     student = build_student(cfg, task, meta)
     if cfg.freeze_embeddings:
@@ -330,7 +340,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         warmup_steps=max(1, total // 10), decay_from_start=False, weight_decay=0.01,
         seed=cfg.seed, eval_every=cfg.eval_every, patience=cfg.patience,
         checkpoint_every=cfg.checkpoint_every, grad_accum=cfg.grad_accum, bf16=cfg.bf16,
-        overwrite=cfg.overwrite, progress=progress, desc=f"train ({cfg.mode})")
+        overwrite=cfg.overwrite, progress=progress, desc=f"train ({cfg.mode})",
+        keep_checkpoint=cfg.keep_checkpoint)
     settings = json.loads(json.dumps(asdict(cfg)))
     settings["inputs"] = inputs_digest(replace(cfg.data, split="train"), rationales=cfg.rationales)
     trainer = StudentTrainer(student, cfg, mode, dev, lambda: build_student(cfg, task, dict(meta)),
