@@ -49,7 +49,7 @@ def trained(student_world, tmp_path_factory):
     cfg = TrainConfig(out=str(out), data=DataSpec("cqa", str(student_world["dss"]), "train"),
                       rationales=str(student_world["rationales"]),
                       student=str(student_world["encoder"]), mode="rationale", lr=2e-3,
-                      batch_size=12, epochs=1)
+                      batch_size=12, epochs=1, channel="tag")  # tag: a student that names words
     return train(cfg, progress=False)
 
 
