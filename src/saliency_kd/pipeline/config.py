@@ -139,10 +139,12 @@ AttributionCfg = section(
     AttributeConfig, "AttributionCfg", Strict, exclude=(*_RUN_DECIDES, "method"),
     methods=(list[str], Field(["saliency"], min_length=1,
                               description="the first method's rationales train the students")),
-    controls=(list[Literal["random", "gold-answer", "gold-evidence"]], Field(
+    controls=(list[Literal["random", "gold-answer", "gold-evidence", "teacher-no-answer",
+                           "gold-evidence-no-answer"]], Field(
         [], description="control rationales derived from the first method's file (k random "
-        "content words / the gold answer's words / the human evidence words); every rationale "
-        "mode also trains on each")),
+        "content words / the gold answer's words / the human evidence words / the teacher's "
+        "top k or the evidence without the answer's words); every rationale mode also trains "
+        "on each")),
     control_seed=(int, Field(0, description="seed of the random control (the `seed` of "
                              "`saliency-kd rationales`)")),
     derived=(list[DerivedCfg], Field([], description="more rationale sources re-selected from "
