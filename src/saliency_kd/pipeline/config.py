@@ -75,6 +75,10 @@ class DataCfg(Strict):
                                   "file only (anli1, esnli): this many examples, drawn once "
                                   "with a fixed seed, are the test set and the rest the "
                                   "training pool (default: 80/20)")
+    also_test: list[Literal["test", "valid", "dev", "heldout"]] = Field(
+        [], description="more splits every final student and the teacher are also scored on, "
+        "each its own cached stage beside the test evaluation (e.g. [heldout] on the demo: "
+        "stories with people and places no training story names)")
     resample: bool = Field(False, description="every student seed draws its own training "
                            "examples and dev carve-out from the training pool, so intervals "
                            "over seeds include which examples were labelled (default: every "
@@ -271,6 +275,7 @@ class RunConfig(Strict):
             raise ValueError(f"faithfulness: '{self.data.task}' generates its answer; "
                              "comprehensiveness and sufficiency need a probability over "
                              "candidate answers")
+        _check_also_test(self)
         te, ft = self.teacher_eval, self.teacher.finetune
         if te.full_schedule and not (ft and ft.max_steps):
             raise ValueError("teacher_eval.full_schedule: teacher.finetune.max_steps is not set, "
@@ -329,6 +334,26 @@ def _check_primary(cfg: RunConfig) -> None:
                              f"seed(s); a primary comparison needs at least {PRIMARY_SEEDS}")
     if p.row == p.baseline:
         raise ValueError("primary.baseline: the row is compared with itself")
+
+
+def _check_also_test(cfg: RunConfig) -> None:
+    """Each extra split once, none the test split itself, none filed where another teacher
+    evaluation is (stages.json keys them by split: `test` is the main one, `dev` dev_limit's)."""
+    d = cfg.data
+    for i, split in enumerate(d.also_test):
+        if split in d.also_test[:i]:
+            raise ValueError(f"data.also_test: '{split}' is given twice")
+        if split == d.test_split:
+            raise ValueError(f"data.also_test: '{split}' is data.test_split already")
+        if split == "test":
+            raise ValueError("data.also_test: 'test' names the teacher's main evaluation; make "
+                             "it data.test_split and score the other split here")
+        if split == "dev" and cfg.teacher_eval.dev_limit:
+            raise ValueError("data.also_test: 'dev' is where teacher_eval.dev_limit scores the "
+                             "teacher; keep one of them")
+        if split == "heldout" and d.task != "demo":
+            raise ValueError(f"data.also_test: 'heldout' is a split of the demo task, not of "
+                             f"{d.task}")
 
 
 def _check_group(g: StudentsCfg, key: str, known: list[str], sizes: list[int]) -> None:
