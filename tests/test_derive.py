@@ -1,5 +1,6 @@
-"""Derived rationale files: another k from stored scores, the random / gold-answer controls and
-the gold-evidence positive control."""
+"""Derived rationale files: another k from stored scores, the random / gold-answer controls,
+the gold-evidence positive control, and the teacher's words and the evidence without the
+answer's."""
 
 from __future__ import annotations
 
@@ -188,7 +189,9 @@ def test_gold_evidence_control_counts_empty_rationales_and_refuses_all_empty(sou
 
 def test_errors_name_file_line_and_field(source, tmp_path):
     spec, path = source
-    with pytest.raises(UnknownNameError, match="gold-answer, gold-evidence, random, teacher"):
+    with pytest.raises(UnknownNameError, match="gold-answer, gold-evidence, "
+                                               "gold-evidence-no-answer, random, teacher, "
+                                               "teacher-no-answer"):
         derive(DeriveConfig(str(path), str(tmp_path / "x.jsonl"), spec, "shuffle"))
     with pytest.raises(ConfigError, match="'out'"):
         derive(DeriveConfig(str(path), str(path), spec))
@@ -248,3 +251,73 @@ def test_an_existing_out_is_replaced_only_when_ours_with_these_settings(source, 
     assert out.read_bytes() != before
     assert main([*argv, "--overwrite"]) == 0
     assert len(notes.read_text().splitlines()) == 24
+
+
+@pytest.fixture
+def demo_source(tmp_path):
+    """A rationale file over 30 demo stories whose scores rank the answer's place first (as the
+    demo's teacher mostly does), then the other words in a seeded order."""
+    import random
+
+    spec = DataSpec("demo", None, "train", 30)
+    task, examples = load_examples(spec)
+    path = tmp_path / "demo-sal.jsonl"
+    with path.open("w") as fh:
+        for ex in examples:
+            words = [w for s in content_segments(task.prompt(ex)) for _, w in s.indexed()]
+            rng = random.Random(ex.id)
+            scores = [1.0 if w == ex.label else round(rng.random() * 0.9, 6) for w in words]
+            fh.write(json.dumps({"id": ex.id, "prediction": ex.label, "method": "saliency",
+                                 "words": [[w, s] for w, s in zip(words, scores)],
+                                 "rationale_index": []}) + "\n")
+    return spec, path, examples
+
+
+def test_teacher_no_answer_keeps_k_of_the_teachers_words_without_the_answer(demo_source,
+                                                                           tmp_path):
+    spec, path, examples = demo_source
+    cfg = RationaleConfig(top_k=5)
+    recs = _read(derive(DeriveConfig(str(path), str(tmp_path / "t.jsonl"), spec,
+                                     "teacher-no-answer", cfg))["out"])
+    full = _read(derive(DeriveConfig(str(path), str(tmp_path / "f.jsonl"), spec, "teacher",
+                                     cfg))["out"])
+    assert all(ex.label in r["rationale"] for r, ex in zip(full, examples))  # the premise
+    for r, f, t, ex in zip(recs, full, _read(path), examples):
+        words = [w for w, _ in t["words"]]
+        assert ex.label not in r["rationale"]  # neither the choice nor the story's mention
+        n_eligible = sum(eligible(w, cfg) and w != ex.label for w in words)
+        assert len(r["rationale_index"]) == min(5, n_eligible) == 5
+        # the teacher's own ranking of the other words: its top 4 besides the answer stay
+        assert set(f["rationale_index"]) - set(r["rationale_index"]) == \
+            {i for i in f["rationale_index"] if words[i] == ex.label}
+        assert r["words"] == [[w, 0.0 if w == ex.label else s] for w, s in t["words"]]
+        assert r["derived"] == {"from": "saliency", "source": "teacher-no-answer"}
+
+
+def test_gold_evidence_no_answer_is_the_evidence_less_the_answer(demo_source, tmp_path):
+    spec, path, examples = demo_source
+    ev = _read(derive(DeriveConfig(str(path), str(tmp_path / "e.jsonl"), spec,
+                                   "gold-evidence"))["out"])
+    no = _read(derive(DeriveConfig(str(path), str(tmp_path / "n.jsonl"), spec,
+                                   "gold-evidence-no-answer"))["out"])
+    for e, n, ex in zip(ev, no, examples):
+        assert n["rationale_index"] == [i for i in e["rationale_index"]
+                                        if e["words"][i][0] != ex.label]
+        # the person and the object of the answering fact, in the story and the question
+        assert set(n["rationale"]) == set(ex.evidence) - {ex.label}
+        assert n["method"] == "gold-evidence-no-answer"
+
+
+def test_gold_evidence_no_answer_refuses_evidence_that_is_only_the_answer(source, tmp_path):
+    spec, path = source  # the tiny CQA's explanations name the answer and nothing else
+    with pytest.raises(ConfigError, match="other than the answer's"):
+        derive(DeriveConfig(str(path), str(tmp_path / "n.jsonl"), spec,
+                            "gold-evidence-no-answer"))
+
+
+def test_cli_offers_the_no_answer_sources(demo_source, tmp_path, capsys):
+    _, path, _ = demo_source
+    out = tmp_path / "t.jsonl"
+    assert main(["rationales", "--from", str(path), "--task", "demo", "--limit", "30",
+                 "--source", "teacher-no-answer", "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["mean_length"] == 5

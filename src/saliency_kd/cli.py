@@ -60,7 +60,7 @@ def _rationales_args(p: argparse.ArgumentParser) -> None:
 
 
 @verb("rationales", "derive a rationale file: another k, or a random / gold-answer / "
-      "gold-evidence control",
+      "gold-evidence control, or the teacher's or the evidence's without the answer",
       _rationales_args)
 def cmd_rationales(a: argparse.Namespace) -> int:
     from .attribution.derive import DeriveConfig, derive

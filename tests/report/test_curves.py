@@ -113,3 +113,13 @@ def test_plot_writes_a_png(tmp_path):
     assert one.stat().st_size > 5000
     with pytest.raises(ValueError):
         plot_curves(TWO_SEEDS, tmp_path / "none.png", task="svamp")
+
+
+def test_controls_follow_the_methods_within_a_channel():
+    sources = ["random", "gold-evidence-no-answer", "gold-evidence", "gold-answer",
+               "teacher-no-answer", "saliency"]
+    rows = curve_table([rec("standard", 0, 0.4)] +
+                       [rec("rationale", 0, 0.5, "attention", s) for s in sources])
+    assert [r["key"] for r in rows] == [
+        "standard", "attention@saliency", "attention@teacher-no-answer", "attention@gold-answer",
+        "attention@gold-evidence", "attention@gold-evidence-no-answer", "attention@random"]

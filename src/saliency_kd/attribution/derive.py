@@ -19,11 +19,20 @@ example without evidence gets an empty rationale.
 
 `teacher` re-selects the teacher's rationale from the stored word scores (another k, mass or
 filter) without running the teacher again.
+
+Two more controls ask whether a rationale helps by pointing at the answer or at the fact the
+question is about (the demo's teacher words and gold evidence both hold the answer's place):
+
+- `teacher-no-answer`: the teacher's top-k re-selected from its stored scores with every input
+  word spelled like the gold answer excluded (the answer's scores are stored as 0);
+- `gold-evidence-no-answer`: the `gold-evidence` words less those spelled like the answer (on
+  the demo: the person and the object of the answering fact).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +48,8 @@ from .rationales import RationaleConfig, eligible, select
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("teacher", "random", "gold-answer", "gold-evidence")
+SOURCES = ("teacher", "random", "gold-answer", "gold-evidence", "teacher-no-answer",
+           "gold-evidence-no-answer")
 LOCATED = ("derived_from", "source_file", "data.data_dir", "data.file")
 """Where the inputs live: a derived file is the same for identical copies elsewhere."""
 
@@ -55,11 +65,13 @@ class DeriveConfig:
     data: DataSpec = field(default_factory=DataSpec)
     """The data the source file was made from (gold labels and the input's structure)."""
     source: str = opt("teacher", choices=lambda: list(SOURCES))
-    """`teacher` (re-select from the stored scores), `random` or `gold-answer` (controls), or
-    `gold-evidence` (positive control: every input word of the human evidence, no top-k cut)."""
+    """`teacher` (re-select from the stored scores), `random` or `gold-answer` (controls),
+    `gold-evidence` (positive control: every input word of the human evidence, no top-k cut),
+    or `teacher-no-answer` / `gold-evidence-no-answer` (those without the answer's words)."""
     rationale: RationaleConfig = field(default_factory=RationaleConfig)
-    """Selection for `teacher` and `random`; `gold-answer` keeps the answer's words only and
-    `gold-evidence` all evidence words, whatever `top_k` or `mass` say."""
+    """Selection for `teacher`, `teacher-no-answer` and `random`; `gold-answer` keeps the
+    answer's words only and the `gold-evidence` sources all their words, whatever `top_k` or
+    `mass` say."""
     seed: int = 0
     """Seed of the `random` control (each example draws from its own seeded stream)."""
     overwrite: bool = False
@@ -105,6 +117,15 @@ def gold_answer_words(task: Task, ex: Example, words: list[str], cfg: RationaleC
     return kept or idx
 
 
+def answer_occurrences(task: Task, ex: Example, words: list[str], cfg: RationaleConfig,
+                       ) -> set[int]:
+    """Indices of every input word spelled like a word of the gold answer (the words
+    `gold_answer_words` finds, wherever they occur: on the demo the listed choice and the
+    story's mention of the place alike)."""
+    spelled = {words[i].lower() for i in gold_answer_words(task, ex, words, cfg)}
+    return {i for i, w in enumerate(words) if w.lower() in spelled}
+
+
 def gold_evidence_words(task: Task, ex: Example) -> list[int]:
     """Indices of the input words that humans marked as evidence, in input order.
 
@@ -129,6 +150,13 @@ def derive_record(rec: dict[str, Any], task: Task, ex: Example, cfg: DeriveConfi
     out = dict(rec)
     if cfg.source == "teacher":
         chosen = select(words, [float(s) for _, s in rec["words"]], cfg.rationale)
+    elif cfg.source == "teacher-no-answer":
+        answer = answer_occurrences(task, ex, words, cfg.rationale)
+        scores = [0.0 if i in answer else float(s) for i, (_, s) in enumerate(rec["words"])]
+        # the answer's words are no candidates (a non-finite score is never selected)
+        chosen = select(words, [math.nan if i in answer else s for i, s in enumerate(scores)],
+                        cfg.rationale)
+        out["words"] = [[w, s] for w, s in zip(words, scores)]
     elif cfg.source == "random":
         rng = random.Random(f"{cfg.seed}:{ex.id}")  # independent of file order and --limit
         scores = [round(rng.random(), 6) for _ in words]
@@ -136,8 +164,13 @@ def derive_record(rec: dict[str, Any], task: Task, ex: Example, cfg: DeriveConfi
         out["words"] = [[w, s] for w, s in zip(words, scores)]
         out["method"] = "random"
     else:
-        chosen = (gold_answer_words(task, ex, words, cfg.rationale)
-                  if cfg.source == "gold-answer" else gold_evidence_words(task, ex))
+        if cfg.source == "gold-answer":
+            chosen = gold_answer_words(task, ex, words, cfg.rationale)
+        else:
+            chosen = gold_evidence_words(task, ex)
+            if cfg.source == "gold-evidence-no-answer":
+                answer = answer_occurrences(task, ex, words, cfg.rationale)
+                chosen = [i for i in chosen if i not in answer]
         out["words"] = [[w, 1.0 if i in chosen else 0.0] for i, w in enumerate(words)]
         out["method"] = cfg.source
     out["rationale"] = [words[i] for i in chosen]
@@ -185,6 +218,10 @@ def derive(cfg: DeriveConfig) -> dict[str, Any]:
         raise ConfigError("source", f"no example of {cfg.data.task} has gold evidence words in "
                           "its input; the gold-evidence control needs examples with annotated "
                           "evidence or human explanations")
+    if cfg.source == "gold-evidence-no-answer" and empty == len(out_recs):
+        raise ConfigError("source", f"no example of {cfg.data.task} has gold evidence words "
+                          "in its input other than the answer's; the gold-evidence-no-answer "
+                          "control needs evidence beyond the answer")
     write_jsonl_atomic(out, out_recs, settings)
     summary = {"out": str(out), "records": len(out_recs), "source": cfg.source,
                "empty_rationales": empty,

@@ -14,7 +14,7 @@ from .generic import FieldMap, require_two_labels
 from .hub import load_hub
 from .tasks import NLI_LABELS, Segment, Task, get_task, render, task_names
 
-SPLITS = ("train", "dev", "test", "valid")
+SPLITS = ("train", "dev", "test", "valid", "heldout")
 
 
 @dataclass
@@ -26,7 +26,8 @@ class DataSpec:
     data_dir: str | None = "../shared/data/dss"
     """Root of the Distilling step-by-step layout, or `hub` for the Hugging Face Hub."""
     split: str = opt("train", choices=lambda: list(SPLITS))
-    """train, test, valid, or dev (a seeded 10% carve-out of train)."""
+    """train, test, valid, dev (a seeded 10% carve-out of train), or heldout (demo: stories
+    from their own seed with people and places no other split names)."""
     limit: PositiveInt | None = None
     """Keep only the first N examples of the split. YAML (run): data.train_limit,
     data.test_limit."""
@@ -58,6 +59,8 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
     """Resolve a DataSpec into the task and its examples (first `limit` of the split)."""
     if spec.split not in SPLITS:
         raise ConfigError("split", f"'{spec.split}' is not one of {', '.join(SPLITS)}")
+    if spec.split == "heldout" and spec.task != "demo":
+        raise ConfigError("split", f"'heldout' is a split of the demo task, not of {spec.task}")
     if spec.limit is not None and spec.limit < 1:
         raise ConfigError("limit", f"must be a positive number, got {spec.limit}")
     if spec.task == "generic":

@@ -20,6 +20,14 @@ OBJECTS = ["keys", "phone", "wallet", "book", "umbrella", "glasses", "camera", "
            "laptop", "watch", "passport", "guitar", "map", "notebook", "ring"]
 PLACES = ["drawer", "kitchen", "garage", "basket", "office", "garden", "closet", "car",
           "backpack", "attic", "cellar", "library", "shelf", "bedroom", "suitcase", "box"]
+# The held-out split's world: people and places none of the other splits name (objects are
+# shared), so a student scored on it cannot have learnt its answers' words.
+HELDOUT_PEOPLE = ["Alice", "Bruno", "Clara", "Diego", "Emma", "Felix", "Greta", "Henry", "Ines",
+                  "Jakob", "Karl", "Lena", "Marco", "Nora", "Otto", "Petra", "Quentin", "Ruth",
+                  "Simon", "Tessa"]
+HELDOUT_PLACES = ["cupboard", "pantry", "hallway", "basement", "locker", "wardrobe", "trunk",
+                  "cabinet", "studio", "barn", "shed", "porch", "nightstand", "crate", "desk",
+                  "dresser"]
 FACT_TEMPLATES = [
     "{p} left the {o} in the {l}.",
     "{p} put the {o} in the {l}.",
@@ -28,21 +36,24 @@ FACT_TEMPLATES = [
 ]
 QUESTIONS = ["Where is the {o} that {p} has?", "Where did {p} put the {o}?",
              "In which place is the {o} of {p}?"]
-SPLIT_SEEDS = {"train": 11, "test": 22, "valid": 33}
-SPLIT_SIZES = {"train": 600, "test": 200, "valid": 200}
+SPLIT_SEEDS = {"train": 11, "test": 22, "valid": 33, "heldout": 44}
+SPLIT_SIZES = {"train": 600, "test": 200, "valid": 200, "heldout": 1000}
+WORLDS = {"heldout": (HELDOUT_PEOPLE, HELDOUT_PLACES)}
+"""Splits with their own people and places; the others draw from PEOPLE and PLACES."""
 
 
 def make_example(rng: random.Random, index: int, split: str) -> Example:
+    all_people, all_places = WORLDS.get(split, (PEOPLE, PLACES))
     n_facts = rng.randint(3, 4)
-    people = rng.sample(PEOPLE, n_facts)
+    people = rng.sample(all_people, n_facts)
     objects = rng.sample(OBJECTS, n_facts)
-    places = rng.sample(PLACES, n_facts)
+    places = rng.sample(all_places, n_facts)
     facts = [rng.choice(FACT_TEMPLATES).format(p=p, o=o, l=loc)
              for p, o, loc in zip(people, objects, places)]
     k = rng.randrange(n_facts)
     question = rng.choice(QUESTIONS).format(p=people[k], o=objects[k])
     # Choices: every place of the story (so each is plausible) plus unused ones, shuffled.
-    extra = rng.sample([x for x in PLACES if x not in places], 5 - n_facts)
+    extra = rng.sample([x for x in all_places if x not in places], 5 - n_facts)
     choices = places + extra
     rng.shuffle(choices)
     story = " ".join(facts)
@@ -58,7 +69,8 @@ def make_example(rng: random.Random, index: int, split: str) -> Example:
 
 
 def generate(split: str, n: int | None = None) -> list[Example]:
-    """The demo split: deterministic for a given split name."""
+    """The demo split: deterministic for a given split name. `heldout` (1,000 stories) has its
+    own seed and its own people and places (WORLDS)."""
     base = "train" if split == "dev" else split
     rng = random.Random(SPLIT_SEEDS[base])
     return [make_example(rng, i, base) for i in range(n or SPLIT_SIZES[base])]

@@ -80,6 +80,10 @@ class DataCfg(Strict):
                                   "file only (anli1, esnli): this many examples, drawn once "
                                   "with a fixed seed, are the test set and the rest the "
                                   "training pool (default: 80/20)")
+    also_test: list[Literal["test", "valid", "dev", "heldout"]] = Field(
+        [], description="more splits every final student and the teacher are also scored on, "
+        "each its own cached stage beside the test evaluation (e.g. [heldout] on the demo: "
+        "stories with people and places no training story names)")
     resample: bool = Field(False, description="every student seed draws its own training "
                            "examples and dev carve-out from the training pool, so intervals "
                            "over seeds include which examples were labelled (default: every "
@@ -144,10 +148,12 @@ AttributionCfg = section(
     AttributeConfig, "AttributionCfg", Strict, exclude=(*_RUN_DECIDES, "method"),
     methods=(list[str], Field(["saliency"], min_length=1,
                               description="the first method's rationales train the students")),
-    controls=(list[Literal["random", "gold-answer", "gold-evidence"]], Field(
+    controls=(list[Literal["random", "gold-answer", "gold-evidence", "teacher-no-answer",
+                           "gold-evidence-no-answer"]], Field(
         [], description="control rationales derived from the first method's file (k random "
-        "content words / the gold answer's words / the human evidence words); every rationale "
-        "mode also trains on each")),
+        "content words / the gold answer's words / the human evidence words / the teacher's "
+        "top k or the evidence without the answer's words); every rationale mode also trains "
+        "on each")),
     control_seed=(int, Field(0, description="seed of the random control (the `seed` of "
                              "`saliency-kd rationales`)")),
     derived=(list[DerivedCfg], Field([], description="more rationale sources re-selected from "
@@ -274,6 +280,7 @@ class RunConfig(Strict):
             raise ValueError(f"faithfulness: '{self.data.task}' generates its answer; "
                              "comprehensiveness and sufficiency need a probability over "
                              "candidate answers")
+        _check_also_test(self)
         te, ft = self.teacher_eval, self.teacher.finetune
         if te.full_schedule and not (ft and ft.max_steps):
             raise ValueError("teacher_eval.full_schedule: teacher.finetune.max_steps is not set, "
@@ -332,6 +339,26 @@ def _check_primary(cfg: RunConfig) -> None:
                              f"seed(s); a primary comparison needs at least {PRIMARY_SEEDS}")
     if p.row == p.baseline:
         raise ValueError("primary.baseline: the row is compared with itself")
+
+
+def _check_also_test(cfg: RunConfig) -> None:
+    """Each extra split once, none the test split itself, none filed where another teacher
+    evaluation is (stages.json keys them by split: `test` is the main one, `dev` dev_limit's)."""
+    d = cfg.data
+    for i, split in enumerate(d.also_test):
+        if split in d.also_test[:i]:
+            raise ValueError(f"data.also_test: '{split}' is given twice")
+        if split == d.test_split:
+            raise ValueError(f"data.also_test: '{split}' is data.test_split already")
+        if split == "test":
+            raise ValueError("data.also_test: 'test' names the teacher's main evaluation; make "
+                             "it data.test_split and score the other split here")
+        if split == "dev" and cfg.teacher_eval.dev_limit:
+            raise ValueError("data.also_test: 'dev' is where teacher_eval.dev_limit scores the "
+                             "teacher; keep one of them")
+        if split == "heldout" and d.task != "demo":
+            raise ValueError(f"data.also_test: 'heldout' is a split of the demo task, not of "
+                             f"{d.task}")
 
 
 def _check_group(g: StudentsCfg, key: str, known: list[str], sizes: list[int]) -> None:

@@ -216,7 +216,8 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     draws = sorted({s for g in cfg.groups for s in g.seeds}) if cfg.data.resample else None
     train_spec = spec("train", train_limit, draws)
     if not dry:
-        for each in (train_spec, test_spec):  # bad data fails now, before a teacher is loaded
+        for each in (train_spec, test_spec, *(spec(x, None) for x in cfg.data.also_test)):
+            # bad data fails now, before a teacher is loaded
             load_examples(each)
         for students in groups:  # and a channel a student cannot take, not hours later
             students.check_channels()
@@ -273,7 +274,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         run's own teacher, kept for attribution), else the stage loads it and lets it go."""
         data = test_spec if split == cfg.data.test_split and limit == cfg.data.test_limit \
             else spec(split, limit)
-        payload = {"teacher": t_id, "data": test_id if data is test_spec else data_id,
+        payload = {"teacher": t_id, "data": test_id if data is test_spec else _data_id(cfg, data),
                    "split": split, "limit": limit}
         label = "teacher-eval" + ("" if name == "test" else f"-{name}")
         d = stages.path(label, payload)
@@ -294,6 +295,8 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         if stages.done(d) else RUN_TIME
     if te.dev_limit:
         eval_stage("dev", teacher_cfg, teacher_id, "dev", te.dev_limit, load=get_teacher)
+    for split in cfg.data.also_test:  # the teacher's figure on each extra split
+        eval_stage(split, teacher_cfg, teacher_id, split, None, load=get_teacher)
     write_index()
 
     # ---- 3. attribution on the training split ------------------------------------------------
@@ -374,7 +377,10 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
             {k: row[k] for k in ("group", "student", "name", "mode", "channel", "source",
                                  "n_train")} |
             {"runs": [{"seed": r["seed"], "train_dir": _rel(root, r["train_dir"]),
-                       "eval_dir": _rel(root, r["eval_dir"])} for r in row["runs"]]}
+                       "eval_dir": _rel(root, r["eval_dir"])} |
+                      ({"also_eval_dirs": {k: _rel(root, x) for k, x in
+                                           r["also_eval_dirs"].items()}}
+                       if "also_eval_dirs" in r else {}) for r in row["runs"]]}
             for row in student_rows + rows]
         index["tuning"] = [{**c, "tried": [{**x, "train_dir": _rel(root, x["train_dir"])}
                                            for x in c["tried"]]} for c in tuning + choices]

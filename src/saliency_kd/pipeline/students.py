@@ -220,7 +220,8 @@ class StudentStages:
 
     def evaluate(self, row: Row, n: int | None, limit: int | None, seed: int,
                  choice: dict[str, Any]) -> dict[str, Any]:
-        """Train (or find cached) one final run and evaluate it on the test split."""
+        """Train (or find cached) one final run and evaluate it on the test split (and on each
+        of `data.also_test`)."""
         from ..evaluate import evaluate
 
         cfg = self.cfg
@@ -239,13 +240,41 @@ class StudentStages:
                      out=e / "metrics.json", batch_size=self.group.eval_batch_size,
                      progress=self.progress, device=device)
             self.stages.finish(e, payload)
+        also = {split: self.evaluate_on(d, split, row, n, seed) for split in cfg.data.also_test}
+        extra = {"also": {k: m for k, (_, m) in also.items()},
+                 "also_eval_dirs": {k: str(x) for k, (x, _) in also.items()}} if also else {}
         if not (self.stages.done(d) and self.stages.done(e)):  # a plan: not run yet
             return {"seed": seed, "train_dir": str(d), "eval_dir": str(e), "n_train": n,
-                    "metrics": {"accuracy": RUN_TIME, "n": RUN_TIME}}
+                    "metrics": {"accuracy": RUN_TIME, "n": RUN_TIME}, **extra}
         summary = read_json(d / "train_summary.json")
         return {"seed": seed, "train_dir": str(d), "eval_dir": str(e),
                 "n_train": summary["train_n"],
-                "metrics": read_json(e / "metrics.json")}
+                "metrics": read_json(e / "metrics.json"), **extra}
+
+    def evaluate_on(self, d: Path | None, split: str, row: Row, n: int | None, seed: int,
+                    ) -> tuple[Path | None, dict[str, Any]]:
+        """The trained run `d` also scored on a whole extra split (`data.also_test`): its
+        directory and metrics."""
+        from ..data import inputs_digest
+        from ..evaluate import evaluate
+
+        spec = self.spec(split, None)
+        payload = {"train": d.name if d else RUN_TIME, "split": split, "limit": None}
+        content = inputs_digest(spec)
+        if content:  # the split's file content, where it has a file
+            payload["data"] = content
+        e = self.stages.path(f"evaluate-{split}", payload)
+        device = resolve_device(self.group.device)
+        if self.stages.start(e, f"evaluate-{split}-{self.prefix}{row.name}" +
+                             (f"-n{n}" if n else "") + f"-s{seed}",
+                             {"device": device, "split": split}):
+            evaluate(d / "model", spec, out=e / "metrics.json",
+                     batch_size=self.group.eval_batch_size, progress=self.progress,
+                     device=device)
+            self.stages.finish(e, payload)
+        if not self.stages.done(e):  # a plan: not run yet
+            return e, {"accuracy": RUN_TIME, "n": RUN_TIME}
+        return e, read_json(e / "metrics.json")
 
 
 def resolved_channel(row: Row, train_dir: str) -> str | None:

@@ -50,9 +50,14 @@ def curve_key(rec: dict) -> str:
     return key + "+kd" if mode == "rationale+kd" else key
 
 
+# Within a channel: attribution methods, the teacher's words without the answer, the answer
+# alone, gold evidence (with, then without the answer), then the random control.
+SOURCE_RANK = {"teacher-no-answer": 1, "gold-answer": 2, GOLD: 3, "gold-evidence-no-answer": 4,
+               RANDOM: 5}
+
+
 def _source_rank(source: str | None) -> int:
-    # Within a channel: attribution methods, then gold evidence, then the random control.
-    return {GOLD: 1, RANDOM: 2}.get(source or "", 0)
+    return SOURCE_RANK.get(source or "", 0)
 
 
 def _row_order(row: dict) -> tuple:
@@ -113,7 +118,7 @@ def _style(row: dict) -> dict:
     """Standard is the reference line; the controls are told apart by their dashes."""
     if row["key"] == "standard":
         return {"color": "black", "lw": 2.6, "ls": "-", "zorder": 3}
-    ls = {RANDOM: "--", GOLD: ":"}.get(row["source"] or "", "-")
+    ls = {RANDOM: "--", GOLD: ":", "gold-evidence-no-answer": ":"}.get(row["source"] or "", "-")
     return {"lw": 1.4, "ls": ls}
 
 

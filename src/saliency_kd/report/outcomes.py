@@ -4,7 +4,8 @@ One gzip'd JSON file per study (docs/results/outcomes/<name>.json.gz): the test 
 order (once), the gold labels, then per evaluated run (row, size, seed) the predicted answer of
 every test example and whether it is right, and the teacher's on the same examples. Correctness
 is stored as a string of 0/1 (gzip packs it to about a bit per example); predictions as the
-answer text, which gzip packs to the size of the label set.
+answer text, which gzip packs to the size of the label set. The outcomes of an extra split
+(`data.also_test`, e.g. the demo's heldout stories) have the same format, their split named.
 """
 
 from __future__ import annotations
@@ -41,17 +42,25 @@ def _aligned(path: Path, ids: list[str], preds: list[dict[str, Any]]) -> list[di
     return [by_id[i] for i in ids]
 
 
-def collect(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
+def collect(run_dir: str | Path, name: str | None = None, split: str | None = None,
+            ) -> dict[str, Any]:
     """The outcomes of one finished (or partly finished) `run` directory: every evaluated
-    student run in its index (stages.json) and the teacher's test evaluation."""
+    student run in its index (stages.json) and the teacher's test evaluation; with `split`,
+    their evaluations on that extra split (`data.also_test`) instead, in the same format."""
     root = Path(run_dir)
     index = read_json(root / "stages.json")
     config = read_json(root / "config.json")
-    teacher_file = root / index["teacher_evals"]["test"]
+    evals = index["teacher_evals"]
+    if split is not None and split not in config["data"].get("also_test", []):
+        raise DataError(root / "stages.json", None, "teacher_evals", f"no '{split}' "
+                        "evaluation in this run (data.also_test: "
+                        f"{config['data'].get('also_test', [])})")
+    teacher_file = root / evals[split or "test"]
     teacher_preds = read_json(teacher_file)["predictions"]
     ids = [str(p["id"]) for p in teacher_preds]
     out: dict[str, Any] = {
         "format": FORMAT, "name": name or root.name, "task": config["data"]["task"],
+        "split": split or config["data"].get("test_split", "test"),
         "data": config["data"], "primary": config.get("primary"),
         "test": {"n": len(ids), "ids_sha256": ids_digest(ids), "ids": ids,
                  "labels": [p["label"] for p in teacher_preds]},
@@ -60,8 +69,10 @@ def collect(run_dir: str | Path, name: str | None = None) -> dict[str, Any]:
         "runs": []}
     for row in index.get("students", []):
         for run in row["runs"]:
-            pred_file = root / run["eval_dir"] / "metrics.predictions.jsonl"
-            if not pred_file.exists():  # a stopped study: this run is not evaluated yet
+            eval_dir = run["eval_dir"] if split is None else \
+                run.get("also_eval_dirs", {}).get(split)
+            pred_file = root / str(eval_dir) / "metrics.predictions.jsonl"
+            if eval_dir is None or not pred_file.exists():  # a stopped study: not evaluated yet
                 continue
             preds = _aligned(pred_file, ids, read_json_lines(pred_file, ("id", "correct")))
             out["runs"].append({
