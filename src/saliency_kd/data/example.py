@@ -26,3 +26,9 @@ class Example:
     """Gold evidence words (the embedded demo data annotates them)."""
     source: str = ""
     """`path:line` the example came from, for error messages downstream."""
+    llm_answer: str | None = None
+    """The large LM's answer after its rationale (DSS files), as one of the task's labels where
+    it names one: the `dss` mode's label for an unlabeled-pool example."""
+    pool: bool = False
+    """An example of the unlabeled pool: `label`, `explanations` and `evidence` are blank, and
+    a student learns a teacher's answer for it (`data.pool`)."""
