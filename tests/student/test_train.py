@@ -481,6 +481,10 @@ def test_pool_needs_the_teachers_file(student_world, tmp_path):
     with pytest.raises(ConfigError, match="rationales"):
         _cfg(student_world, "encoder", tmp_path / "x", data=data, mode="standard",
              rationales=None).validate()
+    with pytest.raises(ConfigError, match="unlabeled_limit"):
+        _cfg(student_world, "encoder", tmp_path / "x", mode="standard",
+             data=DataSpec("cqa", str(student_world["dss"]), "train", unlabeled_limit=5)
+             ).validate()
     with pytest.raises(ConfigError, match="min_confidence"):
         _cfg(student_world, "encoder", tmp_path / "x", mode="standard",
              min_confidence=0.5).validate()

@@ -22,7 +22,7 @@ from ..artifact import check_output_dir, claim_output_dir
 from ..atomic import write_dir_atomic, write_json_atomic
 from ..attribution.attribute import split_ids
 from ..data import DataSpec, inputs_digest
-from ..data.pool import data_settings
+from ..data.pool import check_pool_spec, data_settings
 from ..errors import ConfigError
 from ..models import check_model_name
 from ..settings import Device, PositiveFloat, PositiveInt, Share, check, opt, resolve_device
@@ -144,6 +144,7 @@ class TrainConfig:
         if (mode & {"rationale", "kd"} or self.labels == "teacher") and not self.rationales:
             raise ConfigError("rationales", f"mode '{self.mode}' with labels '{self.labels}' "
                                             "needs the teacher's file from `saliency-kd attribute`")
+        check_pool_spec(self.data)
         if self.data.unlabeled and "dss" not in mode and not self.rationales:
             raise ConfigError("rationales", "the unlabeled pool learns the teacher's answers: "
                                             "give its file from `saliency-kd attribute`")
