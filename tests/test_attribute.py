@@ -235,3 +235,30 @@ def test_resume_follows_the_data_content_not_its_path(dss_dir, tmp_path):
     meta.write_text(json.dumps(old))
     attribute(_cfg(dss_dir, out, limit=12), teacher=teacher, progress=False)
     assert len(out.read_text().splitlines()) == 12
+
+
+def test_pool_records_carry_nothing_gold(dss_dir, tmp_path):
+    """The teacher answers and explains the unlabeled pool in the same pass as the labelled
+    examples; a pool record has no label and no correctness, the teacher check skips it, and
+    a larger pool extends the file (resumable)."""
+    teacher = make_teacher("llama")
+    out = tmp_path / "r.jsonl"
+    data = DataSpec("cqa", str(dss_dir), "train", limit=10, unlabeled="train", unlabeled_limit=6)
+    attribute(AttributeConfig(out=str(out), data=data, batch_size=4), teacher=teacher,
+              progress=False)
+    recs = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(recs) == 16
+    pool, labelled = recs[10:], recs[:10]
+    assert all(r["label"] is None and r["correct"] is None for r in pool)
+    assert all(r["target"] == r["prediction"] and r["candidate_scores"] for r in pool)
+    assert all(r["label"] and r["correct"] is not None for r in labelled)
+    check = json.loads(out.with_name("r.jsonl.teacher-check.json").read_text())["teacher_check"]
+    assert check["n"] == 10
+    data.unlabeled_limit = 8  # a larger pool: the file is extended, not started afresh
+    attribute(AttributeConfig(out=str(out), data=data, batch_size=4), teacher=teacher,
+              progress=False)
+    again = [json.loads(x) for x in out.read_text().splitlines()]
+    assert again[:16] == recs and len(again) == 18
+    with pytest.raises(ConfigError, match="gold"):
+        attribute(AttributeConfig(out=str(tmp_path / "g.jsonl"), data=data, target="gold"),
+                  teacher=teacher, progress=False)

@@ -31,6 +31,7 @@ RUN_DECIDES = {"out", "overwrite", "rationales", "source_file"}
 DATA = {"task": "task", "data_dir": "data_dir", "file": "file", "limit": "train_limit",
         "split": "test_split", "test_size": "test_size", "draw": "resample",
         **{k: k for k in ("train_file", "dev_file", "test_file")},
+        "unlabeled": "unlabeled", "unlabeled_limit": "unlabeled_limit",
         **{s.name: f"fields.{s.name}" for s in settings(DataSpec) if s.path[0] == "fields"}}
 # What a study varies: one value per verb call, a list in YAML.
 AS_LIST = {"method": "attribution.methods", "mode": "students.modes",

@@ -60,10 +60,13 @@ def split_dev(data: DataSpec, dev_limit: int | None) -> tuple[Any, list, list]:
         dev = [] if dev_limit == 0 else \
             load_examples(replace(data, split="dev", limit=dev_limit))[1]
         return task, train, dev
-    task, examples = load_examples(replace(data, split="train", limit=None))
+    task, examples = load_examples(replace(data, split="train", limit=None, unlabeled=None,
+                                           unlabeled_limit=None))
     held = dev_ids(examples)
     dev = [ex for ex in examples if ex.id in held][:dev_limit]
     train = [ex for ex in examples[: data.limit] if ex.id not in held]
+    if data.unlabeled:  # the pool: past the labelled examples, outside the carve-out, blank
+        train += [ex for ex in load_examples(replace(data, split="train"))[1] if ex.pool]
     return task, train, dev
 
 

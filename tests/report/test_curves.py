@@ -123,3 +123,21 @@ def test_controls_follow_the_methods_within_a_channel():
     assert [r["key"] for r in rows] == [
         "standard", "attention@saliency", "attention@teacher-no-answer", "attention@gold-answer",
         "attention@gold-evidence", "attention@gold-evidence-no-answer", "attention@random"]
+
+
+def test_rows_that_learn_the_pool_are_prefixed_and_kept_apart():
+    pool = {"pool": True}
+    assert curve_key({**rec("standard", 0, 0.4), **pool}) == "teacher-labels"
+    assert curve_key({**rec("kd", 0, 0.4), **pool}) == "teacher-labels+kd"
+    assert curve_key({**rec("rationale", 0, 0.4, "attention", "saliency"), **pool}) == \
+        "teacher-labels+attention@saliency"
+    assert curve_key({**rec("dss", 0, 0.4, "generate"), **pool}) == "teacher-labels+dss:generate"
+    table = curve_table([rec("standard", 0, 0.4), {**rec("standard", 0, 0.6), **pool},
+                         {**rec("rationale", 0, 0.7, "attention", "saliency"), **pool},
+                         {**rec("rationale", 0, 0.5, "attention", "random"), **pool}])
+    by_key = {r["key"]: r for r in table}
+    assert by_key["standard"]["mean"] == 0.4 and by_key["teacher-labels"]["mean"] == 0.6
+    assert by_key["teacher-labels"]["minus_standard"]["mean"] == pytest.approx(0.2)
+    # a pool row's random control is the pool row on random words
+    assert by_key["teacher-labels+attention@saliency"]["minus_random"]["mean"] == \
+        pytest.approx(0.2)

@@ -181,8 +181,19 @@ def test_causal_kd_matches_full_sequence_passes(student_world, mode):
 
 
 def test_teacher_labels(student_world, tmp_path):
-    train(_cfg(student_world, "encoder", tmp_path / "t", labels="teacher", epochs=1),
-          progress=False)
+    cfg = _cfg(student_world, "encoder", tmp_path / "t", labels="teacher", epochs=1)
+    train(cfg, progress=False)
+    from saliency_kd.training import split_dev
+
+    task, train_ex, _ = split_dev(cfg.data, cfg.dev_limit)
+    records = load_rationale_file(student_world["rationales"])
+    items = build_items(task, train_ex, parse_mode(cfg.mode), cfg.labels, records, 2.0)
+    # the student learnt the teacher's predictions, not the gold labels...
+    assert [it.label for it in items] == [records[ex.id]["prediction"] for ex in train_ex]
+    # ...which differ from gold somewhere, or this would test nothing
+    assert any(it.label != ex.label for it, ex in zip(items, train_ex))
+    summary = json.loads((tmp_path / "t" / "train_summary.json").read_text())
+    assert summary["train_n"] == len(items) and summary["steps"] > 0
 
 
 def test_combine_weights():
@@ -455,3 +466,58 @@ def test_the_progress_line_shows_no_best_before_a_dev_evaluation(dss_dir, tmp_pa
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "loss=" in line]
     assert len(lines) >= 2 and "best=" not in lines[0] and "best=-1" not in err
+
+
+def _corrupt_gold(src, dst, start: int):
+    """A copy of the DSS dir whose examples from `start` on have another gold answer."""
+    import shutil
+
+    shutil.copytree(src, dst)
+    path = dst / "cqa" / "cqa_train.json"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    for r in rows[start:]:
+        r["answer"] = next(c for c in r["choices"] if c != r["answer"])
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return dst
+
+
+@pytest.mark.parametrize("mode", ["standard", "kd"])
+def test_pool_gold_labels_never_reach_training(student_world, tmp_path, mode):
+    """The pool's gold labels changed in the data file: the same items, the same losses."""
+    from saliency_kd.training import split_dev
+
+    bad = _corrupt_gold(student_world["dss"], tmp_path / "corrupt", start=40)
+    logs, labels = [], []
+    for name, root in (("good", student_world["dss"]), ("bad", bad)):
+        data = DataSpec("cqa", str(root), "train", limit=40, unlabeled="train",
+                        unlabeled_limit=50)
+        cfg = _cfg(student_world, "encoder", tmp_path / name, data=data, mode=mode, epochs=1,
+                   dev_limit=0)
+        train(cfg, progress=False)
+        task, train_ex, _ = split_dev(data, 0)
+        assert sum(ex.pool for ex in train_ex) == 50
+        assert all(ex.label == "" and not ex.explanations for ex in train_ex if ex.pool)
+        items = build_items(task, train_ex, parse_mode(mode), "gold",
+                            load_rationale_file(student_world["rationales"]), 2.0)
+        labels.append([(it.example.id, it.label, it.soft_targets) for it in items])
+        logs.append([r["loss"] for r in _log(tmp_path / name)])
+        summary = json.loads((tmp_path / name / "train_summary.json").read_text())
+        assert (summary["train_n"], summary["pool_n"]) == (len(items) - 50, 50)
+    assert labels[0] == labels[1] and logs[0] == logs[1]
+    records = load_rationale_file(student_world["rationales"])
+    pool = [it for it in items if it.example.pool]
+    assert [it.label for it in pool] == [records[it.example.id]["prediction"] for it in pool]
+
+
+def test_pool_needs_the_teachers_file(student_world, tmp_path):
+    data = DataSpec("cqa", str(student_world["dss"]), "train", limit=40, unlabeled="train")
+    with pytest.raises(ConfigError, match="rationales"):
+        _cfg(student_world, "encoder", tmp_path / "x", data=data, mode="standard",
+             rationales=None).validate()
+    with pytest.raises(ConfigError, match="unlabeled_limit"):
+        _cfg(student_world, "encoder", tmp_path / "x", mode="standard",
+             data=DataSpec("cqa", str(student_world["dss"]), "train", unlabeled_limit=5)
+             ).validate()
+    with pytest.raises(ConfigError, match="min_confidence"):
+        _cfg(student_world, "encoder", tmp_path / "x", mode="standard",
+             min_confidence=0.5).validate()

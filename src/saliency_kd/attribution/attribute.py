@@ -7,6 +7,7 @@ answer (or the gold label), merge to words, select the rationale, and append the
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..artifact import (
 )
 from ..atomic import write_json_atomic
 from ..data import DataSpec, Example, Task, inputs_digest, load_examples
+from ..data.pool import data_settings
 from ..errors import ConfigError
 from ..progress import progress_bar
 from ..settings import PositiveInt, check, opt
@@ -72,6 +74,8 @@ class AttributeConfig:
         for k in ("out", "overwrite", "batch_size", "gradient_checkpointing"):
             d.pop(k)
         d["data"].pop("limit")  # a larger --limit extends a finished file
+        d["data"].pop("unlabeled_limit")  # and a larger pool
+        d["data"] = data_settings(d["data"])
         d["teacher"].pop("device")
         d["teacher"].pop("device_map")
         d["inputs"] = inputs_digest(self.data)  # the data by content: see LOCATED
@@ -91,7 +95,11 @@ def split_ids(data: DataSpec, examples: list[Example]) -> Callable[[], set[str]]
     def ids() -> set[str]:
         if data.limit is None and data.draw is None:
             return {ex.id for ex in examples}
-        return {ex.id for ex in load_examples(replace(data, limit=None, draw=None))[1]}
+        ids = {ex.id for ex in load_examples(replace(
+            data, limit=None, draw=None, unlabeled=None, unlabeled_limit=None))[1]}
+        if data.unlabeled:  # a pool file adds its own examples
+            ids |= {ex.id for ex in load_examples(data)[1] if ex.pool}
+        return ids
     return ids
 
 
@@ -117,8 +125,9 @@ def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: 
         rec = {
             "id": ex.id,
             "prediction": a["prediction"],
-            "label": ex.label,
-            "correct": task.is_correct(a["prediction"], ex.label),
+            # a pool example has no gold label: nothing gold-derived is written for it
+            "label": None if ex.pool else ex.label,
+            "correct": None if ex.pool else task.is_correct(a["prediction"], ex.label),
             "target": targets_text[i],
             "method": cfg.method,
             "words": [[w, rounded(s)] for w, s in zip(p.words, word_scores)],
@@ -162,6 +171,9 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     cfg.validate()
     torch.manual_seed(cfg.seed)
     task, examples = load_examples(cfg.data)
+    if cfg.target == "gold" and any(ex.pool for ex in examples):
+        raise ConfigError("target", "'gold' explains the gold label, and the unlabeled pool "
+                                    "has none: explain the teacher's prediction")
     dist = distributed.state(cpu=cfg.teacher.device == "cpu")
     rank, world = (dist.process_index, dist.num_processes) if dist else (0, 1)
     out = Path(cfg.out)
@@ -196,7 +208,8 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
             teacher = Teacher.load(cfg.teacher, task)
         if cfg.gradient_checkpointing:
             distributed.enable_attribution_checkpointing(teacher.model)
-        bar = progress_bar(total=sum(ex.id not in done for b in mine for ex in b),
+        total, start = sum(ex.id not in done for b in mine for ex in b), time.monotonic()
+        bar = progress_bar(total=total,
                            disable=not progress or rank != 0, desc=f"attribute ({cfg.method})",
                            unit="ex")
         for chunk in mine:
@@ -206,6 +219,9 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
             writer.write_batch(records)
             bar.update(len(records))
         bar.close()
+        seconds = time.monotonic() - start
+        log.info("%s: %d examples attributed in %.1f s (%.2f examples/s, answer and %s in "
+                 "one pass each)", out, total, seconds, total / max(seconds, 1e-9), cfg.method)
     elif not todo:
         log.info("%s: all %d examples already attributed", out, len(examples))
     if world > 1:
@@ -229,7 +245,7 @@ def write_teacher_check(out: Path, task: Task, examples: list[Example]) -> dict[
     prediction beside the gold label: no extra teacher pass) against chance, print the result
     (a plain warning when the teacher is not clearly ahead) and write it beside the file."""
     by_id = {r["id"]: r for r in read_jsonl_records(out, RECORD_FIELDS)}
-    seen = [ex for ex in examples if ex.id in by_id]
+    seen = [ex for ex in examples if ex.id in by_id and not ex.pool]  # the pool has no gold
     check = teacher_check(task, seen, [by_id[ex.id] for ex in seen])
     log.info("%s", check["message"])
     if check["warning"]:

@@ -40,6 +40,7 @@ from typing import Any
 
 from ..artifact import claim_output, read_jsonl_records, write_jsonl_atomic
 from ..data import DataSpec, Example, Task, inputs_digest, load_examples
+from ..data.pool import data_settings
 from ..errors import ConfigError, DataError, UnknownNameError
 from ..settings import opt
 from ..words import content_segments, count_words, word_set
@@ -82,6 +83,7 @@ class DeriveConfig:
         d = {"derived_from": str(Path(self.source_file)), **asdict(self)}
         d.pop("out")
         d.pop("overwrite")
+        d["data"] = data_settings(d["data"])  # unset: as before the pool existed
         if Path(self.source_file).is_file():
             d["inputs"] = inputs_digest(self.data, source=self.source_file)
         return d

@@ -12,6 +12,7 @@ from .dss import dev_ids, load_dss, parse_llm_output, seeded_partition
 from .example import Example
 from .generic import FieldMap, require_two_labels
 from .hub import load_hub
+from .pool import REST, blank, check_pool_spec, pool_after, pool_file, pool_files
 from .tasks import NLI_LABELS, Segment, Task, get_task, render, task_names
 
 SPLITS = ("train", "dev", "test", "valid", "heldout")
@@ -53,6 +54,13 @@ class DataSpec:
     test_file: str | None = None
     """For task `generic`: the test file, used whole (split test or valid). YAML:
     data.test_file."""
+    unlabeled: str | None = None
+    """An unlabeled pool beside the labelled training examples, whose gold labels are never
+    read: `train` (the rest of the training split past the labelled ones, outside the dev
+    carve-out, labels dropped) or, for task `generic`, a JSONL/CSV file read with `fields`
+    (its label field ignored). Students learn the teacher's answers on it."""
+    unlabeled_limit: PositiveInt | None = None
+    """Keep only the first N examples of the unlabeled pool."""
 
 
 def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
@@ -63,6 +71,7 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
         raise ConfigError("split", f"'heldout' is a split of the demo task, not of {spec.task}")
     if spec.limit is not None and spec.limit < 1:
         raise ConfigError("limit", f"must be a positive number, got {spec.limit}")
+    check_pool_spec(spec)
     if spec.task == "generic":
         from .files import load_generic_split
 
@@ -87,10 +96,15 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
     if spec.test_size is not None and (spec.task in ("demo", "generic")
                                        or spec.data_dir == "hub"):
         raise ConfigError("test_size", f"{spec.task} data has its own test split")
+    rest = spec.split == "train" and spec.unlabeled == REST
     if spec.draw is not None:
         examples = drawn(examples, spec)
+    elif rest:
+        examples = examples[: spec.limit] + pool_after(examples, spec, dev_ids(examples))
     elif spec.limit is not None:
         examples = examples[: spec.limit]
+    if spec.split == "train" and spec.unlabeled and not rest:
+        examples = examples + pool_file(spec, examples)
     require_examples(examples, spec)
     if spec.task == "generic":
         read = next((path for _, path in data_files(spec)), Path(spec.file or "<data>"))
@@ -115,6 +129,8 @@ def drawn(pool: list[Example], spec: DataSpec) -> list[Example]:
     if len(spec.draw) > 1 and spec.split == "dev":
         raise ConfigError("draw", "a dev carve-out belongs to one seed; give one")
     chosen: set[str] = set()
+    pooled: set[str] = set()  # `unlabeled: train`: each seed's pool is the next of its shuffle
+    rest = spec.split == "train" and spec.unlabeled == REST
     for seed in spec.draw:
         order = list(pool)
         random.Random(f"draw-{seed}").shuffle(order)
@@ -123,10 +139,14 @@ def drawn(pool: list[Example], spec: DataSpec) -> list[Example]:
         if spec.split == "train" and spec.limit and len(part) < spec.limit:
             raise ConfigError("limit", f"{spec.limit} training examples asked for, but the pool "
                               f"has {len(part)} outside seed {seed}'s dev carve-out")
+        extra = pool_after(part, spec, what=f"seed {seed}'s draw") if rest else []
         if len(spec.draw) == 1:
-            return part[: spec.limit]
+            return part[: spec.limit] + extra
         chosen.update(ex.id for ex in part[: spec.limit])
-    return [ex for ex in pool if ex.id in chosen]
+        pooled.update(ex.id for ex in extra)
+    # An example one seed labels and another pools keeps its label here (the teacher explains
+    # it once); a training run reads its own seed's draw, where it is blank.
+    return [ex if ex.id in chosen else blank(ex) for ex in pool if ex.id in chosen | pooled]
 
 
 def require_examples(examples: list[Example], spec: DataSpec, what: str = "") -> None:
@@ -143,7 +163,12 @@ def require_examples(examples: list[Example], spec: DataSpec, what: str = "") ->
 def data_files(spec: DataSpec) -> list[tuple[str, Path]]:
     """The files `load_examples(spec)` reads, each named by its place in the layout rather than
     its path (so that an identical copy elsewhere has the same names): the DSS split file and
-    its llm/ outputs, or the generic file. Embedded (demo) and Hub data have none."""
+    its llm/ outputs, or the generic files, and a pool file (`unlabeled`). Embedded (demo) and
+    Hub data have none."""
+    return _split_files(spec) + pool_files(spec)
+
+
+def _split_files(spec: DataSpec) -> list[tuple[str, Path]]:
     if spec.task == "generic":  # `file` keeps its name: hashes made before the others stay
         test = spec.split in ("test", "valid")  # a split's hash never holds another's file
         named = [("file", spec.file), ("train_file", None if test else spec.train_file),

@@ -60,7 +60,9 @@ def parse_llm_output(task: str, text: str) -> tuple[str, str] | None:
 
 
 def _read_llm(root: Path, name: str, split: str, n: int,
-              ) -> tuple[list[str | None], LLMRationaleStats]:
+              ) -> tuple[list[tuple[str, str] | None], LLMRationaleStats]:
+    """The parsed (rationale, answer) of each of the split's `n` examples, None where missing
+    or unparsable."""
     files = sorted(
         (root / name / "llm").glob(f"{split}_CoT_*.json"),
         key=lambda p: int(p.stem.rsplit("_", 1)[1]),
@@ -75,17 +77,39 @@ def _read_llm(root: Path, name: str, split: str, n: int,
         if not isinstance(chunk, list):
             raise DataError(path, None, None, "expected a JSON array of LLM outputs")
         outputs.extend(chunk)
-    rationales: list[str | None] = []
+    parsed_all: list[tuple[str, str] | None] = []
     for i in range(n):
         if i >= len(outputs):
             stats.missing += 1
-            rationales.append(None)
+            parsed_all.append(None)
             continue
         parsed = parse_llm_output(name, outputs[i])  # type: ignore[arg-type]
         if parsed is None:
             stats.unparsable += 1
-        rationales.append(parsed[0] if parsed else None)
-    return rationales, stats
+        parsed_all.append(parsed)
+    return parsed_all, stats
+
+
+_LETTER = re.compile(r"^\(([a-z])\)\s*(.*)$", re.S | re.I)
+
+
+def llm_label(name: str, answer: str, ex: Example) -> str | None:
+    """The LLM's answer as one of the task's labels: the choice it names (`(c) wooded area`,
+    by its text or its letter), the NLI label, or svamp's equation; None when it names none."""
+    text = answer.strip()
+    if name == "svamp":
+        return text or None
+    options = ex.choices if name == "cqa" else list(NLI_LABELS)
+    letter = _LETTER.match(text)
+    if letter:
+        text = letter.group(2).strip()
+    by_text = {o.strip().lower(): o for o in options or []}
+    if text.lower() in by_text:
+        return by_text[text.lower()]
+    index = ord(letter.group(1).lower()) - ord("a") if letter else -1
+    if name == "cqa" and not text and 0 <= index < len(options or []):
+        return options[index]
+    return None
 
 
 def _cqa(obj: dict, path: Path, line: int, index: int) -> Example:
@@ -139,9 +163,10 @@ def read_file(name: str, path: Path) -> list[Example]:
 
 def _attach_llm(root: Path, name: str, file_split: str, examples: list[Example],
                 ) -> LLMRationaleStats:
-    rationales, stats = _read_llm(root, name, file_split, len(examples))
-    for ex, r in zip(examples, rationales):
-        ex.llm_rationale = r
+    outputs, stats = _read_llm(root, name, file_split, len(examples))
+    for ex, parsed in zip(examples, outputs):
+        if parsed:
+            ex.llm_rationale, ex.llm_answer = parsed[0], llm_label(name, parsed[1], ex)
     if stats.unparsable or stats.missing:
         log.warning("%s/%s: %d of %d PaLM rationales unparsable, %d missing", name, file_split,
                     stats.unparsable, stats.total, stats.missing)

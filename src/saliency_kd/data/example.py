@@ -28,3 +28,9 @@ class Example:
     """`path:line` the example came from, for error messages downstream."""
     dev: bool = False
     """Read from a dev file (`DataSpec.dev_file`): a dev example, never trained on."""
+    llm_answer: str | None = None
+    """The large LM's answer after its rationale (DSS files), as one of the task's labels where
+    it names one: the `dss` mode's label for an unlabeled-pool example."""
+    pool: bool = False
+    """An example of the unlabeled pool: `label`, `explanations` and `evidence` are blank, and
+    a student learns a teacher's answer for it (`data.pool`)."""

@@ -35,16 +35,18 @@ def require_two_labels(task: Task, path: Path, fields: FieldMap) -> None:
                         "choose from (or give the choices of each record: --choices-field)")
 
 
-def load_generic(path: Path, fields: FieldMap) -> tuple[Task, list[Example]]:
+def load_generic(path: Path, fields: FieldMap, labelled: bool = True,
+                 ) -> tuple[Task, list[Example]]:
     """Read a user file. With a choices field the task is per-example multiple choice;
-    without one, the label space is the set of labels seen in the file (classification)."""
+    without one, the label space is the set of labels seen in the file (classification).
+    `labelled=False` (an unlabeled pool): the label field is not read, labels are blank."""
     examples: list[Example] = []
     seen: set[str] = set()
     for index, (line, obj) in enumerate(read_records(path)):
         choices = get_choices(obj, fields.choices_field, path, line) if fields.choices_field \
             else None
-        label = get_text(obj, fields.label_field, path, line)
-        if choices is not None and label not in choices:
+        label = get_text(obj, fields.label_field, path, line) if labelled else ""
+        if labelled and choices is not None and label not in choices:
             raise DataError(path, line, fields.label_field,
                             f"'{label}' is not one of the choices {choices}")
         ex_id = str(obj.get(fields.id_field)) if fields.id_field and obj.get(fields.id_field) \

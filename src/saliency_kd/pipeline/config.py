@@ -84,6 +84,13 @@ class DataCfg(Strict):
         [], description="more splits every final student and the teacher are also scored on, "
         "each its own cached stage beside the test evaluation (e.g. [heldout] on the demo: "
         "stories with people and places no training story names)")
+    unlabeled: str | None = Field(None, description="an unlabeled pool for the "
+                                  "`teacher-labels` rows: `train` (the rest of the training "
+                                  "split past the labelled examples, labels dropped) or, for "
+                                  "task generic, a JSONL/CSV file read with `fields` (labels "
+                                  "ignored); the teacher answers and explains it")
+    unlabeled_limit: int | None = Field(None, gt=0, description="the first N examples of "
+                                        "the unlabeled pool")
     resample: bool = Field(False, description="every student seed draws its own training "
                            "examples and dev carve-out from the training pool, so intervals "
                            "over seeds include which examples were labelled (default: every "
@@ -299,6 +306,7 @@ class RunConfig(Strict):
                 raise ValueError(f"{key}.name: '{names[i]}' already names group "
                                  f"{names.index(names[i])} (give each group its own name)")
             _check_group(g, key, known, sizes)
+            _check_pool(self, g, key)
             for src in g.sources or []:
                 if src in limited and any("rationale" in m for m in g.modes):
                     raise ValueError(f"{key}.sources: '{src}' covers only the first "
@@ -327,7 +335,8 @@ def _check_primary(cfg: RunConfig) -> None:
         for row in study_rows(cfg, cfg.attribution.methods[0], g):
             if row.explains and row.channel is None:
                 continue  # the family's default channel: known once the model is read
-            key = curve_key({"mode": row.mode, "channel": row.channel, "source": row.source})
+            key = curve_key({"mode": row.mode, "channel": row.channel, "source": row.source,
+                             "pool": row.pool})
             keys.setdefault(key, []).extend(g.seeds)
     for which in ("row", "baseline"):
         name = getattr(p, which)
@@ -361,13 +370,38 @@ def _check_also_test(cfg: RunConfig) -> None:
                              f"{d.task}")
 
 
+def _check_pool(cfg: RunConfig, g: StudentsCfg, key: str) -> None:
+    """`teacher-labels` rows need a pool, labelled examples to count it from, and rationales
+    of the teacher's own answers (a gold-label target would carry the pool's gold labels)."""
+    from .rows import POOL, split_pool
+
+    d = cfg.data
+    if d.unlabeled_limit is not None and not d.unlabeled:
+        raise ValueError("data.unlabeled_limit: caps the unlabeled pool, but data.unlabeled "
+                         "is not set")
+    pooled = [m for m in g.modes if split_pool(m)[1]]
+    if not pooled:
+        return
+    if not d.unlabeled:
+        raise ValueError(f"{key}.modes: '{pooled[0]}' learns the unlabeled pool: set "
+                         "data.unlabeled (`train` or a file)")
+    if d.unlabeled == "train" and d.train_limit is None and not d.train_sizes:
+        raise ValueError("data.unlabeled: the pool is the rest of the training split past the "
+                         "labelled examples: set data.train_limit or data.train_sizes")
+    if cfg.attribution.target == "gold":
+        raise ValueError(f"attribution.target: {POOL} rows learn the teacher's answers on a "
+                         "pool without gold labels: explain the prediction")
+
+
 def _check_group(g: StudentsCfg, key: str, known: list[str], sizes: list[int]) -> None:
     from ..student import MODES
     from ..student.channels import channel_names, get_channel
+    from .rows import POOL, split_pool
 
     for m in g.modes:
-        if m not in MODES:
-            raise ValueError(f"{key}.modes: '{m}' is not one of {list(MODES)}")
+        if split_pool(m)[0] not in MODES:
+            raise ValueError(f"{key}.modes: '{m}' is not one of {list(MODES)}, each alone or "
+                             f"after `{POOL}+` (`{POOL}` alone: standard on the pool too)")
     for src in g.sources or []:
         if src not in known:
             raise ValueError(f"{key}.sources: '{src}' is not one of {known} (the attribution "

@@ -5,6 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+POOL = "teacher-labels"
+"""The prefix of a row whose students also learn the teacher's answers on the unlabeled pool
+(`data.unlabeled`): `teacher-labels`, `teacher-labels+kd`, `teacher-labels+rationale`..."""
+CONTROLS_WITH_GOLD = ("gold-answer", "gold-evidence")
+
+
+def split_pool(mode: str) -> tuple[str, bool]:
+    """A `students.modes` entry as (the student's mode, whether it learns the pool too)."""
+    if mode == POOL:
+        return "standard", True
+    if mode.startswith(POOL + "+"):
+        return mode.removeprefix(POOL + "+"), True
+    return mode, False
+
 
 @dataclass(frozen=True)
 class Row:  # hashable: the grid's choice is kept per row
@@ -17,6 +31,8 @@ class Row:  # hashable: the grid's choice is kept per row
     """The rationale file: an attribution method or a control; None where no file is read."""
     main_method: str
     explicit_channel: bool = False
+    pool: bool = False
+    """The students also learn the teacher's answers on the unlabeled pool (`teacher-labels`)."""
 
     @property
     def explains(self) -> bool:
@@ -30,6 +46,8 @@ class Row:  # hashable: the grid's choice is kept per row
             name += f":{self.channel}"
         if self.source and self.source != self.main_method and "rationale" in self.mode:
             name += f"@{self.source}"
+        if self.pool:
+            return POOL if name == "standard" else f"{POOL}+{name}"
         return name
 
 
@@ -37,13 +55,18 @@ def study_rows(cfg, main_method: str, group=None) -> list[Row]:
     """The rows of one student group (default: the first)."""
     s, controls = group or cfg.groups[0], cfg.attribution.controls
     rows = []
-    for mode in s.modes:
+    for entry in s.modes:
+        mode, pool = split_pool(entry)
         explains = "rationale" in mode or "dss" in mode
-        uses_file = mode not in ("standard", "dss") or s.labels == "teacher"
+        # the pool learns the teacher's answers (in dss modes the LLM's: no file)
+        uses_file = mode not in ("standard", "dss") or s.labels == "teacher" or \
+            (pool and mode != "dss")
         sources = (s.sources or [main_method, *controls]) if "rationale" in mode else \
             [main_method]
+        if pool:  # the pool has no gold label or evidence to make a control of
+            sources = [src for src in sources if src not in CONTROLS_WITH_GOLD]
         for channel in (s.channels or [None]) if explains else [None]:
             for source in sources:
                 rows.append(Row(mode, channel, source if uses_file else None, main_method,
-                                explicit_channel=s.channels is not None))
+                                explicit_channel=s.channels is not None, pool=pool))
     return rows

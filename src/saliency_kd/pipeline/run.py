@@ -26,6 +26,7 @@ from .students import (
     StudentStages,
     curve_records,
     hashed,
+    pool_id,
     shown,
     spec_maker,
     study_sizes,
@@ -214,7 +215,13 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         train_limit = RUN_TIME if RUN_TIME in limits else max(limits)
     # With data.resample every seed draws its own examples: the teacher explains them all.
     draws = sorted({s for g in cfg.groups for s in g.seeds}) if cfg.data.resample else None
-    train_spec = spec("train", train_limit, draws)
+    # Rows that learn the unlabeled pool: the teacher answers and explains it too, in one pass.
+    from .rows import study_rows
+
+    pooled = any(r.pool for g in cfg.groups
+                 for r in study_rows(cfg, cfg.attribution.methods[0], g))
+    pool_key = {"unlabeled": pool_id(cfg)} if pooled else {}
+    train_spec = spec("train", train_limit, draws, pool=pooled)
     if not dry:
         for each in (train_spec, test_spec, *(spec(x, None) for x in cfg.data.also_test)):
             # bad data fails now, before a teacher is loaded
@@ -307,7 +314,8 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     choice = hashed(a, where=(*speed, "top_k", "target", "ig_steps"))
     for method in a.methods:
         payload = {"teacher": teacher_id, "data": data_id, "limit": train_limit,
-                   **({"draw": draws} if draws else {}), "method": method, "top_k": a.top_k,
+                   **({"draw": draws} if draws else {}), **pool_key, "method": method,
+                   "top_k": a.top_k,
                    "target": a.target, "ig_steps": a.ig_steps,
                    **choice}
         d = stages.path(f"attribute-{method}", payload)
@@ -344,7 +352,8 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
                   if k not in ("name", "from_", "limit")}
         derive_stage(der.name, f"derived-{der.name}", der.from_, "teacher", {
             "attribution": attr_ids[der.from_], "derived": chosen, "limit": der.limit,
-            **selection}, chosen, spec("train", der.limit or train_limit, draws),
+            **selection}, chosen, spec("train", der.limit or train_limit, draws,
+                                       pool=pooled and not der.limit),
             always=("top_k", "rank"))
     if cfg.faithfulness:  # ERASER's comprehensiveness and sufficiency, on the teacher
         f = cfg.faithfulness
@@ -375,7 +384,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
         curves = curve_records(cfg.data.task, student_rows + rows)
         index["students"] = [
             {k: row[k] for k in ("group", "student", "name", "mode", "channel", "source",
-                                 "n_train")} |
+                                 "n_train", "pool") if k in row} |
             {"runs": [{"seed": r["seed"], "train_dir": _rel(root, r["train_dir"]),
                        "eval_dir": _rel(root, r["eval_dir"])} |
                       ({"also_eval_dirs": {k: _rel(root, x) for k, x in
@@ -421,6 +430,7 @@ def _stages(cfg: RunConfig, stages: Stages, progress: bool) -> dict[str, Any]:
     d = stages.path("report", report_payload)
     if stages.start(d, "report", cfg.report.model_dump()):
         _, train_examples = load_examples(train_spec)
+        train_examples = [ex for ex in train_examples if not ex.pool]  # no gold to show
         write_report(d, cfg, teacher_metrics, rationale_files, student_rows, train_examples,
                      tuning, curves)
         stages.finish(d, report_payload)

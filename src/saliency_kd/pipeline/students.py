@@ -133,7 +133,8 @@ class StudentStages:
         # when set; not where or how a run is spread (device, processes, micro-batches, saves).
         common = hashed(s, STUDENT_KEYS, where=(
             "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
-            "grad_accum", "fsdp", "checkpoint_every", "keep_checkpoint", *GROUP_ONLY))
+            "grad_accum", "fsdp", "checkpoint_every", "keep_checkpoint", "min_confidence",
+            *GROUP_ONLY))
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel or self.default_channel(row), "seed": seed, "lr": lr,
                    "alpha": alpha,
@@ -141,13 +142,19 @@ class StudentStages:
         resample = self.cfg.data.resample
         if resample:  # the seed draws the examples too (absent before: older hashes hold)
             payload["resample"] = True
+        if row.pool:  # the unlabeled pool and its filter: only in the rows that learn it
+            payload["unlabeled"] = pool_id(self.cfg)
+            if s.min_confidence is not None:
+                payload["min_confidence"] = s.min_confidence
         slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-")
         label = f"train-{self.prefix}{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
         # The folder is named by the row alone: the same training in another group (or in a
         # run of one group) is the same cached stage.
         d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
-        cfg = build(TrainConfig, {**s.model_dump(), "lr": lr, "alpha": alpha}, out=str(d),
-                    data=self.spec("train", limit, [seed] if resample else None),
+        cfg = build(TrainConfig, {**s.model_dump(), "lr": lr, "alpha": alpha,
+                                  "min_confidence": s.min_confidence if row.pool else None},
+                    out=str(d), data=self.spec("train", limit, [seed] if resample else None,
+                                               pool=row.pool),
                     mode=row.mode, channel=row.channel, seed=seed,
                     rationales=str(self.files[row.source]) if row.source else None)
         if self.stages.start(d, label, shown(cfg, always=(
@@ -207,7 +214,8 @@ class StudentStages:
                         on_row(results, choices)
                     continue
                 runs = [self.evaluate(row, n, limit, seed, choice) for seed in group.seeds]
-                results.append({"name": row.name, "group": self.name,
+                results.append({**({"pool": True} if row.pool else {}),
+                                "name": row.name, "group": self.name,
                                 "student": group.student, "mode": row.mode,
                                 "channel": resolved_channel(row, runs[0]["train_dir"]),
                                 "source": row.source if row.explains else None,
@@ -298,7 +306,8 @@ def curve_records(task: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
     return [{"task": task, "n_train": row["n_train"], "student": row["student"],
              "mode": row["mode"],
              "channel": row["channel"], "source": row["source"], "seed": run["seed"],
-             "accuracy": run["metrics"]["accuracy"], "n_test": run["metrics"]["n"]}
+             "accuracy": run["metrics"]["accuracy"], "n_test": run["metrics"]["n"],
+             **({"pool": True} if row.get("pool") else {})}
             for row in rows for run in row["runs"]]
 
 
@@ -332,9 +341,25 @@ def spec_maker(cfg: RunConfig):
 
     fields = build(FieldMap, cfg.data.fields.model_dump())
 
-    def spec(split: str, limit: int | None, draw: list[int] | None = None) -> DataSpec:
+    def spec(split: str, limit: int | None, draw: list[int] | None = None,
+             pool: bool = False) -> DataSpec:
+        """`pool`: with the unlabeled pool of `data.unlabeled` (a train split only)."""
         return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields,
                         test_size=cfg.data.test_size, draw=draw, train_file=cfg.data.train_file,
-                        dev_file=cfg.data.dev_file, test_file=cfg.data.test_file)
+                        dev_file=cfg.data.dev_file, test_file=cfg.data.test_file,
+                        unlabeled=cfg.data.unlabeled if pool else None,
+                        unlabeled_limit=cfg.data.unlabeled_limit if pool else None)
 
     return spec
+
+
+def pool_id(cfg: RunConfig) -> dict[str, Any]:
+    """The unlabeled pool in a stage's hash: its setting and size, and a pool file's content."""
+    from ..artifact import files_digest
+    from ..data.pool import pool_files
+
+    d = cfg.data
+    spec = DataSpec(d.task, d.data_dir, "train", unlabeled=d.unlabeled)
+    content = files_digest(pool_files(spec))
+    return {"unlabeled": "file" if content else d.unlabeled, "limit": d.unlabeled_limit,
+            **({"content": content} if content else {})}

@@ -79,7 +79,7 @@ def _learning_curve_png(curves: list[dict], task: str, directory: Path) -> str |
 
 def _heatmaps(records: list[dict], examples: dict[str, Example], n: int) -> list[dict]:
     out = []
-    for r in records[:n]:
+    for r in [r for r in records if r.get("correct") is not None][:n]:  # not the pool
         scores = [abs(s) for _, s in r["words"]]
         top = max(scores) or 1.0
         chosen = set(r["rationale_index"])
@@ -104,9 +104,12 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                   curves: list[dict], run_dir: Path | None = None) -> dict:
     by_id = {ex.id: ex for ex in examples}
     records = {m: read_records(p) for m, p in rationale_files.items()}
+    # the unlabeled pool's records have no gold label (correct: None): not scored
+    gold = {m: [r for r in recs if r["correct"] is not None] for m, recs in records.items()}
     methods = [{"name": m, "answer_overlap": answer_overlap(recs, by_id),
                 "evidence": evidence_precision(recs, by_id),
-                "teacher_train_accuracy": sum(r["correct"] for r in recs) / max(len(recs), 1)}
+                "teacher_train_accuracy": sum(r["correct"] for r in gold[m]) /
+                max(len(gold[m]), 1)}
                for m, recs in records.items()]
     students = []
     for row in student_rows:
@@ -122,6 +125,7 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                          "channel": row["channel"],
                          "source": row["source"], "n_train": row["n_train"], "lr": row["lr"],
                          "alpha": row["alpha"], "seed_ids": [r["seed"] for r in row["runs"]],
+                         **({"pool": True} if row.get("pool") else {}),
                          **seed_average(per_seed)})
     table = curve_table(curves)
     # Paired by test example and seed, from the run's own per-example outcomes; the teacher

@@ -34,7 +34,16 @@ def seeds_summary(values: list[float]) -> dict:
 
 def curve_key(rec: dict) -> str:
     """A row label: `standard`, `kd`, `channel@source`, `channel@source+kd`, or `dss:channel`
-    (`dss:channel+kd`)."""
+    (`dss:channel+kd`); a row that also learns the teacher's answers on the unlabeled pool
+    (`"pool": true`) is prefixed: `teacher-labels`, `teacher-labels+kd`,
+    `teacher-labels+channel@source`."""
+    key = _mode_key(rec)
+    if rec.get("pool"):
+        return "teacher-labels" if key == "standard" else f"teacher-labels+{key}"
+    return key
+
+
+def _mode_key(rec: dict) -> str:
     mode = rec["mode"]
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (expected one of {', '.join(MODES)})")
@@ -61,7 +70,8 @@ def _source_rank(source: str | None) -> int:
 
 
 def _row_order(row: dict) -> tuple:
-    return (row["task"], row["student"], MODES.index(row["mode"]), row["channel"] or "",
+    return (row["task"], row["student"], bool(row.get("pool")), MODES.index(row["mode"]),
+            row["channel"] or "",
             _source_rank(row["source"]), row["source"] or "", row["n_train"])
 
 
@@ -87,7 +97,7 @@ def _group(records: Iterable[dict]) -> dict[tuple, dict]:
         row = rows.setdefault(at, {
             "task": rec["task"], "student": rec["student"], "key": key, "mode": rec["mode"],
             "channel": rec.get("channel"), "source": rec.get("source"),
-            "n_train": rec["n_train"], "runs": {}})
+            "n_train": rec["n_train"], "runs": {}, **({"pool": True} if rec.get("pool") else {})})
         row["runs"][rec["seed"]] = (rec["accuracy"], rec.get("n_test"))
     return rows
 

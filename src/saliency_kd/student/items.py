@@ -64,15 +64,59 @@ def check_coverage(path: str | Path, records: dict[str, dict], examples: list[Ex
     raise DataError(path, None, "id", hint)
 
 
+def teacher_confidence(rec: dict[str, Any]) -> float | None:
+    """The teacher's probability of its own answer: the softmax of its candidate scores at the
+    answer (None for a free-form answer, which has no distribution)."""
+    cands, scores = rec.get("candidates"), rec.get("candidate_scores")
+    if not cands or not scores or rec["prediction"] not in cands:
+        return None
+    top = max(scores)
+    exp = [math.exp(s - top) for s in scores]
+    return exp[cands.index(rec["prediction"])] / sum(exp)
+
+
+def pool_label(ex: Example, mode: set[str], rec: dict[str, Any] | None, path: str | Path | None,
+               min_confidence: float | None) -> str | None:
+    """What a pool example learns: in dss modes the LLM's answer (DSS's distillation setting),
+    else the teacher's; None drops it (no such answer, or the teacher below `min_confidence`).
+    Its gold label is blank (data/pool.py) and never read here."""
+    if "dss" in mode:
+        return ex.llm_answer
+    if rec is None:  # check_coverage has named the file already
+        return None
+    if rec.get("target") not in (None, rec["prediction"]):
+        raise DataError(path or "rationales", None, "target", f"example {ex.id} of the "
+                        "unlabeled pool has a rationale for the gold label; attribute with "
+                        "--target prediction")
+    if min_confidence is not None:
+        confidence = teacher_confidence(rec)
+        if confidence is None:
+            raise ConfigError("min_confidence", "the teacher's answers are free-form: no "
+                                                "probability to filter the pool by")
+        if confidence < min_confidence:
+            return None
+    return rec["prediction"] or None
+
+
 def build_items(task: Task, examples: list[Example], mode: set[str], labels: str,
-                records: dict[str, dict] | None, temperature: float) -> list[TrainItem]:
+                records: dict[str, dict] | None, temperature: float,
+                min_confidence: float | None = None, path: str | Path | None = None,
+                ) -> list[TrainItem]:
+    """Labelled examples learn their gold label (or, `labels` teacher, the teacher's answer);
+    pool examples (`Example.pool`) what `pool_label` gives, and are dropped where it gives
+    nothing."""
     if not examples:  # a model trained for 0 steps is not a result
         raise ConfigError("limit", "no training examples once --limit and the seeded dev "
                                    "carve-out are applied; nothing to train on")
     items = []
     for ex in examples:
         rec = records.get(ex.id) if records else None
-        label = rec["prediction"] if labels == "teacher" and rec else ex.label
+        if ex.pool:
+            label = pool_label(ex, mode, rec, path, min_confidence)
+            if label is None:
+                continue
+        else:
+            label = rec["prediction"] if labels == "teacher" and rec else ex.label
         segs = content_segments(task.prompt(ex))
         item = TrainItem(ex, label, segs)
         if "rationale" in mode and rec:
@@ -94,4 +138,8 @@ def build_items(task: Task, examples: list[Example], mode: set[str], labels: str
             exp = [math.exp(s - top) for s in scores]
             item.soft_targets = [e / sum(exp) for e in exp]
         items.append(item)
+    if not items:
+        raise ConfigError("min_confidence", "no training examples left: every pool example was "
+                                            "dropped (teacher below min_confidence, or no LLM "
+                                            "answer) and there are no labelled ones")
     return items

@@ -22,9 +22,10 @@ from ..artifact import check_output_dir, claim_output_dir
 from ..atomic import write_dir_atomic, write_json_atomic
 from ..attribution.attribute import split_ids
 from ..data import DataSpec, inputs_digest
+from ..data.pool import check_pool_spec, data_settings
 from ..errors import ConfigError, loading
 from ..models import check_model_name
-from ..settings import Device, PositiveFloat, PositiveInt, check, opt, resolve_device
+from ..settings import Device, PositiveFloat, PositiveInt, Share, check, opt, resolve_device
 from .base import (
     FAMILIES,
     MODES,
@@ -67,7 +68,11 @@ class TrainConfig:
     """standard, rationale, dss, kd, rationale+kd or dss+kd. YAML (run): students.modes, a
     list."""
     labels: Literal["gold", "teacher"] = "gold"
-    """Learn the gold labels or the teacher's predictions."""
+    """Learn the gold labels or the teacher's predictions (an unlabeled pool's examples always
+    learn the teacher's, or in dss modes the LLM's)."""
+    min_confidence: Share | None = None
+    """Keep only the unlabeled pool's examples whose teacher answer has at least this
+    probability (softmax of its candidate scores); dss modes' LLM answers are not filtered."""
     channel: str | None = opt(None, choices=channel_names)
     """How rationale modes use the rationale: attention, tag or attribution (encoder; default
     attention), generate or attention (seq2seq, causal; default generate): `saliency-kd
@@ -145,6 +150,13 @@ class TrainConfig:
         if (mode & {"rationale", "kd"} or self.labels == "teacher") and not self.rationales:
             raise ConfigError("rationales", f"mode '{self.mode}' with labels '{self.labels}' "
                                             "needs the teacher's file from `saliency-kd attribute`")
+        check_pool_spec(self.data)
+        if self.data.unlabeled and "dss" not in mode and not self.rationales:
+            raise ConfigError("rationales", "the unlabeled pool learns the teacher's answers: "
+                                            "give its file from `saliency-kd attribute`")
+        if self.min_confidence is not None and not self.data.unlabeled:
+            raise ConfigError("min_confidence", "filters the unlabeled pool, and none is given "
+                                                "(--unlabeled)")
         check(self, skip=("data",))  # the constraints the annotations declare
         return mode
 
@@ -294,7 +306,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         records = load_rationale_file(cfg.rationales, known=split_ids(
             replace(cfg.data, split="train", limit=1), []))
         check_coverage(cfg.rationales, records, train_ex)
-    items = build_items(task, train_ex, mode, cfg.labels, records, cfg.weights.temperature)
+    items = build_items(task, train_ex, mode, cfg.labels, records, cfg.weights.temperature,
+                        cfg.min_confidence, cfg.rationales)
+    pool_n = sum(it.example.pool for it in items)
+    if cfg.data.unlabeled:
+        log.info("train: %d labelled examples and %d of the pool's %d (teacher labels)",
+                 len(items) - pool_n, pool_n, sum(ex.pool for ex in train_ex))
     log.info("train: %d training examples, %d dev examples (they choose the checkpoint)",
              len(items), len(dev))
     check_model_name(cfg.student, "student")
@@ -343,6 +360,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         overwrite=cfg.overwrite, progress=progress, desc=f"train ({cfg.mode})",
         keep_checkpoint=cfg.keep_checkpoint)
     settings = json.loads(json.dumps(asdict(cfg)))
+    settings["data"] = data_settings(settings["data"])  # unset: as before the pool existed
+    if cfg.min_confidence is None:
+        settings.pop("min_confidence")
     settings["inputs"] = inputs_digest(replace(cfg.data, split="train"), rationales=cfg.rationales)
     trainer = StudentTrainer(student, cfg, mode, dev, lambda: build_student(cfg, task, dict(meta)),
                              items, loop, out, settings, may_change=RESUME_MAY_CHANGE,
@@ -351,7 +371,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     result = trainer.train()
     if main_process:
         summary = {"steps": result.steps, "best_dev_accuracy": result.best if dev else None,
-                   "dev_n": len(dev), "train_n": len(items),
+                   "dev_n": len(dev), "train_n": len(items) - pool_n,
+                   **({"pool_n": pool_n} if cfg.data.unlabeled else {}),
                    "stopped_early": result.stopped_early, "processes": world}
         write_json_atomic(out / "train_summary.json", summary)
     if dist:

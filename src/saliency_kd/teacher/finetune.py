@@ -22,6 +22,7 @@ from .. import training
 from ..artifact import claim_output_dir
 from ..atomic import write_dir_atomic
 from ..data import DataSpec, inputs_digest, require_examples
+from ..data.pool import data_settings
 from ..models import freeze_token_embeddings
 from ..settings import PositiveFloat, PositiveInt, check, opt
 from .model import Teacher, TeacherConfig
@@ -178,6 +179,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     # The data is identified by content, as in student training: an edited file is refused, an
     # identical copy elsewhere resumes.
     settings = {**asdict(cfg), "inputs": inputs_digest(replace(cfg.data, split="train"))}
+    settings["data"] = data_settings(settings["data"])  # unset: as before the pool existed
     trainer = FinetuneTrainer(teacher, task, dev, train, loop, out, settings,
                               may_change=RESUME_MAY_CHANGE, located=_LOCATED,
                               best_dir=out / "best", outputs=("model",))
