@@ -204,7 +204,7 @@ def protocol_bullets(results_dir: Path) -> list[str]:
     for path in found:
         a = analyse(read(path))
         lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): {verdict_sentence(a)}.")
-    done = {p.name.removesuffix(".json.gz") for p in found}
+    done = {read(p)["name"] for p in found}  # a study's extra splits share its name
     for c in registered():
         if c["name"] not in done:
             p = c["primary"]
@@ -239,7 +239,7 @@ def protocol_part(results_dir: Path) -> list[str]:
                   for bl in bullet(x)]
         lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
         lines.append("")
-    done = {p.name.removesuffix(".json.gz") for p in found}
+    done = {read(p)["name"] for p in found}  # a study's extra splits share its name
     waiting = [c for c in registered() if c["name"] not in done]
     for c in waiting:
         p = c["primary"]

@@ -133,7 +133,9 @@ def analyse(outcomes: dict) -> dict[str, Any]:
             p["row"], p.get("baseline", "standard"), p["size"])
     primary = next((c for c in comparisons if c["primary"]), None)
     regime = next((g for g in regimes if p and g["n_train"] == p["size"]), None)
-    return {"task": outcomes["task"], "name": outcomes["name"], "test_n": outcomes["test"]["n"],
+    split, main = outcomes.get("split"), (outcomes.get("data") or {}).get("test_split", "test")
+    name = outcomes["name"] + (f", {split} split" if split and split != main else "")
+    return {"task": outcomes["task"], "name": name, "test_n": outcomes["test"]["n"],
             "primary_config": p, "regimes": regimes, "primary": primary,
             "verdict": verdict(primary, regime, min_lead), "comparisons": comparisons,
             "min_lead": min_lead}
