@@ -29,8 +29,9 @@ from saliency_kd.attribution.faithfulness import file_rank
 from saliency_kd.cli import exit_code
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.errors import OutputError
-from saliency_kd.metrics import bootstrap_ci, token_f1
-from saliency_kd.report.analysis import answer_overlap, operand_recall, read_records
+
+# The package's own analysis: the report and this page score rationales with one definition.
+from saliency_kd.report.analysis import answer_overlap, operand_recall, plausibility, read_records
 
 # One interval over seeds for the detailed tables and the learning curves alike.
 from saliency_kd.report.curves import seeds_summary
@@ -64,13 +65,6 @@ def no_nan(x):
     if isinstance(x, list):
         return [no_nan(v) for v in x]
     return x
-
-
-def plausibility(records: list[dict], examples: dict) -> dict:
-    f1 = [max(token_f1(r["rationale"], e) for e in examples[r["id"]].explanations)
-          for r in records if examples.get(r["id"]) and examples[r["id"]].explanations]
-    mean, lo, hi = bootstrap_ci(f1)
-    return {"token_f1": mean, "ci95_low": lo, "ci95_high": hi, "n": len(f1)}
 
 
 def ig_completeness(records: list[dict]) -> dict:

@@ -10,7 +10,8 @@ family, and of `rationale` through each explanation channel of a family, side by
 The modes of one family are timed interleaved: step i of every mode runs before step i + 1 of
 any (in a rotating order), so a change of load on a shared machine hits all modes alike and the
 ratios stay honest.
-A step is what `saliency-kd train` does per batch: losses, backward, clipping, AdamW.
+A step is the one `saliency-kd train` runs per batch (`Trainer.train_step` of the trainer
+`train` builds: losses, backward, clipping, AdamW, the schedule).
 Encoder: the embedded all-MiniLM-L6-v2. Seq2seq and causal: no small pretrained T5 or GPT-2
 installs offline, so they are built from configs at the sizes of t5-small (60M) and GPT-2 small
 (124M) with MiniLM's WordPiece vocabulary; step time does not depend on the weights' values.
@@ -95,54 +96,63 @@ def kd_full_passes(student, items, mode, w):
     return parts
 
 
+def _trainer(fam: str, student_path: str, data: DataSpec, rationales: str, task, examples,
+             records, mode: str, two_pass: bool, channel: str | None, root: Path):
+    """The trainer `saliency-kd train` would build for this mode (its items, loop settings,
+    optimiser), over `examples`; a `kd` with `two_pass` computes KD's full passes instead."""
+    from saliency_kd.student.base import combine
+    from saliency_kd.student.items import build_items
+    from saliency_kd.student.train import StudentTrainer, loop_settings
+
+    class FullPasses(StudentTrainer):
+        def compute_loss(self, items):
+            parts = kd_full_passes(self.student, items, self.mode, self.cfg.weights)
+            return combine(parts, self.mode, self.cfg.weights), parts
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(out=str(root / "unused"), data=data, rationales=rationales,
+                      student=student_path, family=fam, mode=mode,
+                      two_pass=two_pass and fam == "seq2seq", channel=channel)
+    parsed = cfg.validate()
+    meta = {"task": task.name, "mode": mode, "explains": True, "two_pass": two_pass,
+            "channel": channel}
+    student = build_student(cfg, task, meta)
+    items = build_items(task, examples, parsed, cfg.labels, records, cfg.weights.temperature,
+                        cfg.min_confidence, rationales)
+    kind = FullPasses if two_pass and "kd" in parsed else StudentTrainer
+    # Nothing on disk: the benchmark drives `train_step` only, never the loop's checkpoints.
+    return kind(student, cfg, parsed, [], None, items,
+                loop_settings(cfg, len(items), progress=False), cfg.out, {})
+
+
 def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, batch: int,
-                modes: list[tuple[str, bool]], channels: tuple[str, ...] = ()
-                ) -> dict[str, float]:
+                modes: list[tuple[str, bool]], channels: tuple[str, ...] = (),
+                root: Path = Path("runs/bench/student_speed")) -> dict[str, float]:
     """Seconds for one epoch of training steps per (mode, variant), interleaved by step; the
     variant is DSS's two-pass scheme (seq2seq) or KD's full passes (causal). Each of
-    `channels` adds `rationale` through that channel (named `rationale:<channel>`)."""
+    `channels` adds `rationale` through that channel (named `rationale:<channel>`). A step is
+    the training loop's own (`Trainer.train_step`)."""
     from saliency_kd.data import load_examples
-    from saliency_kd.student.base import LossWeights, combine, parse_mode
-    from saliency_kd.student.items import build_items, load_rationale_file
+    from saliency_kd.student.items import load_rationale_file
 
     task, examples = load_examples(data)
     records = load_rationale_file(rationales)
-    w = LossWeights()
     runs = []
     for mode, two_pass, channel in [(m, t, None) for m, t in modes] + [
             ("rationale", False, c) for c in channels]:
-        parsed = parse_mode(mode)
-        torch.manual_seed(0)
-        cfg = TrainConfig(out="unused", data=data, rationales=rationales, student=student_path,
-                          family=fam, mode=mode, two_pass=two_pass and fam == "seq2seq",
-                          channel=channel)
-        meta = {"task": task.name, "mode": mode, "explains": True, "two_pass": two_pass,
-                "channel": channel}
-        student = build_student(cfg, task, meta)
-        params = [p for p in student.module.parameters() if p.requires_grad]
-        variant = "" if not two_pass else " (full passes)" if "kd" in parsed else " (DSS two-pass)"
+        trainer = _trainer(fam, student_path, data, rationales, task, examples, records, mode,
+                           two_pass, channel, root)
+        variant = "" if not two_pass else " (full passes)" if "kd" in trainer.mode \
+            else " (DSS two-pass)"
         if channel:
             variant = f":{channel}"
-        runs.append({"name": mode + variant, "mode": parsed,
-                     "student": student, "params": params,
-                     "opt": torch.optim.AdamW(params, lr=1e-5),
-                     "items": build_items(task, examples, parsed, "gold", records, 2.0),
-                     "seconds": 0.0, "faults": 0})
+        runs.append({"name": mode + variant, "trainer": trainer, "seconds": 0.0, "faults": 0})
     for j, start in enumerate(range(0, len(examples), batch)):
         # Rotate who goes first: the first step of a round runs on caches the previous
         # model left cold, which would otherwise always penalise the same mode.
         for r in runs[j % len(runs):] + runs[:j % len(runs)]:
             t0, f0 = time.perf_counter(), minor_faults()
-            r["student"].module.train()
-            step_items = r["items"][start:start + batch]
-            parts = kd_full_passes(r["student"], step_items, r["mode"], w) \
-                if r["name"].endswith("(full passes)") else \
-                r["student"].losses(step_items, r["mode"], w)
-            loss = combine(parts, r["mode"], w)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(r["params"], 1.0)
-            r["opt"].step()
-            r["opt"].zero_grad(set_to_none=True)
+            r["trainer"].train_step(r["trainer"].items[start:start + batch])
             r["seconds"] += time.perf_counter() - t0
             r["faults"] += minor_faults() - f0
     for r in runs:
@@ -207,7 +217,7 @@ def main() -> None:
             modes += [("kd", False), ("kd", True)]
         channels = tuple(c for c in a.channels if fam in get_channel(c).families)
         for name, sec in time_family(fam, models[fam], data, str(rationales), a.batch_size,
-                                     modes, channels).items():
+                                     modes, channels, root).items():
             if ":" in name:
                 results.setdefault(f"{fam} channels", {})[name] = sec
             elif name.endswith(")"):

@@ -16,7 +16,7 @@ from .data.files import data_source
 from .data.jsonl import get_choices, get_text, read_jsonl
 from .errors import ConfigError, DataError, loading
 from .evaluate_math import EquationError, evaluate_equation
-from .metrics import accuracy_summary, bootstrap_ci, token_f1
+from .metrics import accuracy_summary, bootstrap_ci, explanation_f1, token_f1
 from .progress import progress_bar
 from .settings import resolve_device
 from .student import load_student
@@ -167,7 +167,7 @@ def _rationale_metrics(examples, preds, rationales: str | None) -> dict[str, Any
     result: dict[str, Any] = {}
     human = [(p, ex) for p, ex in zip(preds, examples) if ex.explanations and "rationale" in p]
     if human:
-        f1 = [max(token_f1(p["rationale"], e) for e in ex.explanations) for p, ex in human]
+        f1 = [explanation_f1(p["rationale"], ex.explanations) for p, ex in human]
         mean, lo, hi = bootstrap_ci(f1)
         result["f1_vs_human"] = {"mean": mean, "ci95_low": lo, "ci95_high": hi, "n": len(f1)}
     if rationales:

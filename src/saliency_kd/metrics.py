@@ -42,6 +42,12 @@ def token_f1(pred: str | list[str], gold: str | list[str]) -> float:
     return 2 * prec * rec / (prec + rec)
 
 
+def explanation_f1(rationale: str | list[str], explanations: list[str]) -> float:
+    """A rationale's plausibility: its token F1 against the closest of the human explanations
+    (an example may have several; the rationale is not faulted for matching only one)."""
+    return max(token_f1(rationale, e) for e in explanations)
+
+
 def accuracy_summary(correct: list[bool], seed: int = 0) -> dict[str, float | int]:
     mean, lo, hi = bootstrap_ci(correct, seed=seed)
     return {"accuracy": mean, "ci95_low": lo, "ci95_high": hi, "n": len(correct)}

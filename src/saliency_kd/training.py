@@ -201,7 +201,7 @@ class Trainer:
         started, elapsed = time.time(), self.seconds
         out_of_time = False
         while self.step < stop and not self._patience_used():
-            loss, parts = self._optimiser_step(self._batch(self.step))
+            loss, parts = self.train_step(self._batch(self.step))
             self.step += 1
             self.seconds = elapsed + time.time() - started
             bar.update(1)
@@ -306,7 +306,11 @@ class Trainer:
         # gradients are those of the whole batch (up to how the token-level means weigh).
         return batch[self.rank::self.world] or batch[:1]
 
-    def _optimiser_step(self, batch: list) -> tuple[float, dict[str, float]]:
+    def train_step(self, batch: list) -> tuple[float, dict[str, float]]:
+        """One optimiser step on `batch` (this process's share of it): forward and backward
+        over its micro-batches, clipping, AdamW, the schedule; (loss, its named parts). The
+        loop counts the step; public so that bench/student_speed.py times the very step
+        training runs, not a copy of it."""
         params = list(self.params.values())
         self.model.train()
         rng = _rng_state()

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..artifact import read_jsonl_records as read_records  # noqa: F401  (re-exported)
 from ..data import Example
-from ..metrics import bootstrap_ci
+from ..metrics import bootstrap_ci, explanation_f1
 from ..words import is_punctuation, is_stopword
 
 
@@ -29,6 +29,15 @@ def answer_overlap(records: list[dict], examples: dict[str, Example]) -> dict[st
         hits.append(bool(gold & {w.lower() for w in r["rationale"]}))
     mean, lo, hi = bootstrap_ci(hits)
     return {"share": mean, "ci95_low": lo, "ci95_high": hi, "n": len(hits)}
+
+
+def plausibility(records: list[dict], examples: dict[str, Example]) -> dict[str, Any]:
+    """Token F1 of the rationales against the human explanations (`explanation_f1`), over the
+    examples that have explanations; the same score `evaluate` gives a student's rationales."""
+    f1 = [explanation_f1(r["rationale"], examples[r["id"]].explanations)
+          for r in records if examples.get(r["id"]) and examples[r["id"]].explanations]
+    mean, lo, hi = bootstrap_ci(f1)
+    return {"token_f1": mean, "ci95_low": lo, "ci95_high": hi, "n": len(f1)}
 
 
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")

@@ -286,6 +286,51 @@ def _save_dir(student: Student, directory: Path) -> None:
         student.save(tmp)
 
 
+def _student_meta(cfg: TrainConfig, task, mode: set[str], items) -> dict:
+    """What the saved student carries beside its weights (its meta.json)."""
+    rationale_k = 0
+    # Only a tagging head or a generated rationale lets the trained student name its words.
+    names_words = bool(mode & {"rationale", "dss"}) and channel_of(cfg) in ("tag", "generate")
+    if names_words:
+        lengths = sorted(len(it.rationale_words) for it in items)
+        rationale_k = lengths[len(lengths) // 2] if lengths else 0
+    meta = {"task": task.name, "label_names": list(task.label_names or []) or None,
+            "mode": cfg.mode, "student": cfg.student, "rationale_k": rationale_k,
+            "explains": names_words and cfg.weights.alpha < 1,
+            "two_pass": cfg.two_pass, "channel": cfg.channel, "pooling": cfg.pooling,
+            "channel_options": asdict(cfg.channel_options)}
+    if task.name == "generic":  # evaluate and predict read new files with the same fields
+        meta["fields"] = asdict(cfg.data.fields)
+    return meta
+
+
+def loop_settings(cfg: TrainConfig, n_items: int, progress: bool) -> training.LoopSettings:
+    """The training loop of `cfg` over `n_items` training items."""
+    steps_per_epoch = math.ceil(n_items / cfg.batch_size)
+    total = math.ceil(cfg.epochs * steps_per_epoch)
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+    # The schedule decays to zero at `max_steps`; the warm-up is its first 10%, the decay
+    # starts after it.
+    return training.LoopSettings(
+        lr=cfg.lr, batch_size=cfg.batch_size, schedule_steps=total,
+        warmup_steps=max(1, total // 10), decay_from_start=False, weight_decay=0.01,
+        seed=cfg.seed, eval_every=cfg.eval_every, patience=cfg.patience,
+        checkpoint_every=cfg.checkpoint_every, grad_accum=cfg.grad_accum, bf16=cfg.bf16,
+        overwrite=cfg.overwrite, progress=progress, desc=f"train ({cfg.mode})",
+        keep_checkpoint=cfg.keep_checkpoint)
+
+
+def _resume_settings(cfg: TrainConfig) -> dict:
+    """The settings a resumed run must share with the stopped one (see RESUME_MAY_CHANGE)."""
+    settings = json.loads(json.dumps(asdict(cfg)))
+    settings["data"] = data_settings(settings["data"])  # unset: as before the pool existed
+    if cfg.min_confidence is None:
+        settings.pop("min_confidence")
+    settings["inputs"] = inputs_digest(replace(cfg.data, split="train"), rationales=cfg.rationales)
+    return settings
+
+
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """Train a student; returns the directory of the best model on dev."""
     from .. import distributed
@@ -322,19 +367,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     if "dss" in mode and not any(it.rationale_text for it in items):
         raise ConfigError("mode", "mode 'dss' needs LLM rationales (the llm/ files of the DSS "
                                   "layout); none were found for this data")
-    rationale_k = 0
-    # Only a tagging head or a generated rationale lets the trained student name its words.
-    names_words = bool(mode & {"rationale", "dss"}) and channel_of(cfg) in ("tag", "generate")
-    if names_words:
-        lengths = sorted(len(it.rationale_words) for it in items)
-        rationale_k = lengths[len(lengths) // 2] if lengths else 0
-    meta = {"task": task.name, "label_names": list(task.label_names or []) or None,
-            "mode": cfg.mode, "student": cfg.student, "rationale_k": rationale_k,
-            "explains": names_words and cfg.weights.alpha < 1,
-            "two_pass": cfg.two_pass, "channel": cfg.channel, "pooling": cfg.pooling,
-            "channel_options": asdict(cfg.channel_options)}
-    if task.name == "generic":  # evaluate and predict read new files with the same fields
-        meta["fields"] = asdict(cfg.data.fields)
+    meta = _student_meta(cfg, task, mode, items)
     torch.manual_seed(cfg.seed)
     student = build_student(cfg, task, meta)
     if cfg.freeze_embeddings:
@@ -346,26 +379,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             raise ConfigError("fsdp", "sharding needs several processes: run under "
                                       "`accelerate launch --num_processes N -m saliency_kd train`")
         root = distributed.shard(net)
-    steps_per_epoch = math.ceil(len(items) / cfg.batch_size)
-    total = math.ceil(cfg.epochs * steps_per_epoch)
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
-    # The schedule decays to zero at `max_steps`; the warm-up is its first 10%, the decay
-    # starts after it.
-    loop = training.LoopSettings(
-        lr=cfg.lr, batch_size=cfg.batch_size, schedule_steps=total,
-        warmup_steps=max(1, total // 10), decay_from_start=False, weight_decay=0.01,
-        seed=cfg.seed, eval_every=cfg.eval_every, patience=cfg.patience,
-        checkpoint_every=cfg.checkpoint_every, grad_accum=cfg.grad_accum, bf16=cfg.bf16,
-        overwrite=cfg.overwrite, progress=progress, desc=f"train ({cfg.mode})",
-        keep_checkpoint=cfg.keep_checkpoint)
-    settings = json.loads(json.dumps(asdict(cfg)))
-    settings["data"] = data_settings(settings["data"])  # unset: as before the pool existed
-    if cfg.min_confidence is None:
-        settings.pop("min_confidence")
-    settings["inputs"] = inputs_digest(replace(cfg.data, split="train"), rationales=cfg.rationales)
     trainer = StudentTrainer(student, cfg, mode, dev, lambda: build_student(cfg, task, dict(meta)),
-                             items, loop, out, settings, may_change=RESUME_MAY_CHANGE,
+                             items, loop_settings(cfg, len(items), progress), out,
+                             _resume_settings(cfg), may_change=RESUME_MAY_CHANGE,
                              located=_LOCATED, best_dir=out / "model",
                              outputs=("train_summary.json",), root=root, rank=rank, world=world)
     result = trainer.train()
