@@ -355,14 +355,19 @@ def _copy_results(tmp_path: Path) -> Path:
 
 def test_the_first_screen_gives_the_protocol_then_every_earlier_task_then_the_table():
     """A reader sees at once the pre-registered comparisons (or which are registered and not yet
-    run), then each earlier task's rows, worded without a verdict: none was registered."""
-    first = (DOCS / "RESULTS.md").read_text().splitlines()[:48]
+    run) with the row-name legend, then each earlier task's rows, worded without a verdict:
+    none was registered. The table of every row follows them."""
+    page = (DOCS / "RESULTS.md").read_text().splitlines()
+    first = page[:50]
     assert "### Pre-registered comparisons" in first
+    assert "Row names:" in " ".join(first)
     assert any(x.startswith(("Registered, no outcomes yet: ", "**")) for x in first)
     for title in ("CommonsenseQA", "SVAMP", "ANLI-r1", "e-SNLI", "Demo (learning curve)"):
         [line] = [x for x in first if x.startswith(f"- **{title}:** ")]
         assert not re.search(r"\b(yes|no)\.", line), line
-    assert "| task | student | mode | accuracy | vs standard, pts (95% CI) | seed CI |" in first
+    table = page.index("| task | student | mode | accuracy | vs standard, pts (95% CI) | seed CI |")
+    last_task = max(i for i, x in enumerate(page) if x.startswith("- **"))
+    assert last_task < table < page.index("### Learning curves")
     assert not any("UTC" in x or "teacher made" in x for x in first)  # provenance: below
     assert all(len(x) <= 100 for x in first if not x.startswith("|"))
 
