@@ -80,8 +80,8 @@ def test_a_generic_pool_file_needs_no_labels(tmp_path):
 
     assert ("unlabeled", pool) in data_files(spec)
     fields = FieldMap(input_field="text", label_field="y", id_field="id")
-    own = _generic(tmp_path, [{"text": f"t {i}", "y": "pos", "id": f"e{i}"} for i in range(10)],
-                   "own.jsonl")
+    own = _generic(tmp_path, [{"text": f"t {i}", "y": "pos" if i % 2 else "neg", "id": f"e{i}"}
+                              for i in range(10)], "own.jsonl")  # two labels: one is refused
     _, labelled = load_examples(DataSpec("generic", None, "train", file=str(own), fields=fields))
     clash = _generic(tmp_path, [{"text": "x", "id": labelled[0].id}], "clash.jsonl")
     with pytest.raises(DataError, match=r"clash.jsonl:1: field 'id': id .* also an id"):

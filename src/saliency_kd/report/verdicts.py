@@ -74,9 +74,12 @@ def verdict(primary: dict | None, regime: dict | None, min_lead: float) -> dict[
                 "text": f"{NOT_TESTABLE}: the teacher does not lead ({why})"}
     d, where = primary["diff"], side(primary["diff"])
     power = f"; this design detects {100 * d['mde']:.1f} pts 4 times in 5"
-    said = describe(label, base, d) + f", p={d['p']:.3g}" + power
+    if where == UNCLEAR:  # the answer says it; describe's own words would repeat it
+        said = f"{label} vs {base}: {pts(d)}"
+    else:
+        said = describe(label, base, d)
     answer = {ABOVE: "yes", BELOW: "no"}.get(where, "no difference shown")
-    return {"answer": answer, "text": f"{answer}: {said}"}
+    return {"answer": answer, "text": f"{answer}: {said}, p={d['p']:.3g}{power}"}
 
 
 def _compare(outcomes: dict, row: str, base: str, n: int) -> dict[str, Any] | None:
