@@ -382,13 +382,14 @@ def update_task(out: Path, runs_root: Path, task: str, versions: dict) -> dict:
 
 
 def render_page(results: list[dict], results_dir: Path) -> list[str]:
-    """docs/RESULTS.md: the answer first (the summary), then where it comes from and how it
-    was made. Writes the learning curves' plots into results_dir."""
+    """docs/RESULTS.md: the answer first (the summary), then where it comes from and links to
+    each task's page and the notes (`render_task_pages`). Writes the learning curves' plots
+    into results_dir."""
     # Where the figures come from follows the answer: the first screen is the summary's.
     lines = ["# Results", "", *render_summary(results, results_dir)]
     lines += [*wrap("Everything here comes from `docs/results/*.json`, rendered by "
                     "`bench/results.py`. The runs: `saliency-kd run "
-                    "configs/reproduce/<task>.yaml` (CPU, 2 cores) for the tasks' sections, "
+                    "configs/reproduce/<task>.yaml` (CPU, 2 cores) for the tasks' pages, "
                     "`saliency-kd run configs/study/<task>.yaml` and "
                     "`bench/curves.py` for the learning curves; `bench/results.py` merges them "
                     "into the JSON."), ""]
@@ -397,11 +398,25 @@ def render_page(results: list[dict], results_dir: Path) -> list[str]:
                        for v in (r.get("versions") for r in results) if v})
     lines += ["Versions: " + "; ".join(f"torch {t}, transformers {tf}, Python {py}"
                                        for t, tf, py in versions) + ".", ""]
-    for res in results:
-        lines += render_task(res)
+    lines += ["## Per task", "", *(f"- [{TITLES.get(r['task'], r['task'])}](results/"
+                                   f"{r['task']}.md): teachers, every row by student, "
+                                   "rationales, faithfulness" for r in results),
+              "- [Notes](results/NOTES.md): how each study was made and what it showed", ""]
     lines += render_throughput(results_dir / "bench_attribution_methods.json")
-    lines += Path(__file__).with_name("RESULTS_NOTES.md").read_text().splitlines()
     return wrap_long(lines) + ["", PAGE_MARK]
+
+
+def render_task_pages(results: list[dict]) -> dict[str, list[str]]:
+    """{file name under docs/results: lines}: one page per task, and the notes."""
+    # render_task names its figures from docs/; these pages sit beside them
+    pages = {f"{r['task']}.md": [f"# Results: {TITLES.get(r['task'], r['task'])}", "",
+                                 "[Back to the summary](../RESULTS.md)", "",
+                                 *(x.replace("](results/", "](") for x in render_task(r))]
+             for r in results}
+    notes = Path(__file__).with_name("RESULTS_NOTES.md").read_text().splitlines()
+    pages["NOTES.md"] = ["# Results: notes", "", "[Back to the summary](../RESULTS.md)", "",
+                         *notes]
+    return {name: wrap_long(lines) + ["", PAGE_MARK] for name, lines in pages.items()}
 
 
 # The page's last line: what proves a RESULTS.md is this script's to rewrite.
@@ -452,6 +467,8 @@ def main() -> None:
     a = ap.parse_args()
     out = Path(a.out)
     check_page_is_ours(out / "RESULTS.md")
+    for name in [f"{t}.md" for t in TITLES] + ["NOTES.md"]:
+        check_page_is_ours(out / "results" / name)
     (out / "results").mkdir(parents=True, exist_ok=True)
     import torch
     import transformers
@@ -463,6 +480,8 @@ def main() -> None:
              or (out / "results" / f"{t}.json").exists()]
     results = [update_task(out, Path(a.runs), task, versions) for task in tasks]
     (out / "RESULTS.md").write_text("\n".join(render_page(results, out / "results")) + "\n")
+    for name, lines in render_task_pages(results).items():
+        (out / "results" / name).write_text("\n".join(lines) + "\n")
     print(f"wrote {out / 'RESULTS.md'} ({', '.join(tasks)})")
     if a.readme:
         readme = Path(a.readme)

@@ -249,15 +249,13 @@ def protocol_part(results_dir: Path) -> list[str]:
     return lines
 
 
-PROTOCOL = ("Paired by test example and seed from the per-example outcomes in "
-            "`results/outcomes/` (`python bench/verdicts.py` re-derives every figure): the "
-            "regime (the teacher's lead over standard on the same test examples; under 5 points "
-            "nothing is testable), the primary comparison registered in the study's config before "
-            "its test numbers existed (hierarchical bootstrap 95% CI, p, and the effect the design "
-            "detects 4 times in 5), and every other comparison as exploratory with Holm-adjusted "
-            "p. Row names: `standard` (labels only), `kd` (the teacher's answer distribution "
-            "too), `channel@source` (the teacher's words through an explanation channel; source "
-            "`random`: random words, `gold-evidence`: human evidence), `+kd` both.")
+PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdicts.py` re-derives "
+            "each figure), paired by test example and seed: the regime (the teacher's lead over "
+            "standard; under 5 points nothing is testable), the primary comparison registered "
+            "before its test numbers (bootstrap 95% CI, p, the effect the design detects 4 times "
+            "in 5), the rest exploratory with Holm p. Rows: `standard` (labels), `kd` (the "
+            "teacher's answer distribution), `channel@source` (the teacher's words through a "
+            "channel; `random`, `gold-evidence`: controls), `+kd` both.")
 
 
 def registered() -> list[dict]:
@@ -281,7 +279,8 @@ def group_verdict(group: dict) -> str:
     regime = f" {group['regime']}." if group.get("regime") else ""
     if not any(r["diff"] for r in rows):
         return f"**{group['title']}:** not measured: no row is paired with standard yet."
-    return f"**{group['title']}:**{regime} {exploratory([(r['label'], r['diff']) for r in rows])}."
+    said = exploratory([(r["label"], r["diff"]) for r in rows], most=1)
+    return f"**{group['title']}:**{regime} {said}."
 
 
 def bullet(text: str) -> list[str]:

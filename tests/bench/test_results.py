@@ -338,7 +338,11 @@ def test_results_md_opens_with_the_summary():
     # where the figures come from: below the summary's tables, above the versions
     source = next(i for i, line in enumerate(lines) if line.startswith("Everything here comes"))
     assert max(i for i, line in enumerate(lines[:versions]) if line.startswith("| ")) < source
-    assert lines.index("## CommonsenseQA") == versions + 2  # provenance below the summary
+    assert lines.index("## Per task") == versions + 2  # provenance below the summary
+    assert "- [CommonsenseQA](results/cqa.md): " in " ".join(lines)
+    cqa = (DOCS / "results" / "cqa.md").read_text().splitlines()
+    assert cqa[0] == "# Results: CommonsenseQA" and "## CommonsenseQA" in cqa
+    assert (DOCS / "results" / "NOTES.md").read_text().startswith("# Results: notes")
 
 
 TASKS = ("cqa", "svamp", "anli1", "esnli")  # the paper's four
@@ -350,6 +354,9 @@ def _copy_results(tmp_path: Path) -> Path:
     out.mkdir()
     for f in (DOCS / "results").glob("*.json"):
         (out / f.name).write_text(f.read_text())
+    (out / "outcomes").mkdir()
+    for f in (DOCS / "results" / "outcomes").glob("*.json.gz"):
+        (out / "outcomes" / f.name).write_bytes(f.read_bytes())
     return out
 
 
@@ -376,6 +383,9 @@ def test_results_md_is_what_the_committed_json_renders(tmp_path):
     """No hand edit survives a re-render, and every number on the page comes from the JSON."""
     page = results.render_page([_committed(t) for t in TASKS], _copy_results(tmp_path))
     assert "\n".join(page) + "\n" == (DOCS / "RESULTS.md").read_text()
+    for name, lines in results.render_task_pages([_committed(t) for t in TASKS]).items():
+        assert "\n".join(lines) + "\n" == (DOCS / "results" / name).read_text(), name
+        page += lines
     prose = [x for x in page if not x.startswith("|")]
     assert all(len(x) <= 100 for x in prose), max(prose, key=len)
 
