@@ -253,7 +253,7 @@ PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdi
             "each figure), paired by test example and seed: the regime (the teacher's lead over "
             "standard; under 5 points nothing is testable), the primary comparison registered "
             "before its test numbers (bootstrap 95% CI, p, the effect the design detects 4 times "
-            "in 5), the rest exploratory with Holm p. Rows: `standard` (labels), `kd` (the "
+            "in 5), the rest exploratory with Holm p. Row names: `standard` (labels), `kd` (the "
             "teacher's answer distribution), `channel@source` (the teacher's words through a "
             "channel; `random`, `gold-evidence`: controls), `+kd` both.")
 
