@@ -356,13 +356,17 @@ def error_message(exc: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.progress = not args.quiet  # verbs pass it on as progress=...
-    if args.quiet:  # bars made deeper down, where no progress switch reaches, too
-        from .progress import set_quiet
+    from .progress import is_quiet, set_quiet
 
+    was_quiet = is_quiet()
+    if args.quiet:  # bars made deeper down, where no progress switch reaches, too
         set_quiet(True)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    return exit_code(lambda: args.func(args), args.verbose)
+    try:
+        return exit_code(lambda: args.func(args), args.verbose)
+    finally:  # for this call only: a caller in the same process (tests, notebooks) keeps its own
+        set_quiet(was_quiet)
 
 
 def exit_code(fn: Callable[[], int | None], verbose: bool = False) -> int:
