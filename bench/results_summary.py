@@ -203,14 +203,13 @@ def protocol_bullets(results_dir: Path) -> list[str]:
     lines = []
     for path in found:
         a = analyse(read(path))
-        lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): {verdict_sentence(a)}.")
+        lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): "
+                        f"{verdict_sentence(a, most=1)}.")
     done = {read(p)["name"] for p in found}  # a study's extra splits share its name
-    for c in registered():
-        if c["name"] not in done:
-            p = c["primary"]
-            lines += bullet(f"**{title(c['task'])}**: registered in `{c['path']}` ({p['row']} "
-                            f"against {p.get('baseline', 'standard')} at n={p['size']}), no "
-                            "outcomes yet.")
+    waiting = [f"`{c['path']}` ({title(c['task'])}, {c['primary']['row']} at "
+               f"n={c['primary']['size']})" for c in registered() if c["name"] not in done]
+    if waiting:
+        lines += bullet("Registered, not yet run: " + "; ".join(waiting) + ".")
     lines += bullet("Earlier results (the four paper tasks, the learning curves): exploratory "
                     "only, from seed intervals, with no registered comparison and no verdict.")
     return lines
@@ -228,7 +227,7 @@ def protocol_part(results_dir: Path) -> list[str]:
         verdict_sentence,
     )
 
-    lines = ["### Pre-registered comparisons", "", *wrap(PROTOCOL), ""]
+    lines = ["### Studies with per-example outcomes", "", *wrap(PROTOCOL), ""]
     found = sorted((results_dir / "outcomes").glob("*.json.gz"))
     for path in found:
         a = analyse(read(path))

@@ -333,7 +333,7 @@ def test_the_summary_gets_learning_curves_when_curves_json_is_there(tmp_path):
 def test_results_md_opens_with_the_summary():
     lines = (DOCS / "RESULTS.md").read_text().splitlines()
     assert lines[0] == "# Results" and lines[2] == "## Summary"
-    assert lines[4] == "### Pre-registered comparisons"
+    assert lines[4] == "### Studies with per-example outcomes"
     versions = next(i for i, line in enumerate(lines) if line.startswith("Versions: torch"))
     # where the figures come from: below the summary's tables, above the versions
     source = next(i for i, line in enumerate(lines) if line.startswith("Everything here comes"))
@@ -361,22 +361,27 @@ def _copy_results(tmp_path: Path) -> Path:
 
 
 def test_the_first_screen_gives_the_protocol_then_every_earlier_task_then_the_table():
-    """A reader sees at once the pre-registered comparisons (or which are registered and not yet
-    run) with the row-name legend, then each earlier task's rows, worded without a verdict:
-    none was registered. The table of every row follows them."""
+    """A reader sees at once, with the row-name legend, each study that has per-example outcomes:
+    its regime and its verdict (or that it registered none), and which studies are registered and
+    not yet run; then each earlier task's rows, worded without a verdict (none was registered),
+    then the table of every row."""
     page = (DOCS / "RESULTS.md").read_text().splitlines()
     first = page[:50]
-    assert "### Pre-registered comparisons" in first
+    assert "### Studies with per-example outcomes" in first
     assert "Row names:" in " ".join(first)
-    assert any(x.startswith(("Registered, no outcomes yet: ", "**")) for x in first)
+    studies = [i for i, x in enumerate(page) if x.startswith("**") and "test examples)" in x]
+    assert studies and all(i < 50 for i in studies)
+    assert sum(x.startswith("- regime at n=") for x in first) == len(studies)
+    assert sum(x.startswith("- verdict: ") for x in first) == len(studies)
+    earlier = []
     for title in ("CommonsenseQA", "SVAMP", "ANLI-r1", "e-SNLI", "Demo (learning curve)"):
-        [line] = [x for x in first if x.startswith(f"- **{title}:** ")]
-        assert not re.search(r"\b(yes|no)\.", line), line
+        [i] = [i for i, x in enumerate(page) if x.startswith(f"- **{title}:** ")]
+        assert not re.search(r"\b(yes|no)\.", page[i]), page[i]
+        earlier.append(i)
     table = page.index("| task | student | mode | accuracy | vs standard, pts (95% CI) | seed CI |")
-    last_task = max(i for i, x in enumerate(page) if x.startswith("- **"))
-    assert last_task < table < page.index("### Learning curves")
-    assert not any("UTC" in x or "teacher made" in x for x in first)  # provenance: below
-    assert all(len(x) <= 100 for x in first if not x.startswith("|"))
+    assert max(studies) < min(earlier) and max(earlier) < table < page.index("### Learning curves")
+    assert not any("UTC" in x or "teacher made" in x for x in page[:table])  # provenance: below
+    assert all(len(x) <= 100 for x in page[:table] if not x.startswith("|"))
 
 
 def test_results_md_is_what_the_committed_json_renders(tmp_path):
@@ -398,7 +403,8 @@ def test_readme_results_block_is_generated_and_idempotent(tmp_path):
     assert results.rewrite_block(results.rewrite_block(readme, block), block) == readme
     # a bullet per pre-registered study (run or not), then the earlier results as exploratory
     bullets = [x for x in block if x.startswith("- ")]
-    assert any(x.startswith("- **e-SNLI**") for x in bullets)
+    assert any(x.startswith("- **e-SNLI**") for x in bullets)  # a study with outcomes
+    assert any(x.startswith("- Registered, not yet run: ") for x in bullets)
     assert bullets[-1].startswith("- Earlier results") and len(block) <= 14
     with pytest.raises(SystemExit, match="README.md: no results block"):
         results.rewrite_block("# no block\n", block)

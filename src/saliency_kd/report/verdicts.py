@@ -66,7 +66,7 @@ def verdict(primary: dict | None, regime: dict | None, min_lead: float) -> dict[
     pre-registered comparison") and its sentence, from the primary comparison alone."""
     if primary is None:
         return {"answer": "no pre-registered comparison",
-                "text": "no pre-registered comparison: every row below is exploratory"}
+                "text": "no pre-registered comparison, so exploratory only"}
     label, base = primary["label"], primary["baseline"]
     if regime is None or not leads(regime, min_lead):
         why = regime_text(regime, min_lead) if regime else "no teacher outcomes"
