@@ -38,6 +38,7 @@ def test_minilm_trains_on_real_rationales(real_rationales, shared_dss, tmp_path)
     cfg = TrainConfig(out=str(tmp_path / "student"),
                       data=DataSpec("cqa", str(shared_dss), "train", limit=24),
                       rationales=str(real_rationales), student="minilm-l6", mode="rationale",
+                      channel="tag",  # by name: the default (attention) writes no words to score
                       batch_size=8, max_steps=4, dev_limit=16)
     model_dir = train(cfg, progress=False)
     m = evaluate(model_dir, DataSpec("cqa", str(shared_dss), "test", limit=32),
