@@ -21,10 +21,13 @@ from pathlib import Path
 
 import torch
 
-from saliency_kd.artifact import claim_json_output
 from saliency_kd.atomic import write_text_atomic
 from saliency_kd.attribution import AttributionOptions, get_method, method_names
 from saliency_kd.cli import exit_code
+
+sys.path.insert(0, str(Path(__file__).parent))  # the scripts' shared helpers
+from bench_out import add_out_flags, parse_claimed  # noqa: E402
+
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.models import embedded_gemma_dir
 from saliency_kd.teacher.model import Teacher, TeacherConfig
@@ -73,12 +76,8 @@ def main() -> None:
     ap.add_argument("--inseq-python", default=None, help="python of a venv with inseq 0.7.1")
     ap.add_argument("--all-methods", action="store_true",
                     help="also time every other registered method on the same examples")
-    ap.add_argument("--out", default=None, help="also write the figures as JSON here")
-    ap.add_argument("--overwrite", action="store_true",
-                    help="replace an --out file this script did not write")
-    a = ap.parse_args()
-    if a.out:  # refused now, not after the benchmark has run
-        claim_json_output(a.out, OUT_KEYS, a.overwrite)
+    add_out_flags(ap, "also write the figures as JSON here")
+    a = parse_claimed(ap, OUT_KEYS)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     if (SHARED / "cqa" / "cqa_train.json").exists():

@@ -22,9 +22,11 @@ from pathlib import Path
 
 import torch
 
-from saliency_kd.artifact import claim_json_output
 from saliency_kd.atomic import write_text_atomic
 from saliency_kd.cli import exit_code
+
+sys.path.insert(0, str(Path(__file__).parent))  # the scripts' shared helpers
+from bench_out import add_out_flags, parse_claimed  # noqa: E402
 
 OUT_KEYS = ("examples_per_second", "n", "threads")
 """What every --out file of this script holds: an existing file without them is not its own."""
@@ -60,12 +62,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--student", default="minilm-l6")
     ap.add_argument("--teacher", default="gemma-3-270m")
-    ap.add_argument("--out", default=None, help="JSON results (e.g. docs/results/latency.json)")
-    ap.add_argument("--overwrite", action="store_true",
-                    help="replace an --out file this script did not write")
-    a = ap.parse_args()
-    if a.out:  # refused now, not after the benchmark has run
-        claim_json_output(a.out, OUT_KEYS, a.overwrite)
+    add_out_flags(ap, "JSON results (e.g. docs/results/latency.json)")
+    a = parse_claimed(ap, OUT_KEYS)
     torch.set_num_threads(a.threads)
     from saliency_kd.data.demo import generate
 

@@ -18,10 +18,13 @@ from pathlib import Path
 
 import torch
 
-from saliency_kd.artifact import claim_json_output
 from saliency_kd.atomic import write_text_atomic
 from saliency_kd.attribution import AttributionOptions, get_method
 from saliency_kd.cli import exit_code
+
+sys.path.insert(0, str(Path(__file__).parent))  # the scripts' shared helpers
+from bench_out import add_out_flags, parse_claimed  # noqa: E402
+
 from saliency_kd.data import DataSpec, load_examples
 from saliency_kd.models import embedded_gemma_dir
 from saliency_kd.teacher.model import Teacher, TeacherConfig
@@ -39,12 +42,8 @@ def main() -> None:
     ap.add_argument("--teacher", default=None, help="model directory (default: embedded Gemma)")
     ap.add_argument("--batch", type=int, default=16, help="occluded variants per forward pass")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=None, help="also write the figures as JSON here")
-    ap.add_argument("--overwrite", action="store_true",
-                    help="replace an --out file this script did not write")
-    a = ap.parse_args()
-    if a.out:  # refused now, not after the benchmark has run
-        claim_json_output(a.out, OUT_KEYS, a.overwrite)
+    add_out_flags(ap, "also write the figures as JSON here")
+    a = parse_claimed(ap, OUT_KEYS)
     torch.set_num_threads(a.threads)
     if (SHARED / a.task).is_dir():
         task, examples = load_examples(DataSpec(a.task, str(SHARED), "train", limit=a.n))

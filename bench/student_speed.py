@@ -38,10 +38,13 @@ from pathlib import Path
 import torch
 
 from saliency_kd.allocator import keep_freed_memory
-from saliency_kd.artifact import claim_json_output
 from saliency_kd.atomic import write_text_atomic
 from saliency_kd.attribution.attribute import AttributeConfig, attribute
 from saliency_kd.cli import exit_code
+
+sys.path.insert(0, str(Path(__file__).parent))  # the scripts' shared helpers
+from bench_out import add_out_flags, parse_claimed  # noqa: E402
+
 from saliency_kd.data import DataSpec
 from saliency_kd.models import embedded_minilm_dir
 from saliency_kd.student import TrainConfig
@@ -189,12 +192,8 @@ def main() -> None:
     ap.add_argument("--system-malloc", action="store_true",
                     help="leave glibc's malloc at its defaults (freed blocks go back to the "
                          "kernel) instead of keeping them as the training loop does")
-    ap.add_argument("--out", default=None)
-    ap.add_argument("--overwrite", action="store_true",
-                    help="replace an --out file this script did not write")
-    a = ap.parse_args()
-    if a.out:  # refused now, not after the benchmark has run
-        claim_json_output(a.out, OUT_KEYS, a.overwrite)
+    add_out_flags(ap)
+    a = parse_claimed(ap, OUT_KEYS)
     torch.set_num_threads(a.threads)
     kept = not a.system_malloc and keep_freed_memory()
     print("malloc:", "freed blocks kept for reuse" if kept else "glibc defaults", flush=True)
