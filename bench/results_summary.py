@@ -193,19 +193,36 @@ def curve_exploratory(rows: list[dict], task: str) -> str:
     return exploratory([(row_label(r, rows), r["minus_standard"]) for r in mine])
 
 
+_STUDIES: dict[tuple[str, int], tuple[dict, dict]] = {}
+
+
+def studies(results_dir: Path) -> list[tuple[dict, dict]]:
+    """(outcomes, analysis) of every outcomes file under results_dir/outcomes, each analysed
+    once per render (the page and README's block both quote them; the bootstrap takes
+    seconds)."""
+    from saliency_kd.report.outcomes import read
+    from saliency_kd.report.verdicts import analyse
+
+    out = []
+    for path in sorted((results_dir / "outcomes").glob("*.json.gz")):
+        key = (str(path.resolve()), path.stat().st_mtime_ns)
+        if key not in _STUDIES:
+            outcomes = read(path)
+            _STUDIES[key] = (outcomes, analyse(outcomes))
+        out.append(_STUDIES[key])
+    return out
+
+
 def protocol_bullets(results_dir: Path) -> list[str]:
     """README's results: one bullet per pre-registered study (its verdict, or that it is
     registered and not run yet), then one for every earlier, exploratory result."""
-    from saliency_kd.report.outcomes import read
-    from saliency_kd.report.verdicts import analyse, verdict_sentence
+    from saliency_kd.report.verdicts import verdict_sentence
 
-    found = sorted((results_dir / "outcomes").glob("*.json.gz"))
     lines = []
-    for path in found:
-        a = analyse(read(path))
+    for _, a in studies(results_dir):
         lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): "
                         f"{verdict_sentence(a, most=1)}.")
-    done = {read(p)["name"] for p in found}  # a study's extra splits share its name
+    done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
     waiting = [f"`{c['path']}` ({title(c['task'])}, {c['primary']['row']} at "
                f"n={c['primary']['size']})" for c in registered() if c["name"] not in done]
     if waiting:
@@ -219,26 +236,18 @@ def protocol_part(results_dir: Path) -> list[str]:
     """Per study with per-example outcomes (results_dir/outcomes/*.json.gz): the regime, the
     pre-registered primary comparison's verdict and the exploratory comparisons with their
     Holm-adjusted p, from the verdict module; and each registered study not yet run."""
-    from saliency_kd.report.outcomes import read
-    from saliency_kd.report.verdicts import (
-        analyse,
-        exploratory_lines,
-        regime_lines,
-        verdict_sentence,
-    )
+    from saliency_kd.report.verdicts import exploratory_lines, regime_lines, verdict_sentence
 
     lines = ["### Studies with per-example outcomes", "", *wrap(PROTOCOL), ""]
-    found = sorted((results_dir / "outcomes").glob("*.json.gz"))
-    for path in found:
-        a = analyse(read(path))
-        seeds = len(a["primary"]["seeds"]) if a["primary"] else 0
+    for outcomes, a in studies(results_dir):
+        seeds = len({r["seed"] for r in outcomes["runs"]})
         lines += [f"**{title(a['task'])}** (`{a['name']}`: {seeds} seeds, {a['test_n']} test "
                   "examples)", ""]
         lines += [bl for x in regime_lines(a)[:1] + [f"verdict: {verdict_sentence(a)}"]
                   for bl in bullet(x)]
         lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
         lines.append("")
-    done = {read(p)["name"] for p in found}  # a study's extra splits share its name
+    done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
     waiting = [c for c in registered() if c["name"] not in done]
     for c in waiting:
         p = c["primary"]
