@@ -76,3 +76,33 @@ def test_draws_are_checked(tmp_path):
         split_dev(DataSpec("esnli", root, "train", 5, draw=[0, 1]), None)
     with pytest.raises(ConfigError, match="asked for"):
         load_examples(DataSpec("esnli", root, "train", 45, draw=[0]))
+
+
+def test_the_teachers_part_is_apart_from_every_student_example(tmp_path):
+    """data.teacher_examples: the teacher's training and dev examples, the students' draws,
+    dev carve-outs and pool, and the test set never share an example."""
+    root = str(_esnli(tmp_path, n=200))
+    base = dict(task="esnli", data_dir=root, test_size=40, teacher_examples=60)
+    test = set(ids(DataSpec(**base, split="test")))
+    _, t_train, t_dev = split_dev(DataSpec(**base, split="train", teacher_part=True), 10)
+    teacher = {e.id for e in t_train + t_dev}
+    assert len(teacher) == 60 and not teacher & test
+    students: set[str] = set()
+    for seed in (0, 1, 2):
+        spec = DataSpec(**base, split="train", limit=10, draw=[seed], unlabeled="train")
+        _, train, dev = split_dev(spec, 5)
+        students |= {e.id for e in train + dev}
+        assert any(e.pool for e in train) and not {e.id for e in train} & {e.id for e in dev}
+    assert not students & teacher and not students & test
+    assert len(students | teacher | test) <= 200
+    # without a draw the students' first N come from their part too
+    _, first, _ = split_dev(DataSpec(**base, split="train", limit=10), 5)
+    assert not {e.id for e in first} & teacher
+
+
+def test_a_teachers_part_that_leaves_nothing_is_refused(tmp_path):
+    root = str(_esnli(tmp_path))
+    with pytest.raises(ConfigError, match="teacher_examples"):
+        load_examples(DataSpec("esnli", root, "train", test_size=20, teacher_examples=40))
+    with pytest.raises(ConfigError, match="teacher_examples"):
+        load_examples(DataSpec("demo", None, "train", teacher_examples=5))

@@ -78,3 +78,29 @@ def test_pool_rows_are_checked(student_world, tmp_path):
     raw["students"]["modes"] = ["teacher-labels+nonsense"]
     with pytest.raises(ConfigError, match="students.modes"):
         parse_config(raw)
+
+
+def test_a_group_learns_its_own_pool_size(student_world, tmp_path):
+    """`pool_size`: a group's rows learn the first N of the pool the teacher explained, named
+    `teacher-labels[N]`: a curve over pool sizes in one study."""
+    raw = pool_config(student_world, tmp_path / "s")
+    group = dict(raw["students"], modes=["teacher-labels"], min_confidence=None)
+    raw["students"] = [dict(group, name="all"), dict(group, name="small", pool_size=10)]
+    run_pipeline(parse_config(raw), progress=False)
+    root = tmp_path / "s"
+    rows = {r["name"]: r for r in json.loads((root / "stages.json").read_text())["students"]}
+    assert set(rows) == {"teacher-labels", "teacher-labels[10]"}
+    for name, pool_n in (("teacher-labels", 30), ("teacher-labels[10]", 10)):
+        run = rows[name]["runs"][0]
+        summary = json.loads((root / run["train_dir"] / "train_summary.json").read_text())
+        assert summary["pool_n"] == pool_n
+    from saliency_kd.report.curves import curve_key
+
+    curves = json.loads((root / "curves.json").read_text())
+    assert {curve_key(c) for c in curves} == {"teacher-labels", "teacher-labels[10]"}
+    raw["students"][1]["pool_size"] = 31  # more than the teacher explained
+    with pytest.raises(ConfigError, match="pool_size"):
+        parse_config(raw)
+    raw["students"][1].update(pool_size=5, modes=["standard"])  # no pool to size
+    with pytest.raises(ConfigError, match="pool_size"):
+        parse_config(raw)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..settings import PositiveInt, opt
-from .dss import dev_ids, load_dss, parse_llm_output, seeded_partition
+from .dss import DEV_FRACTION, SPLIT_SEED, dev_ids, load_dss, parse_llm_output, seeded_partition
 from .example import Example
 from .generic import FieldMap, require_two_labels
 from .hub import load_hub
@@ -61,6 +61,14 @@ class DataSpec:
     (its label field ignored). Students learn the teacher's answers on it."""
     unlabeled_limit: PositiveInt | None = None
     """Keep only the first N examples of the unlabeled pool."""
+    teacher_examples: PositiveInt | None = None
+    """For the benchmark tasks' files: the first N examples of the training split are the
+    teacher's alone. Its fine-tuning (`teacher_part`) reads its training and dev examples from
+    them; every other reader (students' labelled examples and draws, the unlabeled pool, dev
+    carve-outs) the rest, so the teacher never labels or explains an example it was trained
+    on. YAML: data.teacher_examples."""
+    teacher_part: bool = False
+    """Read the teacher's part of the training split (see `teacher_examples`)."""
 
 
 def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
@@ -78,7 +86,6 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
         task, examples = load_generic_split(spec)
     elif spec.task == "demo":
         from .demo import generate
-        from .dss import DEV_FRACTION, SPLIT_SEED
 
         task = get_task("demo")
         examples = generate(spec.split)
@@ -92,10 +99,20 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
             if not spec.data_dir:
                 raise ConfigError("data_dir", "no data directory given")
             split = "train" if spec.draw is not None else spec.split
-            examples, _ = load_dss(Path(spec.data_dir), spec.task, split, spec.test_size)
+            if spec.teacher_examples and split == "dev":  # the carve-out of its own part
+                examples = teacher_split(load_dss(Path(spec.data_dir), spec.task, "train",
+                                                  spec.test_size)[0], spec)
+                examples, _ = seeded_partition(examples, DEV_FRACTION, seed=SPLIT_SEED + 1)
+            else:
+                examples, _ = load_dss(Path(spec.data_dir), spec.task, split, spec.test_size)
+                if split == "train":
+                    examples = teacher_split(examples, spec)
     if spec.test_size is not None and (spec.task in ("demo", "generic")
                                        or spec.data_dir == "hub"):
         raise ConfigError("test_size", f"{spec.task} data has its own test split")
+    if spec.teacher_examples and (spec.task in ("demo", "generic") or spec.data_dir == "hub"):
+        raise ConfigError("teacher_examples", "sets the teacher's part of a benchmark task's "
+                          f"files (cqa, svamp, anli1, esnli), not of {spec.task} data")
     rest = spec.split == "train" and spec.unlabeled == REST
     if spec.draw is not None:
         examples = drawn(examples, spec)
@@ -115,6 +132,18 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
               tuple(spec.draw or ())), f"data: {len(examples)} {spec.task} examples, "
              f"{spec.split} split" + (f" (first {spec.limit})" if spec.limit else ""))
     return task, examples
+
+
+def teacher_split(train: list[Example], spec: DataSpec) -> list[Example]:
+    """The part of the training split `spec` reads: the teacher's first `teacher_examples`
+    (`teacher_part`) or everyone else's rest; the whole split where no part is set."""
+    n = spec.teacher_examples
+    if not n:
+        return train
+    if n >= len(train):
+        raise ConfigError("teacher_examples", f"{n} examples for the teacher leave none of the "
+                          f"{len(train)} of the training split to the students")
+    return train[:n] if spec.teacher_part else train[n:]
 
 
 def drawn(pool: list[Example], spec: DataSpec) -> list[Example]:

@@ -17,9 +17,9 @@ from .example import Example
 
 REST = "train"
 """`unlabeled: train`: the pool is the rest of the training split, past the labelled examples."""
-POOL_KEYS = ("unlabeled", "unlabeled_limit")
-"""DataSpec settings of the pool: left out of settings records while unset, so that files and
-checkpoints made before the pool existed still resume."""
+POOL_KEYS = ("unlabeled", "unlabeled_limit", "teacher_examples", "teacher_part")
+"""DataSpec settings of the pool and of the teacher's part: left out of settings records while
+unset, so that files and checkpoints made before they existed still resume."""
 
 
 def blank(ex: Example) -> Example:
@@ -81,4 +81,4 @@ def pool_files(spec) -> list[tuple[str, Path]]:
 
 def data_settings(data: dict[str, Any]) -> dict[str, Any]:
     """A DataSpec's settings record (`asdict`) without the pool's keys while they are unset."""
-    return {k: v for k, v in data.items() if k not in POOL_KEYS or v is not None}
+    return {k: v for k, v in data.items() if k not in POOL_KEYS or v not in (None, False)}

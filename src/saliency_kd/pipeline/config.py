@@ -91,6 +91,11 @@ class DataCfg(Strict):
                                   "ignored); the teacher answers and explains it")
     unlabeled_limit: int | None = Field(None, gt=0, description="the first N examples of "
                                         "the unlabeled pool")
+    teacher_examples: int | None = Field(
+        None, gt=0, description="the first N examples of the training split are the teacher's "
+        "alone (its fine-tuning's training and dev examples); students, their draws and the "
+        "unlabeled pool read only the rest, so the teacher never labels or explains an example "
+        "it learned (cqa, svamp, anli1, esnli)")
     resample: bool = Field(False, description="every student seed draws its own training "
                            "examples and dev carve-out from the training pool, so intervals "
                            "over seeds include which examples were labelled (default: every "
@@ -199,6 +204,10 @@ StudentsCfg = section(
     seeds=(list[int], Field([0], min_length=1)),
     name=(str | None, Field(None, description="this student group's name where `students` "
                             "lists several (default: the student's name)")),
+    pool_size=(int | None, Field(None, gt=0, description="this group's teacher-labels rows "
+                                 "learn the first N examples of the unlabeled pool, named "
+                                 "`teacher-labels[N]` (default: all of it, up to "
+                                 "data.unlabeled_limit): a curve over pool sizes")),
     dev_only=(bool, Field(False, description="train and keep the best dev accuracy only, no "
                           "test evaluation (runs that choose a student on dev)")),
     train_sizes=(list[int] | None, Field(None, min_length=1, description="the sizes of "
@@ -211,6 +220,7 @@ StudentsCfg = section(
 # What names a group, decides whether it is tested, at which sizes or how fast, not what its
 # students learn: never in a training stage's hash.
 GROUP_ONLY = ("name", "dev_only", "train_sizes", "eval_batch_size")
+# (`pool_size` is hashed with the pool it sizes: pool_id.)
 
 
 class ReportCfg(Strict):
@@ -288,6 +298,7 @@ class RunConfig(Strict):
                              "comprehensiveness and sufficiency need a probability over "
                              "candidate answers")
         _check_also_test(self)
+        _check_teacher_part(self)
         te, ft = self.teacher_eval, self.teacher.finetune
         if te.full_schedule and not (ft and ft.max_steps):
             raise ValueError("teacher_eval.full_schedule: teacher.finetune.max_steps is not set, "
@@ -336,7 +347,7 @@ def _check_primary(cfg: RunConfig) -> None:
             if row.explains and row.channel is None:
                 continue  # the family's default channel: known once the model is read
             key = curve_key({"mode": row.mode, "channel": row.channel, "source": row.source,
-                             "pool": row.pool})
+                             "pool": row.pool, "pool_size": row.pool_size})
             keys.setdefault(key, []).extend(g.seeds)
     for which in ("row", "baseline"):
         name = getattr(p, which)
@@ -370,6 +381,20 @@ def _check_also_test(cfg: RunConfig) -> None:
                              f"{d.task}")
 
 
+def _check_teacher_part(cfg: RunConfig) -> None:
+    """`data.teacher_examples` is the fine-tuned teacher's part of the split: it needs one, and
+    a fine-tuning that reads no more than its part."""
+    n, ft = cfg.data.teacher_examples, cfg.teacher.finetune
+    if not n:
+        return
+    if ft is None:
+        raise ValueError("data.teacher_examples: sets apart the examples the teacher is "
+                         "fine-tuned on, but teacher.finetune is not set")
+    if ft.train_limit is not None and ft.train_limit > n:
+        raise ValueError(f"teacher.finetune.train_limit: {ft.train_limit} examples, but the "
+                         f"teacher's part of the split is {n} (data.teacher_examples)")
+
+
 def _check_pool(cfg: RunConfig, g: StudentsCfg, key: str) -> None:
     """`teacher-labels` rows need a pool, labelled examples to count it from, and rationales
     of the teacher's own answers (a gold-label target would carry the pool's gold labels)."""
@@ -380,6 +405,12 @@ def _check_pool(cfg: RunConfig, g: StudentsCfg, key: str) -> None:
         raise ValueError("data.unlabeled_limit: caps the unlabeled pool, but data.unlabeled "
                          "is not set")
     pooled = [m for m in g.modes if split_pool(m)[1]]
+    if g.pool_size and not pooled:
+        raise ValueError(f"{key}.pool_size: sizes the pool of teacher-labels rows, but the "
+                         "group has none")
+    if g.pool_size and d.unlabeled_limit and g.pool_size > d.unlabeled_limit:
+        raise ValueError(f"{key}.pool_size: {g.pool_size} examples, but the teacher answers "
+                         f"and explains the first {d.unlabeled_limit} (data.unlabeled_limit)")
     if not pooled:
         return
     if not d.unlabeled:

@@ -97,7 +97,8 @@ def data_id(cfg: RunConfig, spec: DataSpec) -> dict[str, Any]:
     fields = hashed(cfg.data.fields)  # a generic file's field map, where not the default one
     # Set only where used, so that the hashes made before these settings stay valid: a field
     # map other than the default, another train/test split of the same file.
-    extra = {k: v for k, v in (("fields", fields), ("test_size", cfg.data.test_size)) if v}
+    extra = {k: v for k, v in (("fields", fields), ("test_size", cfg.data.test_size),
+                                ("teacher_examples", cfg.data.teacher_examples)) if v}
     if content:
         return {"task": cfg.data.task, "content": content, **extra}
     return {"task": cfg.data.task, "data_dir": cfg.data.data_dir, "file": cfg.data.file, **extra}

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-POOL = "teacher-labels"
-"""The prefix of a row whose students also learn the teacher's answers on the unlabeled pool
-(`data.unlabeled`): `teacher-labels`, `teacher-labels+kd`, `teacher-labels+rationale`..."""
+from ..report.curves import POOL, pooled_name
+
 CONTROLS_WITH_GOLD = ("gold-answer", "gold-evidence")
 
 
@@ -33,6 +32,9 @@ class Row:  # hashable: the grid's choice is kept per row
     explicit_channel: bool = False
     pool: bool = False
     """The students also learn the teacher's answers on the unlabeled pool (`teacher-labels`)."""
+    pool_size: int | None = None
+    """Their group's `pool_size`: the first N of the pool (`teacher-labels[N]`); None: all of
+    `data.unlabeled_limit`."""
 
     @property
     def explains(self) -> bool:
@@ -47,7 +49,7 @@ class Row:  # hashable: the grid's choice is kept per row
         if self.source and self.source != self.main_method and "rationale" in self.mode:
             name += f"@{self.source}"
         if self.pool:
-            return POOL if name == "standard" else f"{POOL}+{name}"
+            return pooled_name(name, self.pool_size)
         return name
 
 
@@ -68,5 +70,6 @@ def study_rows(cfg, main_method: str, group=None) -> list[Row]:
         for channel in (s.channels or [None]) if explains else [None]:
             for source in sources:
                 rows.append(Row(mode, channel, source if uses_file else None, main_method,
-                                explicit_channel=s.channels is not None, pool=pool))
+                                explicit_channel=s.channels is not None, pool=pool,
+                                pool_size=s.pool_size if pool else None))
     return rows

@@ -97,7 +97,7 @@ def _index_students(ctx: RunContext, rows: list[dict[str, Any]],
     root = ctx.root
     ctx.index["students"] = [
         {k: row[k] for k in ("group", "student", "name", "mode", "channel", "source",
-                             "n_train", "pool") if k in row} |
+                             "n_train", "pool", "pool_size") if k in row} |
         {"runs": [{"seed": r["seed"], "train_dir": rel(root, r["train_dir"]),
                    "eval_dir": rel(root, r["eval_dir"])} |
                   ({"also_eval_dirs": {k: rel(root, x) for k, x in

@@ -18,6 +18,7 @@ from typing import Any
 from ..artifact import mark_output_dir, read_json
 from ..data import DataSpec, FieldMap, dev_ids, load_examples
 from ..errors import ConfigError
+from ..report.curves import pool_fields
 from ..settings import resolve_device
 from .config import GROUP_ONLY, RunConfig
 from .rows import Row, study_rows
@@ -134,7 +135,7 @@ class StudentStages:
         common = hashed(s, STUDENT_KEYS, where=(
             "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
             "grad_accum", "fsdp", "checkpoint_every", "keep_checkpoint", "min_confidence",
-            *GROUP_ONLY))
+            "pool_size", *GROUP_ONLY))
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel or self.default_channel(row), "seed": seed, "lr": lr,
                    "alpha": alpha,
@@ -143,10 +144,11 @@ class StudentStages:
         if resample:  # the seed draws the examples too (absent before: older hashes hold)
             payload["resample"] = True
         if row.pool:  # the unlabeled pool and its filter: only in the rows that learn it
-            payload["unlabeled"] = pool_id(self.cfg)
+            payload["unlabeled"] = pool_id(self.cfg, row.pool_size)
             if s.min_confidence is not None:
                 payload["min_confidence"] = s.min_confidence
-        slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-")
+        slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-").replace(
+            "[", "-").replace("]", "")
         label = f"train-{self.prefix}{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
         # The folder is named by the row alone: the same training in another group (or in a
         # run of one group) is the same cached stage.
@@ -154,7 +156,7 @@ class StudentStages:
         cfg = build(TrainConfig, {**s.model_dump(), "lr": lr, "alpha": alpha,
                                   "min_confidence": s.min_confidence if row.pool else None},
                     out=str(d), data=self.spec("train", limit, [seed] if resample else None,
-                                               pool=row.pool),
+                                               pool=row.pool_size or row.pool),
                     mode=row.mode, channel=row.channel, seed=seed,
                     rationales=str(self.files[row.source]) if row.source else None)
         if self.stages.start(d, label, shown(cfg, always=(
@@ -215,6 +217,7 @@ class StudentStages:
                     continue
                 runs = [self.evaluate(row, n, limit, seed, choice) for seed in group.seeds]
                 results.append({**({"pool": True} if row.pool else {}),
+                                **({"pool_size": row.pool_size} if row.pool_size else {}),
                                 "name": row.name, "group": self.name,
                                 "student": group.student, "mode": row.mode,
                                 "channel": resolved_channel(row, runs[0]["train_dir"]),
@@ -307,7 +310,7 @@ def curve_records(task: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
              "mode": row["mode"],
              "channel": row["channel"], "source": row["source"], "seed": run["seed"],
              "accuracy": run["metrics"]["accuracy"], "n_test": run["metrics"]["n"],
-             **({"pool": True} if row.get("pool") else {})}
+             **pool_fields(row)}
             for row in rows for run in row["runs"]]
 
 
@@ -342,24 +345,28 @@ def spec_maker(cfg: RunConfig):
     fields = build(FieldMap, cfg.data.fields.model_dump())
 
     def spec(split: str, limit: int | None, draw: list[int] | None = None,
-             pool: bool = False) -> DataSpec:
-        """`pool`: with the unlabeled pool of `data.unlabeled` (a train split only)."""
+             pool: bool | int = False, teacher: bool = False) -> DataSpec:
+        """`pool`: with the unlabeled pool of `data.unlabeled` (a train split only; a number:
+        its first N); `teacher`: the teacher's part of the split (data.teacher_examples)."""
+        size = pool if pool is not True and pool else cfg.data.unlabeled_limit
         return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields,
                         test_size=cfg.data.test_size, draw=draw, train_file=cfg.data.train_file,
                         dev_file=cfg.data.dev_file, test_file=cfg.data.test_file,
                         unlabeled=cfg.data.unlabeled if pool else None,
-                        unlabeled_limit=cfg.data.unlabeled_limit if pool else None)
+                        unlabeled_limit=size if pool else None,
+                        teacher_examples=cfg.data.teacher_examples, teacher_part=teacher)
 
     return spec
 
 
-def pool_id(cfg: RunConfig) -> dict[str, Any]:
-    """The unlabeled pool in a stage's hash: its setting and size, and a pool file's content."""
+def pool_id(cfg: RunConfig, size: int | None = None) -> dict[str, Any]:
+    """The unlabeled pool in a stage's hash: its setting and size (`size`: a group's own), and
+    a pool file's content."""
     from ..artifact import files_digest
     from ..data.pool import pool_files
 
     d = cfg.data
     spec = DataSpec(d.task, d.data_dir, "train", unlabeled=d.unlabeled)
     content = files_digest(pool_files(spec))
-    return {"unlabeled": "file" if content else d.unlabeled, "limit": d.unlabeled_limit,
+    return {"unlabeled": "file" if content else d.unlabeled, "limit": size or d.unlabeled_limit,
             **({"content": content} if content else {})}

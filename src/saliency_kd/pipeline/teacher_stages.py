@@ -32,7 +32,9 @@ def finetune_stage(ctx: RunContext, label: str, skip: tuple[str, ...] = (),
     d = ctx.stages.path(label, payload)
     ft_cfg = build(FinetuneConfig, {k: v for k, v in ft.model_dump().items()
                                     if k not in skip}, out=str(d),
-                   data=ctx.spec("train", ft.train_limit or ctx.train_limit),
+                   # its own part of the split (data.teacher_examples) is all of it by default
+                   data=ctx.spec("train", ft.train_limit or (
+                       None if ctx.cfg.data.teacher_examples else ctx.train_limit), teacher=True),
                    teacher=ctx.base_cfg)
     if ctx.stages.start(d, label, shown(ft_cfg)):
         mark_output_dir(d, "teacher-finetune")  # run made the folder: the stage resumes

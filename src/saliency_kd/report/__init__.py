@@ -18,7 +18,7 @@ from .analysis import (
     read_records,
     seed_average,
 )
-from .curves import curve_key, curve_table, plot_curves
+from .curves import curve_key, curve_table, plot_curves, pool_fields
 from .outcomes import collect
 from .reading import ROW_NAMES, chance_level, is_multiple_choice
 from .verdicts import analyse, pts, regime_lines, verdict_sentence
@@ -125,7 +125,7 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
                          "channel": row["channel"],
                          "source": row["source"], "n_train": row["n_train"], "lr": row["lr"],
                          "alpha": row["alpha"], "seed_ids": [r["seed"] for r in row["runs"]],
-                         **({"pool": True} if row.get("pool") else {}),
+                         **pool_fields(row),
                          **seed_average(per_seed)})
     table = curve_table(curves)
     # Paired by test example and seed, from the run's own per-example outcomes; the teacher

@@ -32,15 +32,30 @@ def seeds_summary(values: list[float]) -> dict:
     return {"mean": t["mean"], "ci95_low": t["low"], "ci95_high": t["high"], "seeds": values}
 
 
+POOL = "teacher-labels"
+"""The prefix of a row whose students also learn the teacher's answers on the unlabeled pool
+(`data.unlabeled`): `teacher-labels`, `teacher-labels+kd`, `teacher-labels+rationale`..."""
+
+
+def pooled_name(name: str, size: int | None = None) -> str:
+    """A row name with the pool prefix: `teacher-labels`, `teacher-labels+kd`, and with a
+    group's own pool size `teacher-labels[1000]+kd`."""
+    prefix = POOL + (f"[{size}]" if size else "")
+    return prefix if name == "standard" else f"{prefix}+{name}"
+
+
+def pool_fields(rec: dict) -> dict:
+    """What a record says of its pool (`pool`, a group's `pool_size`), to copy into another."""
+    return {k: rec[k] for k in ("pool", "pool_size") if rec.get(k)}
+
+
 def curve_key(rec: dict) -> str:
     """A row label: `standard`, `kd`, `channel@source`, `channel@source+kd`, or `dss:channel`
     (`dss:channel+kd`); a row that also learns the teacher's answers on the unlabeled pool
     (`"pool": true`) is prefixed: `teacher-labels`, `teacher-labels+kd`,
-    `teacher-labels+channel@source`."""
+    `teacher-labels+channel@source`, and `teacher-labels[N]...` with its group's pool size."""
     key = _mode_key(rec)
-    if rec.get("pool"):
-        return "teacher-labels" if key == "standard" else f"teacher-labels+{key}"
-    return key
+    return pooled_name(key, rec.get("pool_size")) if rec.get("pool") else key
 
 
 def _mode_key(rec: dict) -> str:
@@ -97,7 +112,7 @@ def _group(records: Iterable[dict]) -> dict[tuple, dict]:
         row = rows.setdefault(at, {
             "task": rec["task"], "student": rec["student"], "key": key, "mode": rec["mode"],
             "channel": rec.get("channel"), "source": rec.get("source"),
-            "n_train": rec["n_train"], "runs": {}, **({"pool": True} if rec.get("pool") else {})})
+            "n_train": rec["n_train"], "runs": {}, **pool_fields(rec)})
         row["runs"][rec["seed"]] = (rec["accuracy"], rec.get("n_test"))
     return rows
 
