@@ -318,6 +318,7 @@ class RunConfig(Strict):
                                  f"{names.index(names[i])} (give each group its own name)")
             _check_group(g, key, known, sizes)
             _check_pool(self, g, key)
+            _check_setfit(self, g, key)
             for src in g.sources or []:
                 if src in limited and any("rationale" in m for m in g.modes):
                     raise ValueError(f"{key}.sources: '{src}' covers only the first "
@@ -422,6 +423,31 @@ def _check_pool(cfg: RunConfig, g: StudentsCfg, key: str) -> None:
     if cfg.attribution.target == "gold":
         raise ValueError(f"attribution.target: {POOL} rows learn the teacher's answers on a "
                          "pool without gold labels: explain the prediction")
+
+
+def _check_setfit(cfg: RunConfig, g: StudentsCfg, key: str) -> None:
+    """`setfit` rows learn the gold labels of the labelled examples alone, over a fixed label
+    set (a task of per-example answer choices is known here by its name; generic files when
+    the row trains)."""
+    from .rows import split_pool
+
+    modes = [m for m in g.modes if split_pool(m)[0] == "setfit"]
+    if not modes:
+        return
+    if split_pool(modes[0])[1]:
+        raise ValueError(f"{key}.modes: '{modes[0]}': setfit learns the labelled examples "
+                         "alone, not the unlabeled pool (give `setfit`)")
+    if g.labels != "gold":
+        raise ValueError(f"{key}.labels: setfit learns the gold labels; labels: teacher "
+                         "does not apply (give setfit its own group)")
+    if g.family not in (None, "encoder"):
+        raise ValueError(f"{key}.family: setfit needs a sentence-transformers (encoder) body, "
+                         f"not a {g.family} model")
+    if cfg.data.task in ("cqa", "demo", "svamp"):
+        raise ValueError(f"{key}.modes: 'setfit' needs a fixed label set; task "
+                         f"'{cfg.data.task}' " + ("generates its answers" if cfg.data.task ==
+                                                  "svamp" else "gives each example its own "
+                                                  "answer choices"))
 
 
 def _check_group(g: StudentsCfg, key: str, known: list[str], sizes: list[int]) -> None:

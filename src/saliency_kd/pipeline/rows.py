@@ -60,9 +60,10 @@ def study_rows(cfg, main_method: str, group=None) -> list[Row]:
     for entry in s.modes:
         mode, pool = split_pool(entry)
         explains = "rationale" in mode or "dss" in mode
-        # the pool learns the teacher's answers (in dss modes the LLM's: no file)
-        uses_file = mode not in ("standard", "dss") or s.labels == "teacher" or \
-            (pool and mode != "dss")
+        # the pool learns the teacher's answers (in dss modes the LLM's: no file); setfit
+        # learns the gold labels alone (the config refuses it with the teacher's)
+        uses_file = mode != "setfit" and (mode not in ("standard", "dss") or
+                                          s.labels == "teacher" or (pool and mode != "dss"))
         sources = (s.sources or [main_method, *controls]) if "rationale" in mode else \
             [main_method]
         if pool:  # the pool has no gold label or evidence to make a control of

@@ -136,6 +136,10 @@ class StudentStages:
             "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
             "grad_accum", "fsdp", "checkpoint_every", "keep_checkpoint", "min_confidence",
             "pool_size", *GROUP_ONLY))
+        if row.mode == "setfit":  # SetFit's own settings: of the group, only the body counts
+            from ..student.setfit_row import SETFIT_ARGS
+
+            common = {"student": s.student, "dev_limit": s.dev_limit, "setfit": SETFIT_ARGS}
         payload = {"data": self.data_id, "limit": limit, "students": common, "mode": row.mode,
                    "channel": row.channel or self.default_channel(row), "seed": seed, "lr": lr,
                    "alpha": alpha,
@@ -153,14 +157,14 @@ class StudentStages:
         # The folder is named by the row alone: the same training in another group (or in a
         # run of one group) is the same cached stage.
         d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
-        cfg = build(TrainConfig, {**s.model_dump(), "lr": lr, "alpha": alpha,
+        cfg = build(TrainConfig, {**s.model_dump(), "lr": s.lr if lr is None else lr,
+                                  "alpha": s.alpha if alpha is None else alpha,
                                   "min_confidence": s.min_confidence if row.pool else None},
                     out=str(d), data=self.spec("train", limit, [seed] if resample else None,
                                                pool=row.pool_size or row.pool),
                     mode=row.mode, channel=row.channel, seed=seed,
                     rationales=str(self.files[row.source]) if row.source else None)
-        if self.stages.start(d, label, shown(cfg, always=(
-                "device", "batch_size", "lr", "epochs", "alpha", "mode", "seed"))):
+        if self.stages.start(d, label, settings_shown(cfg)):
             mark_output_dir(d, "train")  # run made the folder: train resumes in it
             train(cfg, progress=self.progress)
             self.stages.finish(d, payload)
@@ -169,6 +173,8 @@ class StudentStages:
     # ---- the grid -----------------------------------------------------------------------------
     def grid(self, row: Row) -> list[tuple[float, float]]:
         s = self.group
+        if row.mode == "setfit":  # SetFit's own schedule: no lr or alpha to try (None)
+            return [(None, None)]
         if s.tune is None:
             return [(s.lr, s.alpha)]
         alphas = s.tune.alpha if row.explains else [s.alpha]
@@ -312,6 +318,15 @@ def curve_records(task: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]
              "accuracy": run["metrics"]["accuracy"], "n_test": run["metrics"]["n"],
              **pool_fields(row)}
             for row in rows for run in row["runs"]]
+
+
+def settings_shown(cfg) -> dict[str, Any]:
+    """A training run's settings in a plan; a `setfit` row's are SetFit's own."""
+    if cfg.mode == "setfit":
+        from ..student.setfit_row import SETFIT_ARGS
+
+        return {"device": cfg.device, "mode": cfg.mode, "seed": cfg.seed, **SETFIT_ARGS}
+    return shown(cfg, always=("device", "batch_size", "lr", "epochs", "alpha", "mode", "seed"))
 
 
 def hashed(section, keys: tuple[str, ...] = (), where: tuple[str, ...] = ()) -> dict[str, Any]:

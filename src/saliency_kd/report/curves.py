@@ -2,9 +2,10 @@
 and rationale source, with intervals over seeds and differences paired by seed.
 
 A record is one finished run: {"task", "n_train", "student", "mode", "channel", "source",
-"seed", "accuracy", "n_test"}. Modes are `standard`, `rationale`, `kd` and `rationale+kd`; a
-rationale mode has a channel (how the words reach the student, e.g. `attention` or `tag`) and a
-source (an attribution method such as `saliency`, `random` words or `gold-evidence`).
+"seed", "accuracy", "n_test"}. Modes are `standard`, `rationale`, `kd`, `rationale+kd`, the
+DSS modes and the `setfit` baseline; a rationale mode has a channel (how the words reach the
+student, e.g. `attention` or `tag`) and a source (an attribution method such as `saliency`,
+`random` words or `gold-evidence`).
 
 The bench's results script imports `seeds_summary` from here, so the detailed tables and the
 curves share one interval. How a difference is worded is `verdicts`' business, not this
@@ -15,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-MODES = ("standard", "kd", "rationale", "rationale+kd", "dss", "dss+kd")
+MODES = ("standard", "kd", "rationale", "rationale+kd", "dss", "dss+kd", "setfit")
+"""`setfit`: the SetFit baseline on the labelled examples (no channel, no source)."""
 RATIONALE_MODES = ("rationale", "rationale+kd")
 # DSS learns the LLM's free-text rationale: a channel, but no rationale file (source null).
 LLM_MODES = ("dss", "dss+kd")
@@ -50,9 +52,9 @@ def pool_fields(rec: dict) -> dict:
 
 
 def curve_key(rec: dict) -> str:
-    """A row label: `standard`, `kd`, `channel@source`, `channel@source+kd`, or `dss:channel`
-    (`dss:channel+kd`); a row that also learns the teacher's answers on the unlabeled pool
-    (`"pool": true`) is prefixed: `teacher-labels`, `teacher-labels+kd`,
+    """A row label: `standard`, `kd`, `setfit`, `channel@source`, `channel@source+kd`, or
+    `dss:channel` (`dss:channel+kd`); a row that also learns the teacher's answers on the
+    unlabeled pool (`"pool": true`) is prefixed: `teacher-labels`, `teacher-labels+kd`,
     `teacher-labels+channel@source`, and `teacher-labels[N]...` with its group's pool size."""
     key = _mode_key(rec)
     return pooled_name(key, rec.get("pool_size")) if rec.get("pool") else key

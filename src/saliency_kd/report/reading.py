@@ -17,6 +17,9 @@ ROW_NAMES = [
                 "pulled toward them; attribution: its own gradient saliency is; generate: it "
                 "writes them after its answer"),
     ("+kd", "the row with soft labels added"),
+    ("setfit", "baseline: SetFit (contrastive sentence-transformers fine-tuning, then a "
+               "logistic-regression head) on the labelled examples alone, with SetFit's own "
+               "settings"),
 ]
 """The legend printed beside the results tables."""
 

@@ -1,6 +1,7 @@
-"""Students: encoder, seq2seq and causal families sharing one training loop."""
+"""Students: encoder, seq2seq and causal families sharing one training loop, and the SetFit
+baseline (its own library's training)."""
 
-from . import causal, encoder, seq2seq  # noqa: F401  (registers the families)
+from . import causal, encoder, seq2seq, setfit_row  # noqa: F401  (registers the families)
 from .base import FAMILIES, MODES, LossWeights, Student
 from .train import TrainConfig, load_student, train
 

@@ -17,7 +17,8 @@ from ..registry import Registry
 from ..settings import PositiveFloat, Share
 from .items import TrainItem
 
-MODES = ("standard", "rationale", "dss", "kd", "rationale+kd", "dss+kd")
+MODES = ("standard", "rationale", "dss", "kd", "rationale+kd", "dss+kd", "setfit")
+"""`setfit`: the SetFit baseline (student/setfit_row.py), trained by its own library."""
 
 
 def parse_mode(mode: str) -> set[str]:

@@ -65,8 +65,9 @@ class TrainConfig:
     family: Literal["encoder", "seq2seq", "causal"] | None = None
     """encoder, seq2seq or causal; detected from the model's config when omitted."""
     mode: str = opt("standard", choices=lambda: list(MODES))
-    """standard, rationale, dss, kd, rationale+kd or dss+kd. YAML (run): students.modes, a
-    list."""
+    """standard, rationale, dss, kd, rationale+kd, dss+kd, or setfit (the SetFit baseline on
+    the labelled examples, with SetFit's own settings: see student/setfit_row.py). YAML (run):
+    students.modes, a list."""
     labels: Literal["gold", "teacher"] = "gold"
     """Learn the gold labels or the teacher's predictions (an unlabeled pool's examples always
     learn the teacher's, or in dss modes the LLM's)."""
@@ -134,6 +135,10 @@ class TrainConfig:
 
     def validate(self) -> set[str]:
         mode = parse_mode(self.mode)
+        if mode == {"setfit"}:
+            from .setfit_row import check_config
+
+            check_config(self)
         if self.labels not in ("gold", "teacher"):
             raise ConfigError("labels", f"'{self.labels}' is not one of gold, teacher")
         if self.family is not None and self.family not in FAMILIES:
@@ -336,6 +341,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     from .. import distributed
 
     mode = cfg.validate()
+    if mode == {"setfit"}:  # SetFit's own trainer: no loop, checkpoint or dev selection here
+        from .setfit_row import train_setfit
+
+        return train_setfit(cfg, progress)
     out = Path(cfg.out)
     dist = distributed.state(cpu=cfg.device == "cpu")
     rank, world = (dist.process_index, dist.num_processes) if dist else (0, 1)
