@@ -243,7 +243,8 @@ def protocol_part(results_dir: Path) -> list[str]:
         seeds = len({r["seed"] for r in outcomes["runs"]})
         lines += [f"**{title(a['task'])}** (`{a['name']}`: {seeds} seeds, {a['test_n']} test "
                   "examples)", ""]
-        lines += [bl for x in regime_lines(a)[:1] + [f"verdict: {verdict_sentence(a)}"]
+        lines += [bl for x in regime_lines(a, at_primary=True) + [
+            f"verdict: {verdict_sentence(a)}"]
                   for bl in bullet(x)]
         lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
         lines.append("")

@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saliency_kd.report.verdicts import NOT_TESTABLE, analyse, describe, verdict
+from saliency_kd.report.verdicts import NOT_TESTABLE, analyse, describe, regime_lines, verdict
 
 WORDS = re.compile(r"\b(beat|yes|helps?|limit)\b")
 
@@ -79,3 +79,34 @@ def test_a_teacher_that_does_not_lead_makes_it_untestable():
     row = [[1] * 300 + [0] * 100 for _ in range(5)]
     a = analyse(_outcomes(std, row, [1] * 210 + [0] * 190))
     assert a["verdict"]["answer"] == NOT_TESTABLE
+
+
+def _pooled(rows: dict, teacher, baseline="teacher-labels"):
+    runs = [{"row": name, "student": "s", "n_train": 10, "seed": s,
+             "correct": "".join(map(str, bits))}
+            for name, per_seed in rows.items() for s, bits in enumerate(per_seed)]
+    return {"task": "toy", "name": "toy", "test": {"n": len(teacher)}, "runs": runs,
+            "teacher": {"correct": "".join(map(str, teacher))},
+            "primary": {"row": "teacher-labels+attention@saliency", "baseline": baseline,
+                        "size": 10, "min_lead": 0.03}}
+
+
+def test_a_primary_over_teacher_labels_asks_the_teacher_to_lead_those_labels():
+    """The primary's baseline need not be standard: the comparison is made, and the lead its
+    verdict needs is the teacher's over that baseline (min_lead), shown beside the regime."""
+    teacher = [1] * 320 + [0] * 80  # 80%
+    std = [[1] * 160 + [0] * 240 for _ in range(5)]  # 40%
+    rows = {"standard": std,
+            "teacher-labels": [[1] * 312 + [0] * 88 for _ in range(5)],  # 78%: 2 pts short
+            "teacher-labels+attention@saliency": [[1] * 316 + [0] * 84 for _ in range(5)]}
+    a = analyse(_pooled(rows, teacher))
+    assert a["primary"]["baseline"] == "teacher-labels"
+    assert a["verdict"]["answer"] == NOT_TESTABLE and "vs teacher-labels" in a["verdict"]["text"]
+    lines = regime_lines(a, at_primary=True)
+    assert len(lines) == 2 and "vs standard" in lines[0] and "vs teacher-labels" in lines[1]
+    rows["teacher-labels"] = [[1] * 280 + [0] * 120 for _ in range(5)]  # 70%: 10 pts short
+    a = analyse(_pooled(rows, teacher))
+    assert a["verdict"]["answer"] == "yes"  # +9 pts on every seed's examples
+    pairs = {(c["row"], c["baseline"]) for c in a["comparisons"]}
+    assert ("teacher-labels+attention@saliency", "teacher-labels") in pairs
+    assert ("teacher-labels", "standard") in pairs

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..stats import holm, mcnemar, paired_bootstrap, t_interval
-from .curves import GOLD, RANDOM
+from .curves import GOLD, POOL, RANDOM
 from .outcomes import matrix, teacher_vector
 
 ABOVE, BELOW, UNCLEAR = "above", "below", "unclear"
@@ -50,7 +50,8 @@ def describe(label: str, baseline: str, d: dict, kind: str = "95% CI") -> str:
 
 
 def regime_text(regime: dict, min_lead: float) -> str:
-    return (f"teacher {100 * regime['teacher']:.1f}% vs standard {100 * regime['standard']:.1f}%"
+    base = regime.get("baseline", "standard")
+    return (f"teacher {100 * regime['teacher']:.1f}% vs {base} {100 * regime['standard']:.1f}%"
             f" on the same test examples: lead {pts(regime['lead'])}"
             f" ({'at least' if leads(regime, min_lead) else 'short of'} the "
             f"{100 * min_lead:.0f} points a test needs)")
@@ -97,20 +98,25 @@ def _compare(outcomes: dict, row: str, base: str, n: int) -> dict[str, Any] | No
             "mcnemar": [{"seed": s, **mcnemar(x, y)} for s, x, y in zip(common, a, b)]}
 
 
-def _regime(outcomes: dict, n: int) -> dict[str, Any] | None:
-    _, std = matrix(outcomes, "standard", n)
+def _regime(outcomes: dict, n: int, base: str = "standard") -> dict[str, Any] | None:
+    """The teacher's lead over row `base` (standard: the regime) on the same test examples."""
+    _, std = matrix(outcomes, base, n)
     if not std:
         return None
     teacher = teacher_vector(outcomes)
     lead = paired_bootstrap([teacher], std).as_dict()
-    return {"n_train": n, "teacher": sum(teacher) / len(teacher),
+    return {"n_train": n, "teacher": sum(teacher) / len(teacher), "baseline": base,
             "standard": sum(map(sum, std)) / (len(std) * len(teacher)), "lead": lead}
 
 
-def _pairs(rows: list[str]) -> list[tuple[str, str]]:
+def _pairs(rows: list[str], primary: dict | None = None) -> list[tuple[str, str]]:
     """Each row against standard; a rationale row on the teacher's or gold words also against
-    the same channel on random words (the control for the extra loss)."""
+    the same channel on random words (the control for the extra loss); a row on top of the
+    teacher's pool labels also against those labels alone; and the primary comparison."""
     out = [(r, "standard") for r in rows if r != "standard"]
+    out += [(r, POOL) for r in rows if r.startswith(POOL + "+") and POOL in rows]
+    if primary and (pair := (primary["row"], primary.get("baseline", "standard"))) not in out:
+        out.append(pair)
     for r in rows:
         if "@" in r and not r.split("@", 1)[1].startswith(RANDOM):
             channel, rest = r.split("@", 1)
@@ -128,14 +134,19 @@ def analyse(outcomes: dict) -> dict[str, Any]:
     rows = list(dict.fromkeys(r["row"] for r in outcomes["runs"]))
     rows.sort(key=lambda r: (r != "standard", GOLD in r, RANDOM in r))
     regimes = [g for g in (_regime(outcomes, n) for n in sizes) if g]
-    comparisons = [c for n in sizes for r, b in _pairs(rows)
+    comparisons = [c for n in sizes for r, b in _pairs(rows, p)
                    if (c := _compare(outcomes, r, b, n))]
     for c, adj in zip(comparisons, holm([c["diff"]["p"] for c in comparisons])):
         c["p_holm"] = adj
         c["primary"] = bool(p) and (c["row"], c["baseline"], c["n_train"]) == (
             p["row"], p.get("baseline", "standard"), p["size"])
     primary = next((c for c in comparisons if c["primary"]), None)
-    regime = next((g for g in regimes if p and g["n_train"] == p["size"]), None)
+    # The verdict asks whether the teacher leads the primary's own baseline (min_lead).
+    base = (p or {}).get("baseline", "standard")
+    regime = next((g for g in regimes if p and g["n_train"] == p["size"]), None) \
+        if base == "standard" else (_regime(outcomes, p["size"], base) if p else None)
+    if regime and base != "standard":
+        regimes.append(regime)
     split, main = outcomes.get("split"), (outcomes.get("data") or {}).get("test_split", "test")
     name = outcomes["name"] + (f", {split} split" if split and split != main else "")
     return {"task": outcomes["task"], "name": name, "test_n": outcomes["test"]["n"],
@@ -150,10 +161,14 @@ def exploratory_lines(analysis: dict) -> list[str]:
             for c in analysis["comparisons"] if not c["primary"]]
 
 
-def regime_lines(analysis: dict) -> list[str]:
-    """The regime per training size, the primary size first."""
+def regime_lines(analysis: dict, at_primary: bool = False) -> list[str]:
+    """The regime per training size, the primary size first (`at_primary`: that size only,
+    or every size where there is no primary comparison); where the primary's baseline is
+    not standard, the teacher's lead over it too (the lead its verdict asks for)."""
     p = analysis.get("primary_config") or {}
     regimes = sorted(analysis["regimes"], key=lambda g: g["n_train"] != p.get("size"))
+    if at_primary and p:
+        regimes = [g for g in regimes if g["n_train"] == p["size"]]
     return [f"regime at n={g['n_train']}: " + regime_text(g, analysis["min_lead"])
             for g in regimes]
 
