@@ -236,7 +236,12 @@ def protocol_part(results_dir: Path) -> list[str]:
     """Per study with per-example outcomes (results_dir/outcomes/*.json.gz): the regime, the
     pre-registered primary comparison's verdict and the exploratory comparisons with their
     Holm-adjusted p, from the verdict module; and each registered study not yet run."""
-    from saliency_kd.report.verdicts import exploratory_lines, regime_lines, verdict_sentence
+    from saliency_kd.report.verdicts import (
+        exploratory_lines,
+        pool_curve_lines,
+        regime_lines,
+        verdict_sentence,
+    )
 
     lines = ["### Studies with per-example outcomes", "", *wrap(PROTOCOL), ""]
     for outcomes, a in studies(results_dir):
@@ -247,6 +252,7 @@ def protocol_part(results_dir: Path) -> list[str]:
             f"verdict: {verdict_sentence(a)}"]
                   for bl in bullet(x)]
         lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
+        lines += [bl for x in pool_curve_lines(a) for bl in bullet(x)]
         lines.append("")
     done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
     waiting = [c for c in registered() if c["name"] not in done]

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from saliency_kd.cli import exit_code
 from saliency_kd.report.outcomes import read
-from saliency_kd.report.verdicts import analyse, describe, regime_lines, verdict_sentence
+from saliency_kd.report.verdicts import (
+    analyse,
+    describe,
+    pool_curve_lines,
+    regime_lines,
+    verdict_sentence,
+)
 
 
 def report(path: Path) -> list[str]:
@@ -28,8 +34,22 @@ def report(path: Path) -> list[str]:
             c["label"], c["baseline"], c["diff"]) + f", p={c['diff']['p']:.3g}, Holm "
             f"p={c['p_holm']:.3g}, detectable {100 * c['diff']['mde']:.1f} pts{seed_t}; "
             f"McNemar (right only in row/baseline) {mcn}")
+    lines += pool_curve_lines(a)
+    cost = read(path).get("cost")
+    if cost:
+        lines.append("cost (wall seconds): " + ", ".join(f"{k} {v:.0f}" for k, v in cost.items())
+                     + _student_cost(read(path)))
     lines.append(f"verdict: {verdict_sentence(a)}")
     return lines
+
+
+def _student_cost(outcomes: dict) -> str:
+    """Per row: its runs' mean training and evaluation seconds."""
+    rows: dict[str, list[float]] = {}
+    for r in outcomes["runs"]:
+        if "train_seconds" in r:
+            rows.setdefault(r["row"], []).append(r["train_seconds"] + r.get("eval_seconds", 0))
+    return "".join(f"; {row} {sum(v) / len(v):.0f} per run" for row, v in rows.items())
 
 
 def main() -> None:

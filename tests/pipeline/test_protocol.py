@@ -43,6 +43,9 @@ def test_seeds_draw_their_own_examples_and_the_primary_comparison_is_analysed(st
         assert summary["train_n"] == 10
     outcomes = collect(root)
     assert outcomes["test"]["n"] == 12 and len(outcomes["runs"]) == 2 * len(SEEDS)
+    # what each stage cost travels with the outcomes
+    assert {"rationales:saliency", "teacher-eval:test"} <= set(outcomes["cost"])
+    assert all(r["train_seconds"] > 0 and r["eval_seconds"] > 0 for r in outcomes["runs"])
     analysis = result["analysis"]
     assert analysis["primary"]["row"] == "attention@saliency"
     assert analysis["primary"]["seeds"] == SEEDS

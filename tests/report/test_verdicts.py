@@ -7,7 +7,14 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saliency_kd.report.verdicts import NOT_TESTABLE, analyse, describe, regime_lines, verdict
+from saliency_kd.report.verdicts import (
+    NOT_TESTABLE,
+    analyse,
+    describe,
+    pool_curve_lines,
+    regime_lines,
+    verdict,
+)
 
 WORDS = re.compile(r"\b(beat|yes|helps?|limit)\b")
 
@@ -110,3 +117,21 @@ def test_a_primary_over_teacher_labels_asks_the_teacher_to_lead_those_labels():
     pairs = {(c["row"], c["baseline"]) for c in a["comparisons"]}
     assert ("teacher-labels+attention@saliency", "teacher-labels") in pairs
     assert ("teacher-labels", "standard") in pairs
+
+
+def test_the_pool_curve_puts_each_pool_row_beside_the_teacher():
+    teacher = [1] * 320 + [0] * 80
+    rows = {"standard": [[1] * 160 + [0] * 240] * 3,
+            "teacher-labels[1000]": [[1] * 240 + [0] * 160] * 3,
+            "teacher-labels": [[1] * 300 + [0] * 100] * 3}
+    outcomes = _pooled(rows, teacher)
+    for r in outcomes["runs"]:
+        r["pool_n"] = {"standard": 0, "teacher-labels[1000]": 1000}.get(r["row"], 3800)
+    a = analyse(outcomes)
+    curve = [(g["pool"], g["baseline"], round(g["lead"]["mean"], 3)) for g in a["pool_curve"]]
+    assert curve == [(0, "standard", 0.4), (1000, "teacher-labels[1000]", 0.2),
+                     (3800, "teacher-labels", 0.05)]
+    (line,) = pool_curve_lines(a)
+    assert line.startswith("accuracy against pool size at n=10: 0 (standard) 40.0%")
+    assert "3800 (teacher-labels) 75.0%, teacher ahead by +5.0 pts" in line
+    assert not WORDS.search(line)

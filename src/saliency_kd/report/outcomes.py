@@ -66,7 +66,7 @@ def collect(run_dir: str | Path, name: str | None = None, split: str | None = No
                  "labels": [p["label"] for p in teacher_preds]},
         "teacher": {"prediction": [p["prediction"] for p in teacher_preds],
                     "correct": _bits([p["correct"] for p in teacher_preds])},
-        "runs": []}
+        "runs": [], "cost": stage_costs(root, index)}
     for row in index.get("students", []):
         for run in row["runs"]:
             eval_dir = run["eval_dir"] if split is None else \
@@ -78,8 +78,35 @@ def collect(run_dir: str | Path, name: str | None = None, split: str | None = No
             out["runs"].append({
                 "row": curve_key(row), "student": row["student"], "n_train": row["n_train"],
                 "seed": run["seed"], "prediction": [p.get("prediction") for p in preds],
-                "correct": _bits([p["correct"] for p in preds])})
+                "correct": _bits([p["correct"] for p in preds]),
+                **_run_cost(root, run["train_dir"], eval_dir)})
     return out
+
+
+def _seconds(stage_dir: Path) -> float | None:
+    """A finished stage's wall time as its record holds it (None: not recorded)."""
+    record = stage_dir / "stage.json"
+    return read_json(record).get("seconds") if record.exists() else None
+
+
+def stage_costs(root: Path, index: dict[str, Any]) -> dict[str, float]:
+    """Wall seconds of the teacher's stages (fine-tuning, each rationale file, each
+    evaluation), named as in the index: what a study cost before its students."""
+    dirs = {"teacher-finetune": index.get("teacher_finetune")}
+    dirs |= {f"rationales:{k}": Path(v).parent.name for k, v in index.get("rationales",
+                                                                         {}).items()}
+    dirs |= {f"teacher-eval:{k}": Path(v).parent.name for k, v in index.get("teacher_evals",
+                                                                           {}).items()}
+    out = {k: _seconds(root / d) for k, d in dirs.items() if d}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _run_cost(root: Path, train_dir: str, eval_dir: str) -> dict[str, Any]:
+    """A run's training and evaluation seconds, and how many pool examples it learned."""
+    summary = root / train_dir / "train_summary.json"
+    pool_n = read_json(summary).get("pool_n") if summary.exists() else None
+    out = {"train_seconds": _seconds(root / train_dir), "eval_seconds": _seconds(root / eval_dir)}
+    return {k: v for k, v in {**out, "pool_n": pool_n}.items() if v is not None}
 
 
 def write(outcomes: dict[str, Any], path: str | Path) -> Path:

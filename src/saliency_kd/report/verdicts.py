@@ -151,8 +151,39 @@ def analyse(outcomes: dict) -> dict[str, Any]:
     name = outcomes["name"] + (f", {split} split" if split and split != main else "")
     return {"task": outcomes["task"], "name": name, "test_n": outcomes["test"]["n"],
             "primary_config": p, "regimes": regimes, "primary": primary,
+            "pool_curve": pool_curve(outcomes, rows, sizes),
             "verdict": verdict(primary, regime, min_lead), "comparisons": comparisons,
             "min_lead": min_lead}
+
+
+def pool_curve(outcomes: dict, rows: list[str], sizes: list[int]) -> list[dict[str, Any]]:
+    """Accuracy against pool size: standard (no pool) and each `teacher-labels[N]` /
+    `teacher-labels` row, with the pool it learned (runs' `pool_n`) and the teacher's lead
+    over it on the same examples; empty where the study has no pool rows."""
+    pooled = [r for r in rows if r == POOL or (r.startswith(POOL + "[") and r.endswith("]"))]
+    out = []
+    for n in sizes if pooled else []:
+        for row in ["standard", *pooled]:
+            g = _regime(outcomes, n, row)
+            if g is None:
+                continue
+            pools = sorted(r.get("pool_n", 0) for r in outcomes["runs"]
+                           if r["row"] == row and r["n_train"] == n)
+            out.append({**g, "pool": pools[len(pools) // 2]})  # the median seed's pool
+    return sorted(out, key=lambda g: (g["n_train"], g["pool"]))
+
+
+def pool_curve_lines(analysis: dict) -> list[str]:
+    """`accuracy against pool size at n=100: 0 38.1%, 1000 61.2% ...; teacher 73.6%`, each
+    point with the teacher's lead over it."""
+    lines = []
+    for n in sorted({g["n_train"] for g in analysis.get("pool_curve", [])}):
+        points = [g for g in analysis["pool_curve"] if g["n_train"] == n]
+        said = "; ".join(f"{g['pool']} ({g['baseline']}) {100 * g['standard']:.1f}%, teacher "
+                         f"ahead by {pts(g['lead'])}" for g in points)
+        lines.append(f"accuracy against pool size at n={n}: {said}; teacher "
+                     f"{100 * points[0]['teacher']:.1f}%")
+    return lines
 
 
 def exploratory_lines(analysis: dict) -> list[str]:
