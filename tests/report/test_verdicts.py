@@ -13,6 +13,7 @@ from saliency_kd.report.verdicts import (
     describe,
     pool_curve_lines,
     regime_lines,
+    regime_warnings,
     verdict,
 )
 
@@ -135,3 +136,11 @@ def test_the_pool_curve_puts_each_pool_row_beside_the_teacher():
     assert line.startswith("accuracy against pool size at n=10: 0 (standard) 40.0%")
     assert "3800 (teacher-labels) 75.0%, teacher ahead by +5.0 pts" in line
     assert not WORDS.search(line)
+
+
+def test_a_teacher_behind_the_standard_student_is_warned_about():
+    std = [[1] * 200 + [0] * 200 for _ in range(5)]
+    row = [[1] * 300 + [0] * 100 for _ in range(5)]
+    (warning,) = regime_warnings(analyse(_outcomes(std, row, [1] * 210 + [0] * 190)))
+    assert warning.startswith("warning: at n=10 the teacher does not lead the standard student")
+    assert regime_warnings(analyse(_outcomes(std, row, [1] * 320 + [0] * 80))) == []

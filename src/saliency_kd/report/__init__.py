@@ -21,7 +21,14 @@ from .analysis import (
 from .curves import curve_key, curve_table, plot_curves, pool_fields
 from .outcomes import collect
 from .reading import ROW_NAMES, chance_level, is_multiple_choice
-from .verdicts import analyse, pool_curve_lines, pts, regime_lines, verdict_sentence
+from .verdicts import (
+    analyse,
+    pool_curve_lines,
+    pts,
+    regime_lines,
+    regime_warnings,
+    verdict_sentence,
+)
 
 
 def _png(fig) -> str:
@@ -132,7 +139,8 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
     # check (its accuracy on the training examples it explained, against chance) leads.
     analysis = analyse(collect(run_dir)) if run_dir and student_rows else None
     check = _teacher_check(rationale_files.get(cfg.attribution.methods[0]))
-    regime = regime_lines(analysis) + pool_curve_lines(analysis) if analysis else []
+    regime = regime_warnings(analysis) + regime_lines(analysis) + pool_curve_lines(analysis) \
+        if analysis else []
     return {"task": cfg.data.task, "teacher": {k: teacher_metrics[k] for k in
                                                ("accuracy", "ci95_low", "ci95_high", "n")},
             "students": students, "comparisons": table, "analysis": analysis,

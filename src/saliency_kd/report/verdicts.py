@@ -156,6 +156,19 @@ def analyse(outcomes: dict) -> dict[str, Any]:
             "min_lead": min_lead}
 
 
+def regime_warnings(analysis: dict) -> list[str]:
+    """A plain warning per training size where the teacher does not lead the student's
+    standard row by the lead a test needs (on the same test examples): distilling it there
+    cannot show what its words carry."""
+    need = analysis["min_lead"]
+    return [f"warning: at n={g['n_train']} the teacher does not lead the standard student by "
+            f"{100 * need:.0f} points ({100 * g['teacher']:.1f}% vs "
+            f"{100 * g['standard']:.1f}%, lead {pts(g['lead'])}): what its words carry cannot "
+            "be told apart here"
+            for g in analysis["regimes"]
+            if g.get("baseline", "standard") == "standard" and not leads(g, need)]
+
+
 def pool_curve(outcomes: dict, rows: list[str], sizes: list[int]) -> list[dict[str, Any]]:
     """Accuracy against pool size: standard (no pool) and each `teacher-labels[N]` /
     `teacher-labels` row, with the pool it learned (runs' `pool_n`) and the teacher's lead
