@@ -1,4 +1,10 @@
-"""Tasks: how an example becomes a prompt, what the candidate answers are, what counts as right.
+"""What a task is, and the registry of tasks.
+
+A task is one unit: its prompt, its label set, its kind (choice or generation), its scoring,
+the text fields a prediction reads, and where its examples come from, with the readers for
+that place (a DSS-layout record and its PaLM outputs, a Hugging Face Hub row). Each task lives
+in its own module of this package and is registered by name (see `register`); nothing outside
+the task's module names it.
 
 A prompt is a list of segments; only segments marked `content` may ever be attributed or chosen
 as rationale words. Template text ("Question:", "(a)") and special tokens are never content.
@@ -7,16 +13,19 @@ as rationale words. Template text ("Question:", "(a)") and special tokens are ne
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from ..errors import UnknownNameError
-from ..words import MAX_SEGMENT_WORDS, MAX_WORD_CHARS, cut_words
-from .example import Example
+from ...registry import Registry
+from ...words import MAX_SEGMENT_WORDS, MAX_WORD_CHARS, cut_words
+from ..example import Example
 
 log = logging.getLogger(__name__)
 _CUT: list[str] = []  # the first example whose prompt was cut
-NLI_LABELS = ["entailment", "neutral", "contradiction"]
+SOURCES = ("dss", "embedded", "file")
 
 
 @dataclass(frozen=True)
@@ -26,9 +35,25 @@ class Segment:
     field: str = ""
 
 
+RecordReader = Callable[[dict, Path, int, int], Example]
+"""(object, path, line, index in the file) -> the example of one DSS-layout record."""
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a task's data is on the Hugging Face Hub, and how a row becomes an example."""
+
+    dataset: str
+    config: str | None
+    splits: dict[str, str]
+    """Our split -> the Hub's split."""
+    read_row: Callable[[dict[str, Any], int, str], Example | None]
+    """(row, index, our split) -> its example, or None for a row to skip (unlabelled)."""
+
+
 @dataclass(frozen=True)
 class Task:
-    """How one task is shown to a model and scored."""
+    """How one task is shown to a model and scored, and where its examples come from."""
 
     name: str
     kind: str
@@ -37,6 +62,30 @@ class Task:
     label_names: tuple[str, ...] | None = None
     """Fixed label space shared by all examples (NLI); None when choices vary per example."""
     metric: str = "accuracy"
+    fields: tuple[str, ...] = ()
+    """The example's text fields, in prompt order: what `predict` reads from an input record
+    (two of them: `--text 'a ||| b'`)."""
+    source: str = "dss"
+    """Where examples come from: `dss` (files of the Distilling step-by-step layout read by
+    `read_record`, or the Hub where `hub` is set), `embedded` (`generate`) or `file` (a user's
+    JSONL/CSV file with a field map, data/files.py)."""
+    read_record: RecordReader | None = None
+    """A DSS-layout record as an example (`source` dss)."""
+    llm_answer: re.Pattern[str] | None = None
+    """What follows the rationale in the DSS files' PaLM outputs (its group: the answer)."""
+    llm_echo: str | None = None
+    """Where the PaLM output's echo of the next few-shot prompt starts (cut before parsing)."""
+    hub: HubSource | None = None
+    generate: Callable[[str], list[Example]] | None = None
+    """The examples of a split (`source` embedded)."""
+    extra_splits: tuple[str, ...] = ()
+    """Splits of this task beyond train, dev, test and valid (the demo's `heldout`)."""
+
+    @property
+    def per_example_choices(self) -> bool:
+        """Every example brings its own answer choices (a user file's choices, or its labels,
+        are known from its field map and its records instead)."""
+        return self.kind == "choice" and self.label_names is None and self.source != "file"
 
     def candidates(self, ex: Example) -> list[str] | None:
         if self.kind != "choice":
@@ -55,77 +104,41 @@ class Task:
             _CUT.append(ex.id)
             log.warning("example %s: a field is cut to its first %d words (or %d characters) "
                         "(every stage reads the same words; further cuts are not reported)",
-                        ex.id, MAX_SEGMENT_WORDS, MAX_SEGMENT_WORDS * MAX_WORD_CHARS)
+                        ex.id, MAX_SEGMENT_WORDS, MAX_WORD_CHARS)
         return out
 
     def is_correct(self, prediction: str, gold: str) -> bool:
         if self.metric == "equation":
-            from ..evaluate_math import equations_equal
+            from ...evaluate_math import equations_equal
 
             return equations_equal(prediction, gold)
         return prediction.strip().lower() == gold.strip().lower()
 
 
-def _cqa_prompt(ex: Example) -> list[Segment]:
-    segs = [Segment("Question: ", False), Segment(ex.fields["question"], True, "question")]
-    segs.append(Segment("\nChoices:", False))
-    for letter, choice in zip("abcdefghij", ex.choices or []):
-        segs.append(Segment(f" ({letter}) ", False))
-        segs.append(Segment(choice, True, "choices"))
-    segs.append(Segment("\nAnswer:", False))
-    return segs
+TASKS: Registry[Task] = Registry("task")
 
 
-def _nli_prompt(ex: Example) -> list[Segment]:
-    return [
-        Segment("Premise: ", False),
-        Segment(ex.fields["premise"], True, "premise"),
-        Segment("\nHypothesis: ", False),
-        Segment(ex.fields["hypothesis"], True, "hypothesis"),
-        Segment("\nDoes the premise entail the hypothesis? (entailment, neutral, contradiction)"
-                "\nAnswer:", False),
-    ]
-
-
-def _svamp_prompt(ex: Example) -> list[Segment]:
-    return [
-        Segment("Problem: ", False),
-        Segment(ex.fields["input"], True, "input"),
-        Segment("\nEquation:", False),
-    ]
-
-
-def generic_prompt(ex: Example) -> list[Segment]:
-    """Prompt for user files: the input text, then the choices when there are any."""
-    segs = [Segment("Input: ", False), Segment(ex.fields["input"], True, "input")]
-    if ex.choices:
-        segs.append(Segment("\nChoices:", False))
-        for i, choice in enumerate(ex.choices):
-            segs.append(Segment(f" ({i + 1}) ", False))
-            segs.append(Segment(choice, True, "choices"))
-    segs.append(Segment("\nAnswer:", False))
-    return segs
-
-
-TASKS: dict[str, Task] = {
-    "cqa": Task("cqa", "choice", _cqa_prompt),
-    "svamp": Task("svamp", "generate", _svamp_prompt, metric="equation"),
-    "anli1": Task("anli1", "choice", _nli_prompt, label_names=tuple(NLI_LABELS)),
-    "esnli": Task("esnli", "choice", _nli_prompt, label_names=tuple(NLI_LABELS)),
-    "demo": Task("demo", "choice", _cqa_prompt),  # generated stories, see data/demo.py
-}
+def register(task: Task, help: str = "") -> Task:
+    """Register `task` under its name, `help` its one-line description (a task module passes
+    its docstring). A name is registered once: registering it again raises ValueError."""
+    if task.source not in SOURCES:
+        raise ValueError(f"task '{task.name}': source '{task.source}' is not one of {SOURCES}")
+    if task.source == "dss" and task.read_record is None:
+        raise ValueError(f"task '{task.name}': a DSS-layout task needs read_record")
+    if task.source == "embedded" and task.generate is None:
+        raise ValueError(f"task '{task.name}': an embedded task needs generate")
+    help = (help or "").strip().splitlines()
+    return TASKS.add(task.name, task, help[0] if help else "")
 
 
 def get_task(name: str) -> Task:
-    if name not in TASKS and name != "generic":
-        raise UnknownNameError("task", name, [*TASKS, "generic"])
-    if name == "generic":
-        return Task("generic", "choice", generic_prompt)
-    return TASKS[name]
+    """The task registered as `name`; an unknown name raises UnknownNameError listing the
+    valid ones."""
+    return TASKS.get(name)
 
 
 def task_names() -> list[str]:
-    return [*TASKS, "generic"]
+    return TASKS.names()
 
 
 def render(segments: list[Segment]) -> tuple[str, list[tuple[int, int]]]:
