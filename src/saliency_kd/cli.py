@@ -267,7 +267,10 @@ def _print_plan(cfg) -> int:
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", default="demo", help="demo (embedded data) or cqa, anli1, ...")
+    from .data import task_names
+
+    p.add_argument("--task", default="demo", help="demo (embedded data) or another of "
+                   f"{', '.join(task_names())}")
     p.add_argument("--data-dir", default=None, help="DSS layout root for tasks other than demo")
     p.add_argument("--run-dir", default=None, help="default: runs/demo or runs/demo-<task>")
     p.add_argument("--dry-run", action="store_true",

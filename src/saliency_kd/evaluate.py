@@ -11,7 +11,7 @@ from typing import Any
 
 from .artifact import claim_companion, claim_json_output
 from .atomic import write_json_atomic, write_text_atomic
-from .data import DataSpec, Example, load_examples
+from .data import DataSpec, Example, get_task, load_examples
 from .data.files import data_source
 from .data.jsonl import get_choices, get_text, read_jsonl
 from .errors import ConfigError, DataError, loading
@@ -28,9 +28,11 @@ METRICS_KEYS = ("task", "split", "accuracy")
 """Keys every metrics file of `evaluate` has: an existing --out without them is not ours."""
 PREDICTION_KEYS = ("id", "prediction", "label", "correct")
 """Fields of every line of the predictions file `evaluate` writes beside its metrics."""
-TASK_FIELDS = {"cqa": ["question"], "demo": ["question"], "svamp": ["input"],
-               "anli1": ["premise", "hypothesis"], "esnli": ["premise", "hypothesis"],
-               "generic": ["input"]}
+
+
+def task_fields(name: str) -> list[str]:
+    """The text fields a prediction of task `name` reads from an input record (Task.fields)."""
+    return list(get_task(name).fields)
 
 
 def open_student(model_dir: str | Path, device: str = "auto"):
@@ -82,7 +84,7 @@ def with_model_defaults(model_dir: str | Path, data: DataSpec) -> DataSpec:
     meta = read_meta(Path(model_dir))
     if data.task is None:
         data = replace(data, task=meta["task"])
-    if data.task == "generic" and meta.get("fields") and data.fields == FieldMap():
+    if get_task(data.task).source == "file" and meta.get("fields") and data.fields == FieldMap():
         data = replace(data, fields=FieldMap(**meta["fields"]))
     return data
 
@@ -124,7 +126,7 @@ def evaluate(model_dir: str | Path, data: DataSpec, rationales: str | None = Non
                                "model": str(model_dir), **accuracy_summary(correct)}
     if subset:  # the data holds some of the model's labels: said beside the accuracy
         metrics["labels"] = subset
-    if task.name == "generic":  # which file, whole or a seeded part of it
+    if task.source == "file":  # which file, whole or a seeded part of it
         metrics["data"] = data_source(data)
     per_class: dict[str, Counter] = defaultdict(Counter)
     for ex, p, ok in zip(examples, preds, correct):
@@ -186,9 +188,9 @@ def example_from_record(task_name: str, obj: dict[str, Any], path: str, line: in
                         index: int) -> Example:
     """An unlabeled example from task fields (labels are optional at prediction time)."""
     p = Path(path)
-    fields = {k: get_text(obj, k, p, line) for k in TASK_FIELDS[task_name]}
+    fields = {k: get_text(obj, k, p, line) for k in task_fields(task_name)}
     choices = get_choices(obj, "choices", p, line) if "choices" in obj else None
-    if task_name in ("cqa", "demo") and not choices:
+    if get_task(task_name).per_example_choices and not choices:
         raise DataError(path, line, "choices", f"the model's task {task_name} needs answer "
                         "choices (--choices 'a|b|c' or a 'choices' list)")
     return Example(str(obj.get("id", f"input-{index}")), fields, str(obj.get("label", "")),
@@ -209,14 +211,14 @@ def predict(model_dir: str | Path, text: str | None = None, choices: list[str] |
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise DataError("--text", None, None, f"invalid JSON ({exc.msg})") from None
-        elif len(TASK_FIELDS[name]) == 2:
+        elif len(task_fields(name)) == 2:
             if "|||" not in text:
                 raise DataError("--text", None, None, f"task {name} needs two texts: "
                                 "'premise ||| hypothesis' or a JSON object")
             a, b = text.split("|||", 1)
-            obj = dict(zip(TASK_FIELDS[name], (a.strip(), b.strip())))
+            obj = dict(zip(task_fields(name), (a.strip(), b.strip())))
         else:
-            obj = {TASK_FIELDS[name][0]: text}
+            obj = {task_fields(name)[0]: text}
         if choices:
             obj["choices"] = choices
         examples = [example_from_record(name, obj, "--text", 1, 0)]

@@ -100,11 +100,11 @@ class Predictor:
 
     def _example(self, x: str | Mapping[str, Any], choices: list[str] | None, where: str,
                  line: int, index: int) -> Example:
-        from .evaluate import TASK_FIELDS, example_from_record
+        from .evaluate import example_from_record, task_fields
 
         name = self.task.name
         if isinstance(x, str):
-            keys = TASK_FIELDS[name]
+            keys = task_fields(name)
             parts = [p.strip() for p in x.split("|||", 1)] if len(keys) == 2 else [x]
             if len(parts) != len(keys):
                 raise DataError(where, line, None, f"task {name} needs two texts: "
@@ -120,10 +120,10 @@ def _mapped(obj: dict[str, Any], fields: InputFields, task, path: Path, line: in
             ) -> dict[str, Any]:
     """A file's record under the task's field names (`input` or `question`, `choices`, `id`);
     a missing input field is named as the user named it."""
-    from .evaluate import TASK_FIELDS
+    from .evaluate import task_fields
 
     out = dict(obj)
-    keys = TASK_FIELDS[task.name]
+    keys = task_fields(task.name)
     if len(keys) == 1 and fields.input_field:
         if fields.input_field not in obj:
             raise DataError(path, line, fields.input_field, "missing field (the input text; "

@@ -48,6 +48,13 @@ class Registry(Generic[T]):
         self._help[name] = help
         return entry
 
+    def remove(self, name: str) -> T:
+        """Unregister `name` and return its entry: for a plugin that is unloaded, or a test's
+        own entry, never to replace one (register the new entry under a name of its own)."""
+        entry = self.get(name)
+        del self._entries[name], self._help[name]
+        return entry
+
     def get(self, name: str) -> T:
         """The entry named `name`; an unknown name raises UnknownNameError listing the valid
         ones."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..data import Example
-from ..data.tasks import Task, generic_prompt
+from ..data.tasks.generic import with_labels
 
 
 @dataclass
@@ -84,8 +84,8 @@ def explain(teacher: Any, texts: str | Sequence[str],
     shared = bool(choices) and all(isinstance(c, str) for c in choices)
     # One list for all: labels, prompted as `attribute` prompts a classification file (the
     # labels are not in the prompt, so never in a rationale); one per text: multiple choice.
-    task = Task("generic", "choice" if choices else "generate", generic_prompt,
-                label_names=tuple(choices) if shared else None)
+    task = with_labels(tuple(choices) if shared else None,
+                       kind="choice" if choices else "generate")
     if shared:
         per_text = [None] * len(texts)
     examples = [Example(f"text-{i}", {"input": t}, "", c)

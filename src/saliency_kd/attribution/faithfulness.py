@@ -171,7 +171,7 @@ def faithfulness(cfg: FaithfulnessConfig, teacher: Teacher | None = None,
                  progress: bool = True) -> dict[str, Any]:
     """Measure every file on the first `data.limit` examples; resumable per file."""
     cfg.validate()
-    if cfg.data.task != "generic" and get_task(cfg.data.task).kind != "choice":
+    if get_task(cfg.data.task).kind != "choice":
         raise ConfigError("task", f"'{cfg.data.task}' generates its answer; comprehensiveness "
                           "and sufficiency need a probability over candidate answers")
     check_output_dir(cfg.out, "faithfulness", cfg.overwrite, legacy=_made_by_faithfulness)

@@ -13,9 +13,12 @@ from .example import Example
 from .generic import FieldMap, require_two_labels
 from .hub import load_hub
 from .pool import REST, blank, check_pool_spec, pool_after, pool_file, pool_files
-from .tasks import NLI_LABELS, Segment, Task, get_task, render, task_names
+from .tasks import NLI_LABELS, Segment, Task, get_task, register, render, task_names
 
 SPLITS = ("train", "dev", "test", "valid", "heldout")
+BASE_SPLITS = ("train", "dev", "test", "valid")
+"""Splits of every task; a task may have more of SPLITS (Task.extra_splits: the demo's
+`heldout`)."""
 
 
 @dataclass
@@ -23,7 +26,8 @@ class DataSpec:
     """Where examples come from. Shared by every command that reads data."""
 
     task: str = opt("cqa", choices=task_names)
-    """Task name: cqa, svamp, anli1, esnli, or generic (a user file, see `file`)."""
+    """Task name (see `task_names()`): cqa, svamp, anli1, esnli, demo, or generic (a user
+    file, see `file`)."""
     data_dir: str | None = "../shared/data/dss"
     """Root of the Distilling step-by-step layout, or `hub` for the Hugging Face Hub."""
     split: str = opt("train", choices=lambda: list(SPLITS))
@@ -75,44 +79,20 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
     """Resolve a DataSpec into the task and its examples (first `limit` of the split)."""
     if spec.split not in SPLITS:
         raise ConfigError("split", f"'{spec.split}' is not one of {', '.join(SPLITS)}")
-    if spec.split == "heldout" and spec.task != "demo":
-        raise ConfigError("split", f"'heldout' is a split of the demo task, not of {spec.task}")
+    task = get_task(spec.task)
+    if spec.split not in BASE_SPLITS and spec.split not in task.extra_splits:
+        raise ConfigError("split", f"'{spec.split}' is a split of the "
+                          f"{_split_owners(spec.split)} task, not of {spec.task}")
     if spec.limit is not None and spec.limit < 1:
         raise ConfigError("limit", f"must be a positive number, got {spec.limit}")
     check_pool_spec(spec)
-    if spec.task == "generic":
-        from .files import load_generic_split
-
-        task, examples = load_generic_split(spec)
-    elif spec.task == "demo":
-        from .demo import generate
-
-        task = get_task("demo")
-        examples = generate(spec.split)
-        if spec.split == "dev":
-            examples, _ = seeded_partition(examples, DEV_FRACTION, seed=SPLIT_SEED + 1)
-    else:
-        task = get_task(spec.task)
-        if spec.data_dir == "hub":
-            examples = load_hub(spec.task, spec.split)
-        else:
-            if not spec.data_dir:
-                raise ConfigError("data_dir", "no data directory given")
-            split = "train" if spec.draw is not None else spec.split
-            if spec.teacher_examples and split == "dev":  # the carve-out of its own part
-                examples = teacher_split(load_dss(Path(spec.data_dir), spec.task, "train",
-                                                  spec.test_size)[0], spec)
-                examples, _ = seeded_partition(examples, DEV_FRACTION, seed=SPLIT_SEED + 1)
-            else:
-                examples, _ = load_dss(Path(spec.data_dir), spec.task, split, spec.test_size)
-                if split == "train":
-                    examples = teacher_split(examples, spec)
-    if spec.test_size is not None and (spec.task in ("demo", "generic")
-                                       or spec.data_dir == "hub"):
+    task, examples = _read_split(task, spec)
+    benchmark = task.source == "dss" and spec.data_dir != "hub"
+    if spec.test_size is not None and not benchmark:
         raise ConfigError("test_size", f"{spec.task} data has its own test split")
-    if spec.teacher_examples and (spec.task in ("demo", "generic") or spec.data_dir == "hub"):
+    if spec.teacher_examples and not benchmark:
         raise ConfigError("teacher_examples", "sets the teacher's part of a benchmark task's "
-                          f"files (cqa, svamp, anli1, esnli), not of {spec.task} data")
+                          f"files ({', '.join(dss_task_names())}), not of {spec.task} data")
     rest = spec.split == "train" and spec.unlabeled == REST
     if spec.draw is not None:
         examples = drawn(examples, spec)
@@ -123,7 +103,7 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
     if spec.split == "train" and spec.unlabeled and not rest:
         examples = examples + pool_file(spec, examples)
     require_examples(examples, spec)
-    if spec.task == "generic":
+    if task.source == "file":
         read = next((path for _, path in data_files(spec)), Path(spec.file or "<data>"))
         require_two_labels(task, read, spec.fields)
     from .files import announce
@@ -132,6 +112,41 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
               tuple(spec.draw or ())), f"data: {len(examples)} {spec.task} examples, "
              f"{spec.split} split" + (f" (first {spec.limit})" if spec.limit else ""))
     return task, examples
+
+
+def _read_split(task: Task, spec: DataSpec) -> tuple[Task, list[Example]]:
+    """The whole split `spec` names, from where the task's examples come (see Task.source);
+    a user's file gives the task its label set."""
+    if task.source == "file":
+        from .files import load_generic_split
+
+        return load_generic_split(spec)
+    if task.source == "embedded":
+        examples = task.generate(spec.split)
+        if spec.split == "dev":
+            examples, _ = seeded_partition(examples, DEV_FRACTION, seed=SPLIT_SEED + 1)
+        return task, examples
+    if spec.data_dir == "hub":
+        return task, load_hub(spec.task, spec.split)
+    if not spec.data_dir:
+        raise ConfigError("data_dir", "no data directory given")
+    split = "train" if spec.draw is not None else spec.split
+    if spec.teacher_examples and split == "dev":  # the carve-out of its own part
+        examples = teacher_split(load_dss(Path(spec.data_dir), spec.task, "train",
+                                          spec.test_size)[0], spec)
+        examples, _ = seeded_partition(examples, DEV_FRACTION, seed=SPLIT_SEED + 1)
+        return task, examples
+    examples, _ = load_dss(Path(spec.data_dir), spec.task, split, spec.test_size)
+    return task, teacher_split(examples, spec) if split == "train" else examples
+
+
+def dss_task_names() -> list[str]:
+    """The benchmark tasks: those read from the DSS layout's files."""
+    return [name for name in task_names() if get_task(name).source == "dss"]
+
+
+def _split_owners(split: str) -> str:
+    return " or ".join(n for n in task_names() if split in get_task(n).extra_splits) or "no"
 
 
 def teacher_split(train: list[Example], spec: DataSpec) -> list[Example]:
@@ -198,13 +213,14 @@ def data_files(spec: DataSpec) -> list[tuple[str, Path]]:
 
 
 def _split_files(spec: DataSpec) -> list[tuple[str, Path]]:
-    if spec.task == "generic":  # `file` keeps its name: hashes made before the others stay
+    source = get_task(spec.task).source
+    if source == "file":  # `file` keeps its name: hashes made before the others stay
         test = spec.split in ("test", "valid")  # a split's hash never holds another's file
         named = [("file", spec.file), ("train_file", None if test else spec.train_file),
                  ("dev_file", None if test else spec.dev_file),
                  ("test_file", spec.test_file if test else None)]
         return [(name, Path(path)) for name, path in named if path]
-    if spec.task == "demo" or spec.data_dir in (None, "hub"):
+    if source == "embedded" or spec.data_dir in (None, "hub"):
         return []
     root, name = Path(spec.data_dir), spec.task
     base = "train" if spec.split == "dev" else spec.split
@@ -225,7 +241,7 @@ def inputs_digest(spec: DataSpec, **named: str | Path | None) -> dict[str, str]:
 
 
 __all__ = [
-    "NLI_LABELS", "DataSpec", "Example", "FieldMap", "Segment", "Task", "data_files", "dev_ids",
-    "get_task", "inputs_digest", "load_examples", "load_hub", "parse_llm_output", "render",
-    "require_examples", "task_names",
+    "BASE_SPLITS", "NLI_LABELS", "DataSpec", "Example", "FieldMap", "Segment", "Task",
+    "data_files", "dev_ids", "dss_task_names", "get_task", "inputs_digest", "load_examples",
+    "load_hub", "parse_llm_output", "register", "render", "require_examples", "task_names",
 ]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..errors import DataError
 from .example import Example
-from .jsonl import get_text, get_text_list, read_jsonl, read_text
-from .tasks import NLI_LABELS
+from .jsonl import read_jsonl, read_text
+from .tasks import get_task
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +34,14 @@ class LLMRationaleStats:
     missing: int = 0
 
 
-# What follows the rationale in each dataset's few-shot outputs; the rest is prompt echo.
-_ANSWER_MARKERS = {
-    "cqa": re.compile(r"\s*So the answer is\s*(.*)", re.S),
-    "svamp": re.compile(r"\s*The answer is\s*(.*)", re.S),
-    "anli1": re.compile(r"\s*So the answer is\s*(.*)", re.S),
-    "esnli": re.compile(r"\s*\nAnswer:\s*(.*)", re.S),
-}
-_ECHO_CUT = {"cqa": "\n\nQ:", "svamp": "\n\nQ:", "anli1": "\n\nPremise:", "esnli": "\n\nPremise:"}
-
-
 def parse_llm_output(task: str, text: str) -> tuple[str, str] | None:
     """Split one PaLM output into (rationale, answer); None when it does not parse."""
-    if not isinstance(text, str):
-        return None
-    text = text.split(_ECHO_CUT[task], 1)[0]
-    match = _ANSWER_MARKERS[task].search(text)
+    spec = get_task(task)
+    if not isinstance(text, str) or spec.llm_answer is None:
+        return None  # a task without PaLM outputs of its own: none parses
+    if spec.llm_echo:
+        text = text.split(spec.llm_echo, 1)[0]
+    match = spec.llm_answer.search(text)
     if not match:
         return None
     rationale = text[: match.start()].strip()
@@ -95,11 +87,15 @@ _LETTER = re.compile(r"^\(([a-z])\)\s*(.*)$", re.S | re.I)
 
 def llm_label(name: str, answer: str, ex: Example) -> str | None:
     """The LLM's answer as one of the task's labels: the choice it names (`(c) wooded area`,
-    by its text or its letter), the NLI label, or svamp's equation; None when it names none."""
+    by its text, or by its letter alone where each example has its own choices), the label of
+    a fixed label set (NLI), or a generated answer as it is (svamp's equation); None when it
+    names none."""
+    task = get_task(name)
     text = answer.strip()
-    if name == "svamp":
+    if task.kind != "choice":
         return text or None
-    options = ex.choices if name == "cqa" else list(NLI_LABELS)
+    per_example = task.label_names is None
+    options = ex.choices if per_example else list(task.label_names)
     letter = _LETTER.match(text)
     if letter:
         text = letter.group(2).strip()
@@ -107,49 +103,15 @@ def llm_label(name: str, answer: str, ex: Example) -> str | None:
     if text.lower() in by_text:
         return by_text[text.lower()]
     index = ord(letter.group(1).lower()) - ord("a") if letter else -1
-    if name == "cqa" and not text and 0 <= index < len(options or []):
+    if per_example and not text and 0 <= index < len(options or []):
         return options[index]
     return None
 
 
-def _cqa(obj: dict, path: Path, line: int, index: int) -> Example:
-    choices = get_text_list(obj, "choices", path, line)
-    answer = get_text(obj, "answer", path, line)
-    if answer not in choices:
-        raise DataError(path, line, "answer", f"'{answer}' is not one of the choices {choices}")
-    expl = [str(obj[k]) for k in ("extractive_explanation", "abstractive_explanation")
-            if isinstance(obj.get(k), str) and obj[k].strip()]
-    ex_id = str(obj.get("id") or f"cqa-{index}")
-    return Example(ex_id, {"question": get_text(obj, "question", path, line)}, answer, choices,
-                   explanations=expl)
-
-
-def _svamp(obj: dict, path: Path, line: int, index: int) -> Example:
-    ex_id = str(obj.get("id") or f"{path.stem}-{index}")
-    return Example(ex_id, {"input": get_text(obj, "input", path, line)},
-                   get_text(obj, "label", path, line))
-
-
-def _nli(obj: dict, path: Path, line: int, index: int) -> Example:
-    if "label" not in obj:
-        raise DataError(path, line, "label", "missing field")
-    label = obj["label"]
-    if isinstance(label, bool) or label not in (0, 1, 2, *NLI_LABELS):
-        raise DataError(path, line, "label", f"expected 0/1/2 or {NLI_LABELS}, got {label!r}")
-    label_text = NLI_LABELS[label] if isinstance(label, int) else label
-    expl = [str(obj[k]) for k in ("reason", "explanation_1", "explanation_2", "explanation_3")
-            if isinstance(obj.get(k), str) and obj[k].strip()]
-    ex_id = str(obj.get("uid") or obj.get("id") or f"{path.stem}-{index}")
-    fields = {"premise": get_text(obj, "premise", path, line),
-              "hypothesis": get_text(obj, "hypothesis", path, line)}
-    return Example(ex_id, fields, label_text, explanations=expl)
-
-
-_PARSERS = {"cqa": _cqa, "svamp": _svamp, "anli1": _nli, "esnli": _nli}
-
-
 def read_file(name: str, path: Path) -> list[Example]:
-    parse = _PARSERS[name]
+    parse = get_task(name).read_record
+    if parse is None:
+        raise DataError(path, None, None, f"task {name} has no reader of DSS-layout records")
     out, seen = [], set()
     for index, (line, obj) in enumerate(read_jsonl(path)):
         ex = parse(obj, path, line, index)
@@ -163,6 +125,8 @@ def read_file(name: str, path: Path) -> list[Example]:
 
 def _attach_llm(root: Path, name: str, file_split: str, examples: list[Example],
                 ) -> LLMRationaleStats:
+    if get_task(name).llm_answer is None:  # a task without PaLM outputs: none to warn about
+        return LLMRationaleStats(total=len(examples), missing=len(examples))
     outputs, stats = _read_llm(root, name, file_split, len(examples))
     for ex, parsed in zip(examples, outputs):
         if parsed:

@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from .dss import DEV_FRACTION, SPLIT_SEED, seeded_partition
 from .example import Example
 from .generic import load_generic
-from .tasks import Task
+from .tasks import Task, get_task
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def _split_one_file(spec: Any) -> tuple[Task, list[Example]]:
 
 def split_counts(spec: Any) -> dict[str, int] | None:
     """{split: examples} of the user's files (what `describe_split` reports in outputs)."""
-    if spec.task != "generic":
+    if get_task(spec.task).source != "file":
         return None
     out = {}
     for split in ("train", "dev", "test"):

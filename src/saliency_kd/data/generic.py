@@ -8,7 +8,8 @@ from pathlib import Path
 from ..errors import DataError
 from .example import Example
 from .jsonl import get_choices, get_text, read_records
-from .tasks import Task, generic_prompt
+from .tasks import Task
+from .tasks.generic import with_labels
 
 
 @dataclass
@@ -63,4 +64,4 @@ def load_generic(path: Path, fields: FieldMap, labelled: bool = True,
     if not examples:
         raise DataError(path, None, None, "no records")
     labels = None if fields.choices_field else tuple(sorted({ex.label for ex in examples}))
-    return Task("generic", "choice", generic_prompt, label_names=labels), examples
+    return with_labels(labels), examples

@@ -1,24 +1,19 @@
-"""The same tasks from the Hugging Face Hub, for users online (needs the `hub` extra)."""
+"""The tasks' data from the Hugging Face Hub, for users online (needs the `hub` extra).
+
+Each task names its own dataset, splits and row reader (`Task.hub`); this reads them."""
 
 from __future__ import annotations
 
 from ..errors import DataError
 from .example import Example
-from .tasks import NLI_LABELS
-
-# name -> (dataset id, config, {our split: hub split})
-HUB_SOURCES: dict[str, tuple[str, str | None, dict[str, str]]] = {
-    "cqa": ("cos_e", "v1.11", {"train": "train", "test": "validation"}),
-    "svamp": ("ChilleD/SVAMP", None, {"train": "train", "test": "test"}),
-    "anli1": ("anli", None, {"train": "train_r1", "valid": "dev_r1", "test": "test_r1"}),
-    "esnli": ("esnli", None, {"train": "train", "valid": "validation", "test": "test"}),
-}
+from .tasks import TASKS
 
 
 def load_hub(name: str, split: str) -> list[Example]:
-    if name not in HUB_SOURCES:
+    hub = TASKS.get(name).hub if name in TASKS else None
+    if hub is None:
         raise DataError(f"hub:{name}", None, None, f"no Hub source for task '{name}'")
-    dataset_id, config, splits = HUB_SOURCES[name]
+    dataset_id, config, splits = hub.dataset, hub.config, hub.splits
     if split not in splits:
         raise DataError(f"hub:{dataset_id}", None, None,
                         f"no split '{split}'; available: {', '.join(splits)}")
@@ -36,20 +31,9 @@ def load_hub(name: str, split: str) -> list[Example]:
                         "offline? point --data-dir at a local copy instead") from None
     out = []
     for i, row in enumerate(ds):
-        if name == "cqa":
-            out.append(Example(str(row["id"]), {"question": row["question"]}, row["answer"],
-                               list(row["choices"]), [row["extractive_explanation"],
-                                                      row["abstractive_explanation"]]))
-        elif name == "svamp":
-            text = f"{row['Body']} {row['Question']}".strip()
-            out.append(Example(str(row.get("ID", i)), {"input": text}, row["Equation"]))
-        else:
-            if row["label"] not in (0, 1, 2):
-                continue  # unlabeled rows (-1) in the hub's NLI sets
-            expl = [row[k] for k in ("reason", "explanation_1", "explanation_2", "explanation_3")
-                    if row.get(k)]
-            out.append(Example(str(row.get("uid", f"{name}-{split}-{i}")),
-                               {"premise": row["premise"], "hypothesis": row["hypothesis"]},
-                               NLI_LABELS[row["label"]], explanations=expl))
-        out[-1].source = f"hub:{dataset_id}/{splits[split]}#{i}"
+        ex = hub.read_row(row, i, split)
+        if ex is None:
+            continue  # a row the task skips (the NLI sets' unlabelled ones)
+        ex.source = f"hub:{dataset_id}/{splits[split]}#{i}"
+        out.append(ex)
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError, DataError
 from .example import Example
+from .tasks import get_task
 
 REST = "train"
 """`unlabeled: train`: the pool is the rest of the training split, past the labelled examples."""
@@ -32,7 +33,7 @@ def check_pool_spec(spec) -> None:
     if spec.unlabeled_limit is not None and not spec.unlabeled:
         raise ConfigError("unlabeled_limit", "caps the unlabeled pool, but no pool is given "
                                              "(--unlabeled / data.unlabeled)")
-    if spec.unlabeled and spec.unlabeled != REST and spec.task != "generic":
+    if spec.unlabeled and spec.unlabeled != REST and get_task(spec.task).source != "file":
         raise ConfigError("unlabeled", f"a pool file is read with the generic task's field map; "
                                        f"for task '{spec.task}' give `{REST}` (the rest of its "
                                        "training split, labels dropped)")

@@ -21,8 +21,9 @@ from pydantic import (
 from ..attribution.attribute import AttributeConfig
 from ..attribution.faithfulness import FaithfulnessConfig
 from ..attribution.rationales import RationaleConfig
-from ..data import FieldMap
+from ..data import BASE_SPLITS, FieldMap, get_task, task_names
 from ..data.jsonl import read_text
+from ..data.tasks import built_in_task_names
 from ..errors import ConfigError
 from ..evaluate import evaluate
 from ..settings import FINITE, PositiveInt, section
@@ -59,7 +60,8 @@ FieldsCfg = section(FieldMap, "FieldsCfg", Strict)
 
 
 class DataCfg(Strict):
-    task: str = Field("demo", description="demo, cqa, svamp, anli1, esnli or generic")
+    task: str = Field("demo", description=", ".join(built_in_task_names()[:-1]) + " or "
+                      + built_in_task_names()[-1])
     data_dir: str | None = Field(None, description="DSS layout root, or 'hub'; demo needs none")
     file: str | None = Field(None, description="task generic: one JSONL or CSV file, split "
                              "with a fixed seed (80% train, 20% test; dev 10% of train)")
@@ -263,7 +265,6 @@ class RunConfig(Strict):
     @model_validator(mode="after")
     def _names(self) -> RunConfig:
         from ..attribution import method_names
-        from ..data import get_task, task_names
 
         if self.data.task not in task_names():
             raise ValueError(f"data.task: '{self.data.task}' is not one of {task_names()}")
@@ -292,8 +293,7 @@ class RunConfig(Strict):
         if self.faithfulness and covered is not None and self.faithfulness.limit > covered:
             raise ValueError(f"faithfulness.limit: {self.faithfulness.limit} examples, but the "
                              f"rationale files cover the first {covered} (data.train_limit)")
-        if self.faithfulness and self.data.task != "generic" and \
-                get_task(self.data.task).kind != "choice":
+        if self.faithfulness and get_task(self.data.task).kind != "choice":
             raise ValueError(f"faithfulness: '{self.data.task}' generates its answer; "
                              "comprehensiveness and sufficiency need a probability over "
                              "candidate answers")
@@ -377,9 +377,10 @@ def _check_also_test(cfg: RunConfig) -> None:
         if split == "dev" and cfg.teacher_eval.dev_limit:
             raise ValueError("data.also_test: 'dev' is where teacher_eval.dev_limit scores the "
                              "teacher; keep one of them")
-        if split == "heldout" and d.task != "demo":
-            raise ValueError(f"data.also_test: 'heldout' is a split of the demo task, not of "
-                             f"{d.task}")
+        if split not in BASE_SPLITS and split not in get_task(d.task).extra_splits:
+            owners = [n for n in task_names() if split in get_task(n).extra_splits]
+            raise ValueError(f"data.also_test: '{split}' is a split of the "
+                             f"{' or '.join(owners)} task, not of {d.task}")
 
 
 def _check_teacher_part(cfg: RunConfig) -> None:
@@ -443,10 +444,11 @@ def _check_setfit(cfg: RunConfig, g: StudentsCfg, key: str) -> None:
     if g.family not in (None, "encoder"):
         raise ValueError(f"{key}.family: setfit needs a sentence-transformers (encoder) body, "
                          f"not a {g.family} model")
-    if cfg.data.task in ("cqa", "demo", "svamp"):
+    task = get_task(cfg.data.task)
+    if task.kind != "choice" or task.per_example_choices:
         raise ValueError(f"{key}.modes: 'setfit' needs a fixed label set; task "
-                         f"'{cfg.data.task}' " + ("generates its answers" if cfg.data.task ==
-                                                  "svamp" else "gives each example its own "
+                         f"'{cfg.data.task}' " + ("generates its answers" if task.kind !=
+                                                  "choice" else "gives each example its own "
                                                   "answer choices"))
 
 
@@ -492,11 +494,12 @@ def _check_files(cfg: RunConfig, source: str) -> None:
         raise ConfigError(exc.key, exc.message, source) from None
     d = cfg.data
     local = d.data_dir not in (None, "hub")
-    if d.task != "demo" and local and not Path(d.data_dir).is_dir():
+    task = get_task(d.task)
+    if task.source != "embedded" and local and not Path(d.data_dir).is_dir():
         raise ConfigError("data.data_dir", f"directory not found: {d.data_dir}", source)
-    if d.task not in ("demo", "generic") and d.data_dir is None:
+    if task.source == "dss" and d.data_dir is None:
         raise ConfigError("data.data_dir", f"task '{d.task}' needs a data directory", source)
-    if d.task == "generic":
+    if task.source == "file":
         _check_generic_files(d, source)
 
 

@@ -11,7 +11,6 @@ import torch
 
 from ..data import Example, Task, get_task
 from ..data.tasks import NLI_LABELS  # noqa: F401  (re-exported for families)
-from ..data.tasks import Task as TaskT
 from ..errors import ConfigError
 from ..registry import Registry
 from ..settings import PositiveFloat, Share
@@ -168,9 +167,9 @@ def read_meta(directory: Path) -> dict[str, Any]:
 
 
 def task_from_meta(meta: dict[str, Any]) -> Task:
-    if meta["task"] == "generic":
-        from ..data.tasks import generic_prompt
+    task = get_task(meta["task"])
+    if task.source == "file":  # a user file's labels are the model's, not the task's
+        from ..data.tasks.generic import with_labels
 
-        labels = tuple(meta["label_names"]) if meta.get("label_names") else None
-        return TaskT("generic", "choice", generic_prompt, label_names=labels)
-    return get_task(meta["task"])
+        return with_labels(tuple(meta["label_names"]) if meta.get("label_names") else None)
+    return task

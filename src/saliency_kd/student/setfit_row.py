@@ -176,7 +176,7 @@ def _meta(cfg, task: Task) -> dict[str, Any]:
     meta = {"task": task.name, "label_names": list(task.label_names), "family": "setfit",
             "mode": "setfit", "student": cfg.student, "rationale_k": 0, "explains": False,
             "channel": None, "setfit": dict(SETFIT_ARGS)}
-    if task.name == "generic":  # evaluate and predict read new files with the same fields
+    if task.source == "file":  # evaluate and predict read new files with the same fields
         meta["fields"] = asdict(cfg.data.fields)
     return meta
 

@@ -304,7 +304,7 @@ def _student_meta(cfg: TrainConfig, task, mode: set[str], items) -> dict:
             "explains": names_words and cfg.weights.alpha < 1,
             "two_pass": cfg.two_pass, "channel": cfg.channel, "pooling": cfg.pooling,
             "channel_options": asdict(cfg.channel_options)}
-    if task.name == "generic":  # evaluate and predict read new files with the same fields
+    if task.source == "file":  # evaluate and predict read new files with the same fields
         meta["fields"] = asdict(cfg.data.fields)
     return meta
 
