@@ -57,7 +57,7 @@ def test_student_families_are_registered_under_their_own_name():
     from saliency_kd.student import FAMILIES, family_names
     from saliency_kd.student.base import Student
 
-    assert sorted(family_names()) == ["causal", "encoder", "seq2seq"]
+    assert sorted(family_names()) == ["causal", "encoder", "seq2seq", "setfit"]
     for name in family_names():
         cls = FAMILIES.get(name)
         assert issubclass(cls, Student) and cls.family == name

@@ -11,7 +11,7 @@ import torch
 
 from ..data import Example, Task, get_task
 from ..data.tasks import NLI_LABELS  # noqa: F401  (re-exported for families)
-from ..errors import ConfigError
+from ..errors import ConfigError, loading
 from ..registry import Registry
 from ..settings import PositiveFloat, Share
 from .items import TrainItem
@@ -173,3 +173,39 @@ def task_from_meta(meta: dict[str, Any]) -> Task:
 
         return with_labels(tuple(meta["label_names"]) if meta.get("label_names") else None)
     return task
+
+
+# ---- shared by the trainers (student/train.py, student/setfit_row.py) ----
+def _made_by_train(out: Path) -> bool:
+    """A folder `train` made before folders carried a mark: its checkpoint (a student's, which
+    has no separate weights file, unlike teacher-finetune's) or its exported student."""
+    ckpt = out / "checkpoint"
+    return ((ckpt / "state.pt").exists() and not (ckpt / "weights.safetensors").exists()) or \
+        (out / "model" / "student.json").exists()
+
+
+def detect_family(path: str, key: str = "student") -> str:
+    from transformers import AutoConfig
+
+    with loading(key, path):  # a damaged config.json: named, not a traceback
+        cfg = AutoConfig.from_pretrained(path)
+    if cfg.is_encoder_decoder:
+        return "seq2seq"
+    archs = " ".join(cfg.architectures or [])
+    if "CausalLM" in archs or "LMHead" in archs or cfg.model_type in (
+            "gpt2", "llama", "gemma", "gemma3_text", "qwen2", "qwen3", "mistral", "phi"):
+        return "causal"
+    return "encoder"
+
+
+def _direct(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+def dev_accuracy(student: Student, examples, batch_size: int = 32, call=_direct) -> float:
+    right = 0
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        for ex, p in zip(chunk, call(student.predict, chunk)):
+            right += student.task.is_correct(p["prediction"], ex.label)
+    return right / max(len(examples), 1)

@@ -201,7 +201,7 @@ def train_setfit(cfg, progress: bool = True) -> Path:
     from ..artifact import check_output_dir, claim_output_dir
     from ..atomic import write_dir_atomic, write_json_atomic
     from ..models import check_model_name, resolve_model_path, split_depth
-    from .train import _made_by_train, detect_family, dev_accuracy
+    from .base import _made_by_train, detect_family, dev_accuracy
 
     out = Path(cfg.out)
     check_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)

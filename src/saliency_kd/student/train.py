@@ -31,7 +31,11 @@ from .base import (
     MODES,
     LossWeights,
     Student,
+    _direct,
+    _made_by_train,
     combine,
+    detect_family,
+    dev_accuracy,
     parse_mode,
     read_meta,
     task_from_meta,
@@ -169,28 +173,6 @@ class TrainConfig:
         self.device = resolve_device(self.device)  # `auto` is decided once, here
 
 
-def _made_by_train(out: Path) -> bool:
-    """A folder `train` made before folders carried a mark: its checkpoint (a student's, which
-    has no separate weights file, unlike teacher-finetune's) or its exported student."""
-    ckpt = out / "checkpoint"
-    return ((ckpt / "state.pt").exists() and not (ckpt / "weights.safetensors").exists()) or \
-        (out / "model" / "student.json").exists()
-
-
-def detect_family(path: str, key: str = "student") -> str:
-    from transformers import AutoConfig
-
-    with loading(key, path):  # a damaged config.json: named, not a traceback
-        cfg = AutoConfig.from_pretrained(path)
-    if cfg.is_encoder_decoder:
-        return "seq2seq"
-    archs = " ".join(cfg.architectures or [])
-    if "CausalLM" in archs or "LMHead" in archs or cfg.model_type in (
-            "gpt2", "llama", "gemma", "gemma3_text", "qwen2", "qwen3", "mistral", "phi"):
-        return "causal"
-    return "encoder"
-
-
 def channel_of(cfg: TrainConfig) -> str:
     """The channel `cfg`'s student trains through: the one named, else its family's default."""
     from ..models import resolve_model_path, split_depth
@@ -232,19 +214,6 @@ def load_student(directory: str | Path) -> Student:
     directory = Path(directory)
     meta = read_meta(directory)
     return FAMILIES.get(meta["family"]).load(directory, task_from_meta(meta), meta)
-
-
-def _direct(fn, *args, **kwargs):
-    return fn(*args, **kwargs)
-
-
-def dev_accuracy(student: Student, examples, batch_size: int = 32, call=_direct) -> float:
-    right = 0
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start:start + batch_size]
-        for ex, p in zip(chunk, call(student.predict, chunk)):
-            right += student.task.is_correct(p["prediction"], ex.label)
-    return right / max(len(examples), 1)
 
 
 class StudentTrainer(training.Trainer):
