@@ -104,3 +104,25 @@ def test_a_group_learns_its_own_pool_size(student_world, tmp_path):
     raw["students"][1].update(pool_size=5, modes=["standard"])  # no pool to size
     with pytest.raises(ConfigError, match="pool_size"):
         parse_config(raw)
+
+
+def test_no_labelled_example_is_pure_distillation(student_world, tmp_path):
+    """`train_sizes: [0, N]`: at 0 the teacher-labels rows learn the pool alone and the rows
+    that need labels skip it; 0 without a pool row is refused."""
+    raw = pool_config(student_world, tmp_path / "z")
+    raw["data"].pop("train_limit")
+    raw["data"]["train_sizes"] = [0, 10]
+    raw["students"].update(modes=["standard", "teacher-labels"], min_confidence=None)
+    run_pipeline(parse_config(raw), progress=False)
+    root = tmp_path / "z"
+    rows = {(r["name"], r["n_train"]): r
+            for r in json.loads((root / "stages.json").read_text())["students"]}
+    assert set(rows) == {("standard", 10), ("teacher-labels", 10), ("teacher-labels", 0)}
+    run = rows[("teacher-labels", 0)]["runs"][0]
+    assert "-n0-s0" in run["train_dir"]
+    summary = json.loads((root / run["train_dir"] / "train_summary.json").read_text())
+    assert summary["train_n"] == 0 and summary["pool_n"] > 0
+    assert (root / run["eval_dir"] / "metrics.json").exists()
+    raw["students"]["modes"] = ["standard"]
+    with pytest.raises(ConfigError, match="pure distillation"):
+        parse_config(raw)

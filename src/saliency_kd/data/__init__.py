@@ -83,8 +83,10 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
     if spec.split not in BASE_SPLITS and spec.split not in task.extra_splits:
         raise ConfigError("split", f"'{spec.split}' is a split of the "
                           f"{_split_owners(spec.split)} task, not of {spec.task}")
-    if spec.limit is not None and spec.limit < 1:
-        raise ConfigError("limit", f"must be a positive number, got {spec.limit}")
+    if spec.limit is not None and spec.limit < (0 if spec.unlabeled else 1):
+        raise ConfigError("limit", f"must be a positive number, got {spec.limit}"
+                          + ("" if spec.unlabeled else " (0, the pool alone, needs an unlabeled "
+                             "pool)"))
     check_pool_spec(spec)
     task, examples = _read_split(task, spec)
     benchmark = task.source == "dss" and spec.data_dir != "hub"

@@ -75,7 +75,8 @@ class DataCfg(Strict):
     train_sizes: list[int] | None = Field(
         None, min_length=1, description="a learning curve: students train on the first N "
         "training examples (the dev carve-out excluded) for each N; the teacher attributes "
-        "enough examples for the largest")
+        "enough examples for the largest. 0: pure distillation, the teacher-labels rows learn "
+        "the unlabeled pool alone (the other rows skip it)")
     test_split: Literal["test", "valid", "dev"] = "test"
     test_limit: int | None = Field(None, gt=0)
     test_size: int | None = Field(None, gt=0, description="a dataset with one validation "
@@ -304,6 +305,7 @@ class RunConfig(Strict):
             raise ValueError("teacher_eval.full_schedule: teacher.finetune.max_steps is not set, "
                              "so the teacher already runs its whole schedule")
         sizes = self.data.train_sizes or []
+        _check_sizes(self, sizes)
         if sizes and self.data.train_limit is not None:
             raise ValueError("data.train_sizes: set either train_sizes (a learning curve) or "
                              "train_limit, not both")
@@ -381,6 +383,17 @@ def _check_also_test(cfg: RunConfig) -> None:
             owners = [n for n in task_names() if split in get_task(n).extra_splits]
             raise ValueError(f"data.also_test: '{split}' is a split of the "
                              f"{' or '.join(owners)} task, not of {d.task}")
+
+
+def _check_sizes(cfg: RunConfig, sizes: list[int]) -> None:
+    """Sizes are counts of labelled examples; 0 (pure distillation) needs a pool to learn."""
+    from .rows import split_pool
+
+    if any(n < 0 for n in sizes) or len(set(sizes)) < len(sizes):
+        raise ValueError(f"data.train_sizes: {sizes}: each a different count, 0 or more")
+    if 0 in sizes and not any(split_pool(m)[1] for g in cfg.groups for m in g.modes):
+        raise ValueError("data.train_sizes: 0 labelled examples is pure distillation: it needs "
+                         "data.unlabeled and a teacher-labels row to learn the pool")
 
 
 def _check_teacher_part(cfg: RunConfig) -> None:

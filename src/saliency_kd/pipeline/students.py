@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 def limit_for(n: int, examples: list, held: set[str]) -> int:
     """The `--limit` whose first examples hold exactly `n` training examples (the dev
     carve-out of train is never trained on)."""
+    if n == 0:  # pure distillation: the pool alone
+        return 0
     seen = 0
     for i, ex in enumerate(examples):
         seen += ex.id not in held
@@ -45,6 +47,11 @@ def limit_for(n: int, examples: list, held: set[str]) -> int:
             return i + 1
     raise ConfigError("data.train_sizes", f"{n} training examples asked for, but the train "
                       f"split has {seen} outside its dev carve-out")
+
+
+def _n(n: int | None) -> str:
+    """A stage label's size part: `-n100`, `-n0` (the pool alone); none without a curve."""
+    return "" if n is None else f"-n{n}"
 
 
 def study_sizes(cfg: RunConfig, dry: bool, spec) -> list[tuple[int | None, int | None]]:
@@ -153,10 +160,10 @@ class StudentStages:
                 payload["min_confidence"] = s.min_confidence
         slug = row.name.replace("+", "_").replace("@", "-").replace(":", "-").replace(
             "[", "-").replace("]", "")
-        label = f"train-{self.prefix}{row.name}" + (f"-n{n}" if n else "") + f"-s{seed}"
+        label = f"train-{self.prefix}{row.name}" + _n(n) + f"-s{seed}"
         # The folder is named by the row alone: the same training in another group (or in a
         # run of one group) is the same cached stage.
-        d = self.stages.path(f"train-{slug}" + (f"-n{n}" if n else "") + f"-s{seed}", payload)
+        d = self.stages.path(f"train-{slug}" + _n(n) + f"-s{seed}", payload)
         cfg = build(TrainConfig, {**s.model_dump(), "lr": s.lr if lr is None else lr,
                                   "alpha": s.alpha if alpha is None else alpha,
                                   "min_confidence": s.min_confidence if row.pool else None},
@@ -210,6 +217,8 @@ class StudentStages:
             if group.train_sizes and n not in group.train_sizes:
                 continue
             for row in study_rows(cfg, cfg.attribution.methods[0], group):
+                if n == 0 and not row.pool:  # no labelled example: only the pool's rows train
+                    continue
                 if fixed_at is not None:
                     if row not in chosen:
                         chosen[row] = self.choose(row, tune.size, fixed_at)
@@ -249,7 +258,7 @@ class StudentStages:
             payload["data"] = self.test_id
         e = self.stages.path("evaluate", payload)
         device = resolve_device(self.group.device)
-        if self.stages.start(e, f"evaluate-{self.prefix}{row.name}" + (f"-n{n}" if n else "") +
+        if self.stages.start(e, f"evaluate-{self.prefix}{row.name}" + _n(n) +
                              f"-s{seed}",
                              {"device": device, "split": cfg.data.test_split,
                               "limit": cfg.data.test_limit}):
@@ -283,7 +292,7 @@ class StudentStages:
         e = self.stages.path(f"evaluate-{split}", payload)
         device = resolve_device(self.group.device)
         if self.stages.start(e, f"evaluate-{split}-{self.prefix}{row.name}" +
-                             (f"-n{n}" if n else "") + f"-s{seed}",
+                             _n(n) + f"-s{seed}",
                              {"device": device, "split": split}):
             evaluate(d / "model", spec, out=e / "metrics.json",
                      batch_size=self.group.eval_batch_size, progress=self.progress,

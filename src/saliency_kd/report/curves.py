@@ -169,6 +169,8 @@ def plot_curves(records: Iterable[dict], path: str | Path, task: str | None = No
     rows = [r for r in curve_table(records) if task is None or r["task"] == task]
     if not rows:
         raise ValueError(f"no records{f' for task {task!r}' if task else ''} to plot")
+    # A log axis has no 0: students on the pool alone (n=0) are in the tables, not here.
+    rows = [r for r in rows if r["n_train"]] or rows
     lines: dict[tuple, list[dict]] = {}
     for r in rows:
         lines.setdefault((r["task"], r["student"], r["key"]), []).append(r)
