@@ -20,7 +20,7 @@ def test_demo_runs_and_reports(tmp_path, capsys):
     assert main(["demo", "--run-dir", str(tmp_path / "demo")]) == 0
     minutes = (time.time() - start) / 60
     printed = capsys.readouterr().out
-    assert "teacher" in printed and "student: rationale:attention" in printed
+    assert "teacher" in printed and "student: attention@saliency" in printed
     assert "verdict:" in printed
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     rows = {(s["mode"], s["channel"], s["source"]): s for s in results["students"]}

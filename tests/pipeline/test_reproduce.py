@@ -32,8 +32,9 @@ def test_a_run_of_several_groups_measures_and_indexes_everything(student_world, 
     assert not [s for s in ran if s.startswith("evaluate-choice")]
     # rows carry their group; the same row name in two groups stays two rows
     rows = [(s["group"], s["label"], s["seeds"]) for s in result["students"]]
-    assert rows == [("encoder", "encoder standard", 2), ("encoder", "encoder rationale", 2),
-                    ("encoder", "encoder rationale@saliency-k2", 2),
+    assert rows == [("encoder", "encoder standard", 2),
+                    ("encoder", "encoder attention@saliency", 2),
+                    ("encoder", "encoder attention@saliency-k2", 2),
                     ("other", "other standard", 1)]
     curves = json.loads((root / "curves.json").read_text())
     assert len(curves) == 7 and {c["student"] for c in curves} == {

@@ -48,7 +48,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", report.resolve().as_uri()],
                          check=True, capture_output=True, text=True, timeout=120).stdout
-    assert 'id="results"' in dom and 'class="heat"' in dom and "student: rationale" in dom
+    assert 'id="results"' in dom and 'class="heat"' in dom and "student: standard" in dom
     from PIL import Image
 
     img = Image.open(shot).convert("L")

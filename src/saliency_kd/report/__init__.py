@@ -126,8 +126,9 @@ def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],
             per_seed.append([p["correct"] for p in read_json_lines(pred_file, ("correct",))])
         # per_seed follows students.seeds, the same order in every row, so rows pair by index.
         several = len(cfg.groups) > 1  # rows named by their group too
+        key = curve_key(row)  # the results' one naming scheme: attention@saliency, +kd...
         students.append({"name": row["name"], "group": row.get("group"),
-                         "label": f"{row['group']} {row['name']}" if several else row["name"],
+                         "label": f"{row['group']} {key}" if several else key,
                          "student": row.get("student"), "mode": row["mode"],
                          "channel": row["channel"],
                          "source": row["source"], "n_train": row["n_train"], "lr": row["lr"],
