@@ -253,6 +253,7 @@ def protocol_part(results_dir: Path) -> list[str]:
                   for bl in bullet(x)]
         lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
         lines += [bl for x in pool_curve_lines(a) for bl in bullet(x)]
+        lines += bullet(cost_line(outcomes)) if outcomes.get("cost") else []
         lines.append("")
     done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
     waiting = [c for c in registered() if c["name"] not in done]
@@ -262,6 +263,24 @@ def protocol_part(results_dir: Path) -> list[str]:
                       f"{p['row']} against {p.get('baseline', 'standard')} at n={p['size']}).")
         lines.append("")
     return lines
+
+
+def cost_line(outcomes: dict) -> str:
+    """What the study cost in wall time, stage by stage (as its stages recorded it): the
+    teacher's stages, then each row's mean per run (training and test evaluation)."""
+    names = {"teacher-finetune": "teacher fine-tuning", "rationales:": "rationales ",
+             "teacher-eval:": "teacher scored on "}
+    parts = []
+    for key, seconds in outcomes["cost"].items():
+        label = next((key.replace(k, v) for k, v in names.items() if key.startswith(k)), key)
+        parts.append(f"{label} {seconds / 60:.1f} min")
+    rows: dict[str, list[float]] = {}
+    for r in outcomes["runs"]:
+        if "train_seconds" in r:
+            rows.setdefault(r["row"], []).append(r["train_seconds"] + r.get("eval_seconds", 0))
+    parts += [f"{row} {sum(v) / len(v) / 60:.1f} min a run ({len(v)} runs)"
+              for row, v in rows.items()]
+    return "cost (wall time on 2 CPU cores, shared with other jobs): " + "; ".join(parts) + "."
 
 
 PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdicts.py` re-derives "
