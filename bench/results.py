@@ -47,6 +47,7 @@ from results_render import (  # noqa: E402
     render_task,
     render_throughput,
     teacher_note,  # noqa: F401  (part of this module's interface: the tests use it)
+    trained_through,
     uses_teacher,
     wrap,
     wrap_long,
@@ -135,14 +136,27 @@ def busy_minutes(times: list[float], idle: float = 600.0) -> float:
 
 
 def table_name(row: dict, main: str, generating: bool) -> str:
-    """A row's name in the tables (the names the committed JSON has always used): `standard`,
-    `kd`, `dss`, `rationale-<source>` for the encoder, and for generating students
-    `rationale` on the main method's file, `rationale-<source>` on another."""
+    """A row's key in the JSON's student tables (the names the committed JSON has always used):
+    `standard`, `kd`, `dss`, `rationale-<source>` for the encoder, and for generating students
+    `rationale` on the main method's file, `rationale-<source>` on another. The pages show every
+    row under the project's one scheme instead (`tag@saliency`, `dss:generate`: results_render's
+    `shown_name`, from the channel and main method the JSON's `trained_through` records)."""
     if row["mode"] != "rationale":
         return row["mode"]
     if generating and row["source"] == main:
         return "rationale"
     return f"rationale-{row['source']}"
+
+
+def table_channel(rows: list[dict]) -> str | None:
+    """The channel a group's rationale and DSS rows trained through (stages.json records each
+    row's, the family default made explicit), None where no row has one. The JSON's row keys do
+    not name it, so a group that trained through several could not be told apart there."""
+    found = {r["channel"] for r in rows if r.get("channel")}
+    if len(found) > 1:
+        raise OutputError(f"a reproduce group trained through several channels ({sorted(found)}):"
+                          " the results' row names would not tell its rows apart")
+    return found.pop() if found else None
 
 
 def student_seeds(run: Path, rows: list[dict], main: str, generating: bool,
@@ -289,10 +303,15 @@ def task_results(run: Path, task: str) -> dict:
     tested = [g["name"] or g["student"] for g in groups if not g.get("dev_only")]
     rows = {name: [r for r in index.get("students", []) if r["group"] == name]
             for name in tested}
+    students_of = {g["name"] or g["student"]: g["student"] for g in groups}
+    res["trained_through"] = {"main": main, "channels": {
+        table: channel for table, channel in (
+            ("students", table_channel(rows.get(ENCODER, []))),
+            *((students_of[name], table_channel(r)) for name, r in rows.items()
+              if name != ENCODER)) if channel}}
     res["students"] = student_seeds(run, rows.pop(ENCODER, []), main, False, made)
     res["generating_student_choice"] = choice_part(run, index, groups)
-    students = {g["name"] or g["student"]: g["student"] for g in groups}
-    res["generating_students"] = {students[name]: student_seeds(run, r, main, True, made)
+    res["generating_students"] = {students_of[name]: student_seeds(run, r, main, True, made)
                                   for name, r in rows.items()}
     faith = index.get("faithfulness")
     if faith and (run / faith["dir"] / "summary.json").exists():
@@ -347,6 +366,12 @@ def merge(old: dict, new: dict) -> dict:
     res["generating_student_choice"] = {**old.get("generating_student_choice", {}),
                                         **new.get("generating_student_choice", {})}
     res["attribution"] = with_replaced(old.get("attribution", {}), new.get("attribution", {}))
+    if "trained_through" in new:
+        # committed rows from before this was recorded: as their reproduce config made them
+        made = old.get("trained_through") or (
+            trained_through(old["task"]) if old.get("students") or any(
+                old.get("generating_students", {}).values()) else None)
+        res["trained_through"] = through(made, new["trained_through"])
     if "faithfulness" in new:
         by_file = with_replaced(old.get("faithfulness", {}).get("by_file", {}),
                                 new["faithfulness"]["by_file"])
@@ -364,6 +389,22 @@ def merge(old: dict, new: dict) -> dict:
                                   for name in sorted({*gen_old, *gen_new})}
     res["task"] = new.get("task", old.get("task"))
     return res
+
+
+def through(old: dict | None, new: dict) -> dict:
+    """The channels and main method of the committed rows updated by the runs': a table whose
+    runs trained through another channel (or on another main method) than its committed rows
+    would put both under one row name, so that stops the merge."""
+    if old and old.get("main") != new["main"]:
+        raise OutputError(f"the runs' main attribution method is {new['main']}, the committed "
+                          f"rows' {old.get('main')}: their row names would mix the two")
+    channels = dict((old or {}).get("channels", {}))
+    for table, channel in new["channels"].items():
+        if channels.get(table, channel) != channel:
+            raise OutputError(f"the runs' {table} rows trained through {channel}, the committed "
+                              f"ones through {channels[table]}: their row names would mix the two")
+        channels[table] = channel
+    return {"main": new["main"], "channels": channels}
 
 
 def update_task(out: Path, runs_root: Path, task: str, versions: dict) -> dict:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import statistics
 import textwrap
+from functools import cache
 from pathlib import Path
 
 from saliency_kd.artifact import read_json
 from saliency_kd.data import get_task
+from saliency_kd.report.curves import LLM_MODES, MODES, curve_key
 
 # The paper's order, which the summary and the sections follow.
 TITLES = {"cqa": "CommonsenseQA", "svamp": "SVAMP", "anli1": "ANLI-r1", "esnli": "e-SNLI"}
@@ -21,6 +23,96 @@ ORDER = ["standard", "rationale", "rationale-saliency", "rationale-saliency-k3",
          "rationale-saliency-k10",
          "rationale-attention", "rationale-occlusion", "rationale-integrated_gradients",
          "rationale-random", "rationale-gold-answer", "dss", "kd"]
+
+
+# The configs the committed rows were made by (`saliency-kd run configs/reproduce/<task>.yaml`).
+REPRODUCE = Path(__file__).resolve().parents[1] / "src" / "saliency_kd" / "configs" / "reproduce"
+ENCODER_GROUP = "encoder"  # the group results.py files under a task's `students` table
+# The channel a group that pins none trains through (student/channels.py's DEFAULT_CHANNEL, not
+# imported here: that module loads torch): the encoder's, and the generating families'.
+FAMILY_CHANNEL = {"encoder": "attention", "generating": "generate"}
+
+
+@cache
+def trained_through(task: str) -> dict:
+    """What a task's committed student rows were trained through, which their JSON keys
+    (results.table_name's) do not say: {"main": the main attribution method (the file a
+    generating student's `rationale` row learnt from), "channels": {table: channel}}, the
+    encoder's table as `students` and each generating student's by its name. Read from
+    configs/reproduce/<task>.yaml (its encoder group pins `channels: [tag]`, the encoder default
+    when those rows were made; the generating students pin none: `generate`); a task without one
+    gets the config defaults (`saliency`, the families' default channels)."""
+    import yaml
+
+    path = REPRODUCE / f"{task}.yaml"
+    raw = yaml.safe_load(path.read_text()) if path.exists() else {}
+    channels = {}
+    for g in raw.get("students", []):
+        if g.get("dev_only"):  # no table: the generating student's choice
+            continue
+        table = "students" if g.get("name") == ENCODER_GROUP else str(g["student"])
+        pinned = g.get("channels") or [FAMILY_CHANNEL["encoder" if table == "students"
+                                                     else "generating"]]
+        if len(pinned) > 1:  # the JSON's names would not tell its rows apart
+            raise ValueError(f"{path}: a reproduce group with several channels: {pinned}")
+        channels.setdefault(table, pinned[0])
+    return {"main": raw.get("attribution", {}).get("methods", ["saliency"])[0],
+            "channels": channels}
+
+
+def shown_name(key: str, channel: str, main: str) -> str:
+    """A student table's row key in the committed JSON (results.table_name's: `rationale-<source>`,
+    `rationale` for a generating student on the main method's file, `dss`, a `+kd` form) under the
+    name every row of the project has (report.curves.curve_key's): `tag@saliency`,
+    `generate@saliency`, `tag@saliency-k3`, `dss:tag`, `standard`, `kd`. The JSON keeps its keys
+    (the committed files are not rewritten); every page shows this name. `channel`: the one the
+    table's rationale and DSS rows trained through (`trained_through`). A key that is not of the
+    old form is shown as it is."""
+    if key.startswith("rationale"):
+        rest = key.removeprefix("rationale")
+        kd = rest.endswith("+kd")
+        rest = rest.removesuffix("+kd")
+        if rest and not rest.startswith("-"):
+            return key
+        rec = {"mode": "rationale+kd" if kd else "rationale", "channel": channel,
+               "source": rest[1:] or main}
+    elif key in LLM_MODES:
+        rec = {"mode": key, "channel": channel}
+    elif key in MODES:
+        rec = {"mode": key}
+    else:
+        return key
+    return curve_key(rec)
+
+
+def shown_row_name(res: dict, key: str, student: str | None = None) -> str:
+    """`shown_name` of row `key` of the encoder's table of a task's results (or generating
+    student `student`'s), with the channel and main method the task's rows were made with: as
+    the results record them (`trained_through`, kept since runs are merged with it), else as
+    the task's reproduce config gives them."""
+    how = res.get("trained_through") or trained_through(res["task"])
+    channel = how["channels"].get(student or "students") or FAMILY_CHANNEL[
+        "encoder" if student is None else "generating"]
+    return shown_name(key, channel, how["main"])
+
+
+def shown_table(res: dict, student: str | None = None) -> dict:
+    """The encoder's student table of a task's results (or generating student `student`'s), its
+    rows under the names the pages show (`shown_name`), in the JSON's order."""
+    table = res["students"] if student is None else res["generating_students"][student]
+    out = {shown_row_name(res, k, student): row for k, row in table.items()}
+    if len(out) != len(table):
+        raise ValueError(f"{res['task']}: two rows of one table under one name: {list(table)}")
+    return out
+
+
+def shown_order(name: str) -> tuple[int, str]:
+    """The tables' order (ORDER's) of a shown name: standard, the rationale rows by source, the
+    controls, DSS, KD."""
+    if "@" in name:
+        source = name.split("@", 1)[1].removesuffix("+kd")
+        return _order(f"rationale-{source}")[0], name
+    return _order(name.split(":")[0])[0], name
 
 
 RANKS = {"abs": "|score|", "value": "value"}  # how a signed method's rationale was chosen
@@ -61,8 +153,9 @@ def wrap_long(lines: list[str], width: int = WIDTH) -> list[str]:
 
 def uses_teacher(run: str) -> bool:
     """Runs trained on a rationale file (its words, or the teacher's scores for `kd`): they
-    depend on the teacher that made it. Standard and DSS runs do not."""
-    return run.startswith("rationale") or run == "kd"
+    depend on the teacher that made it. Standard and DSS runs do not. Either name of a row: the
+    JSON's (`rationale-saliency`) or the one shown (`tag@saliency`)."""
+    return run.startswith("rationale") or "@" in run or run == "kd"
 
 
 def _order(name: str) -> tuple[int, str]:
@@ -82,8 +175,9 @@ def plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("MiniLM-L2", res["students"])] if res["students"] else []
-    panels += [(name, rows) for name, rows in res.get("generating_students", {}).items() if rows]
+    panels = [("MiniLM-L2", shown_table(res))] if res["students"] else []
+    panels += [(name, shown_table(res, name))
+               for name, rows in res.get("generating_students", {}).items() if rows]
     if not panels:
         return
     widths = [max(len(rows), 3) for _, rows in panels]
@@ -95,8 +189,7 @@ def plot(res: dict, path: Path) -> None:
         errs = [0 if rows[m]["ci95_low"] is None else rows[m]["mean"] - rows[m]["ci95_low"]
                 for m in modes]
         ax.bar(range(len(modes)), means, yerr=errs, capsize=4, color="#5b8def")
-        ax.set_xticks(range(len(modes)), [m.replace("rationale-", "r-") for m in modes],
-                      rotation=35, ha="right", fontsize=8)
+        ax.set_xticks(range(len(modes)), modes, rotation=35, ha="right", fontsize=8)
         for key, style in (("teacher_finetuned", "--"), ("teacher_zeroshot", ":")):
             if key in res:
                 ax.axhline(res[key]["accuracy"], ls=style, color="#c0392b",
@@ -233,7 +326,10 @@ def made_note(rows: dict) -> list[str]:
 
 STUDENT_KEY = ("Test accuracy: mean of seeds, its 95% t-interval over seeds and each seed's (%); "
                "vs standard: minus standard, paired by seed, in points with its 95% interval; "
-               "min/run: training minutes per run.")
+               "min/run: training minutes per run. Rows: `channel@source` learns the teacher's "
+               "words of the source's rationale file through a channel (`tag`: a tagging head on "
+               "the encoder; `generate`: written after the answer), `dss:channel` PaLM's "
+               "free-text rationales through one, `kd` the teacher's answer distribution.")
 
 
 def render_task(res: dict) -> list[str]:
@@ -281,11 +377,12 @@ def render_task(res: dict) -> list[str]:
         lines += ["", f"An earlier teacher, made {t.get('made', 'before this was recorded')} "
                       f"UTC, some rows below still come from (the notes under the tables say "
                       f"which): {t['steps']} steps, {acc}, {last}."]
-    tables = [("students", "Students (MiniLM-L2 encoder)", "", res["students"])]
+    tables = [(None, "Students (MiniLM-L2 encoder)", "", shown_table(res))]
     scored = ("the equation generated greedily and counted correct when it evaluates to the "
               "gold equation's value" if task in GENERATE else "choices scored by log-likelihood")
-    for student, rows in res.get("generating_students", {}).items():
-        tables.append(("gen", f"Generating student: `{student}` (causal LM)",
+    for student in res.get("generating_students", {}):
+        rows = shown_table(res, student)
+        tables.append((student, f"Generating student: `{student}` (causal LM)",
                        "Gemma-3-270M's base weights (those the teacher was fine-tuned from), "
                        "`-lN` keeping its first N of 18 layers, trained as a causal student: "
                        f"the answer, then `Rationale: ...` in the same sequence; {scored}. "
@@ -304,7 +401,7 @@ def render_task(res: dict) -> list[str]:
             d = full["dev100"]
             lines.append(f"| teacher, whole schedule (measured only) | {_pct(d['accuracy'])} | "
                          f"{d['n']} |")
-    for _key, title, note, table in tables:
+    for student, title, note, table in tables:
         if not table:
             continue
         lines += ["", f"### {title}", ""] + ([note, ""] if note else []) + [
@@ -320,9 +417,10 @@ def render_task(res: dict) -> list[str]:
         lines += ["", STUDENT_KEY]
         against = {m: r["minus_random"] for m, r in table.items() if "minus_random" in r}
         if against:
-            lines += ["", "The teacher's words against random words (the `rationale-random` "
-                      "row: same objective, same number of words), paired by seed:", "",
-                      "| run | minus rationale-random (95% CI) | per seed |", "|---|---|---|"]
+            control = shown_row_name(res, "rationale-random", student)
+            lines += ["", f"The teacher's words against random words (the `{control}` row: same "
+                      "objective, same number of words), paired by seed:", "",
+                      f"| run | minus {control} (95% CI) | per seed |", "|---|---|---|"]
             for mode, d in against.items():
                 per = ", ".join(f"{100 * v:+.1f}" for v in d["seeds"])
                 lines.append(f"| {mode} | {_diff(d)} | {per} |")

@@ -11,7 +11,16 @@ import textwrap
 from pathlib import Path
 
 from curves import FIELDS, read_records
-from results_render import TITLES, _diff, _no_interval, _order, _pct, short_diff, wrap
+from results_render import (
+    TITLES,
+    _diff,
+    _no_interval,
+    _pct,
+    short_diff,
+    shown_order,
+    shown_table,
+    wrap,
+)
 
 from saliency_kd.report.curves import (
     GOLD,
@@ -25,9 +34,9 @@ from saliency_kd.report.verdicts import ABOVE, BELOW, UNCLEAR, describe, side
 
 ENCODER = "MiniLM-L2"  # the encoder students' table, `students` in the JSON
 CURVE_TITLES = {"demo": "Demo"}  # learning-curve tasks that are not paper tasks
-# Rows whose words do not come from the teacher's attribution: they test the objective or the
-# words' content, not the teacher's insight.
-CONTROLS = ("rationale-random", "rationale-gold-answer")
+# Sources whose words do not come from the teacher's attribution: they test the objective or
+# the words' content, not the teacher's insight.
+CONTROL_SOURCES = (RANDOM, GOLD, "gold-answer")
 
 
 def title(task: str) -> str:
@@ -35,15 +44,17 @@ def title(task: str) -> str:
 
 
 def student_tables(res: dict) -> dict[str, dict]:
-    """{student: {mode: row}} of a task's results, the encoder first, empty tables left out."""
-    tables = {ENCODER: res.get("students", {}), **res.get("generating_students", {})}
+    """{student: {row name: row}} of a task's results, the encoder first, empty tables left out;
+    rows under the names the pages show (results_render.shown_name)."""
+    tables = {ENCODER: shown_table(res) if res.get("students") else {}}
+    tables |= {name: shown_table(res, name) for name in res.get("generating_students", {})}
     return {name: rows for name, rows in tables.items() if rows}
 
 
 def summary_table(res: dict) -> list[str]:
     """Mode by student: mean accuracy and the paired difference from standard."""
     tables = student_tables(res)
-    modes = sorted({m for rows in tables.values() for m in rows}, key=_order)
+    modes = sorted({m for rows in tables.values() for m in rows}, key=shown_order)
     lines = ["| mode | " + " | ".join(f"{s} | vs standard" for s in tables) + " |",
              "|---|" + "---|---|" * len(tables)]
     for mode in modes:
@@ -140,12 +151,15 @@ def curve_records(results_dir: Path) -> list[dict]:
 
 def _kind(mode: str, source: str | None = None) -> str:
     """standard; rationale (the teacher's words); control (random or gold words); other (KD,
-    DSS: a teacher's answer distribution or PaLM's free-text rationale)."""
+    DSS: a teacher's answer distribution or PaLM's free-text rationale). `mode`: a row name
+    (`tag@random`) or a record's mode with its source."""
     if mode == "standard":
         return "standard"
-    if mode in CONTROLS or source in (RANDOM, GOLD):
+    if source is None and "@" in mode:
+        source = mode.split("@", 1)[1].removesuffix("+kd")
+    if source in CONTROL_SOURCES:
         return "control"
-    return "rationale" if mode.startswith("rationale") or mode in RATIONALE_MODES else "other"
+    return "rationale" if "@" in mode or mode in RATIONALE_MODES else "other"
 
 
 def verdict_groups(results: list[dict], records: list[dict]) -> list[dict]:
@@ -287,9 +301,14 @@ PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdi
             "each figure), paired by test example and seed: the regime (the teacher's lead over "
             "standard; under 5 points nothing is testable), the primary comparison registered "
             "before its test numbers (bootstrap 95% CI, p, the effect the design detects 4 times "
-            "in 5), the rest exploratory with Holm p. Row names: `standard` (labels), `kd` (the "
-            "teacher's answer distribution), `channel@source` (the teacher's words through a "
-            "channel; `random`, `gold-evidence`: controls), `+kd` both.")
+            "in 5), the rest exploratory with Holm p. Row names: "
+            "`standard` (labels), `kd` (the teacher's answer distribution), `channel@source` (the "
+            "teacher's words through a channel: `attention`, `attribution` or `tag` on an encoder, "
+            "`generate` on a generating student; from an attribution method, `saliency`, "
+            "`attention`, `occlusion`, `integrated_gradients`, `grad_x_input`, `saliency-kN` "
+            "saliency's top N words, or from a control, `random`, `gold-answer`, `gold-evidence` "
+            "words), `+kd` both, `dss:channel` (PaLM's free-text rationales through a channel), "
+            "`teacher-labels+...` (the teacher's answers on an unlabeled pool too).")
 
 
 def registered() -> list[dict]:
@@ -356,11 +375,10 @@ def overview_key(curves: bool) -> str:
             "student and seed" + (" and training size" if curves else "") + ", in points, with "
             "its 95% t-interval over seeds (none from one or two seeds); above or below when "
             "that interval lies wholly above or below zero, else no difference shown. Rationale "
-            "rows learn from the teacher's words (`rationale*`" + (", `channel@method`" if curves
-            else "") + "); controls from random words (`rationale-random`" + (", `@random`"
-            if curves else "") + ") or gold words (`rationale-gold-answer`" + (
-                ", `@gold-evidence`" if curves else "") + "); `kd` the teacher's answer "
-            "distribution; `dss` PaLM's free-text rationales. Paper tasks: one training size "
+            "rows learn from the teacher's words (`channel@method`); controls from random words "
+            "(`@random`) or gold words (`@gold-answer`" + (", `@gold-evidence`" if curves else "")
+            + "); `kd` the teacher's answer distribution; `dss:channel` PaLM's free-text "
+            "rationales. Paper tasks: one training size "
             "each" + ("; learning curves: n training examples" if curves else "") + ". Sizes, "
             "teachers, settings and per-seed figures are in each task's section below, and "
             "which teacher each row learnt from in the notes under its tables.")

@@ -286,8 +286,10 @@ def test_the_summary_names_every_task_with_a_verdict_from_the_committed_differen
     assert all(len(line) < 120 for line in lines if not line.startswith("|"))
     # the cells are the detailed tables' own paired differences, rendered the same way
     row = res[0]["students"]["rationale-attention"]
-    assert f"| rationale-attention | 28.0% | {summary._diff(row['minus_standard'])} |" in text
-    assert "| rationale-random | 27.1% | -0.4 pts (-3.0 – +2.2) | 28.8% | -7.4 pts " in text
+    assert f"| tag@attention | 28.0% | {summary._diff(row['minus_standard'])} |" in text
+    # the encoder's control and the generating student's are rows of their own channel
+    assert "| tag@random | 27.1% | -0.4 pts (-3.0 – +2.2) |  |  |" in text
+    assert "| generate@random |  |  | 28.8% | -7.4 pts " in text
 
 
 def test_the_summary_verdict_names_a_row_above_standard_and_its_random_control():
@@ -295,7 +297,7 @@ def test_the_summary_verdict_names_a_row_above_standard_and_its_random_control()
         standard={0: 0.40, 1: 0.41, 2: 0.42}, **{"rationale-saliency": {0: 0.45, 1: 0.47, 2: 0.46},
                                                  "rationale-random": {0: 0.41, 1: 0.41, 2: 0.41}}))}
     assert summary.summary_verdict(res) == (
-        "MiniLM-L2 rationale-saliency beat standard: +5.0 pts (seed CI +2.5..+7.5); 1 of 2 rows "
+        "MiniLM-L2 tag@saliency beat standard: +5.0 pts (seed CI +2.5..+7.5); 1 of 2 rows "
         "show no difference from standard")
     # two seeds: the tables show no interval (t with one degree of freedom), nor does the text
     two = {"task": "cqa", "students": results.students_part(_seeds(
@@ -384,6 +386,69 @@ def test_the_first_screen_gives_the_protocol_then_every_earlier_task_then_the_ta
     assert all(len(x) <= 100 for x in page[:table] if not x.startswith("|"))
 
 
+def _pages() -> dict[str, str]:
+    return {"RESULTS.md": (DOCS / "RESULTS.md").read_text(),
+            **{f"results/{f.name}": f.read_text() for f in (DOCS / "results").glob("*.md")}}
+
+
+def test_no_page_names_a_row_the_old_way():
+    """Every page names rows as the studies do (`tag@saliency`, `generate@saliency`,
+    `dss:generate`), never by the committed JSON's keys (`rationale-saliency`, a bare
+    `rationale` or `dss` row)."""
+    for name, text in _pages().items():
+        for i, line in enumerate(text.splitlines(), 1):
+            assert not re.search(r"\brationale-[a-z]", line), f"{name}:{i}: {line}"
+            cells = [c.strip() for c in line.split("|")[1:-1]] if line.startswith("|") else []
+            assert not {"rationale", "rationale+kd", "dss", "dss+kd"} & set(cells), \
+                f"{name}:{i}: {line}"
+
+
+def test_the_legend_on_the_first_screen_defines_every_row_name_of_the_pages():
+    page = (DOCS / "RESULTS.md").read_text().splitlines()
+    start = next(i for i, x in enumerate(page[:50]) if "Row names" in x)
+    end = page.index("", start)
+    legend = " ".join(page[start - 3:end])
+    legend = legend[legend.index("Row names"):]
+    defined = set(re.findall(r"`([^`]+)`", legend))
+    assert {"standard", "kd", "channel@source", "+kd", "dss:channel"} <= defined
+    used = set()
+    for text in _pages().values():
+        for channel, source in re.findall(r"\b([a-z_]+)@([a-z0-9_-]+)", text):
+            used |= {channel, re.sub(r"-k\d+$", "-kN", source)}
+        used |= set(re.findall(r"\bdss:([a-z_]+)", text))
+    assert used - {"channel", "source", "method"} <= defined, used - defined
+
+
+def test_a_json_row_key_is_shown_under_the_studies_name():
+    render = load_bench("results_render")
+    assert render.shown_name("rationale-saliency", "tag", "saliency") == "tag@saliency"
+    assert render.shown_name("rationale-saliency-k3", "tag", "saliency") == "tag@saliency-k3"
+    assert render.shown_name("rationale", "generate", "saliency") == "generate@saliency"
+    assert render.shown_name("rationale-random+kd", "tag", "saliency") == "tag@random+kd"
+    assert render.shown_name("rationale+kd", "generate", "saliency") == "generate@saliency+kd"
+    assert render.shown_name("dss", "generate", "saliency") == "dss:generate"
+    assert [render.shown_name(k, "tag", "saliency") for k in ("standard", "kd", "setfit")] == [
+        "standard", "kd", "setfit"]
+    # the committed rows: the encoder's through the tag channel its reproduce config pins
+    assert render.trained_through("cqa") == {"main": "saliency", "channels": {
+        "students": "tag", "gemma-3-270m": "generate"}}
+    assert results.uses_teacher("tag@saliency") and not results.uses_teacher("dss:tag")
+
+
+def test_runs_through_another_channel_than_the_committed_rows_stop_the_merge():
+    from saliency_kd.errors import OutputError
+
+    old = {"task": "cqa", "students": results.students_part(_seeds(standard={0: 0.4}))}
+    new = {"task": "cqa", "trained_through": {"main": "saliency",
+                                              "channels": {"students": "attention"}}}
+    with pytest.raises(OutputError, match="trained through attention, the committed ones "
+                                          "through tag"):
+        results.merge(old, new)
+    new["trained_through"]["channels"]["students"] = "tag"
+    assert results.merge(old, new)["trained_through"]["channels"] == {
+        "students": "tag", "gemma-3-270m": "generate"}
+
+
 def test_results_md_is_what_the_committed_json_renders(tmp_path):
     """No hand edit survives a re-render, and every number on the page comes from the JSON."""
     page = results.render_page([_committed(t) for t in TASKS], _copy_results(tmp_path))
@@ -439,7 +504,7 @@ def test_the_overview_table_names_a_task_and_student_once():
     groups = summary.verdict_groups([_committed("svamp")], [])  # no learning curves
     lines = summary.overview_table(groups)
     assert lines[2] == "| SVAMP | gemma-3-270m | standard | 41.3% |  |  |"
-    assert lines[3] == "|  |  | rationale | 32.2% | -9.2 (-14.8..-3.6) | below |"
+    assert lines[3] == "|  |  | generate@saliency | 32.2% | -9.2 (-14.8..-3.6) | below |"
 
 
 def test_long_prose_is_wrapped_and_tables_and_code_are_not():
@@ -515,8 +580,11 @@ def test_a_reproduction_run_fills_every_table_of_its_task(reproduce_run):
     assert choice["teacher (fine-tuned)"]["dev_n"] == 6
     merged = results.merge({"task": "cqa"}, res)  # what update_task writes
     assert merged["students"]["standard"]["seed_ids"] == [0, 1]
+    # the run's encoder group pins no channel: its rows trained through the default, attention
+    assert merged["trained_through"] == {"main": "saliency", "channels": {"students": "attention"}}
     text = "\n".join(results.render_task(results.no_nan(merged)))
-    assert "rationale-saliency-k2" in text and "whole schedule" in text
+    assert "| attention@saliency-k2 |" in text and "whole schedule" in text
+    assert "rationale-saliency" not in text
 
 
 def test_a_results_page_the_script_did_not_write_is_left_alone(tmp_path, monkeypatch, capsys):
