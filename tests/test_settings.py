@@ -182,3 +182,52 @@ def test_negated_and_renamed_flags_build_the_dataclass():
 
 def test_quiet_turns_progress_off():
     assert build_parser().parse_args(["-q", "methods"]).quiet
+
+
+def test_resume_and_hash_lists_come_from_each_settings_declared_nature():
+    """What a setting is is declared once on its field (settings.Nature): a resumed run may
+    change it, and a stage's hash leaves it out, exactly as its nature says, verb by verb."""
+    import importlib
+
+    from saliency_kd.pipeline.students import hashed, unhashed
+    from saliency_kd.settings import OUTPUT, PINNED, PRECISION, RUN, SPEED
+
+    # (the packages export functions of these modules' names)
+    attribute, train, finetune = (importlib.import_module(f"saliency_kd.{m}") for m in (
+        "attribution.attribute", "student.train", "teacher.finetune"))
+
+    for cls, listed in ((FinetuneConfig, finetune.RESUME_MAY_CHANGE),
+                        (TrainConfig, train.RESUME_MAY_CHANGE),
+                        (AttributeConfig, attribute.RESUME_MAY_CHANGE)):
+        assert set(listed) == {".".join(s.path) for s in settings(cls) if s.nature.may_change}
+    natures = {s.name: s.nature for s in settings(TrainConfig)}
+    assert natures["device"] is SPEED and natures["checkpoint_every"] is RUN
+    assert natures["fsdp"] is PINNED and natures["bf16"] is PRECISION
+    # A per-verb difference, declared on each verb's own field: a teacher's max_steps cuts its
+    # run without changing the schedule, a student's schedule decays to zero there.
+    assert "max_steps" in finetune.RESUME_MAY_CHANGE
+    assert "max_steps" not in train.RESUME_MAY_CHANGE and natures["max_steps"] is OUTPUT
+    assert "teacher.device" in finetune.RESUME_MAY_CHANGE
+    assert "teacher.trust_remote_code" not in finetune.RESUME_MAY_CHANGE  # PINNED
+
+    for section, cls in ((yaml_cfg.StudentsCfg, TrainConfig),
+                         (yaml_cfg.AttributionCfg, AttributeConfig),
+                         (yaml_cfg.TeacherCfg, TeacherConfig)):
+        where = set(unhashed(section, cls))
+        for s in settings(cls):
+            if s.name in section.model_fields:
+                assert (s.name in where) == (not s.nature.hashed), (cls.__name__, s.name)
+        assert {k for k in section.model_fields if k not in {s.name for s in settings(cls)}} \
+            <= where  # the keys a section adds are hashed by the stages that read them
+    base = yaml_cfg.StudentsCfg()
+    where = unhashed(yaml_cfg.StudentsCfg, TrainConfig)
+    assert hashed(base.model_copy(update={"grad_accum": 4, "device": "cpu"}), where=where) == {}
+    assert hashed(base.model_copy(update={"bf16": True}), where=where) == {"bf16": True}
+
+    # A file's sidecar: a SPEED or RUN setting is left out or ignored, a PINNED one is kept.
+    sidecar = AttributeConfig(out="x", data=DataSpec(data_dir="/nonexistent")).settings()
+    assert "batch_size" not in sidecar and "out" not in sidecar
+    assert "device" not in sidecar["teacher"] and "trust_remote_code" in sidecar["teacher"]
+    assert set(attribute.SIDECAR_IGNORES) == {
+        ".".join(s.path) for s in settings(AttributeConfig)
+        if s.path[0] == "options" and s.nature.may_change}

@@ -37,7 +37,8 @@ class Tiny(Trainer):
                                           progress=False), **loop})
         config = {"lr": settings.lr, "seed": settings.seed,
                   "checkpoint_every": settings.checkpoint_every}
-        super().__init__(model, _items(), settings, out, config, best_dir=out / "best")
+        super().__init__(model, _items(), settings, out, config, best_dir=out / "best",
+                         may_change=("checkpoint_every",))  # how often it saves
         self.accuracies, self.kill_at, self.oom_above = list(accuracies), kill_at, oom_above
         self.calls, self.sizes, self.kept = 0, [], []
 

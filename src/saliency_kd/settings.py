@@ -6,7 +6,11 @@ from it.
 - type and constraint: its annotation, `Annotated[int, Gt(0)]` and `Literal[...]` included,
   which pydantic reads as they are (YAML) and `add_flags` checks through pydantic (CLI);
 - how it appears on the command line, where that differs from the name: `opt(...)` metadata
-  (`flag` renames it, `negate` makes a True default a `--keep-...`-style switch).
+  (`flag` renames it, `negate` makes a True default a `--keep-...`-style switch);
+- what it is (`opt(..., nature=...)`, see `Nature`): whether it changes what a stage computes
+  (the default, OUTPUT), or only how fast, where or how long it runs (SPEED, RUN). A stage's
+  hash and the settings a resumed run may change are derived from it (`not_hashed`,
+  `resume_may_change`), not listed by hand beside each verb.
 A nested dataclass (a verb's `data`, `teacher`, `rationale`, `weights`...) is flattened: its
 settings appear under their own names, or under `rename` where two would collide.
 
@@ -75,15 +79,50 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
+@dataclasses.dataclass(frozen=True)
+class Nature:
+    """What a setting is, declared once on its field (`opt(..., nature=...)`): whether a stage's
+    hash (`run`'s cache key) holds it, and whether a stopped run may resume under another value
+    (a training checkpoint, a resumable JSONL file). Unset: OUTPUT."""
+
+    name: str
+    hashed: bool
+    """In a stage's hash: a stage run with another value is another stage (another folder)."""
+    may_change: bool
+    """May differ when a stopped run resumes: the steps or records still to come are those an
+    unbroken run would compute."""
+
+
+OUTPUT = Nature("output", hashed=True, may_change=False)
+"""Changes what a stage computes (a learning rate, a method, top_k): hashed, and a resumed run
+must have the value it began with. The default."""
+SPEED = Nature("speed", hashed=False, may_change=True)
+"""Changes only how fast or on what hardware a stage computes the same thing: a batch split
+into micro-batches, batch sizes of a forward pass, the device. Never hashed; a resumed run may
+change it."""
+RUN = Nature("run", hashed=False, may_change=True)
+"""Where and how long a stage runs, not what it computes: where it writes, whether it starts
+afresh, when it stops or saves (overwrite, checkpoint_every, max_minutes). Never hashed; a
+resumed run may change it."""
+PINNED = Nature("pinned", hashed=False, may_change=False)
+"""Not what a stage computes, so never hashed, but a resumed run must keep it: the checkpoint
+is tied to it (its folder, a sharded layout), or a resume across it was never shown harmless."""
+PRECISION = Nature("precision", hashed=True, may_change=True)
+"""Arithmetic precision: the numbers differ by rounding, so hashed; a resumed run may change it
+(a run begun in bfloat16 on a GPU may finish on the CPU, which has none)."""
+
+
 def opt(default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING,
         flag: str | None = None, negate: bool = False, required: bool = False,
         choices: Callable[[], list[str]] | None = None,
-        rename: Mapping[str, str] | None = None) -> Any:
+        rename: Mapping[str, str] | None = None, nature: Nature | None = None) -> Any:
     """A dataclass field with how it appears on the command line: `flag` (another name),
     `negate` (the flag switches a True default off), `required` (on the command line),
-    `choices` (a function: names from a registry), `rename` (a nested dataclass's settings)."""
+    `choices` (a function: names from a registry), `rename` (a nested dataclass's settings);
+    and what it is: `nature` (see `Nature`; default OUTPUT)."""
     meta = {k: v for k, v in (("flag", flag), ("negate", negate), ("required", required),
-                              ("choices", choices), ("rename", rename)) if v}
+                              ("choices", choices), ("rename", rename),
+                              ("nature", nature)) if v}
     return dataclasses.field(default=default, default_factory=factory, metadata=meta)
 
 
@@ -101,6 +140,10 @@ class Setting:
     @property
     def flag(self) -> str:
         return "--" + self.meta.get("flag", self.name).replace("_", "-")
+
+    @property
+    def nature(self) -> Nature:
+        return self.meta.get("nature", OUTPUT)
 
 
 def _docstrings(cls: type) -> dict[str, str]:
@@ -154,6 +197,17 @@ def settings(cls: type) -> tuple[Setting, ...]:
     clash = {n for n in names if names.count(n) > 1}
     assert not clash, f"{cls.__name__}: settings {clash} collide; give the nested field a rename"
     return tuple(out)
+
+
+def not_hashed(cls: type) -> tuple[str, ...]:
+    """Flat names (YAML keys) of the settings of `cls` no stage hash holds (`Nature.hashed`)."""
+    return tuple(s.name for s in settings(cls) if not s.nature.hashed)
+
+
+def resume_may_change(cls: type) -> tuple[str, ...]:
+    """Settings of `cls` a resumed run may change (`Nature.may_change`), as dotted paths into
+    `asdict` of an instance (`teacher.device`), the form `artifact.check_resume` reads."""
+    return tuple(".".join(s.path) for s in settings(cls) if s.nature.may_change)
 
 
 def defaults(cls: type) -> dict[str, Any]:

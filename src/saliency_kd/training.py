@@ -39,14 +39,6 @@ from .progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-RESUME_MAY_CHANGE = ("checkpoint_every", "max_minutes", "overwrite", "device", "grad_accum",
-                     "bf16", "keep_checkpoint")
-"""Settings a resumed run may change: where the run stops on the clock, how often it saves, which
-device runs it and how a batch is split into micro-batches decide how the steps run, not what
-they compute, so the steps after a resume are those of an unbroken run. A caller whose step
-budget does not end its learning-rate schedule adds its `max_steps` (teacher fine-tuning); one
-whose schedule decays to zero at `max_steps` must not (students)."""
-
 
 def split_dev(data: DataSpec, dev_limit: int | None) -> tuple[Any, list, list]:
     """(task, training examples, dev examples) of the train split: the seeded dev carve-out
@@ -134,7 +126,8 @@ class Trainer:
 
     `model` is what trains (its trainable parameters are optimised); `root` the FSDP root
     around it when sharded (`distributed.shard`); `config` the settings a checkpoint records
-    and a resume compares (`may_change` and `located` as in `artifact.check_resume`);
+    and a resume compares (`may_change` and `located` as in `artifact.check_resume`: the
+    caller's, from its config's declared natures, `settings.resume_may_change`);
     `best_dir` where `save_best` writes (emptied when a run starts afresh); `outputs` other
     entries of `out` this run writes, removed with the rest by `overwrite`.
     """
@@ -145,7 +138,7 @@ class Trainer:
     model's whole state inside `state.pt` (students; sharded, gathered from every process)."""
 
     def __init__(self, model: torch.nn.Module, items: list, settings: LoopSettings, out: Path,
-                 config: dict[str, Any], *, may_change: tuple[str, ...] = RESUME_MAY_CHANGE,
+                 config: dict[str, Any], *, may_change: tuple[str, ...],
                  located: tuple[str, ...] = (), best_dir: Path | None = None,
                  outputs: tuple[str, ...] = (), root: torch.nn.Module | None = None,
                  rank: int = 0, world: int = 1) -> None:

@@ -28,7 +28,7 @@ from ..data import DataSpec, Example, Task, inputs_digest, load_examples
 from ..data.pool import data_settings
 from ..errors import ConfigError
 from ..progress import progress_bar
-from ..settings import PositiveInt, check, opt
+from ..settings import RUN, SPEED, PositiveInt, check, opt, resume_may_change
 from ..teacher.check import teacher_check
 from ..teacher.model import Teacher, TeacherConfig, rounded
 from . import AttributionOptions, get_method, method_names
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 class AttributeConfig:
     """Settings of `saliency-kd attribute`."""
 
-    out: str = opt("runs/rationales.jsonl", required=True)
+    out: str = opt("runs/rationales.jsonl", required=True, nature=RUN)
     """Output JSON Lines file (resumed when it exists and the settings match)."""
     data: DataSpec = field(default_factory=DataSpec)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -52,11 +52,11 @@ class AttributeConfig:
     """Explain the teacher's own `prediction` (default) or the `gold` label."""
     rationale: RationaleConfig = field(default_factory=RationaleConfig)
     options: AttributionOptions = field(default_factory=AttributionOptions)
-    batch_size: PositiveInt = 8
+    batch_size: PositiveInt = opt(8, nature=SPEED)
     """Examples per attribution batch (one backward pass each for gradient methods)."""
-    overwrite: bool = False
+    overwrite: bool = opt(False, nature=RUN)
     """Start the output file afresh instead of resuming it."""
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = opt(False, nature=SPEED)
     """Recompute activations in the backward pass: less memory for large teachers, ~30% slower."""
     seed: int = 0
     """Seed of torch's random state (methods that draw noise)."""
@@ -71,17 +71,28 @@ class AttributeConfig:
     def settings(self) -> dict[str, Any]:
         """What determines the file's content (used to refuse resuming a different run)."""
         d = asdict(self)
-        for k in ("out", "overwrite", "batch_size", "gradient_checkpointing"):
-            d.pop(k)
-        d["data"].pop("limit")  # a larger --limit extends a finished file
-        d["data"].pop("unlabeled_limit")  # and a larger pool
+        for key in RESUME_MAY_CHANGE:  # what may change on resume, less what the sidecar holds
+            if key not in SIDECAR_IGNORES:
+                *parents, last = key.split(".")
+                node = d
+                for p in parents:
+                    node = node[p]
+                node.pop(last)
+        # DataSpec's settings are every verb's: that a larger --limit extends a finished file
+        # (and a larger pool) is attribute's own, said here.
+        d["data"].pop("limit")
+        d["data"].pop("unlabeled_limit")
         d["data"] = data_settings(d["data"])
-        d["teacher"].pop("device")
-        d["teacher"].pop("device_map")
         d["inputs"] = inputs_digest(self.data)  # the data by content: see LOCATED
         return d
 
 
+RESUME_MAY_CHANGE = resume_may_change(AttributeConfig)
+"""Settings a file resumes across (their declared nature): where it is written, batch sizes,
+the teacher's device and the methods' speed knobs."""
+SIDECAR_IGNORES = tuple(k for k in RESUME_MAY_CHANGE if k.startswith("options."))
+"""Of those, the ones the sidecar holds (the methods' options, as files made so far hold them)
+and a resume ignores; the others are left out of it (`AttributeConfig.settings`)."""
 LOCATED = ("data.data_dir", "data.file")
 """Where the data lives: a file resumes on an identical copy elsewhere, not on edited data."""
 RECORD_FIELDS = ("id", "prediction", "words", "rationale_index")
@@ -181,14 +192,13 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
     if world > 1 and cfg.teacher.device.startswith("cuda"):
         cfg.teacher.device = str(dist.device)
     settings = cfg.settings()
-    speed_only = tuple(f"options.{k}" for k in AttributionOptions.RESUME_MAY_CHANGE)
     if world == 1:
-        writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite, ignore=speed_only,
+        writer = ResumableJsonl(out, settings, overwrite=cfg.overwrite, ignore=SIDECAR_IGNORES,
                                 required=RECORD_FIELDS, located=LOCATED,
                                 known=split_ids(cfg.data, examples))
         done = writer.done
     else:
-        claim_output(out, settings, cfg.overwrite, speed_only, LOCATED)
+        claim_output(out, settings, cfg.overwrite, SIDECAR_IGNORES, LOCATED)
         dist.wait_for_everyone()
         if cfg.overwrite and rank == 0:
             out.unlink(missing_ok=True)
@@ -198,7 +208,7 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
                                                     split_ids(cfg.data, examples))}
         writer = ResumableJsonl(out.with_name(f"{out.name}.shard{rank}-of{world}"),
                                 {**settings, "shard": [rank, world]}, overwrite=cfg.overwrite,
-                                ignore=speed_only, required=RECORD_FIELDS,
+                                ignore=SIDECAR_IGNORES, required=RECORD_FIELDS,
                                 located=LOCATED)
         done = done | writer.done
     todo = [ex for ex in examples if ex.id not in done]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 
 from ..registry import Registry, doc_line
-from ..settings import PositiveInt
+from ..settings import SPEED, PositiveInt, opt
 from ..teacher.model import EncodedPrompt, LMBatch, Teacher
 
 
@@ -22,22 +22,18 @@ from ..teacher.model import EncodedPrompt, LMBatch, Teacher
 class AttributionOptions:
     """Knobs of the attribution methods (ignored by methods they do not concern)."""
 
-    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("ig_internal_batch", "occlusion_batch",
-                                                    "occlusion_reuse_prefix")
-    """Settings a resume may change (the name training uses too): they change how fast scores
-    come, not the scores, so a file resumes across them."""
-
     ig_steps: PositiveInt = 16
     """Integrated gradients: Gauss-Legendre steps along the path from the baseline."""
-    ig_internal_batch: PositiveInt = 64
-    """Integrated gradients: interpolated inputs per forward/backward pass."""
+    ig_internal_batch: PositiveInt = opt(64, nature=SPEED)
+    """Integrated gradients: interpolated inputs per forward/backward pass (how fast scores
+    come, not the scores: a file resumes across it, as across the two below)."""
     baseline: Literal["pad", "zero"] = "pad"
     """Integrated gradients: the `pad` token's embedding (default) or `zero` for content tokens.
     Zero is a poor default for models that RMS-normalise their input (T5, Llama, Gemma): the
     integrand jumps near the baseline and a quadrature misses it, breaking completeness."""
-    occlusion_batch: PositiveInt = 16
+    occlusion_batch: PositiveInt = opt(16, nature=SPEED)
     """Occlusion: word-deleted variants per forward pass."""
-    occlusion_reuse_prefix: bool = True
+    occlusion_reuse_prefix: bool = opt(True, nature=SPEED)
     """Occlusion, causal models: compute the tokens before an occluded word once and reuse
     their keys and values (same scores, about half the compute); off runs every variant in full."""
 

@@ -42,7 +42,7 @@ from ..artifact import claim_output, read_jsonl_records, write_jsonl_atomic
 from ..data import DataSpec, Example, Task, inputs_digest, load_examples
 from ..data.pool import data_settings
 from ..errors import ConfigError, DataError, UnknownNameError
-from ..settings import opt
+from ..settings import RUN, opt, resume_may_change
 from ..words import content_segments, count_words, word_set
 from .attribute import split_ids
 from .rationales import RationaleConfig, eligible, select
@@ -61,7 +61,7 @@ class DeriveConfig:
 
     source_file: str = opt("", flag="from", required=True)
     """Attribution file written by `saliency-kd attribute` (its word scores are re-used)."""
-    out: str = opt("", required=True)
+    out: str = opt("", required=True, nature=RUN)
     """Output JSON Lines file, in the same format (students read it with --rationales)."""
     data: DataSpec = field(default_factory=DataSpec)
     """The data the source file was made from (gold labels and the input's structure)."""
@@ -75,14 +75,14 @@ class DeriveConfig:
     `mass` say."""
     seed: int = 0
     """Seed of the `random` control (each example draws from its own seeded stream)."""
-    overwrite: bool = False
+    overwrite: bool = opt(False, nature=RUN)
     """Replace an existing --out that was not written with these settings (or not by us)."""
 
     def settings(self) -> dict[str, Any]:
         """What determines the file's content (its sidecar)."""
         d = {"derived_from": str(Path(self.source_file)), **asdict(self)}
-        d.pop("out")
-        d.pop("overwrite")
+        for key in resume_may_change(DeriveConfig):  # where it is written: not its content
+            d.pop(key)
         d["data"] = data_settings(d["data"])  # unset: as before the pool existed
         if Path(self.source_file).is_file():
             d["inputs"] = inputs_digest(self.data, source=self.source_file)

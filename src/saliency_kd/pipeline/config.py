@@ -220,10 +220,9 @@ StudentsCfg = section(
         signature(evaluate).parameters["batch_size"].default,
         description="examples per student pass in the test evaluation (`saliency-kd "
         "evaluate --batch-size`)")))
-# What names a group, decides whether it is tested, at which sizes or how fast, not what its
-# students learn: never in a training stage's hash.
-GROUP_ONLY = ("name", "dev_only", "train_sizes", "eval_batch_size")
-# (`pool_size` is hashed with the pool it sizes: pool_id.)
+# The keys a group adds to TrainConfig's (its name, whether it is tested, at which sizes, how
+# fast) are never in a training stage's hash as such (pipeline.students.unhashed); `pool_size`
+# is hashed with the pool it sizes (pool_id).
 
 
 class ReportCfg(Strict):

@@ -20,7 +20,16 @@ from typing import Any
 from ..atomic import write_text_atomic
 from ..data import DataSpec, inputs_digest, load_examples
 from .config import RunConfig
-from .students import RUN_TIME, StudentStages, hashed, pool_id, shown, spec_maker, study_sizes
+from .students import (
+    RUN_TIME,
+    StudentStages,
+    hashed,
+    pool_id,
+    shown,
+    spec_maker,
+    study_sizes,
+    unhashed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -230,9 +239,10 @@ def make_context(cfg: RunConfig, stages: Stages, progress: bool) -> RunContext:
     t = cfg.teacher
     teacher_cfg = build(TeacherConfig, t.model_dump())
     # The teacher's identity in hashes: name and dtype, and what else changes its answers when
-    # set (not where it runs: device, device_map; not trust_remote_code).
-    teacher_id: dict[str, Any] = hashed(t, ("name", "dtype"), where=(
-        "device", "device_map", "trust_remote_code", "finetune"))
+    # set (not what TeacherConfig declares unhashed: where it runs, trust_remote_code; not its
+    # `finetune`, a stage of its own).
+    teacher_id: dict[str, Any] = hashed(t, ("name", "dtype"), where=unhashed(
+        type(t), TeacherConfig))
     return RunContext(
         cfg, stages, progress, spec, train_id, test_spec, test_id, train_spec, train_limit,
         draws, pooled, pool_key, groups, sizes,

@@ -15,12 +15,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..artifact import mark_output_dir, read_json
 from ..data import DataSpec, FieldMap, dev_ids, load_examples
 from ..errors import ConfigError
 from ..report.curves import pool_fields
 from ..settings import resolve_device
-from .config import GROUP_ONLY, RunConfig
+from .config import RunConfig
 from .rows import Row, study_rows
 
 RUN_TIME = "<decided at run time>"
@@ -138,11 +140,11 @@ class StudentStages:
 
         s = self.group
         # The keys train hashes held before settings came from TrainConfig, and new ones only
-        # when set; not where or how a run is spread (device, processes, micro-batches, saves).
+        # when set; not what TrainConfig declares unhashed (where or how a run is spread:
+        # device, processes, micro-batches, saves) nor the group's own keys; `lr`, `alpha`
+        # and `min_confidence` join the payload below, as this row uses them.
         common = hashed(s, STUDENT_KEYS, where=(
-            "modes", "seeds", "channels", "sources", "tune", "lr", "alpha", "device",
-            "grad_accum", "fsdp", "checkpoint_every", "keep_checkpoint", "min_confidence",
-            "pool_size", *GROUP_ONLY))
+            *unhashed(type(s), TrainConfig), "lr", "alpha", "min_confidence"))
         if row.mode == "setfit":  # SetFit's own settings: of the group, only the body counts
             from ..student.setfit_row import SETFIT_ARGS
 
@@ -336,6 +338,17 @@ def settings_shown(cfg) -> dict[str, Any]:
 
         return {"device": cfg.device, "mode": cfg.mode, "seed": cfg.seed, **SETFIT_ARGS}
     return shown(cfg, always=("device", "batch_size", "lr", "epochs", "alpha", "mode", "seed"))
+
+
+def unhashed(section: type[BaseModel], cls: type) -> tuple[str, ...]:
+    """The keys of a YAML section made from `cls` (settings.section) that `hashed` leaves out:
+    the settings `cls` declares unhashed (their nature: where or how fast a stage runs) and the
+    keys the section adds to them (a study's lists, a group's name or sizes), which the stages
+    that read them hash where they count."""
+    from ..settings import not_hashed, settings
+
+    own, unset = {s.name for s in settings(cls)}, set(not_hashed(cls))
+    return tuple(k for k in section.model_fields if k in unset or k not in own)
 
 
 def hashed(section, keys: tuple[str, ...] = (), where: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from ..artifact import mark_output_dir, read_json
 from ..data import DataSpec
 from ..settings import build
 from .context import RunContext, data_id, rel
-from .students import RUN_TIME, hashed, shown
+from .students import RUN_TIME, hashed, shown, unhashed
 
 
 # ---- 1. teacher fine-tuning -------------------------------------------------------------------
@@ -26,6 +26,9 @@ def finetune_stage(ctx: RunContext, label: str, skip: tuple[str, ...] = (),
 
     t = ctx.cfg.teacher
     ft = t.finetune
+    # Not derived from FinetuneConfig's natures: this hash has held `max_minutes` always and
+    # `checkpoint_every` (and `max_steps`) where set since it was made; leaving them out would
+    # re-run every cached fine-tuning.
     payload = {"data": ctx.data_id, "teacher": ctx.base_id, "finetune": hashed(ft, (
         "lr", "batch_size", "epochs", "max_minutes", "train_limit", "eval_every",
         "eval_limit", "lora", "lora_rank"), where=skip)}
@@ -94,13 +97,14 @@ def teacher_evals(ctx: RunContext) -> None:
 
 
 # ---- 3. attribution on the training split -----------------------------------------------------
-# What changes the scores or their selection; not batch sizes or the memory/speed knobs.
-SPEED = ("batch_size", "gradient_checkpointing", "ig_internal_batch", "occlusion_batch",
-         "occlusion_reuse_prefix", "methods", "controls", "control_seed", "derived")
-
-
 def _choice(ctx: RunContext) -> dict[str, Any]:
-    return hashed(ctx.cfg.attribution, where=(*SPEED, "top_k", "target", "ig_steps"))
+    """What changes the scores or their selection, where set; not batch sizes or the
+    memory/speed knobs (their declared nature), not the lists the stages hash themselves, not
+    top_k, target, ig_steps (always in the attribution payload)."""
+    from ..attribution.attribute import AttributeConfig
+
+    return hashed(ctx.cfg.attribution, where=(
+        *unhashed(type(ctx.cfg.attribution), AttributeConfig), "top_k", "target", "ig_steps"))
 
 
 def _selection(ctx: RunContext) -> dict[str, Any]:

@@ -25,7 +25,20 @@ from ..data import DataSpec, inputs_digest
 from ..data.pool import check_pool_spec, data_settings
 from ..errors import ConfigError, loading
 from ..models import check_model_name
-from ..settings import Device, PositiveFloat, PositiveInt, Share, check, opt, resolve_device
+from ..settings import (
+    PINNED,
+    PRECISION,
+    RUN,
+    SPEED,
+    Device,
+    PositiveFloat,
+    PositiveInt,
+    Share,
+    check,
+    opt,
+    resolve_device,
+    resume_may_change,
+)
 from .base import (
     FAMILIES,
     MODES,
@@ -45,9 +58,6 @@ from .encoder import POOLINGS
 from .items import build_items, check_coverage, load_rationale_file
 
 log = logging.getLogger(__name__)
-# Settings a resumed run may change (see training.RESUME_MAY_CHANGE). Not max_steps: the
-# learning-rate schedule decays to zero at it.
-RESUME_MAY_CHANGE = training.RESUME_MAY_CHANGE
 # Where the input files live: a resumed run compares their content (settings["inputs"]).
 _LOCATED = ("data.data_dir", "data.file", "data.train_file", "data.dev_file", "rationales")
 
@@ -56,7 +66,7 @@ _LOCATED = ("data.data_dir", "data.file", "data.train_file", "data.dev_file", "r
 class TrainConfig:
     """Settings of `saliency-kd train`."""
 
-    out: str = opt("runs/student", required=True)
+    out: str = opt("runs/student", required=True, nature=PINNED)
     """Run directory: checkpoint/, model/ (best on dev), train_log.jsonl. An existing folder
     with files in it must be one `train` made (it resumes from its checkpoint)."""
     data: DataSpec = field(default_factory=DataSpec)
@@ -98,24 +108,25 @@ class TrainConfig:
     epochs: PositiveFloat = 3.0
     """Passes over the training examples."""
     max_steps: PositiveInt | None = None
-    """Stop after this many optimiser steps (same budget across modes)."""
+    """Stop after this many optimiser steps (same budget across modes). The learning-rate
+    schedule decays to zero here, so unlike teacher-finetune's a resumed run keeps it."""
     eval_every: PositiveInt | None = None
     """Steps between dev evaluations; default once per epoch."""
     patience: PositiveInt = 3
     """Early stopping: evaluations without dev improvement before stopping."""
     dev_limit: Annotated[int, Ge(0)] | None = 500
     """Dev examples (of the carve-out) to evaluate on; 0: no evaluation, the last weights kept."""
-    checkpoint_every: PositiveInt = 50
+    checkpoint_every: PositiveInt = opt(50, nature=RUN)
     """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
     max_length: PositiveInt = 128
     """Encoder students: input tokens kept per example (longer inputs are truncated); seq2seq
     and causal students keep their own windows."""
-    device: Device = "auto"
+    device: Device = opt("auto", nature=SPEED)
     """auto (CUDA when present, else CPU), cpu or cuda (under `accelerate launch`, each
     process takes its own GPU)."""
-    grad_accum: PositiveInt = 1
+    grad_accum: PositiveInt = opt(1, nature=SPEED)
     """Micro-batches per optimiser step on each process (same global batch, less memory)."""
-    bf16: bool = False
+    bf16: bool = opt(False, nature=PRECISION)
     """Autocast to bfloat16 on GPU (weights and optimiser state stay fp32)."""
     two_pass: bool = False
     """Seq2seq only: DSS's scheme, a full encoder pass per task prefix (default: encode once)."""
@@ -123,17 +134,17 @@ class TrainConfig:
     """Keep the token-embedding matrices (input and, when untied, output) fixed. For a
     large-vocabulary student this is most of the model (Gemma-3-270M: 170M of 268M parameters
     in its 262k-token embedding), and a CPU training step costs ~40% less without them."""
-    fsdp: bool = False
+    fsdp: bool = opt(False, nature=PINNED)
     """Under `accelerate launch` / torchrun with several processes: shard parameters, gradients
     and optimiser state (FSDP2, ZeRO-3's layout) instead of replicating them."""
     seed: int = 0
     """Seed of the data order and of any newly initialised weights (heads). YAML (run):
     students.seeds, a list."""
-    keep_checkpoint: bool = False
+    keep_checkpoint: bool = opt(False, nature=RUN)
     """Keep the finished run's full checkpoint (weights and optimiser state, ~3x the model):
     by default a run that ends drops it and keeps a small record of the end (a run cut by
     --max-minutes keeps it, to resume)."""
-    overwrite: bool = False
+    overwrite: bool = opt(False, nature=RUN)
     """Write into an `out` folder `train` did not make, and start afresh: the checkpoint, model,
     log and summary of an earlier run there are replaced (other files are left alone)."""
 
@@ -276,6 +287,12 @@ def _student_meta(cfg: TrainConfig, task, mode: set[str], items) -> dict:
     if task.source == "file":  # evaluate and predict read new files with the same fields
         meta["fields"] = asdict(cfg.data.fields)
     return meta
+
+
+RESUME_MAY_CHANGE = resume_may_change(TrainConfig)
+"""Settings a resumed run may change, from their declared nature (settings.Nature): the device,
+micro-batches, bf16, how often it saves and what it keeps. Not max_steps (OUTPUT here): the
+learning-rate schedule decays to zero at it."""
 
 
 def loop_settings(cfg: TrainConfig, n_items: int, progress: bool) -> training.LoopSettings:

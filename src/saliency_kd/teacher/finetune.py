@@ -24,7 +24,7 @@ from ..atomic import write_dir_atomic
 from ..data import DataSpec, inputs_digest, require_examples
 from ..data.pool import data_settings
 from ..models import freeze_token_embeddings
-from ..settings import PositiveFloat, PositiveInt, check, opt
+from ..settings import PINNED, RUN, PositiveFloat, PositiveInt, check, opt, resume_may_change
 from .model import Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class FinetuneConfig:
     """Settings of `saliency-kd teacher-finetune`."""
 
-    out: str = opt("runs/teacher", required=True)
+    out: str = opt("runs/teacher", required=True, nature=PINNED)
     """Directory: `checkpoint/` while training, `model/` (safetensors) at the end. An existing
     folder with files in it must be one `teacher-finetune` made (it resumes from its
     checkpoint)."""
@@ -50,9 +50,9 @@ class FinetuneConfig:
     """Examples per optimiser step."""
     epochs: PositiveFloat = 1.0
     """Passes over the training examples that the learning-rate schedule spans."""
-    max_minutes: Annotated[float, Ge(0)] | None = None
+    max_minutes: Annotated[float, Ge(0)] | None = opt(None, nature=RUN)
     """Wall-clock budget; training stops cleanly (checkpoint, best model) when it runs out."""
-    max_steps: PositiveInt | None = None
+    max_steps: PositiveInt | None = opt(None, nature=RUN)
     """Stop after this many steps. The learning-rate schedule still spans `epochs`, as it does
     when `max_minutes` cuts a run short, so a run that a time budget stopped at step N is
     repeated step for step by `max_steps=N`, on any machine, whatever its speed. A finished
@@ -65,7 +65,7 @@ class FinetuneConfig:
     """Steps between dev evaluations (also evaluated at the end)."""
     eval_limit: PositiveInt = 150
     """Dev examples per evaluation."""
-    checkpoint_every: PositiveInt = 25
+    checkpoint_every: PositiveInt = opt(25, nature=RUN)
     """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
     warmup_steps: Annotated[int, Ge(0)] = 10
     """Steps of linear learning-rate warm-up."""
@@ -73,7 +73,7 @@ class FinetuneConfig:
     """Which weights become `model/`: `best` on dev (the default) or the `last` step's."""
     seed: int = 0
     """Seed of the data order and of any randomly initialised weights (LoRA)."""
-    overwrite: bool = False
+    overwrite: bool = opt(False, nature=RUN)
     """Write into an `out` folder `teacher-finetune` did not make, and start afresh: the
     checkpoint, best and final model and log of an earlier run there are replaced (other files
     are left alone)."""
@@ -82,13 +82,11 @@ class FinetuneConfig:
         check(self, skip=("data", "teacher"))  # the constraints the annotations declare
 
 
-# Where a run stops and how often it saves do not change what its steps compute (the schedule
-# spans `epochs` whatever the budget), so a run cut at step N can be extended to a larger budget
-# from its checkpoint: steps N+1.. are those of an unbroken run.
-# The teacher's device settings sit inside `teacher`: which device runs the steps, not what
-# they compute (a run begun on the CPU may resume on a GPU, or under device `auto`).
-RESUME_MAY_CHANGE = (*training.RESUME_MAY_CHANGE, "max_steps", "teacher.device",
-                     "teacher.device_map")
+# Settings a resumed run may change, from their declared nature (settings.Nature): where a run
+# stops (`max_steps`, `max_minutes`: the schedule spans `epochs` whatever the budget, so a run
+# cut at step N extends from its checkpoint, steps N+1.. those of an unbroken run), how often it
+# saves, and the teacher's device (`teacher.device`: a run begun on the CPU may resume on a GPU).
+RESUME_MAY_CHANGE = resume_may_change(FinetuneConfig)
 # Where the data files live: a resumed run compares their content (settings["inputs"]).
 _LOCATED = ("data.data_dir", "data.file")
 

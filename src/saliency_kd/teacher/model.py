@@ -17,7 +17,7 @@ import torch
 
 from ..data import Example, Segment, Task, render
 from ..registry import Registry
-from ..settings import Device, PositiveInt, opt, resolve_device
+from ..settings import PINNED, SPEED, Device, PositiveInt, opt, resolve_device
 from ..words import content_segments
 
 
@@ -34,17 +34,18 @@ class TeacherConfig:
     """Embedded alias `gemma-3-270m`, a Hub id, a local directory, or a `.gguf` file; a
     classification or multiple-choice model, or a bare encoder (`minilm-l6`, given a head for the
     task), is a classifier teacher, explained on the log-probability of its class."""
-    device: Device = "auto"
+    device: Device = opt("auto", nature=SPEED)
     """Torch device: auto (CUDA when present, else CPU), cpu, cuda, cuda:1, ..."""
     dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
     """Precision of the weights: fp32, bf16 or fp16 (bf16 and fp16 halve the memory)."""
-    trust_remote_code: bool = False
-    """Run model code shipped with a Hub repository (off unless you trust it)."""
+    trust_remote_code: bool = opt(False, nature=PINNED)
+    """Run model code shipped with a Hub repository (off unless you trust it). Not in a
+    stage's hash; a resumed fine-tuning keeps it."""
     length_norm: bool = opt(True, flag="sum_score", negate=True)
     """Score candidate answers by mean token log-probability (on) or by the sum (--sum-score)."""
     max_new_tokens: PositiveInt = 48
     """Greedy generation budget for free-form tasks (svamp)."""
-    device_map: Literal["auto"] | None = None
+    device_map: Literal["auto"] | None = opt(None, nature=SPEED)
     """`auto`: spread a teacher larger than one GPU over all visible GPUs (needs accelerate)."""
 
     def __post_init__(self) -> None:
