@@ -32,6 +32,8 @@ DATA = {"task": "task", "data_dir": "data_dir", "file": "file", "limit": "train_
         "split": "test_split", "test_size": "test_size", "draw": "resample",
         **{k: k for k in ("train_file", "dev_file", "test_file")},
         "unlabeled": "unlabeled", "unlabeled_limit": "unlabeled_limit",
+        # teacher_part: the run sets it on the teacher's stages from data.teacher_examples
+        "teacher_examples": "teacher_examples", "teacher_part": "teacher_examples",
         **{s.name: f"fields.{s.name}" for s in settings(DataSpec) if s.path[0] == "fields"}}
 # What a study varies: one value per verb call, a list in YAML.
 AS_LIST = {"method": "attribution.methods", "mode": "students.modes",
@@ -113,7 +115,7 @@ def test_yaml_keys_of_a_section_are_settings_or_listed():
     yaml_only = {"teacher.finetune": {"train_limit"}, "teacher": {"finetune"},
                  "attribution": {"methods", "controls", "control_seed", "derived"},
                  "students": {"modes", "channels", "sources", "tune", "seeds", "name",
-                              "dev_only", "train_sizes", "eval_batch_size"},
+                              "dev_only", "train_sizes", "eval_batch_size", "pool_size"},
                  "teacher_eval": {"zero_shot", "dev_limit", "full_schedule"},
                  "faithfulness": {"sources"},  # limit: the data's, first N of train
                  # a re-selection: how words are chosen, from which method's scores
