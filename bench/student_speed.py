@@ -105,7 +105,7 @@ def _trainer(fam: str, student_path: str, data: DataSpec, rationales: str, task,
     optimiser), over `examples`; a `kd` with `two_pass` computes KD's full passes instead."""
     from saliency_kd.student.base import combine
     from saliency_kd.student.items import build_items
-    from saliency_kd.student.train import StudentTrainer, loop_settings
+    from saliency_kd.student.train import RESUME_MAY_CHANGE, StudentTrainer, loop_settings
 
     class FullPasses(StudentTrainer):
         def compute_loss(self, items):
@@ -125,7 +125,8 @@ def _trainer(fam: str, student_path: str, data: DataSpec, rationales: str, task,
     kind = FullPasses if two_pass and "kd" in parsed else StudentTrainer
     # Nothing on disk: the benchmark drives `train_step` only, never the loop's checkpoints.
     return kind(student, cfg, parsed, [], None, items,
-                loop_settings(cfg, len(items), progress=False), cfg.out, {})
+                loop_settings(cfg, len(items), progress=False), cfg.out, {},
+                may_change=RESUME_MAY_CHANGE)
 
 
 def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, batch: int,
