@@ -144,3 +144,14 @@ def test_a_teacher_behind_the_standard_student_is_warned_about():
     (warning,) = regime_warnings(analyse(_outcomes(std, row, [1] * 210 + [0] * 190)))
     assert warning.startswith("warning: at n=10 the teacher does not lead the standard student")
     assert regime_warnings(analyse(_outcomes(std, row, [1] * 320 + [0] * 80))) == []
+
+
+def test_a_second_test_split_does_not_give_a_second_verdict():
+    std = [[1] * 100 + [0] * 300 for _ in range(5)]
+    row = [[1] * 200 + [0] * 200 for _ in range(5)]
+    outcomes = _outcomes(std, row, [1] * 320 + [0] * 80)
+    outcomes.update(split="heldout", data={"test_split": "test"})
+    a = analyse(outcomes)
+    assert a["verdict"]["answer"] == "second test set" and "yes" not in a["verdict"]["text"]
+    assert a["verdict"]["text"].startswith("the registered comparison on the heldout split")
+    assert a["name"] == "toy, heldout split"

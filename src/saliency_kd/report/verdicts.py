@@ -148,11 +148,17 @@ def analyse(outcomes: dict) -> dict[str, Any]:
     if regime and base != "standard":
         regimes.append(regime)
     split, main = outcomes.get("split"), (outcomes.get("data") or {}).get("test_split", "test")
-    name = outcomes["name"] + (f", {split} split" if split and split != main else "")
+    other = bool(split and split != main)
+    name = outcomes["name"] + (f", {split} split" if other else "")
+    said = verdict(primary, regime, min_lead)
+    if other and primary is not None:  # a second test set: the verdict is the main split's
+        said = {"answer": "second test set", "text": f"the registered comparison on the {split} "
+                f"split (the verdict is the {main} split's): " + describe(
+                    primary["label"], primary["baseline"], primary["diff"])}
     return {"task": outcomes["task"], "name": name, "test_n": outcomes["test"]["n"],
             "primary_config": p, "regimes": regimes, "primary": primary,
             "pool_curve": pool_curve(outcomes, rows, sizes),
-            "verdict": verdict(primary, regime, min_lead), "comparisons": comparisons,
+            "verdict": said, "comparisons": comparisons,
             "min_lead": min_lead}
 
 
