@@ -141,7 +141,8 @@ class RunContext:
     stages: Stages
     progress: bool
     spec: Callable[..., DataSpec]
-    """`spec(split, limit, draw=None, pool=False)`: a DataSpec of the run's data."""
+    """`spec(split, limit, draw=None, pool=False, pool_size=None, teacher=False)`: a DataSpec of
+    the run's data (see `spec_maker`)."""
     data_id: dict[str, Any]
     test_spec: DataSpec
     test_id: dict[str, Any]

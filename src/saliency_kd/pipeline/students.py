@@ -170,7 +170,7 @@ class StudentStages:
                                   "alpha": s.alpha if alpha is None else alpha,
                                   "min_confidence": s.min_confidence if row.pool else None},
                     out=str(d), data=self.spec("train", limit, [seed] if resample else None,
-                                               pool=row.pool_size or row.pool),
+                                               pool=row.pool, pool_size=row.pool_size),
                     mode=row.mode, channel=row.channel, seed=seed,
                     rationales=str(self.files[row.source]) if row.source else None)
         if self.stages.start(d, label, settings_shown(cfg)):
@@ -382,10 +382,12 @@ def spec_maker(cfg: RunConfig):
     fields = build(FieldMap, cfg.data.fields.model_dump())
 
     def spec(split: str, limit: int | None, draw: list[int] | None = None,
-             pool: bool | int = False, teacher: bool = False) -> DataSpec:
-        """`pool`: with the unlabeled pool of `data.unlabeled` (a train split only; a number:
-        its first N); `teacher`: the teacher's part of the split (data.teacher_examples)."""
-        size = pool if pool is not True and pool else cfg.data.unlabeled_limit
+             pool: bool = False, pool_size: int | None = None,
+             teacher: bool = False) -> DataSpec:
+        """`pool`: with the unlabeled pool of `data.unlabeled` (a train split only), its first
+        `pool_size` (a group's) or data.unlabeled_limit; `teacher`: the teacher's part of the
+        split (data.teacher_examples)."""
+        size = pool_size or cfg.data.unlabeled_limit
         return DataSpec(cfg.data.task, cfg.data.data_dir, split, limit, cfg.data.file, fields,
                         test_size=cfg.data.test_size, draw=draw, train_file=cfg.data.train_file,
                         dev_file=cfg.data.dev_file, test_file=cfg.data.test_file,
