@@ -262,8 +262,9 @@ def protocol_part(results_dir: Path) -> list[str]:
         seeds = len({r["seed"] for r in outcomes["runs"]})
         lines += [f"**{title(a['task'])}** (`{a['name']}`: {seeds} seeds, {a['test_n']} test "
                   "examples)", ""]
-        lines += [bl for x in regime_lines(a, at_primary=True) + [
-            f"verdict: {verdict_sentence(a)}"]
+        # without a primary comparison the exploratory lines below are all there is
+        said = verdict_sentence(a) if a["primary"] else a["verdict"]["text"]
+        lines += [bl for x in regime_lines(a, at_primary=True) + [f"verdict: {said}"]
                   for bl in bullet(x)]
         lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
         lines += [bl for x in pool_curve_lines(a) for bl in bullet(x)]
