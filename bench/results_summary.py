@@ -224,58 +224,72 @@ def studies(results_dir: Path) -> list[tuple[dict, dict]]:
             outcomes = read(path)
             _STUDIES[key] = (outcomes, analyse(outcomes))
         out.append(_STUDIES[key])
-    return out
+    # studies with a registered comparison first; a study's extra split after it
+    return sorted(out, key=lambda oa: (oa[1]["primary"] is None, oa[0]["name"],
+                                       oa[1]["name"] != oa[0]["name"]))
 
 
 def protocol_bullets(results_dir: Path) -> list[str]:
     """README's results: one bullet per pre-registered study (its verdict, or that it is
     registered and not run yet), then one for every earlier, exploratory result."""
-    from saliency_kd.report.verdicts import verdict_sentence
+    from saliency_kd.report.verdicts import verdict_short
 
     lines = []
-    for _, a in studies(results_dir):
-        lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): "
-                        f"{verdict_sentence(a, most=1)}.")
+    for o, a in studies(results_dir):  # registered comparisons, on their own test split
+        if a["primary"] is not None and a["name"] == o["name"]:
+            lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): {verdict_short(a)}.")
     done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
-    waiting = [f"`{c['path']}` ({title(c['task'])}, {c['primary']['row']} at "
-               f"n={c['primary']['size']})" for c in registered() if c["name"] not in done]
+    waiting = [f"`{c['path']}`" for c in registered() if c["name"] not in done]
     if waiting:
         lines += bullet("Registered, not yet run: " + "; ".join(waiting) + ".")
-    lines += bullet("Earlier results (the four paper tasks, the learning curves): exploratory "
-                    "only, from seed intervals, with no registered comparison and no verdict.")
+    lines += bullet("Earlier results (the demo's first run, the paper tasks, the curves): "
+                    "exploratory, no verdict.")
     return lines
 
 
 def protocol_part(results_dir: Path) -> list[str]:
-    """Per study with per-example outcomes (results_dir/outcomes/*.json.gz): the regime, the
-    pre-registered primary comparison's verdict and the exploratory comparisons with their
-    Holm-adjusted p, from the verdict module; and each registered study not yet run."""
-    from saliency_kd.report.verdicts import (
-        exploratory_lines,
-        pool_curve_lines,
-        regime_lines,
-        verdict_sentence,
-    )
+    """Per study with per-example outcomes (results_dir/outcomes/*.json.gz), first all on one
+    screen: its regime and its verdict (an extra test split's registered comparison beside
+    it); then each study's exploratory comparisons with Holm-adjusted p, accuracy against pool
+    size and cost; and each registered study not yet run. All worded by the verdict module."""
+    from saliency_kd.report.verdicts import regime_lines, verdict_sentence
 
     lines = ["### Studies with per-example outcomes", "", *wrap(PROTOCOL), ""]
-    for outcomes, a in studies(results_dir):
+    mains = [(o, a) for o, a in studies(results_dir) if a["name"] == o["name"]]
+    for outcomes, a in mains:
         seeds = len({r["seed"] for r in outcomes["runs"]})
         lines += [f"**{title(a['task'])}** (`{a['name']}`: {seeds} seeds, {a['test_n']} test "
-                  "examples)", ""]
-        # without a primary comparison the exploratory lines below are all there is
+                  "examples)"]
+        regimes = [x.split(": ", 1)[1] for x in regime_lines(a, at_primary=True)]
+        at = regime_lines(a, at_primary=True)[0].split(": ", 1)[0] if regimes else None
+        # without a primary comparison the exploratory lines are all there is
         said = verdict_sentence(a) if a["primary"] else a["verdict"]["text"]
-        lines += [bl for x in regime_lines(a, at_primary=True) + [f"verdict: {said}"]
-                  for bl in bullet(x)]
-        lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
-        lines += [bl for x in pool_curve_lines(a) for bl in bullet(x)]
-        lines += bullet(cost_line(outcomes)) if outcomes.get("cost") else []
+        lines += bullet(f"{at}: " + "; ".join(regimes)) if regimes else []
+        lines += bullet(f"verdict: {said}")
+        lines += [bl for o, x in studies(results_dir) if o["name"] == outcomes["name"]
+                  and x is not a for bl in bullet(x["verdict"]["text"])]
         lines.append("")
     done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
-    waiting = [c for c in registered() if c["name"] not in done]
-    for c in waiting:
+    for c in [c for c in registered() if c["name"] not in done]:
         p = c["primary"]
         lines += wrap(f"Registered, no outcomes yet: `{c['path']}` ({title(c['task'])}: "
                       f"{p['row']} against {p.get('baseline', 'standard')} at n={p['size']}).")
+        lines.append("")
+    return lines + study_details(results_dir)
+
+
+def study_details(results_dir: Path) -> list[str]:
+    """Each study's exploratory comparisons (Holm-adjusted p), its accuracy against pool size
+    and its cost, below the screen of verdicts."""
+    from saliency_kd.report.verdicts import exploratory_lines, pool_curve_lines
+
+    lines = ["#### The studies' other comparisons", ""]
+    for outcomes, a in studies(results_dir):
+        lines += [f"*{a['name']}*", ""]
+        lines += [bl for x in exploratory_lines(a) for bl in bullet(f"exploratory: {x}")]
+        lines += [bl for x in pool_curve_lines(a) for bl in bullet(x)]
+        if outcomes.get("cost") and a["name"] == outcomes["name"]:
+            lines += bullet(cost_line(outcomes))
         lines.append("")
     return lines
 
@@ -287,6 +301,8 @@ def cost_line(outcomes: dict) -> str:
              "teacher-eval:": "teacher scored on "}
     parts = []
     for key, seconds in outcomes["cost"].items():
+        if seconds < 3:  # a control's file: written in an instant
+            continue
         label = next((key.replace(k, v) for k, v in names.items() if key.startswith(k)), key)
         parts.append(f"{label} {seconds / 60:.1f} min")
     rows: dict[str, list[float]] = {}
@@ -300,7 +316,8 @@ def cost_line(outcomes: dict) -> str:
 
 PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdicts.py` re-derives "
             "each figure), paired by test example and seed: the regime (the teacher's lead over "
-            "standard; under 5 points nothing is testable), the primary comparison registered "
+            "standard, and over the registered baseline; under the study's min_lead, 5 points "
+            "unless it says otherwise, nothing is testable), the primary comparison registered "
             "before its test numbers (bootstrap 95% CI, p, the effect the design detects 4 times "
             "in 5), the rest exploratory with Holm p. Row names: "
             "`standard` (labels), `kd` (the teacher's answer distribution), `channel@source` (the "
@@ -308,8 +325,10 @@ PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdi
             "`generate` on a generating student; from an attribution method, `saliency`, "
             "`attention`, `occlusion`, `integrated_gradients`, `grad_x_input`, `saliency-kN` "
             "saliency's top N words, or from a control, `random`, `gold-answer`, `gold-evidence` "
-            "words), `+kd` both, `dss:channel` (PaLM's free-text rationales through a channel), "
-            "`teacher-labels+...` (the teacher's answers on an unlabeled pool too).")
+            "words, `teacher-no-answer`, `gold-evidence-no-answer` without the answer's words), "
+            "`+kd` both, `dss:channel` (PaLM's free-text rationales through a channel), "
+            "`setfit` (SetFit on the labels), `teacher-labels+...` (the teacher's answers on an "
+            "unlabeled pool too; `teacher-labels[N]`: its first N).")
 
 
 def registered() -> list[dict]:

@@ -71,8 +71,11 @@ def verdict(primary: dict | None, regime: dict | None, min_lead: float) -> dict[
     label, base = primary["label"], primary["baseline"]
     if regime is None or not leads(regime, min_lead):
         why = regime_text(regime, min_lead) if regime else "no teacher outcomes"
+        # the registered comparison is still stated, in numbers only
+        record = f"; the registered comparison, {label} vs {base}: {pts(primary['diff'])}" \
+            if primary.get("diff") else ""
         return {"answer": NOT_TESTABLE,
-                "text": f"{NOT_TESTABLE}: the teacher does not lead ({why})"}
+                "text": f"{NOT_TESTABLE}: the teacher does not lead ({why}){record}"}
     d, where = primary["diff"], side(primary["diff"])
     power = f"; this design detects {100 * d['mde']:.1f} pts 4 times in 5"
     if where == UNCLEAR:  # the answer says it; describe's own words would repeat it
@@ -221,6 +224,19 @@ def regime_lines(analysis: dict, at_primary: bool = False) -> list[str]:
         regimes = [g for g in regimes if g["n_train"] == p["size"]]
     return [f"regime at n={g['n_train']}: " + regime_text(g, analysis["min_lead"])
             for g in regimes]
+
+
+def verdict_short(analysis: dict) -> str:
+    """The verdict in a line or two (README): the answer and the registered comparison's
+    interval; where it is not testable, the lead that was missing instead of the whole regime."""
+    p, v = analysis["primary"], analysis["verdict"]
+    if p is None or v["answer"] != NOT_TESTABLE:
+        return v["text"].split("; this design")[0]
+    lead = next((g for g in analysis["regimes"] if g.get("baseline", "standard") ==
+                 p["baseline"] and g["n_train"] == p["n_train"]), None)
+    short = f" by {pts(lead['lead'])}, under {100 * analysis['min_lead']:.0f}" if lead else ""
+    return (f"{NOT_TESTABLE}: the teacher leads {p['baseline']}{short}; {p['label']} vs "
+            f"{p['baseline']}: {pts(p['diff'])}")
 
 
 def verdict_sentence(analysis: dict, most: int = 3) -> str:
