@@ -452,6 +452,10 @@ def render_task_pages(results: list[dict]) -> dict[str, list[str]]:
     # render_task names its figures from docs/; these pages sit beside them
     pages = {f"{r['task']}.md": [f"# Results: {TITLES.get(r['task'], r['task'])}", "",
                                  "[Back to the summary](../RESULTS.md)", "",
+                                 *wrap("Seed intervals only (before per-example outcomes): "
+                                       "exploratory, with no registered comparison and no "
+                                       "verdict; the studies with per-example outcomes are on "
+                                       "the summary's first screen."), "",
                                  *(x.replace("](results/", "](") for x in render_task(r))]
              for r in results}
     notes = Path(__file__).with_name("RESULTS_NOTES.md").read_text().splitlines()
