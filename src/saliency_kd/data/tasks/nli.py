@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from ...errors import DataError
 from ..example import Example
 from ..jsonl import get_text
-from .base import Segment
+from .base import HubSource, Segment, Task
 
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
 EXPLANATION_KEYS = ("reason", "explanation_1", "explanation_2", "explanation_3")
@@ -54,3 +55,12 @@ def hub_row_reader(name: str) -> Callable[[dict[str, Any], int, str], Example | 
                        NLI_LABELS[row["label"]], explanations=expl)
 
     return read
+
+
+def nli_task(name: str, llm_answer: str, hub_name: str, hub_splits: dict[str, str]) -> Task:
+    """An NLI task over premise and hypothesis: what anli1 and esnli share, given what differs
+    (the pattern of the answer after PaLM's rationale, the Hub dataset and its splits)."""
+    return Task(name, "choice", prompt, label_names=tuple(NLI_LABELS),
+                fields=("premise", "hypothesis"), read_record=read_record,
+                llm_answer=re.compile(llm_answer, re.S), llm_echo="\n\nPremise:",
+                hub=HubSource(hub_name, None, hub_splits, hub_row_reader(name)))
