@@ -305,12 +305,10 @@ def cost_line(outcomes: dict) -> str:
             continue
         label = next((key.replace(k, v) for k, v in names.items() if key.startswith(k)), key)
         parts.append(f"{label} {seconds / 60:.1f} min")
-    rows: dict[str, list[float]] = {}
-    for r in outcomes["runs"]:
-        if "train_seconds" in r:
-            rows.setdefault(r["row"], []).append(r["train_seconds"] + r.get("eval_seconds", 0))
+    from saliency_kd.report.outcomes import row_seconds
+
     parts += [f"{row} {sum(v) / len(v) / 60:.1f} min a run ({len(v)} runs)"
-              for row, v in rows.items()]
+              for row, v in row_seconds(outcomes).items()]
     return "cost (wall time on 2 CPU cores, shared with other jobs): " + "; ".join(parts) + "."
 
 

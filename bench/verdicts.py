@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from saliency_kd.cli import exit_code
-from saliency_kd.report.outcomes import read
+from saliency_kd.report.outcomes import read, row_seconds
 from saliency_kd.report.verdicts import (
     analyse,
     describe,
@@ -22,7 +22,8 @@ from saliency_kd.report.verdicts import (
 
 
 def report(path: Path) -> list[str]:
-    a = analyse(read(path))
+    outcomes = read(path)
+    a = analyse(outcomes)
     lines = [f"{a['name']} ({a['task']}, {a['test_n']} test examples)", *regime_lines(a)]
     for c in a["comparisons"]:
         t = c["seed_t"]
@@ -35,21 +36,14 @@ def report(path: Path) -> list[str]:
             f"p={c['p_holm']:.3g}, detectable {100 * c['diff']['mde']:.1f} pts{seed_t}; "
             f"McNemar (right only in row/baseline) {mcn}")
     lines += pool_curve_lines(a)
-    cost = read(path).get("cost")
+    cost = outcomes.get("cost")
     if cost:
+        rows = row_seconds(outcomes)
         lines.append("cost (wall seconds): " + ", ".join(f"{k} {v:.0f}" for k, v in cost.items())
-                     + _student_cost(read(path)))
+                     + "".join(f"; {row} {sum(v) / len(v):.0f} per run" for row, v in
+                               rows.items()))
     lines.append(f"verdict: {verdict_sentence(a)}")
     return lines
-
-
-def _student_cost(outcomes: dict) -> str:
-    """Per row: its runs' mean training and evaluation seconds."""
-    rows: dict[str, list[float]] = {}
-    for r in outcomes["runs"]:
-        if "train_seconds" in r:
-            rows.setdefault(r["row"], []).append(r["train_seconds"] + r.get("eval_seconds", 0))
-    return "".join(f"; {row} {sum(v) / len(v):.0f} per run" for row, v in rows.items())
 
 
 def main() -> None:

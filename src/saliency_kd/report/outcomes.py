@@ -139,3 +139,12 @@ def matrix(outcomes: dict[str, Any], row: str, n_train: int) -> tuple[list[int],
 
 def teacher_vector(outcomes: dict[str, Any]) -> list[int]:
     return [int(c) for c in outcomes["teacher"]["correct"]]
+
+
+def row_seconds(outcomes: dict[str, Any]) -> dict[str, list[float]]:
+    """Per row: each run's training and test-evaluation seconds, where recorded."""
+    rows: dict[str, list[float]] = {}
+    for r in outcomes["runs"]:
+        if "train_seconds" in r:
+            rows.setdefault(r["row"], []).append(r["train_seconds"] + r.get("eval_seconds", 0))
+    return rows
