@@ -108,3 +108,13 @@ def test_a_folder_of_the_users_is_never_written_into(students, tmp_path, capsys)
     assert main(["export", str(students["clf"]), "--out", str(mine)]) == 2
     assert "error:" in capsys.readouterr().err and sorted(p.name for p in mine.iterdir()) == \
         ["notes.txt"]
+
+
+def test_a_student_reading_all_choices_in_one_sequence_is_not_exported(students, tmp_path,
+                                                                         capsys):
+    together = train(TrainConfig(out=str(tmp_path / "together"), student=str(
+        students["root"] / "bert"), lr=5e-3, batch_size=8, max_steps=1, pooling="choices",
+        data=DataSpec("cqa", str(students["dss"]), "train")), progress=False)
+    assert main(["export", str(together), "--out", str(tmp_path / "hf")]) == 2
+    assert "load_student" in capsys.readouterr().err
+    assert not (tmp_path / "hf").exists()

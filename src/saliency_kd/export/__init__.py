@@ -53,6 +53,10 @@ def export(model_dir: str | Path, cfg: ExportConfig) -> Path:
     if student.family != "encoder":
         raise ConfigError("model", f"a {student.family} student's folder is already a standard "
                                    "transformers model folder; there is nothing to export")
+    if student.together:
+        raise ConfigError("model", "this student reads every choice in one sequence (pooling "
+                                   "'choices'), which no transformers multiple-choice class "
+                                   "takes; serve it with saliency_kd.load_student")
     out = claim_output_dir(cfg.out, "export", cfg.overwrite)
     model = to_transformers(student)
     model.save_pretrained(out)

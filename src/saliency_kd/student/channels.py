@@ -10,10 +10,10 @@ name, like the attribution methods:
 - `attention` (encoder, causal, seq2seq; the encoder's default): KL divergence from the
   teacher's word distribution to the student's last-layer attention at its decision position,
   merged from sub-words to words (Pruthi et al., TACL 2022: attention regularisation toward the
-  teacher's explanation). The
-  decision position: the encoder's [CLS] (or its pooled tokens); a causal LM's answer position
-  (the one whose logits predict the first answer token) looking at the prompt; a seq2seq
-  decoder's first answer step, its cross-attention over the encoder's tokens.
+  teacher's explanation). The decision position: the encoder's [CLS] (or its pooled tokens, or
+  its choices' own tokens); a causal LM's answer position (the one whose logits predict the
+  first answer token) looking at the prompt; a seq2seq decoder's first answer step, its
+  cross-attention over the encoder's tokens.
 - `attribution` (encoder): KL divergence from the teacher's word distribution to the student's
   own input-gradient saliency (double backward), normalised per example (AD-KD, Wu et al., ACL
   2023; Ross et al., 2017).
@@ -236,8 +236,9 @@ def last_layer_attention(layer, hidden: torch.Tensor, mask: torch.Tensor) -> tor
 
 
 def decision_attention(probs: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """[P, T] attention of the position the decision is read from: [CLS] (its row) or, with
-    mean pooling, the mean of the real tokens' rows (the mix of values the pooled vector is)."""
+    """[P, T] attention of the positions the decision is read from: [CLS] (its row) or, with
+    mean pooling, the mean of the rows of `mask`'s tokens (the mix of values the pooled vector
+    is): the real tokens, or with `choices` pooling the choices' own tokens."""
     if pooling == "cls":
         return probs[:, 0]
     m = mask.to(probs.dtype)
@@ -260,7 +261,9 @@ def attention(p: EncoderPass, opts: ChannelOptions) -> torch.Tensor:
     layer = p.student.net.backbone.encoder.layer[-1].attention.self
     mask = p.feats["attention_mask"]
     probs = last_layer_attention(layer, p.hidden_states[-2], mask)
-    rows = decision_attention(mean_heads(probs, opts), mask, p.student.net.pooling)
+    choices = p.feats.get("choice_mask")
+    decision = mask if choices is None else choices.any(1)
+    rows = decision_attention(mean_heads(probs, opts), decision, p.student.net.pooling)
     return attention_kl(rows, p.pairs)
 
 

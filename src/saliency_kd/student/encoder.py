@@ -30,7 +30,10 @@ from .channels import (
 )
 from .items import TrainItem
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "choices")
+"""Where an encoder reads its decision: the mean of the last layer (`mean`), its [CLS] position
+(`cls`), or, for a multiple-choice task, each choice's own tokens with the context and every
+choice in one sequence (`choices`: one sequence per example instead of one per choice)."""
 
 class EncoderModule(nn.Module):
     def __init__(self, backbone: nn.Module, n_labels: int | None, pooling: str = "mean") -> None:
@@ -38,12 +41,13 @@ class EncoderModule(nn.Module):
         hidden = backbone.config.hidden_size
         self.backbone = backbone
         self.pooling = pooling
-        # n_labels None: multiple choice, one score per (context, choice) pair.
+        # n_labels None: multiple choice, one score per (context, choice) pair, or per choice
+        # of the one sequence (`choices`).
         self.label_head = nn.Linear(hidden, 1 if n_labels is None else n_labels)
         self.tag_head = nn.Linear(hidden, 1)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, inputs_embeds=None,
-                hidden_states: bool = False):
+                hidden_states: bool = False, choice_mask=None):
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         if inputs_embeds is not None:  # the same pass, started from embeddings to take their grad
             kwargs["inputs_embeds"] = inputs_embeds
@@ -52,14 +56,31 @@ class EncoderModule(nn.Module):
         out = self.backbone(attention_mask=attention_mask, output_hidden_states=hidden_states,
                             **kwargs)
         hidden = out.last_hidden_state
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
+        if choice_mask is not None:
+            logits = choice_scores(self.label_head, hidden, choice_mask)
         else:
-            # Mean pooling: what sentence-transformers pre-trained MiniLM for.
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-        logits, tags = self.label_head(pooled), self.tag_head(hidden).squeeze(-1)
+            logits = self.label_head(pool(hidden, attention_mask, self.pooling))
+        tags = self.tag_head(hidden).squeeze(-1)
         return (logits, tags, out.hidden_states) if hidden_states else (logits, tags)
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """[B, H] the vector a classification or per-pair decision is read from."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    # Mean pooling: what sentence-transformers pre-trained MiniLM for.
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+def choice_scores(head: nn.Linear, hidden: torch.Tensor, choice_mask: torch.Tensor):
+    """[B, C] one score per choice (`choices` pooling): `head` on the mean of the choice's own
+    tokens ([B, C, T] `choice_mask`); a choice slot an example does not have scores -inf."""
+    m = choice_mask.to(hidden.dtype)
+    count = m.sum(-1, keepdim=True)
+    pooled = (m @ hidden) / count.clamp(min=1)
+    scores = head(pooled).squeeze(-1)
+    return scores.masked_fill(count.squeeze(-1) == 0, torch.finfo(scores.dtype).min)
 
 
 def _split(segs: list[ContentSegment]) -> tuple[list[ContentSegment], list[ContentSegment]]:
@@ -112,6 +133,11 @@ class EncoderStudent(Student):
         pooling = meta.get("pooling", "mean")
         if pooling not in POOLINGS:
             raise ConfigError("pooling", f"'{pooling}' is not one of {', '.join(POOLINGS)}")
+        if pooling == "choices" and not self.multiple_choice:
+            raise ConfigError("pooling", f"'choices' reads each choice from its own tokens; task "
+                                         f"'{task.name}' has labels, not choices: use mean or cls")
+        # `choices`: the context and every choice in one sequence (one per example).
+        self.together = pooling == "choices"
         self.net = EncoderModule(backbone, n, pooling)
         self.channel = resolve_channel(meta.get("channel"), "encoder")
         if self.channel.name == "attention":
@@ -178,26 +204,46 @@ class EncoderStudent(Student):
         segs = content_segments(self.task.prompt(ex))
         ctx, choices = _split(segs)
         a_text, a_spans = _join(ctx)
+        if self.together:
+            return [(a_text, a_spans, *_join(choices))]
         if self.multiple_choice:
             return [(a_text, a_spans, c.text, c.words) for c in choices]
         return [(a_text, a_spans, None, [])]
+
+    def _choice_mask(self, examples: list[Example], token_word: torch.Tensor) -> torch.Tensor:
+        """[examples, choices, T] which tokens of each example's one sequence are each choice's
+        (by the teacher words a token is in; a choice's words are its own)."""
+        groups = [[{w for _, _, w in c.words} for c in _split(content_segments(
+            self.task.prompt(ex)))[1]] for ex in examples]
+        mask = torch.zeros(len(examples), max(map(len, groups)), token_word.shape[1],
+                           dtype=torch.bool)
+        for i, choice_words in enumerate(groups):
+            for j, words in enumerate(choice_words):
+                mask[i, j] = torch.tensor([w in words for w in token_word[i].tolist()])
+        return mask
 
     def _encode(self, examples: list[Example], items: list[TrainItem] | None = None,
                 need: frozenset[str] = frozenset()):
         """Features of every input pair; with training items, the channel's view of the
         teacher's explanation over the same tokens (`need`: tags and/or word targets)."""
         pairs = [p for ex in examples for p in self._pairs(ex)]
+        # `choices`: the context is cut, never a choice.
         enc = self.tokenizer([p[0] for p in pairs],
                              [p[2] for p in pairs] if pairs[0][2] is not None else None,
-                             truncation=True, max_length=self.max_length, padding=True,
+                             truncation="only_first" if self.together else True,
+                             max_length=self.max_length, padding=True,
                              return_offsets_mapping=True, return_tensors="pt")
         feats = {k: enc[k].to(self.device) for k in ("input_ids", "attention_mask",
                                                       "token_type_ids") if k in enc}
+        token_word = None
+        if items is not None or self.together:
+            token_word = torch.tensor([_token_words(enc, i, pairs[i])
+                                       for i in range(len(pairs))], dtype=torch.long)
+        if self.together:
+            feats["choice_mask"] = self._choice_mask(examples, token_word).to(self.device)
         if items is None:
             return feats, None, None, enc, pairs
         per_pair = [it for ex, it in zip(examples, items) for _ in self._pairs(ex)]
-        token_word = torch.tensor([_token_words(enc, i, pairs[i]) for i in range(len(pairs))],
-                                  dtype=torch.long)
         tags = targets = None
         if "tags" in need:
             tags = torch.where(token_word >= 0, 0.0, -100.0)
@@ -211,7 +257,7 @@ class EncoderStudent(Student):
         return feats, tags, targets, enc, pairs
 
     def _label_logits(self, logits: torch.Tensor, n: int) -> torch.Tensor:
-        return logits.view(n, -1) if self.multiple_choice else logits
+        return logits.view(n, -1) if self.multiple_choice and not self.together else logits
 
     def _label_index(self, ex: Example, label: str) -> int:
         cands = self.task.candidates(ex)
@@ -256,7 +302,7 @@ class EncoderStudent(Student):
         k = int(self.meta.get("rationale_k") or 0)
         for i, ex in enumerate(examples):
             cands = self.task.candidates(ex)
-            probs = logits[i].softmax(-1)
+            probs = logits[i, :len(cands)].softmax(-1)
             rec: dict[str, Any] = {"id": ex.id, "prediction": cands[int(probs.argmax())],
                                    "probabilities": [round(float(p), 6) for p in probs]}
             n_pairs = len(self._pairs(ex))

@@ -96,9 +96,11 @@ class TrainConfig:
         "weighting": "channel_weighting", "temperature": "channel_temperature",
         "heads": "attention_heads"})
     """The channel's target: uniform over the rationale words or weighted by their scores."""
-    pooling: Literal["mean", "cls"] = "mean"
+    pooling: Literal["mean", "cls", "choices"] = "mean"
     """Encoder: the decision is read from the mean of the last layer (`mean`, what MiniLM was
-    pre-trained for) or from its [CLS] position (`cls`)."""
+    pre-trained for), from its [CLS] position (`cls`), or, on a multiple-choice task, from each
+    choice's own tokens with the context and all choices in one sequence (`choices`: one
+    sequence per example instead of one per choice)."""
     weights: LossWeights = field(default_factory=LossWeights)
     """Loss weights: alpha (label against the channel's term), kd_weight, temperature."""
     lr: PositiveFloat = 5e-5
