@@ -6,6 +6,8 @@ family, and of `rationale` through each explanation channel of a family, side by
         --channels tag attention attribution   # each channel against standard
     python bench/student_speed.py --families causal seq2seq --modes standard \
         --channels attention                   # a generating student's attention channel
+    python bench/student_speed.py --families encoder --modes standard --channels attention \
+        --poolings cls choices                 # all choices in one sequence vs one per choice
 
 The modes of one family are timed interleaved: step i of every mode runs before step i + 1 of
 any (in a rotating order), so a change of load on a shared machine hits all modes alike and the
@@ -33,6 +35,7 @@ import json
 import resource
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 import torch
@@ -100,7 +103,8 @@ def kd_full_passes(student, items, mode, w):
 
 
 def _trainer(fam: str, student_path: str, data: DataSpec, rationales: str, task, examples,
-             records, mode: str, two_pass: bool, channel: str | None, root: Path):
+             records, mode: str, two_pass: bool, channel: str | None, root: Path,
+             pooling: str = "mean"):
     """The trainer `saliency-kd train` would build for this mode (its items, loop settings,
     optimiser), over `examples`; a `kd` with `two_pass` computes KD's full passes instead."""
     from saliency_kd.student.base import combine
@@ -115,10 +119,10 @@ def _trainer(fam: str, student_path: str, data: DataSpec, rationales: str, task,
     torch.manual_seed(0)
     cfg = TrainConfig(out=str(root / "unused"), data=data, rationales=rationales,
                       student=student_path, family=fam, mode=mode,
-                      two_pass=two_pass and fam == "seq2seq", channel=channel)
+                      two_pass=two_pass and fam == "seq2seq", channel=channel, pooling=pooling)
     parsed = cfg.validate()
     meta = {"task": task.name, "mode": mode, "explains": True, "two_pass": two_pass,
-            "channel": channel}
+            "channel": channel, "pooling": pooling}
     student = build_student(cfg, task, meta)
     items = build_items(task, examples, parsed, cfg.labels, records, cfg.weights.temperature,
                         cfg.min_confidence, rationales)
@@ -131,10 +135,12 @@ def _trainer(fam: str, student_path: str, data: DataSpec, rationales: str, task,
 
 def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, batch: int,
                 modes: list[tuple[str, bool]], channels: tuple[str, ...] = (),
-                root: Path = Path("runs/bench/student_speed")) -> dict[str, float]:
+                root: Path = Path("runs/bench/student_speed"),
+                poolings: tuple[str, ...] = ("mean",)) -> dict[str, float]:
     """Seconds for one epoch of training steps per (mode, variant), interleaved by step; the
     variant is DSS's two-pass scheme (seq2seq) or KD's full passes (causal). Each of
-    `channels` adds `rationale` through that channel (named `rationale:<channel>`). A step is
+    `channels` adds `rationale` through that channel (named `rationale:<channel>`); each
+    pooling after the first adds every run again with it (named `<run> [<pooling>]`). A step is
     the training loop's own (`Trainer.train_step`)."""
     from saliency_kd.data import load_examples
     from saliency_kd.student.items import load_rationale_file
@@ -142,14 +148,16 @@ def time_family(fam: str, student_path: str, data: DataSpec, rationales: str, ba
     task, examples = load_examples(data)
     records = load_rationale_file(rationales)
     runs = []
-    for mode, two_pass, channel in [(m, t, None) for m, t in modes] + [
-            ("rationale", False, c) for c in channels]:
+    for (mode, two_pass, channel), pooling in product([(m, t, None) for m, t in modes] + [
+            ("rationale", False, c) for c in channels], poolings):
         trainer = _trainer(fam, student_path, data, rationales, task, examples, records, mode,
-                           two_pass, channel, root)
+                           two_pass, channel, root, pooling)
         variant = "" if not two_pass else " (full passes)" if "kd" in trainer.mode \
             else " (DSS two-pass)"
         if channel:
             variant = f":{channel}"
+        if pooling != poolings[0]:
+            variant += f" [{pooling}]"
         runs.append({"name": mode + variant, "trainer": trainer, "seconds": 0.0, "faults": 0})
     for j, start in enumerate(range(0, len(examples), batch)):
         # Rotate who goes first: the first step of a round runs on caches the previous
@@ -190,6 +198,9 @@ def main() -> None:
                     help="also time `rationale` through each of these channels against "
                          "standard, in each family that has it (encoder: tag, attention, "
                          "attribution; causal and seq2seq: generate, attention)")
+    ap.add_argument("--poolings", nargs="+", default=["mean"],
+                    help="encoder: time every run with each of these poolings (mean, cls, "
+                         "choices: every choice in one sequence), against the first")
     ap.add_argument("--system-malloc", action="store_true",
                     help="leave glibc's malloc at its defaults (freed blocks go back to the "
                          "kernel) instead of keeping them as the training loop does")
@@ -216,9 +227,12 @@ def main() -> None:
         if fam == "causal" and "kd" in a.modes:
             modes += [("kd", False), ("kd", True)]
         channels = tuple(c for c in a.channels if fam in get_channel(c).families)
+        poolings = tuple(a.poolings) if fam == "encoder" else ("mean",)
         for name, sec in time_family(fam, models[fam], data, str(rationales), a.batch_size,
-                                     modes, channels, root).items():
-            if ":" in name:
+                                     modes, channels, root, poolings).items():
+            if "[" in name:
+                results.setdefault(f"{fam} poolings", {})[name] = sec
+            elif ":" in name:
                 results.setdefault(f"{fam} channels", {})[name] = sec
             elif name.endswith(")"):
                 mode, variant = name.split(" ", 1)
@@ -230,7 +244,7 @@ def main() -> None:
     print(f"{'family':26s} " + " ".join(f"{m:>9s}" for m in cols)
           + "   rationale/std  dss/std   kd/std")
     for name, r in results.items():
-        if name.endswith(" channels"):
+        if name.endswith((" channels", " poolings")):
             continue
         std = results.get(name.split(" ")[0], {}).get("standard")
         cells = [f"{r[m]:9.1f}" if m in r else f"{'-':>9s}" for m in cols]
@@ -240,6 +254,11 @@ def main() -> None:
         for name, sec in results.get(f"{fam} channels", {}).items():
             std = results[fam]["standard"]
             print(f"{fam:7s} {name:22s} {sec:9.1f} s   {sec / std:5.2f}x standard")
+    for name, sec in results.get("encoder poolings", {}).items():
+        base = name.split(" [")[0]
+        first = results["encoder channels" if ":" in base else "encoder"][base]
+        print(f"encoder {name:30s} {sec:9.1f} s   {first / sec:5.2f}x faster than "
+              f"{a.poolings[0]}")
     if "causal (full passes)" in results:
         full, shared = results["causal (full passes)"]["kd"], results["causal"]["kd"]
         print(f"causal kd, full passes / shared prompt: {full / shared:.2f}x")

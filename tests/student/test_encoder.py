@@ -79,3 +79,14 @@ def test_choices_pooling_is_refused_where_there_are_no_choices(student_world, tm
     with pytest.raises(ConfigError, match="has labels, not choices"):
         EncoderStudent.build(get_task("esnli"), str(student_world["encoder"]),
                              {"pooling": "choices"})
+
+
+def test_the_attention_target_is_the_contexts_words_only(student_world):
+    """As a (context, choice) pair holds its own choice alone, a choice's tokens are never
+    pulled towards another choice's words."""
+    student, items = _student_and_items(student_world, "attention", pooling="choices")
+    feats, _, targets, *_ = student._encode([it.example for it in items], items,
+                                            frozenset({"hidden_states"}))
+    on_choices = feats["choice_mask"].any(1)
+    assert (targets.token_word[on_choices] == -1).all()
+    assert (targets.token_word[~on_choices] >= 0).any()

@@ -253,6 +253,10 @@ class EncoderStudent(Student):
                         tags[i, t] = 1.0
             tags = tags.to(self.device)
         else:
+            if self.together:
+                # The context's words only, as each pair of `mean`/`cls` holds its own choice
+                # alone: a choice's tokens are never pulled towards another choice's.
+                token_word = token_word.masked_fill(feats["choice_mask"].cpu().any(1), -1)
             targets = word_targets(per_pair, token_word.to(self.device), self.channel_options)
         return feats, tags, targets, enc, pairs
 
