@@ -217,7 +217,7 @@ def reproduce_config(world, run_dir) -> dict:
                  "test_limit": 12},
         "teacher": {"name": str(world["causal"]),
                     "finetune": {"lr": 1e-3, "batch_size": 8, "epochs": 1, "train_limit": 24,
-                                 "max_steps": 1, "eval_every": 2, "eval_limit": 4}},
+                                 "stop_after_steps": 1, "eval_every": 2, "dev_limit": 4}},
         "teacher_eval": {"zero_shot": True, "dev_limit": 6, "full_schedule": True},
         "attribution": {"methods": ["saliency"], "top_k": 3, "batch_size": 8,
                         "controls": ["random"],

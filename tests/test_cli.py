@@ -151,7 +151,7 @@ def _data_verbs(b, data):
                          "--teacher", t, "--out", str(out / "f")],
         "teacher-eval": ["teacher-eval", *common, "--split", "train", "--teacher", t,
                          "--out", str(out / "te.json")],
-        "teacher-finetune": ["teacher-finetune", *common, "--teacher", t, "--max-steps", "1",
+        "teacher-finetune": ["teacher-finetune", *common, "--teacher", t, "--stop-after-steps", "1",
                              "--out", str(out / "ft")],
         "train": ["train", *common, "--student", str(b["student"].parent / "none"),
                   "--out", str(out / "t")],

@@ -16,7 +16,7 @@ from saliency_kd.teacher.model import Teacher
 
 def _cfg(dss_dir, out, **kw):
     base = dict(out=str(out), data=DataSpec("cqa", str(dss_dir), "train"), lr=3e-3, batch_size=8,
-                epochs=3, eval_every=3, eval_limit=4, checkpoint_every=2, warmup_steps=1)
+                epochs=3, eval_every=3, dev_limit=4, checkpoint_every=2, warmup_steps=1)
     base.update(kw)
     return FinetuneConfig(**base)
 
@@ -81,11 +81,11 @@ def test_time_budget_stops_with_a_usable_model(dss_dir, tmp_path):
 
 
 def test_step_budget_repeats_the_first_steps_of_the_full_schedule(dss_dir, tmp_path):
-    """`max_steps` cuts the run like a time budget does: the learning-rate schedule still spans
-    all epochs, so the cut run's steps are the full run's first steps, loss for loss."""
+    """`stop_after_steps` cuts the run like a time budget does: the learning-rate schedule still
+    spans all epochs, so the cut run's steps are the full run's first steps, loss for loss."""
     finetune(_cfg(dss_dir, tmp_path / "full", epochs=2), teacher=make_teacher("gpt2"),
              progress=False)
-    cut = finetune(_cfg(dss_dir, tmp_path / "cut", epochs=2, max_steps=4),
+    cut = finetune(_cfg(dss_dir, tmp_path / "cut", epochs=2, stop_after_steps=4),
                    teacher=make_teacher("gpt2"), progress=False)
     assert _losses(tmp_path / "cut") == pytest.approx(_losses(tmp_path / "full")[:4], rel=1e-5)
     assert (cut / "model.safetensors").exists()
@@ -94,13 +94,13 @@ def test_step_budget_repeats_the_first_steps_of_the_full_schedule(dss_dir, tmp_p
 
 
 def test_a_cut_run_extends_to_the_full_schedule(dss_dir, tmp_path):
-    """A run stopped by `max_steps` resumes in the same directory under a larger budget (or
+    """A run stopped by `stop_after_steps` resumes in the same directory under a larger budget (or
     none), and the steps it adds are the unbroken run's; a change to what a step computes is
     still refused."""
     finetune(_cfg(dss_dir, tmp_path / "full", epochs=2), teacher=make_teacher("gpt2"),
              progress=False)
     out = tmp_path / "cut"
-    finetune(_cfg(dss_dir, out, epochs=2, max_steps=4), teacher=make_teacher("gpt2"),
+    finetune(_cfg(dss_dir, out, epochs=2, stop_after_steps=4), teacher=make_teacher("gpt2"),
              progress=False)
     with pytest.raises(ConfigError, match="different configuration.*lr was"):
         finetune(_cfg(dss_dir, out, epochs=2, lr=1e-3), teacher=make_teacher("gpt2"),
@@ -137,7 +137,7 @@ def test_free_form_answers_learn_where_they_end(tmp_path, newline):
     (root / "svamp" / "svamp_train.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     teacher = make_teacher("llama", newline=newline)
     cfg = FinetuneConfig(out=str(tmp_path / "ft"), data=DataSpec("svamp", str(root), "train"),
-                         lr=1e-2, batch_size=8, epochs=6, eval_every=100, eval_limit=4,
+                         lr=1e-2, batch_size=8, epochs=6, eval_every=100, dev_limit=4,
                          checkpoint_every=100, warmup_steps=1)
     finetune(cfg, teacher=teacher, progress=False)
     from saliency_kd.data import load_examples
@@ -196,18 +196,19 @@ def test_a_folder_finetune_did_not_make_is_refused_and_left_as_it_was(dss_dir, t
     out.mkdir()
     (out / "notes.txt").write_text("my notes\n")
     with pytest.raises(ConfigError, match="not made by saliency-kd teacher-finetune"):
-        finetune(_cfg(dss_dir, out, max_steps=1), teacher=make_teacher("gpt2"), progress=False)
+        finetune(_cfg(dss_dir, out, stop_after_steps=1), teacher=make_teacher("gpt2"),
+                 progress=False)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     student_dir = tmp_path / "student"
     mark_output_dir(student_dir, "train")
     (student_dir / "train_log.jsonl").write_text("")
     with pytest.raises(ConfigError, match="made by saliency-kd train"):
-        finetune(_cfg(dss_dir, student_dir, max_steps=1), teacher=make_teacher("gpt2"),
+        finetune(_cfg(dss_dir, student_dir, stop_after_steps=1), teacher=make_teacher("gpt2"),
                  progress=False)
-    finetune(_cfg(dss_dir, out, max_steps=1, overwrite=True), teacher=make_teacher("gpt2"),
+    finetune(_cfg(dss_dir, out, stop_after_steps=1, overwrite=True), teacher=make_teacher("gpt2"),
              progress=False)
     assert (out / "notes.txt").read_text() == "my notes\n" and (out / "model").is_dir()
-    finetune(_cfg(dss_dir, out, max_steps=2), teacher=make_teacher("gpt2"), progress=False)
+    finetune(_cfg(dss_dir, out, stop_after_steps=2), teacher=make_teacher("gpt2"), progress=False)
 
 
 @pytest.mark.parametrize("name", ["state.pt", "weights.safetensors"])
@@ -217,13 +218,14 @@ def test_a_damaged_checkpoint_is_named_and_kept(dss_dir, tmp_path, name):
     from saliency_kd.errors import DataError
 
     out = tmp_path / "ft"
-    finetune(_cfg(dss_dir, out, max_steps=2), teacher=make_teacher("gpt2"), progress=False)
+    finetune(_cfg(dss_dir, out, stop_after_steps=2), teacher=make_teacher("gpt2"), progress=False)
     damaged = out / "checkpoint" / name
     damaged.write_bytes(damaged.read_bytes()[:100])
     with pytest.raises(DataError, match=f"{name}: damaged checkpoint.*--overwrite"):
-        finetune(_cfg(dss_dir, out, max_steps=4), teacher=make_teacher("gpt2"), progress=False)
+        finetune(_cfg(dss_dir, out, stop_after_steps=4), teacher=make_teacher("gpt2"),
+                 progress=False)
     assert damaged.stat().st_size == 100
-    finetune(_cfg(dss_dir, out, max_steps=2, overwrite=True), teacher=make_teacher("gpt2"),
+    finetune(_cfg(dss_dir, out, stop_after_steps=2, overwrite=True), teacher=make_teacher("gpt2"),
              progress=False)
     assert [r["step"] for r in map(json.loads, (out / "train_log.jsonl").read_text()
                                    .splitlines()) if "loss" in r] == [1, 2]
@@ -235,7 +237,7 @@ def test_a_checkpoint_from_before_the_shared_loop_resumes(dss_dir, tmp_path):
     finetune(_cfg(dss_dir, tmp_path / "full", epochs=2), teacher=make_teacher("gpt2"),
              progress=False)
     out = tmp_path / "old"
-    finetune(_cfg(dss_dir, out, epochs=2, max_steps=4), teacher=make_teacher("gpt2"),
+    finetune(_cfg(dss_dir, out, epochs=2, stop_after_steps=4), teacher=make_teacher("gpt2"),
              progress=False)
     state = torch.load(out / "checkpoint" / "state.pt", weights_only=False)
     old = {k: v for k, v in state.items() if k not in ("bad_evals", "seconds", "cuda_rng")}

@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                "atomic", "artifact", "progress", "settings", "allocator", "stats")),
     ("models", ("models",)),
     ("data", ("data", "data.*")),
-    ("training", ("training",)),
+    ("training", ("training", "loop_config")),
     ("teacher", ("teacher", "teacher.*")),
     ("attribution", ("attribution", "attribution.*")),
     ("student", ("student", "student.*")),

@@ -93,7 +93,7 @@ def test_resume_after_a_kill_gives_the_weights_of_an_unbroken_run(tmp_path, kill
 
 def test_a_changed_setting_is_named_and_a_may_change_one_resumes(tmp_path):
     out = tmp_path / "run"
-    Tiny(out, max_steps=5).train()  # a step budget that leaves the schedule as it is
+    Tiny(out, stop_after_steps=5).train()  # a step budget that leaves the schedule as it is
     with pytest.raises(ConfigError, match=r"different configuration \(lr was 0.05, now 0.01; "
                                           r"seed was 0, now 1\)") as err:
         Tiny(out, lr=0.01, seed=1).train()
@@ -141,7 +141,7 @@ def test_checkpoints_every_n_steps_and_a_resume_keeps_the_same_best(tmp_path):
 
 
 def test_without_evaluation_the_last_weights_are_kept(tmp_path):
-    t = Tiny(tmp_path / "run", max_steps=3)
+    t = Tiny(tmp_path / "run", stop_after_steps=3)
     assert t.train().best == -1.0 and t.kept == [(3, None)]
 
 

@@ -12,7 +12,12 @@ from it.
   hash and the settings a resumed run may change are derived from it (`not_hashed`,
   `resume_may_change`), not listed by hand beside each verb.
 A nested dataclass (a verb's `data`, `teacher`, `rationale`, `weights`...) is flattened: its
-settings appear under their own names, or under `rename` where two would collide.
+settings appear under their own names, or under `rename` where two would collide. A dataclass
+may extend another (`loop_config.LoopConfig`, the training loop's settings both trainers share):
+an inherited setting keeps the base's docstring, and a subclass that starts it from another
+default redeclares it with `redefault`, which keeps everything else. A renamed setting lists its
+former name in `former_names` (see `Former`): the old YAML key or flag is still read, with a
+one-line notice.
 
 Why not jsonargparse (LitGPT's choice: `set_docstring_parse_options(attribute_docstrings=True)`,
 then `parser.add_function_arguments(setup)` per subcommand and `instantiate_classes`): measured
@@ -32,6 +37,7 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import logging
 import textwrap
 import types
 import typing
@@ -50,9 +56,12 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     create_model,
+    model_validator,
 )
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 PositiveInt = Annotated[int, at.Gt(0)]
 FiniteFloat = Annotated[float, AllowInfNan(False)]
@@ -113,17 +122,62 @@ PRECISION = Nature("precision", hashed=True, may_change=True)
 
 
 def opt(default: Any = MISSING, *, factory: Callable[[], Any] | Any = MISSING,
-        flag: str | None = None, negate: bool = False, required: bool = False,
-        choices: Callable[[], list[str]] | None = None,
+        flag: str | None = None, negate: bool = False, negatable: bool = False,
+        required: bool = False, choices: Callable[[], list[str]] | None = None,
         rename: Mapping[str, str] | None = None, nature: Nature | None = None) -> Any:
     """A dataclass field with how it appears on the command line: `flag` (another name),
-    `negate` (the flag switches a True default off), `required` (on the command line),
-    `choices` (a function: names from a registry), `rename` (a nested dataclass's settings);
-    and what it is: `nature` (see `Nature`; default OUTPUT)."""
-    meta = {k: v for k, v in (("flag", flag), ("negate", negate), ("required", required),
-                              ("choices", choices), ("rename", rename),
-                              ("nature", nature)) if v}
+    `negate` (the flag switches a True default off), `negatable` (a `--x/--no-x` pair whatever
+    the default: a shared setting one verb starts on and another off), `required` (on the
+    command line), `choices` (a function: names from a registry), `rename` (a nested
+    dataclass's settings); and what it is: `nature` (see `Nature`; default OUTPUT)."""
+    meta = {k: v for k, v in (("flag", flag), ("negate", negate), ("negatable", negatable),
+                              ("required", required), ("choices", choices),
+                              ("rename", rename), ("nature", nature)) if v}
     return dataclasses.field(default=default, default_factory=factory, metadata=meta)
+
+
+def redefault(base: type, name: str, default: Any) -> Any:
+    """The field `name` of the dataclass `base`, for a subclass that starts it from another
+    default: its metadata (flag, nature) is the base's, and so is its docstring (`settings`
+    reads it from the base when the subclass gives none). The annotation is restated beside it,
+    as a dataclass needs; tests/test_loop_config.py checks it is the base's."""
+    return dataclasses.field(default=default, metadata=base.__dataclass_fields__[name].metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Former:
+    """A name a setting had before, listed in its dataclass's `former_names`: an older config
+    or command line is still read, with a one-line notice naming the setting it is now, so
+    that it keeps doing what it did. Records that hold settings by name (a stage's hash, a
+    training checkpoint's settings) may hold it too (`formerly`, `currently`)."""
+
+    name: str
+    """The former name: a setting's (its YAML key and `--flag`), or with `negated` a flag's."""
+    now: str
+    """The setting it names now."""
+    negated: bool = False
+    """A former switch that turned the setting off (`--train-embeddings`: now
+    `--no-freeze-embeddings`); a flag only (YAML keys were always setting names)."""
+    why: str = ""
+    """Said in the notice where more than the name changed."""
+
+
+def former_names(cls: type) -> tuple[Former, ...]:
+    return tuple(getattr(cls, "former_names", ()))
+
+
+def formerly(cls: type, named: Mapping[str, Any]) -> dict[str, Any]:
+    """`named` (settings by name) under the names they had before a rename: for a stage's hash,
+    so that a renamed setting keeps its cached stages."""
+    old = {f.now: f.name for f in former_names(cls) if not f.negated}
+    return {old.get(k, k): v for k, v in named.items()}
+
+
+def currently(cls: type, named: Mapping[str, Any]) -> dict[str, Any]:
+    """`named` (settings by name, e.g. a checkpoint's record) with former names read as the
+    settings' names now: a run begun before a rename resumes."""
+    new = {f.name: f.now for f in former_names(cls) if not f.negated}
+    return {new[k] if k in new and new[k] not in named else k: v for k, v in named.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +233,10 @@ def _strip(annotation: Any) -> tuple[Any, list[Any], bool]:
 def settings(cls: type) -> tuple[Setting, ...]:
     """Every setting of a dataclass, nested dataclasses flattened (see the module docstring)."""
     hints = typing.get_type_hints(cls, include_extras=True)
-    docs = _docstrings(cls)
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # an inherited setting keeps its base's docstring
+        if is_dataclass(klass):
+            docs.update(_docstrings(klass))
     out: list[Setting] = []
     for f in fields(cls):
         bare, _, _ = _strip(hints[f.name])
@@ -251,43 +308,83 @@ def _cli_type(s: Setting, scalar: type) -> Callable[[str], Any]:
 def add_flags(parser, cls: type, *, skip: tuple[str, ...] = (),
               overrides: Mapping[str, Any] | None = None) -> None:
     """One flag per setting of `cls` (not those named in `skip`, by setting name or top-level
-    field); `overrides`: another default for this verb (e.g. `split`)."""
+    field); `overrides`: another default for this verb (e.g. `split`). A former name of a
+    setting (`cls.former_names`) is a flag too, unlisted in `-h`, read with a notice."""
+    made = {}
     for s in settings(cls):
         if s.name in skip or s.path[0] in skip:
             continue
-        default = (overrides or {}).get(s.name, s.default)
-        text = s.help or s.name.replace("_", " ")
-        if "flag" in s.meta:  # the YAML key is the setting's name: the flag says so
-            text += f" [YAML key: {s.name}{': false' if s.meta.get('negate') else ''}]"
-        kw: dict[str, Any] = {"dest": s.name, "help": text.replace("%", "%%")}
-        bare, _, _ = _strip(s.annotation)
-        if bare is bool:
-            if s.meta.get("negate"):
-                kw.update(action="store_false", default=default)
-            elif default:
-                kw.update(action=argparse.BooleanOptionalAction, default=default)
-            else:
-                kw.update(action="store_true", default=default)
-            parser.add_argument(s.flag, **kw)
-            continue
-        scalar = bare
-        if get_origin(bare) in (list, tuple):
-            kw["nargs"] = "+"
-            scalar = get_args(bare)[0]
-        choices = s.meta["choices"]() if "choices" in s.meta else None
-        if get_origin(scalar) is Literal:
-            choices = list(get_args(scalar))
-            scalar = type(choices[0])
-        kw["type"] = _cli_type(s, scalar)
-        if choices is not None:
-            kw["choices"] = choices
-        if "flag" in s.meta:
-            kw["metavar"] = s.meta["flag"].upper()
-        if s.meta.get("required"):
-            kw["required"] = True
-        else:
-            kw["default"] = list(default) if isinstance(default, tuple) else default
+        kw = _flag_kwargs(s, (overrides or {}).get(s.name, s.default))
         parser.add_argument(s.flag, **kw)
+        made[s.name] = (s, kw)
+    for former in former_names(cls):
+        if former.now in made:
+            _add_former_flag(parser, former, *made[former.now])
+
+
+def _flag_kwargs(s: Setting, default: Any) -> dict[str, Any]:
+    """argparse's keywords for the flag of setting `s`."""
+    text = s.help or s.name.replace("_", " ")
+    if "flag" in s.meta:  # the YAML key is the setting's name: the flag says so
+        text += f" [YAML key: {s.name}{': false' if s.meta.get('negate') else ''}]"
+    kw: dict[str, Any] = {"dest": s.name, "help": text.replace("%", "%%")}
+    bare, _, _ = _strip(s.annotation)
+    if bare is bool:
+        if s.meta.get("negate"):
+            kw.update(action="store_false", default=default)
+        elif default or s.meta.get("negatable"):
+            kw.update(action=argparse.BooleanOptionalAction, default=default)
+        else:
+            kw.update(action="store_true", default=default)
+        return kw
+    scalar = bare
+    if get_origin(bare) in (list, tuple):
+        kw["nargs"] = "+"
+        scalar = get_args(bare)[0]
+    choices = s.meta["choices"]() if "choices" in s.meta else None
+    if get_origin(scalar) is Literal:
+        choices = list(get_args(scalar))
+        scalar = type(choices[0])
+    kw["type"] = _cli_type(s, scalar)
+    if choices is not None:
+        kw["choices"] = choices
+    if "flag" in s.meta:
+        kw["metavar"] = s.meta["flag"].upper()
+    if s.meta.get("required"):
+        kw["required"] = True
+    else:
+        kw["default"] = list(default) if isinstance(default, tuple) else default
+    return kw
+
+
+class _FormerFlag(argparse.Action):
+    """A setting's former flag: sets the setting (a switch: on, or off where `negated`), with a
+    one-line notice naming the flag it is now."""
+
+    def __init__(self, option_strings, dest, *, former: Former, now: str, **kw) -> None:
+        self.former, self.now = former, now
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        why = f"; {self.former.why}" if self.former.why else ""
+        if self.nargs == 0:  # a switch
+            values = not self.former.negated
+            now = f"--no-{self.now[2:]}" if self.former.negated else self.now
+            log.warning("%s is now %s%s", option_string, now, why)
+        else:
+            shown = " ".join(map(str, values)) if isinstance(values, list) else values
+            log.warning("%s is now %s (read as %s %s)%s", option_string, self.now, self.now,
+                        shown, why)
+        setattr(namespace, self.dest, values)
+
+
+def _add_former_flag(parser, former: Former, s: Setting, kw: dict[str, Any]) -> None:
+    bare, _, _ = _strip(s.annotation)
+    extra = {"nargs": 0} if bare is bool else \
+        {k: v for k, v in kw.items() if k in ("type", "choices", "nargs", "metavar")}
+    parser.add_argument("--" + former.name.replace("_", "-"), dest=s.name, action=_FormerFlag,
+                        former=former, now=s.flag, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS, **extra)
 
 
 def build(cls: type, values: Mapping[str, Any] | argparse.Namespace, **given: Any) -> Any:
@@ -349,14 +446,38 @@ def check(obj: Any, skip: tuple[str, ...] = ()) -> None:
 
 # ---- YAML sections ---------------------------------------------------------------------------
 def section(cls: type, name: str, base: type[BaseModel], /, *, exclude: tuple[str, ...] = (),
-            **extra: Any) -> type[BaseModel]:
+            where: str = "", **extra: Any) -> type[BaseModel]:
     """A pydantic model with one field per setting of `cls` (same name, type, constraint,
     default, description), minus `exclude` (setting names or top-level fields), plus `extra`
-    (YAML-only keys, pydantic's `(annotation, Field(...))` pairs)."""
+    (YAML-only keys, pydantic's `(annotation, Field(...))` pairs). A former name of a setting
+    (`cls.former_names`) is read as the setting, with a notice naming the key at `where`."""
     spec: dict[str, Any] = {}
     for s in settings(cls):
         if s.name in exclude or s.path[0] in exclude:
             continue
         spec[s.name] = (s.annotation, Field(s.default, description=s.help or None))
     spec.update(extra)
-    return create_model(name, __base__=base, __doc__=f"Settings of {cls.__name__}.", **spec)
+    formers = [f for f in former_names(cls) if not f.negated and f.now in spec]
+    validators = {"_former_names": model_validator(mode="before")(
+        _yaml_former_names(formers, where + "." if where else ""))} if formers else {}
+    return create_model(name, __base__=base, __doc__=f"Settings of {cls.__name__}.",
+                        __validators__=validators, **spec)
+
+
+def _yaml_former_names(formers: list[Former], where: str) -> Callable[[Any, Any], Any]:
+    def read(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for f in formers:
+            if f.name not in data:
+                continue
+            if f.now in data:
+                raise ValueError(f"{where}{f.name}: the former name of {f.now}, which is given "
+                                 "too; keep one")
+            data[f.now] = data.pop(f.name)
+            log.warning("%s%s is now %s%s (read as %s: %s)%s", where, f.name, where, f.now,
+                        f.now, data[f.now], f"; {f.why}" if f.why else "")
+        return data
+
+    return classmethod(read)

@@ -90,7 +90,7 @@ class LoopSettings:
     weight_decay: float
     seed: int
     """Seed of the data order (one shuffle per epoch)."""
-    max_steps: int | None = None
+    stop_after_steps: int | None = None
     """Stop here without changing the schedule (a run cut like a time budget cuts it)."""
     max_minutes: float | None = None
     eval_every: int | None = None
@@ -176,6 +176,11 @@ class Trainer:
         """Keep the current weights as the best so far (`accuracy` None: no evaluation ran, the
         last weights are kept). Sharded, every process calls it."""
 
+    def saved_config(self, saved: dict[str, Any]) -> dict[str, Any]:
+        """The settings a checkpoint recorded, as `config` names them now (a caller whose
+        settings were renamed reads the former names of an older checkpoint here)."""
+        return saved
+
     # ---- the loop -----------------------------------------------------------------------
     @property
     def log_path(self) -> Path:
@@ -187,7 +192,8 @@ class Trainer:
         self._start()
         if self.finished:  # an earlier run ended here and dropped its training state
             return LoopResult(self.step, self.best, self._patience_used(), False)
-        stop = s.schedule_steps if s.max_steps is None else min(s.schedule_steps, s.max_steps)
+        stop = s.schedule_steps if s.stop_after_steps is None else \
+            min(s.schedule_steps, s.stop_after_steps)
         eval_every = s.eval_every or self.steps_per_epoch
         bar = progress_bar(total=s.schedule_steps, initial=self.step, desc=s.desc, unit="steps",
                            disable=not s.progress or not self.main_process)
@@ -257,7 +263,8 @@ class Trainer:
 
     def _resume(self, ckpt: Path) -> None:
         state = load_checkpoint(ckpt / "state.pt")
-        check_resume(self.out, state["config"], self.config, self.may_change, self.located)
+        check_resume(self.out, self.saved_config(state["config"]), self.config, self.may_change,
+                     self.located)
         if state.get("finished"):
             self.step, self.best = state["step"], state["best"]
             self.bad_evals, self.seconds = state.get("bad_evals", 0), state.get("seconds", 0.0)

@@ -114,7 +114,7 @@ def test_a_derived_file_joins_a_run_without_touching_its_other_stages(student_wo
      "attribution.derived"),
     (lambda r: r["faithfulness"].update(sources=["saliency-k5"]), "faithfulness.sources"),
     (lambda r: r["teacher_eval"].update(dev_limit=0), "teacher_eval.dev_limit"),
-    (lambda r: r["teacher"]["finetune"].pop("max_steps"), "teacher_eval.full_schedule"),
+    (lambda r: r["teacher"]["finetune"].pop("stop_after_steps"), "teacher_eval.full_schedule"),
     (lambda r: r["data"].update(task="svamp"), "faithfulness"),
 ])
 def test_errors_in_groups_derived_files_and_measurements_name_the_key(student_world, tmp_path,
@@ -154,7 +154,7 @@ def test_the_reproduction_configs_plan_every_table_of_results_md(path):
     names = [cfg.group_name(g) for g in cfg.groups]
     assert "generating" in names and labels[:2] == ["teacher-finetune", "teacher-eval"]
     assert "teacher-eval-zeroshot" in labels and "teacher-eval-dev" in labels
-    assert ("teacher-finetune-full" in labels) == bool(cfg.teacher.finetune.max_steps)
+    assert ("teacher-finetune-full" in labels) == bool(cfg.teacher.finetune.stop_after_steps)
     if path.stem == "svamp":  # an equation: no encoder student, no faithfulness
         assert names == ["generating"] and cfg.faithfulness is None
     else:
@@ -175,7 +175,7 @@ def test_a_stopped_run_indexes_what_it_made(student_world, tmp_path, monkeypatch
     from saliency_kd.pipeline.students import StudentStages
 
     raw = reproduce_config(student_world, tmp_path / "run")
-    raw["teacher"]["finetune"].pop("max_steps")
+    raw["teacher"]["finetune"].pop("stop_after_steps")
     raw["teacher_eval"] = {"dev_limit": 6}
     raw.pop("faithfulness")
     raw["students"] = raw["students"][:1]

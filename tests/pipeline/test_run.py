@@ -21,7 +21,7 @@ def tiny_config(world, run_dir) -> dict:
         "data": {"task": "cqa", "data_dir": str(world["dss"]), "train_limit": 60},
         "teacher": {"name": str(world["causal"]),
                     "finetune": {"lr": 1e-3, "batch_size": 8, "epochs": 1, "train_limit": 24,
-                                 "eval_every": 2, "eval_limit": 4}},
+                                 "eval_every": 2, "dev_limit": 4}},
         "attribution": {"methods": ["saliency", "occlusion"], "top_k": 3, "batch_size": 8},
         "students": {"student": str(world["encoder"]), "modes": ["standard", "rationale", "kd"],
                      "seeds": [0, 1], "lr": 1e-3, "batch_size": 12, "epochs": 1},

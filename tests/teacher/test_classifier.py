@@ -181,7 +181,7 @@ def test_finetune_teaches_a_classifier_and_attribute_explains_it(tmp_path):
                        train_ex)
     cfg = FinetuneConfig(out=str(tmp_path / "ft"), data=spec,
                          teacher=TeacherConfig(name=str(base), device="cpu"), lr=1e-2,
-                         batch_size=8, epochs=20, eval_every=25, eval_limit=8, warmup_steps=2,
+                         batch_size=8, epochs=20, eval_every=25, dev_limit=8, warmup_steps=2,
                          freeze_embeddings=False)
     model_dir = finetune(cfg, progress=False)
     losses = [r["loss"] for r in map(json.loads, (tmp_path / "ft" / "train_log.jsonl")

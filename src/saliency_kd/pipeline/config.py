@@ -128,7 +128,7 @@ class PrimaryCfg(Strict):
 _RUN_DECIDES = ("out", "data", "teacher", "overwrite", "rationales", "source_file")
 
 FinetuneCfg = section(
-    FinetuneConfig, "FinetuneCfg", Strict, exclude=_RUN_DECIDES,
+    FinetuneConfig, "FinetuneCfg", Strict, exclude=_RUN_DECIDES, where="teacher.finetune",
     train_limit=(int | None, Field(None, gt=0, description="first N training examples the "
                                    "teacher is fine-tuned on (default: the run's train limit)")))
 
@@ -143,9 +143,9 @@ TeacherEvalCfg = section(
     dev_limit=(int | None, Field(None, gt=0, description="also score the teacher on the first "
                                  "N examples of the dev carve-out of train (where students "
                                  "are chosen on dev, the teacher's figure beside theirs)")),
-    full_schedule=(bool, Field(False, description="where teacher.finetune.max_steps cuts the "
-                               "fine-tuning, also run its whole schedule and score that "
-                               "teacher on the same examples: a measurement only, the "
+    full_schedule=(bool, Field(False, description="where teacher.finetune.stop_after_steps "
+                               "cuts the fine-tuning, also run its whole schedule and score "
+                               "that teacher on the same examples: a measurement only, the "
                                "students keep the cut teacher")))
 
 DerivedCfg = section(
@@ -196,6 +196,7 @@ class TuneCfg(Strict):
 
 StudentsCfg = section(
     TrainConfig, "StudentsCfg", Strict, exclude=(*_RUN_DECIDES, "mode", "channel", "seed"),
+    where="students",
     modes=(list[str], Field(["standard", "rationale", "kd"], min_length=1)),
     channels=(list[str] | None, Field(None, min_length=1, description="channels every "
                                       "rationale mode trains through (default: the family's "
@@ -300,9 +301,9 @@ class RunConfig(Strict):
         _check_also_test(self)
         _check_teacher_part(self)
         te, ft = self.teacher_eval, self.teacher.finetune
-        if te.full_schedule and not (ft and ft.max_steps):
-            raise ValueError("teacher_eval.full_schedule: teacher.finetune.max_steps is not set, "
-                             "so the teacher already runs its whole schedule")
+        if te.full_schedule and not (ft and ft.stop_after_steps):
+            raise ValueError("teacher_eval.full_schedule: teacher.finetune.stop_after_steps is "
+                             "not set, so the teacher already runs its whole schedule")
         sizes = self.data.train_sizes or []
         _check_sizes(self, sizes)
         if sizes and self.data.train_limit is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..artifact import mark_output_dir, read_json
 from ..data import DataSpec
-from ..settings import build
+from ..settings import build, formerly
 from .context import RunContext, data_id, rel
 from .students import RUN_TIME, hashed, shown, unhashed
 
@@ -27,11 +27,14 @@ def finetune_stage(ctx: RunContext, label: str, skip: tuple[str, ...] = (),
     t = ctx.cfg.teacher
     ft = t.finetune
     # Not derived from FinetuneConfig's natures: this hash has held `max_minutes` always and
-    # `checkpoint_every` (and `max_steps`) where set since it was made; leaving them out would
-    # re-run every cached fine-tuning.
-    payload = {"data": ctx.data_id, "teacher": ctx.base_id, "finetune": hashed(ft, (
-        "lr", "batch_size", "epochs", "max_minutes", "train_limit", "eval_every",
-        "eval_limit", "lora", "lora_rank"), where=skip)}
+    # `checkpoint_every` (and `stop_after_steps`) where set since it was made; leaving them out
+    # would re-run every cached fine-tuning. Settings renamed since are hashed under the names
+    # they had (`formerly`: dev_limit as eval_limit, stop_after_steps as max_steps), so the
+    # cached fine-tunings stay found.
+    payload = {"data": ctx.data_id, "teacher": ctx.base_id, "finetune": formerly(
+        FinetuneConfig, hashed(ft, ("lr", "batch_size", "epochs", "max_minutes", "train_limit",
+                                    "eval_every", "dev_limit", "lora", "lora_rank"),
+                               where=skip))}
     d = ctx.stages.path(label, payload)
     ft_cfg = build(FinetuneConfig, {k: v for k, v in ft.model_dump().items()
                                     if k not in skip}, out=str(d),
@@ -201,8 +204,9 @@ def reference_stages(ctx: RunContext) -> None:
     test = (cfg.data.test_split, cfg.data.test_limit)
     if te.zero_shot and t.finetune is not None:
         eval_stage(ctx, "zeroshot", ctx.base_cfg, ctx.base_id, *test)
-    if te.full_schedule and t.finetune is not None and t.finetune.max_steps:
-        full_cfg, full_id = finetune_stage(ctx, "teacher-finetune-full", skip=("max_steps",))
+    if te.full_schedule and t.finetune is not None and t.finetune.stop_after_steps:
+        full_cfg, full_id = finetune_stage(ctx, "teacher-finetune-full",
+                                           skip=("stop_after_steps",))
         eval_stage(ctx, "full", full_cfg, full_id, *test)
         if te.dev_limit:
             eval_stage(ctx, "full-dev", full_cfg, full_id, "dev", te.dev_limit)

@@ -12,10 +12,9 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import torch
-from annotated_types import Ge
 
 from .. import training
 from ..artifact import check_output_dir, claim_output_dir
@@ -24,6 +23,7 @@ from ..attribution.attribute import split_ids
 from ..data import DataSpec, inputs_digest
 from ..data.pool import check_pool_spec, data_settings
 from ..errors import ConfigError, loading
+from ..loop_config import LoopConfig
 from ..models import check_model_name
 from ..settings import (
     PINNED,
@@ -31,7 +31,6 @@ from ..settings import (
     RUN,
     SPEED,
     Device,
-    PositiveFloat,
     PositiveInt,
     Share,
     check,
@@ -63,8 +62,8 @@ _LOCATED = ("data.data_dir", "data.file", "data.train_file", "data.dev_file", "r
 
 
 @dataclass
-class TrainConfig:
-    """Settings of `saliency-kd train`."""
+class TrainConfig(LoopConfig):
+    """Settings of `saliency-kd train`: the training loop's (`LoopConfig`) and a student's."""
 
     out: str = opt("runs/student", required=True, nature=PINNED)
     """Run directory: checkpoint/, model/ (best on dev), train_log.jsonl. An existing folder
@@ -103,23 +102,13 @@ class TrainConfig:
     sequence per example instead of one per choice)."""
     weights: LossWeights = field(default_factory=LossWeights)
     """Loss weights: alpha (label against the channel's term), kd_weight, temperature."""
-    lr: PositiveFloat = 5e-5
-    """Peak AdamW learning rate (linear decay to zero at the end of the schedule)."""
-    batch_size: PositiveInt = 16
-    """Examples per optimiser step (across processes and micro-batches)."""
-    epochs: PositiveFloat = 3.0
-    """Passes over the training examples."""
     max_steps: PositiveInt | None = None
-    """Stop after this many optimiser steps (same budget across modes). The learning-rate
-    schedule decays to zero here, so unlike teacher-finetune's a resumed run keeps it."""
-    eval_every: PositiveInt | None = None
-    """Steps between dev evaluations; default once per epoch."""
+    """End the schedule here, where `epochs` would end it later: training stops after this
+    many optimiser steps (same budget across modes) and the learning rate decays to zero at
+    it, so a resumed run keeps it (teacher-finetune has no such setting; its
+    `stop_after_steps` cuts a run whose schedule still spans `epochs`)."""
     patience: PositiveInt = 3
     """Early stopping: evaluations without dev improvement before stopping."""
-    dev_limit: Annotated[int, Ge(0)] | None = 500
-    """Dev examples (of the carve-out) to evaluate on; 0: no evaluation, the last weights kept."""
-    checkpoint_every: PositiveInt = opt(50, nature=RUN)
-    """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
     max_length: PositiveInt = 128
     """Encoder students: input tokens kept per example (longer inputs are truncated); seq2seq
     and causal students keep their own windows."""
@@ -132,23 +121,13 @@ class TrainConfig:
     """Autocast to bfloat16 on GPU (weights and optimiser state stay fp32)."""
     two_pass: bool = False
     """Seq2seq only: DSS's scheme, a full encoder pass per task prefix (default: encode once)."""
-    freeze_embeddings: bool = False
-    """Keep the token-embedding matrices (input and, when untied, output) fixed. For a
-    large-vocabulary student this is most of the model (Gemma-3-270M: 170M of 268M parameters
-    in its 262k-token embedding), and a CPU training step costs ~40% less without them."""
     fsdp: bool = opt(False, nature=PINNED)
     """Under `accelerate launch` / torchrun with several processes: shard parameters, gradients
     and optimiser state (FSDP2, ZeRO-3's layout) instead of replicating them."""
-    seed: int = 0
-    """Seed of the data order and of any newly initialised weights (heads). YAML (run):
-    students.seeds, a list."""
     keep_checkpoint: bool = opt(False, nature=RUN)
     """Keep the finished run's full checkpoint (weights and optimiser state, ~3x the model):
     by default a run that ends drops it and keeps a small record of the end (a run cut by
     --max-minutes keeps it, to resume)."""
-    overwrite: bool = opt(False, nature=RUN)
-    """Write into an `out` folder `train` did not make, and start afresh: the checkpoint, model,
-    log and summary of an earlier run there are replaced (other files are left alone)."""
 
     def validate(self) -> set[str]:
         mode = parse_mode(self.mode)

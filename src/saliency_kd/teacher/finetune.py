@@ -12,7 +12,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from annotated_types import Ge
@@ -23,16 +23,37 @@ from ..artifact import claim_output_dir
 from ..atomic import write_dir_atomic
 from ..data import DataSpec, inputs_digest, require_examples
 from ..data.pool import data_settings
+from ..loop_config import LoopConfig
 from ..models import freeze_token_embeddings
-from ..settings import PINNED, RUN, PositiveFloat, PositiveInt, check, opt, resume_may_change
+from ..settings import (
+    PINNED,
+    RUN,
+    Former,
+    PositiveFloat,
+    PositiveInt,
+    check,
+    currently,
+    opt,
+    redefault,
+    resume_may_change,
+)
 from .model import Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class FinetuneConfig:
-    """Settings of `saliency-kd teacher-finetune`."""
+class FinetuneConfig(LoopConfig):
+    """Settings of `saliency-kd teacher-finetune`: the training loop's (`LoopConfig`, some
+    from the teacher's own defaults) and the teacher's own."""
+
+    former_names: ClassVar[tuple[Former, ...]] = (
+        Former("eval_limit", "dev_limit"),
+        # The name moved, not the behaviour: an older config stops where it stopped, on the
+        # same schedule (and its stages keep their hashes: settings.formerly).
+        Former("max_steps", "stop_after_steps", why="the run stops there, its schedule still "
+               "spanning epochs, as before (max_steps names where a student's schedule ends)"),
+        Former("train_embeddings", "freeze_embeddings", negated=True))
 
     out: str = opt("runs/teacher", required=True, nature=PINNED)
     """Directory: `checkpoint/` while training, `model/` (safetensors) at the end. An existing
@@ -44,48 +65,37 @@ class FinetuneConfig:
     """Train LoRA adapters (merged into the weights at the end) instead of all weights."""
     lora_rank: PositiveInt = 16
     """Rank of the LoRA adapters (with `lora`)."""
-    lr: PositiveFloat = 5e-5
-    """Peak AdamW learning rate (linear warm-up, then linear decay to zero at `epochs`)."""
-    batch_size: PositiveInt = 16
-    """Examples per optimiser step."""
-    epochs: PositiveFloat = 1.0
-    """Passes over the training examples that the learning-rate schedule spans."""
+    # The loop's settings the teacher starts elsewhere (their meaning is LoopConfig's): one
+    # epoch, frequent evaluations of a small dev set, frequent checkpoints of a slow model,
+    # the embedding frozen.
+    epochs: PositiveFloat = redefault(LoopConfig, "epochs", 1.0)
+    eval_every: PositiveInt | None = redefault(LoopConfig, "eval_every", 50)
+    dev_limit: Annotated[int, Ge(0)] | None = redefault(LoopConfig, "dev_limit", 150)
+    checkpoint_every: PositiveInt = redefault(LoopConfig, "checkpoint_every", 25)
+    freeze_embeddings: bool = redefault(LoopConfig, "freeze_embeddings", True)
     max_minutes: Annotated[float, Ge(0)] | None = opt(None, nature=RUN)
     """Wall-clock budget; training stops cleanly (checkpoint, best model) when it runs out."""
-    max_steps: PositiveInt | None = opt(None, nature=RUN)
+    stop_after_steps: PositiveInt | None = opt(None, nature=RUN)
     """Stop after this many steps. The learning-rate schedule still spans `epochs`, as it does
     when `max_minutes` cuts a run short, so a run that a time budget stopped at step N is
-    repeated step for step by `max_steps=N`, on any machine, whatever its speed. A finished
-    run in the same `out` resumes from its checkpoint when given a larger budget (or none): the
-    steps it adds are those of an unbroken run."""
-    freeze_embeddings: bool = opt(True, flag="train_embeddings", negate=True)
-    """Keep the (tied) input/output embedding matrix fixed (--train-embeddings trains it too;
-    slower on CPU)."""
-    eval_every: PositiveInt = 50
-    """Steps between dev evaluations (also evaluated at the end)."""
-    eval_limit: PositiveInt = 150
-    """Dev examples per evaluation."""
-    checkpoint_every: PositiveInt = opt(25, nature=RUN)
-    """Steps between resumable checkpoints (weights, optimiser, schedule, data order)."""
+    repeated step for step by `stop_after_steps=N`, on any machine, whatever its speed. A
+    finished run in the same `out` resumes from its checkpoint when given a larger budget (or
+    none): the steps it adds are those of an unbroken run. Formerly `max_steps` (a student's
+    `max_steps` is where its schedule ends)."""
     warmup_steps: Annotated[int, Ge(0)] = 10
     """Steps of linear learning-rate warm-up."""
     export: Literal["best", "last"] = "best"
     """Which weights become `model/`: `best` on dev (the default) or the `last` step's."""
-    seed: int = 0
-    """Seed of the data order and of any randomly initialised weights (LoRA)."""
-    overwrite: bool = opt(False, nature=RUN)
-    """Write into an `out` folder `teacher-finetune` did not make, and start afresh: the
-    checkpoint, best and final model and log of an earlier run there are replaced (other files
-    are left alone)."""
 
     def validate(self) -> None:
         check(self, skip=("data", "teacher"))  # the constraints the annotations declare
 
 
 # Settings a resumed run may change, from their declared nature (settings.Nature): where a run
-# stops (`max_steps`, `max_minutes`: the schedule spans `epochs` whatever the budget, so a run
-# cut at step N extends from its checkpoint, steps N+1.. those of an unbroken run), how often it
-# saves, and the teacher's device (`teacher.device`: a run begun on the CPU may resume on a GPU).
+# stops (`stop_after_steps`, `max_minutes`: the schedule spans `epochs` whatever the budget, so
+# a run cut at step N extends from its checkpoint, steps N+1.. those of an unbroken run), how
+# often it saves, and the teacher's device (`teacher.device`: a run begun on the CPU may resume
+# on a GPU).
 RESUME_MAY_CHANGE = resume_may_change(FinetuneConfig)
 # Where the data files live: a resumed run compares their content (settings["inputs"]).
 _LOCATED = ("data.data_dir", "data.file")
@@ -135,8 +145,13 @@ class FinetuneTrainer(training.Trainer):
     def count(self, chunk) -> int:
         return sum(len(t) for t in self._targets(chunk))  # the loss is a mean over tokens
 
-    def evaluate(self) -> tuple[float, int]:
+    def evaluate(self) -> tuple[float, int] | None:
+        if not self.dev:  # dev_limit 0: no evaluation, the last weights are kept
+            return None
         return _dev_accuracy(self.teacher, self.task, self.dev), len(self.dev)
+
+    def saved_config(self, saved: dict) -> dict:
+        return currently(FinetuneConfig, saved)  # a checkpoint from before a rename resumes
 
     def save_best(self, step: int, accuracy: float | None) -> None:
         with write_dir_atomic(self.best_dir) as tmp:
@@ -148,7 +163,7 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
     """Fine-tune; returns the directory of the final (best-on-dev) model."""
     cfg.validate()
     out = claim_output_dir(cfg.out, "teacher-finetune", cfg.overwrite, legacy=_made_by_finetune)
-    task, train, dev = training.split_dev(cfg.data, cfg.eval_limit)
+    task, train, dev = training.split_dev(cfg.data, cfg.dev_limit)
     require_examples(train, cfg.data, " once the dev carve-out is set aside")
     teacher = teacher or Teacher.load(cfg.teacher, task)
     torch.manual_seed(cfg.seed)
@@ -164,13 +179,14 @@ def finetune(cfg: FinetuneConfig, teacher: Teacher | None = None, progress: bool
                                                       lora_dropout=0.0))
         teacher.model = peft_model.get_base_model()  # LoRA layers are injected in place
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    # The schedule spans `epochs` whatever stops the run (`max_steps`, `max_minutes`); the
-    # warm-up is a fixed number of steps, the decay runs from the first step.
+    # The schedule spans `epochs` whatever stops the run (`stop_after_steps`, `max_minutes`);
+    # the warm-up is a fixed number of steps, the decay runs from the first step.
     loop = training.LoopSettings(
         lr=cfg.lr, batch_size=cfg.batch_size,
         schedule_steps=max(1, math.ceil(cfg.epochs * steps_per_epoch)),
         warmup_steps=cfg.warmup_steps, decay_from_start=True, weight_decay=0.0, seed=cfg.seed,
-        max_steps=cfg.max_steps, max_minutes=cfg.max_minutes, eval_every=cfg.eval_every,
+        stop_after_steps=cfg.stop_after_steps, max_minutes=cfg.max_minutes,
+        eval_every=cfg.eval_every,
         eval_at_start=True,  # the zero-shot teacher is a candidate too
         checkpoint_every=cfg.checkpoint_every, overwrite=cfg.overwrite, progress=progress,
         desc="teacher-finetune")
