@@ -106,11 +106,11 @@ def test_out_of_memory_batch_is_halved_and_nothing_is_lost(dss_dir, tmp_path, mo
     real = attr_mod.attribute_batch
     seen = []
 
-    def flaky(teacher, task, examples, cfg):
+    def flaky(teacher, task, examples, cfg, **kw):
         seen.append(len(examples))
         if len(examples) > 2:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
-        return real(teacher, task, examples, cfg)
+        return real(teacher, task, examples, cfg, **kw)
 
     monkeypatch.setattr(attr_mod, "attribute_batch", flaky)
     cfg = AttributeConfig(out=str(tmp_path / "r.jsonl"), data=DataSpec("cqa", str(dss_dir),

@@ -10,7 +10,7 @@ from conftest import load_bench
 
 from saliency_kd.cli import exit_code
 
-SCRIPTS = ["attribution_speed", "occlusion_speed", "student_speed", "latency"]
+SCRIPTS = ["attribution_speed", "occlusion_speed", "one_pass_speed", "student_speed", "latency"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

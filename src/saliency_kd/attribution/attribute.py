@@ -1,13 +1,16 @@
 """The `attribute` stage: teacher answers + attribution + rationale for every example.
 
 Load, build, run, save: read the split, load the teacher, then per batch answer, attribute the
-answer (or the gold label), merge to words, select the rationale, and append the records.
+answer (or the gold label), merge to words, select the rationale, and append the records. A
+gradient method explaining the prediction answers in its own forward pass where the teacher
+allows (`one_pass_batch`): one forward and one backward per batch.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -30,7 +33,14 @@ from ..errors import ConfigError
 from ..progress import progress_bar
 from ..settings import RUN, SPEED, PositiveInt, check, opt, resume_may_change
 from ..teacher.check import teacher_check
-from ..teacher.model import Teacher, TeacherConfig, rounded
+from ..teacher.model import (
+    EncodedPrompt,
+    LMBatch,
+    Teacher,
+    TeacherConfig,
+    choice_answers,
+    rounded,
+)
 from . import AttributionOptions, get_method, method_names
 from .rationales import RationaleConfig, merge_subwords, select
 
@@ -115,15 +125,29 @@ def split_ids(data: DataSpec, examples: list[Example]) -> Callable[[], set[str]]
 
 
 def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: AttributeConfig,
+                    one_pass: bool = True, passes: Counter | None = None,
                     ) -> list[dict[str, Any]]:
+    """The records of one batch. With `one_pass` (the default; off only for tests and
+    benchmarks), a gradient method explaining the teacher's prediction on a choice task takes
+    the answer from its own forward pass when the teacher can give it there (`one_pass_batch`):
+    the same records, one forward and one backward per batch instead of two forwards.
+    `passes` counts the batches run each way."""
     spec = get_method(cfg.method)
     prompts = [teacher.encode(task.prompt(ex)) for ex in examples]
-    answers = teacher.answer(task, examples, prompts)
-    targets_text = [a["prediction"] if cfg.target == "prediction" and a["prediction"] else ex.label
-                    for a, ex in zip(answers, examples)]
-    targets = [teacher.target_ids(t) for t in targets_text]
-    batch = teacher.make_batch(prompts, targets)
-    result = spec.fn(teacher, batch, prompts, targets, cfg.options)
+    batch = one_pass_batch(teacher, task, examples, prompts, cfg) if one_pass else None
+    if batch is not None:
+        result = spec.fn(teacher, batch, prompts, None, cfg.options)
+        answers = choice_answers([task.candidates(ex) for ex in examples], result.choice_scores)
+        targets_text = [a["prediction"] for a in answers]
+    else:
+        answers = teacher.answer(task, examples, prompts)
+        targets_text = [a["prediction"] if cfg.target == "prediction" and a["prediction"]
+                        else ex.label for a, ex in zip(answers, examples)]
+        targets = [teacher.target_ids(t) for t in targets_text]
+        result = spec.fn(teacher, teacher.make_batch(prompts, targets), prompts, targets,
+                         cfg.options)
+    if passes is not None:
+        passes["one" if batch is not None else "two"] += 1
     records = []
     for i, (ex, p, a) in enumerate(zip(examples, prompts, answers)):
         if spec.level == "word":
@@ -153,6 +177,18 @@ def attribute_batch(teacher: Teacher, task: Task, examples: list[Example], cfg: 
             rec[key] = rounded(float(values[i]))
         records.append(rec)
     return records
+
+
+def one_pass_batch(teacher: Teacher, task: Task, examples: list[Example],
+                   prompts: list[EncodedPrompt], cfg: AttributeConfig) -> LMBatch | None:
+    """The batch for a method that picks the teacher's answer in its own forward pass, or None
+    when the answer takes a pass of its own: the gold label is explained (that pass could give
+    it too; not done, as the default and the studies explain the prediction), a free-form task
+    (answers are generated), a method that does not answer (`answers` in its registration), or
+    a teacher that cannot answer in the pass it is differentiated in (`choice_batch`)."""
+    if cfg.target != "prediction" or task.kind != "choice" or not get_method(cfg.method).answers:
+        return None
+    return teacher.choice_batch(prompts, [task.candidates(ex) for ex in examples])
 
 
 def batches_to_run(examples: list[Example], done: set, batch_size: int, rank: int = 0,
@@ -222,16 +258,18 @@ def attribute(cfg: AttributeConfig, teacher: Teacher | None = None, progress: bo
         bar = progress_bar(total=total,
                            disable=not progress or rank != 0, desc=f"attribute ({cfg.method})",
                            unit="ex")
+        passes: Counter = Counter()
         for chunk in mine:
             records = distributed.with_backoff(
-                lambda part: attribute_batch(teacher, task, part, cfg), chunk)
+                lambda part: attribute_batch(teacher, task, part, cfg, passes=passes), chunk)
             records = [r for r in records if r["id"] not in done]
             writer.write_batch(records)
             bar.update(len(records))
         bar.close()
         seconds = time.monotonic() - start
-        log.info("%s: %d examples attributed in %.1f s (%.2f examples/s, answer and %s in "
-                 "one pass each)", out, total, seconds, total / max(seconds, 1e-9), cfg.method)
+        log.info("%s: %d examples attributed in %.1f s (%.2f examples/s; batches with the answer "
+                 "read from the %s pass: %d, with an answer pass first: %d)", out, total,
+                 seconds, total / max(seconds, 1e-9), cfg.method, passes["one"], passes["two"])
     elif not todo:
         log.info("%s: all %d examples already attributed", out, len(examples))
     if world > 1:

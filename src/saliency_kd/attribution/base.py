@@ -44,10 +44,15 @@ class MethodOutput:
     """[B, T] token scores, or per example a list of word scores when `level == 'word'`."""
     extras: dict[str, list[float]] = field(default_factory=dict)
     """Per-example diagnostics written into the record (e.g. IG's completeness error)."""
+    choice_scores: list[list[float]] | None = None
+    """Every candidate's score, read from the method's own forward pass when the batch has
+    `choices` (the target was the teacher's answer, picked in that pass)."""
 
 
-MethodFn = Callable[[Teacher, LMBatch, list[EncodedPrompt], list[list[int]], AttributionOptions],
-                    MethodOutput]
+MethodFn = Callable[[Teacher, LMBatch, list[EncodedPrompt], list[list[int]] | None,
+                     AttributionOptions], MethodOutput]
+"""(teacher, batch, prompts, targets, options); targets are None for a batch with `choices`
+(a method registered with `answers`)."""
 
 
 @dataclass(frozen=True)
@@ -57,18 +62,22 @@ class MethodSpec:
     level: str
     signed: bool
     description: str
+    answers: bool = False
+    """Given a batch with `choices` (and no targets), the method picks the teacher's answer in
+    its own forward pass and returns the candidates' scores: `attribute` then runs no answer
+    pass of its own."""
 
 
 METHODS: Registry[MethodSpec] = Registry("attribution method")
 
 
-def register(name: str, *, level: str = "token", signed: bool = False):
+def register(name: str, *, level: str = "token", signed: bool = False, answers: bool = False):
     """Register `fn` as attribution method `name`; its docstring's first line describes it.
     A name is registered once: registering it again raises ValueError."""
 
     def deco(fn: MethodFn) -> MethodFn:
         help = doc_line(fn)
-        METHODS.add(name, MethodSpec(name, fn, level, signed, help), help)
+        METHODS.add(name, MethodSpec(name, fn, level, signed, help, answers), help)
         return fn
 
     return deco

@@ -14,27 +14,36 @@ from ..teacher.model import EncodedPrompt, LMBatch, Teacher
 from .base import AttributionOptions, MethodOutput, register
 
 
-def _grad(teacher: Teacher, batch: LMBatch) -> tuple[torch.Tensor, torch.Tensor]:
+def _grad(teacher: Teacher, batch: LMBatch,
+          ) -> tuple[torch.Tensor, torch.Tensor, list[list[float]] | None]:
+    """The gradient, the input embeddings and, for a batch with `choices`, the candidates'
+    scores: the forward pass that is differentiated also answers, and its answer is the target
+    (one forward and one backward per batch instead of an answer pass first)."""
     embeds = teacher.embed(batch.input_ids).detach().requires_grad_(True)
-    logprob, _, _ = teacher.target_logprob(batch, embeds)
+    scores = None
+    if batch.choices is None:
+        logprob, _, _ = teacher.target_logprob(batch, embeds)
+    else:
+        logprob, scores = teacher.choice_logprob(batch, embeds)
     (grad,) = torch.autograd.grad(logprob.sum(), embeds)
-    return grad, embeds.detach()
+    return grad, embeds.detach(), scores
 
 
-@register("saliency")
+@register("saliency", answers=True)
 def saliency(teacher: Teacher, batch: LMBatch, prompts: list[EncodedPrompt],
-             targets: list[list[int]], opts: AttributionOptions) -> MethodOutput:
+             targets: list[list[int]] | None, opts: AttributionOptions) -> MethodOutput:
     """L2 norm of d log p(answer) / d input embedding (the paper's default)."""
-    grad, _ = _grad(teacher, batch)
-    return MethodOutput(grad.float().norm(dim=-1) * batch.content_mask)
+    grad, _, scores = _grad(teacher, batch)
+    return MethodOutput(grad.float().norm(dim=-1) * batch.content_mask, choice_scores=scores)
 
 
-@register("grad_x_input", signed=True)
+@register("grad_x_input", signed=True, answers=True)
 def grad_x_input(teacher: Teacher, batch: LMBatch, prompts: list[EncodedPrompt],
-                 targets: list[list[int]], opts: AttributionOptions) -> MethodOutput:
+                 targets: list[list[int]] | None, opts: AttributionOptions) -> MethodOutput:
     """Gradient times input embedding, summed over the embedding dimension (signed)."""
-    grad, embeds = _grad(teacher, batch)
-    return MethodOutput((grad * embeds).float().sum(-1) * batch.content_mask)
+    grad, embeds, scores = _grad(teacher, batch)
+    return MethodOutput((grad * embeds).float().sum(-1) * batch.content_mask,
+                        choice_scores=scores)
 
 
 def _baseline(teacher: Teacher, batch: LMBatch, embeds: torch.Tensor, kind: str) -> torch.Tensor:
@@ -50,6 +59,9 @@ def _baseline(teacher: Teacher, batch: LMBatch, embeds: torch.Tensor, kind: str)
     return torch.where(mask, ref, embeds)
 
 
+# Not `answers`: its gradients are taken at interpolated inputs, none at the input itself; the
+# answer could only come from its no-grad pass at the input (f_x, for completeness) moved first,
+# saving one forward beside its ~ig_steps forward/backward pairs: not worth a second path.
 @register("integrated_gradients", signed=True)
 def integrated_gradients(teacher: Teacher, batch: LMBatch, prompts: list[EncodedPrompt],
                          targets: list[list[int]], opts: AttributionOptions) -> MethodOutput:

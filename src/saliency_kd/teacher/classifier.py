@@ -30,7 +30,9 @@ from .model import (
     Teacher,
     TeacherConfig,
     TeacherFamily,
-    rounded,
+    best_choices,
+    choice_answers,
+    choice_tensor,
 )
 
 HEADS = ("ForSequenceClassification", "ForMultipleChoice")
@@ -216,8 +218,9 @@ class ClassifierTeacher(Teacher):
         dev = self.device
         return ClassifierBatch(base.input_ids, base.attention_mask, base.content_mask,
                                base.token_word, None, None, None, None, base.prompt_len,
-                               index.to(dev), row_type.to(dev), torch.tensor(owner, device=dev),
-                               torch.tensor(target, device=dev))
+                               row_index=index.to(dev), row_type=row_type.to(dev),
+                               row_owner=torch.tensor(owner, device=dev),
+                               target=torch.tensor(target, device=dev))
 
     # ---- the explained quantity ---------------------------------------------------------
     def run_rows(self, batch: ClassifierBatch, inputs_embeds: torch.Tensor,
@@ -249,8 +252,13 @@ class ClassifierTeacher(Teacher):
         """log p(target class) per example -> (logprob [B * reps], ones, model output)."""
         if inputs_embeds is None:
             inputs_embeds = self.embed(batch.input_ids)
-        reps = inputs_embeds.shape[0] // batch.size
         logits, _, out = self.run_rows(batch, inputs_embeds, output_attentions)
+        logprob = self._target_logp(batch, logits, inputs_embeds.shape[0] // batch.size)
+        return logprob, torch.ones_like(logprob, dtype=torch.long), out
+
+    def _target_logp(self, batch: ClassifierBatch, logits: torch.Tensor, reps: int,
+                     ) -> torch.Tensor:
+        """log p(target class) [B * reps] from `run_rows`'s logits."""
         n_rows = batch.row_index.shape[0]
         copies = torch.arange(reps, device=logits.device)
         if self.multiple_choice:
@@ -261,12 +269,10 @@ class ClassifierTeacher(Teacher):
             total = torch.zeros_like(top).index_add(0, group, (logits - top[group]).exp())
             lse = total.log() + top
             chosen = logits[(copies[None] * n_rows + batch.target[:, None]).reshape(-1)]
-            logprob = chosen - lse[(torch.arange(batch.size, device=logits.device)[:, None]
-                                    * reps + copies[None]).reshape(-1)]
-        else:
-            logp = logits.log_softmax(-1).reshape(reps, batch.size, -1).transpose(0, 1)
-            logprob = logp.gather(-1, batch.target[:, None, None].expand(-1, reps, 1)).reshape(-1)
-        return logprob, torch.ones_like(logprob, dtype=torch.long), out
+            return chosen - lse[(torch.arange(batch.size, device=logits.device)[:, None]
+                                 * reps + copies[None]).reshape(-1)]
+        logp = logits.log_softmax(-1).reshape(reps, batch.size, -1).transpose(0, 1)
+        return logp.gather(-1, batch.target[:, None, None].expand(-1, reps, 1)).reshape(-1)
 
     @torch.no_grad()
     def decision_attention(self, batch: ClassifierBatch, combine) -> torch.Tensor:
@@ -291,12 +297,7 @@ class ClassifierTeacher(Teacher):
         if prompts is None:
             prompts = [self.encode(task.prompt(ex)) for ex in examples]
         cands = [task.candidates(ex) for ex in examples]
-        out = []
-        for c, s in zip(cands, self.score_candidates(prompts, cands)):
-            best = max(range(len(s)), key=lambda j: s[j])
-            out.append({"prediction": c[best], "candidates": c,
-                        "candidate_scores": [rounded(x) for x in s]})
-        return out
+        return choice_answers(cands, self.score_candidates(prompts, cands))
 
     @torch.no_grad()
     def score_candidates(self, prompts: list[EncodedPrompt], candidates: list[list[str]],
@@ -305,22 +306,51 @@ class ClassifierTeacher(Teacher):
         classification) or across the example's choice rows (multiple choice)."""
         out: list[list[float]] = []
         for start in range(0, len(prompts), batch_size):
-            ps, cs = prompts[start:start + batch_size], candidates[start:start + batch_size]
-            batch = self.make_batch(ps, [self.target_ids(c[0]) for c in cs])
+            batch = self.choice_batch(prompts[start:start + batch_size],
+                                      candidates[start:start + batch_size])
             logits, _, _ = self.run_rows(batch, self.embed(batch.input_ids))
-            if not self.multiple_choice:
-                logp = logits.log_softmax(-1)
-                out += [[float(logp[i, self.target_ids(x)[0]]) for x in c]
-                        for i, c in enumerate(cs)]
-                continue
-            lse = torch.stack([logits[batch.row_owner == i].logsumexp(0)
-                               for i in range(len(ps))])
-            logp = logits - lse[batch.row_owner]
-            first = [int((batch.row_owner < i).sum()) for i in range(len(ps))]
-            for i, (p, c) in enumerate(zip(ps, cs)):
-                rows = [x.strip().lower() for x in p.candidates or []]
-                out.append([float(logp[first[i] + rows.index(x.strip().lower())]) for x in c])
+            out += best_choices(self._candidate_logp(batch, logits), batch.choices)[1]
         return out
+
+    # ---- answering in the attribution's own pass ------------------------------------------
+    def choice_batch(self, prompts: list[EncodedPrompt], candidates: list[list[str]],
+                     ) -> ClassifierBatch:
+        """A batch whose target `choice_logprob` picks: the class or choice the head scores
+        highest, read from the same forward pass that is differentiated (the head's one output
+        scores every candidate, so a classifier always answers in the attribution's pass)."""
+        batch = self.make_batch(prompts, [self.target_ids(c[0]) for c in candidates])
+        if not self.multiple_choice:  # each candidate's label id
+            rows = [[self.target_ids(x)[0] for x in c] for c in candidates]
+        else:  # each candidate's row among the batch's rows
+            rows = []
+            for i, (p, c) in enumerate(zip(prompts, candidates)):
+                first = int((batch.row_owner < i).sum())
+                names = [x.strip().lower() for x in p.candidates or []]
+                rows.append([first + names.index(x.strip().lower()) for x in c])
+        batch.choices = choice_tensor(rows, self.device)
+        return batch
+
+    def choice_logprob(self, batch: ClassifierBatch, inputs_embeds: torch.Tensor,
+                       ) -> tuple[torch.Tensor, list[list[float]]]:
+        """log p(the best candidate) per example (differentiable) and every candidate's score,
+        as `score_candidates` gives them, from one pass of the model. The best candidate
+        becomes the batch's target, and its log-probability is computed as `target_logprob`
+        computes it: the numbers of an answer pass followed by an attribution pass."""
+        logits, _, _ = self.run_rows(batch, inputs_embeds)
+        best, scores = best_choices(self._candidate_logp(batch, logits), batch.choices)
+        batch.target = batch.choices[torch.arange(batch.size, device=self.device),
+                                     torch.tensor(best, device=self.device)]
+        return self._target_logp(batch, logits, 1), scores
+
+    def _candidate_logp(self, batch: ClassifierBatch, logits: torch.Tensor) -> torch.Tensor:
+        """[B, C] log p of each example's candidates, -inf on padding."""
+        if self.multiple_choice:
+            lse = torch.stack([logits[batch.row_owner == i].logsumexp(0)
+                               for i in range(batch.size)])
+            logp = (logits - lse[batch.row_owner])[batch.choices.clamp(min=0)]
+        else:
+            logp = logits.log_softmax(-1).gather(-1, batch.choices.clamp(min=0))
+        return logp.masked_fill(batch.choices < 0, -torch.inf)
 
 
 def _joined(segs) -> tuple[str, list[tuple[int, int, int]]]:

@@ -70,6 +70,35 @@ class EncodedPrompt:
                              self.words, self.word_fields)
 
 
+def choice_answers(candidates: list[list[str]], scores: list[list[float]],
+                   ) -> list[dict[str, Any]]:
+    """The answers of a choice task: the best-scoring candidate (the first of a tie) with every
+    candidate and its score as records store it."""
+    return [{"prediction": c[best_choice(s)], "candidates": c,
+             "candidate_scores": [rounded(x) for x in s]} for c, s in zip(candidates, scores)]
+
+
+def best_choice(scores: list[float]) -> int:
+    return max(range(len(scores)), key=lambda j: scores[j])
+
+
+def choice_tensor(rows: list[list[int]], device: torch.device) -> torch.Tensor:
+    """[B, C] ids of each example's candidates, -1 on padding (`LMBatch.choices`)."""
+    out = torch.full((len(rows), max(len(r) for r in rows)), -1, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return out.to(device)
+
+
+def best_choices(cand_logp: torch.Tensor, choices: torch.Tensor,
+                 ) -> tuple[list[int], list[list[float]]]:
+    """From [B, C] candidate log-probabilities (`choices` < 0 on padding): each example's best
+    candidate (the first of a tie, as `choice_answers` picks) and every candidate's score."""
+    n = (choices >= 0).sum(1).tolist()
+    scores = [row[:k] for row, k in zip(cand_logp.detach().tolist(), n)]
+    return [best_choice(s) for s in scores], scores
+
+
 def split_words(segments: list[Segment]) -> tuple[str, list[tuple[int, int]], list[str], list[str]]:
     """Render segments; return text, word spans, words and the field of each word."""
     text, content_spans = render(segments)
@@ -105,6 +134,10 @@ class LMBatch:
     tgt_pos: torch.Tensor | None  # causal: position whose hidden state predicts it
     tgt_ids: torch.Tensor | None
     prompt_len: torch.Tensor
+    choices: torch.Tensor | None = None
+    """[B, C] each example's candidate answers as the teacher reads them (-1 pads), set by
+    `choice_batch`: the target is then not given but is the teacher's answer, picked in the
+    same forward pass that is differentiated (`choice_logprob`)."""
 
     @property
     def size(self) -> int:
@@ -318,14 +351,44 @@ class Teacher:
             prompts = [self.encode(task.prompt(ex)) for ex in examples]
         if task.kind == "choice":
             cands = [task.candidates(ex) for ex in examples]
-            scores = self.score_candidates(prompts, cands)
-            out = []
-            for c, s in zip(cands, scores):
-                best = max(range(len(s)), key=lambda j: s[j])
-                out.append({"prediction": c[best], "candidates": c,
-                            "candidate_scores": [rounded(x) for x in s]})
-            return out
+            return choice_answers(cands, self.score_candidates(prompts, cands))
         return [{"prediction": p} for p in self.generate(prompts)]
+
+    # ---- answering in the attribution's own pass ------------------------------------------
+    def choice_batch(self, prompts: list[EncodedPrompt], candidates: list[list[str]],
+                     ) -> LMBatch | None:
+        """A batch of the prompts alone whose target `choice_logprob` picks: the teacher's
+        answer, read from the same forward pass that is differentiated. None when the answer
+        needs an input of its own, and `answer` then takes a pass of its own:
+        - a seq2seq teacher scores each candidate as a decoder input of its own;
+        - a candidate of several tokens is scored by running it after the prompt, and the
+          attribution's input is the prompt followed by the answer, which is not known yet
+          (one pass would have to differentiate through the candidates' key/value cache).
+        With one token each, every candidate is scored by the next-token distribution at the
+        prompt's last position, the very position that predicts the target, and the prompt's
+        positions do not see what follows them: the prompt alone gives the same numbers."""
+        if not self.is_causal:
+            return None
+        ids = [[self.target_ids(c) for c in cs] for cs in candidates]
+        if any(len(t) != 1 for ts in ids for t in ts):
+            return None
+        batch = self.make_batch(prompts, [[] for _ in prompts])
+        batch.choices = choice_tensor([[t[0] for t in ts] for ts in ids], self.device)
+        return batch
+
+    def choice_logprob(self, batch: LMBatch, inputs_embeds: torch.Tensor,
+                       ) -> tuple[torch.Tensor, list[list[float]]]:
+        """log p(the best candidate) per example (differentiable) and every candidate's score,
+        as `score_candidates` gives them (one token: the mean is the sum), from one pass."""
+        out = self.model.base_model(inputs_embeds=inputs_embeds,
+                                    attention_mask=batch.attention_mask, use_cache=False)
+        rows = torch.arange(batch.size, device=batch.prompt_len.device)
+        last = out.last_hidden_state[rows, batch.prompt_len - 1]
+        logp = self.lm_logits(last).log_softmax(-1)
+        choices = batch.choices.to(logp.device)
+        cand = logp.gather(-1, choices.clamp(min=0)).masked_fill(choices < 0, -torch.inf)
+        best, scores = best_choices(cand, choices)
+        return cand[torch.arange(batch.size, device=cand.device), best], scores
 
     @torch.no_grad()
     def score_candidates(self, prompts: list[EncodedPrompt], candidates: list[list[str]],
