@@ -210,4 +210,26 @@ def format_table(results: dict[str, Any]) -> str:
                      + (f"; precision vs gold evidence {ev['precision']:.3f}" if ev else ""))
     if results.get("verdict"):
         lines.append(f"verdict: {results['verdict']}")
-    return "\n".join(lines)
+    return "\n".join(lines + tuning_lines(results.get("tuning") or [],
+                                           every=not results["students"]))
+
+
+def tuning_lines(tuning: list[dict[str, Any]], every: bool = False) -> list[str]:
+    """Each row's grid on dev, one line a row: every point's best dev accuracy and the choice.
+    Rows with a grid of two or more points, or `every` row (a dev-only run: it is all there is
+    to read)."""
+    lines = []
+    for c in tuning:
+        if len(c["tried"]) < 2 and not every:
+            continue
+        alphas = len({t["alpha"] for t in c["tried"]}) > 1  # alpha is tried: the row explains
+
+        def point(lr, alpha, alphas=alphas):
+            return f"lr {lr:g}" + (f" alpha {alpha:g}" if alphas else "")
+
+        tried = [point(t["lr"], t["alpha"]) + (f": {t['dev_accuracy']:.3f}" if isinstance(
+            t["dev_accuracy"], float) else "") for t in c["tried"]]
+        group = f"{c['group']} " if c.get("group") else ""
+        lines.append(f"dev grid, {group}{c['row']} at n={c['n_train']}: " + "; ".join(tried)
+                     + f" -> {point(c['lr'], c['alpha'])}")
+    return lines
