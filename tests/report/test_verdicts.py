@@ -155,3 +155,19 @@ def test_a_second_test_split_does_not_give_a_second_verdict():
     assert a["verdict"]["answer"] == "second test set" and "yes" not in a["verdict"]["text"]
     assert a["verdict"]["text"].startswith("the registered comparison on the heldout split")
     assert a["name"] == "toy, heldout split"
+
+
+def test_a_primary_at_zero_labels_needs_no_standard_row():
+    """Pure distillation (n=0): only the pool's rows exist; the verdict compares them and the
+    regime is the teacher's lead over the baseline it names."""
+    teacher = [1] * 320 + [0] * 80  # 80%
+    rows = {"teacher-labels": [[1] * 280 + [0] * 120 for _ in range(5)],  # 70%
+            "teacher-labels+attention@saliency": [[1] * 316 + [0] * 84 for _ in range(5)]}
+    outcomes = _pooled(rows, teacher)
+    for r in outcomes["runs"]:
+        r["n_train"] = 0
+    outcomes["primary"]["size"] = 0
+    a = analyse(outcomes)
+    assert a["verdict"]["answer"] == "yes"
+    assert "at n=0 beat teacher-labels" in a["verdict"]["text"]
+    assert any("teacher-labels" in line for line in regime_lines(a, at_primary=True))

@@ -112,7 +112,7 @@ class PrimaryCfg(Strict):
     row: str = Field(description="the row tested, named as in the results (`standard`, `kd`, "
                      "`channel@source`, `channel@source+kd`)")
     baseline: str = Field("standard", description="the row it is compared with")
-    size: int = Field(gt=0, description="the training size of the comparison (one of "
+    size: int = Field(ge=0, description="the training size of the comparison (one of "
                       "data.train_sizes)")
     min_lead: float = Field(0.05, ge=0, lt=1, description="the teacher must lead the "
                             "baseline by at least this much accuracy on the test examples "
