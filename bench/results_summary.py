@@ -239,10 +239,11 @@ def protocol_bullets(results_dir: Path) -> list[str]:
         if a["primary"] is not None and a["name"] == o["name"]:
             lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): {verdict_short(a)}.")
     done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
-    waiting = [f"`{c['path']}`" for c in registered() if c["name"] not in done]
+    waiting = [f"`{Path(c['path']).stem}`" for c in registered() if c["name"] not in done]
     if waiting:
-        lines += bullet("Registered, not yet run: " + "; ".join(waiting) + ".")
-    lines += bullet("Earlier results (the demo's first run, the paper tasks, the curves): "
+        lines += bullet("Registered, not yet run (`configs/study/`): " + ", ".join(waiting)
+                        + ".")
+    lines += bullet("Earlier results (the demo's own run, the paper tasks, the curves): "
                     "exploratory, no verdict.")
     return lines
 
@@ -309,7 +310,8 @@ def cost_line(outcomes: dict) -> str:
 
     parts += [f"{row} {sum(v) / len(v) / 60:.1f} min a run ({len(v)} runs)"
               for row, v in row_seconds(outcomes).items()]
-    return "cost (wall time on 2 CPU cores, shared with other jobs): " + "; ".join(parts) + "."
+    return ("cost (wall time on 2 CPU cores, some runs beside other jobs): " + "; ".join(parts)
+            + ".")
 
 
 PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdicts.py` re-derives "
