@@ -115,6 +115,19 @@ def test_plot_writes_a_png(tmp_path):
         plot_curves(TWO_SEEDS, tmp_path / "none.png", task="svamp")
 
 
+def test_a_curve_from_zero_labels_plots_without_a_warning(tmp_path):
+    """Pure distillation's n=0 has no place on a log axis: it is drawn on a linear stretch."""
+    import warnings
+
+    points = [rec("standard", s, a, None, None, n=n) for s, a, n in
+              [(0, 0.5, 0), (1, 0.52, 0), (0, 0.6, 100), (1, 0.62, 100)]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        zero = plot_curves(points, tmp_path / "zero.png", task="cqa")
+        alone = plot_curves(points[:2], tmp_path / "alone.png", task="cqa")
+    assert zero.stat().st_size > 5000 and alone.stat().st_size > 5000
+
+
 def test_controls_follow_the_methods_within_a_channel():
     sources = ["random", "gold-evidence-no-answer", "gold-evidence", "gold-answer",
                "teacher-no-answer", "saliency"]

@@ -57,6 +57,13 @@ def test_a_teacher_at_chance_is_warned_about_and_a_good_one_is_not():
     assert teacher_check(CQA, exs, _answers(exs, 26))["warning"]
 
 
+def test_no_labelled_example_is_said_and_not_taken_for_a_teacher_at_chance():
+    """Pure distillation explains the pool alone: nothing to count is no evidence either way."""
+    check = teacher_check(CQA, [], [])
+    assert check["message"] == "teacher check: no labelled example to score the teacher on"
+    assert check["warning"] is None and not check["ahead_of_chance"]
+
+
 def test_a_teacher_not_ahead_of_the_standard_student_is_warned_about():
     exs = _examples(100)
     check = teacher_check(CQA, exs, _answers(exs, 60), baseline=0.58)

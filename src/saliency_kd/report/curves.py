@@ -183,8 +183,13 @@ def plot_curves(records: Iterable[dict], path: str | Path, task: str | None = No
         shift = 1.015 ** (i - (len(lines) - 1) / 2)
         ax.errorbar([p["n_train"] * shift for p in pts], [p["mean"] for p in pts],
                     yerr=_err(pts), marker="o", ms=4, capsize=3, label=label, **_style(pts[0]))
-    ax.set_xscale("log")
-    ax.set_xlim(sizes[0] / 1.4, sizes[-1] * 1.4)
+    if sizes[0] > 0:
+        ax.set_xscale("log")
+        ax.set_xlim(sizes[0] / 1.4, sizes[-1] * 1.4)
+    else:  # 0 labelled examples (pure distillation): linear up to the first positive size
+        lin = next((s for s in sizes if s > 0), 1)
+        ax.set_xscale("symlog", linthresh=lin)
+        ax.set_xlim(-0.3 * lin, max(sizes[-1], lin) * 1.4)
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set(xlabel="training examples", ylabel="test accuracy (mean of seeds, 95% t-interval)",

@@ -72,7 +72,9 @@ def teacher_check(task: Task, examples: Sequence[Example], answers: Sequence[dic
         if not out["ahead_of_baseline"]:
             behind.append(f"{baseline_name} ({baseline:.1%})")
     out["message"] = _message(out)
-    out["warning"] = None if not behind else (
+    # Nothing counted (pure distillation: no labelled example among those explained) is no
+    # evidence of a teacher at chance: the message says so, the test regime says the rest.
+    out["warning"] = None if not behind or not n else (
         f"the teacher is not clearly ahead of {' or of '.join(behind)}: the lower end of its "
         f"95% interval is {low:.1%}; distilling from it may teach the student nothing")
     return out
