@@ -52,7 +52,7 @@ from results_render import (  # noqa: E402
     wrap,
     wrap_long,
 )
-from results_summary import protocol_bullets, render_summary  # noqa: E402
+from results_summary import bullet, protocol_bullets, render_summary  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dss"
 
@@ -485,7 +485,7 @@ def readme_block(results: list[dict], results_dir: Path) -> list[str]:
     one line for the earlier exploratory results, and the attribution speed."""
     lines = [BEGIN, *protocol_bullets(results_dir)]
     speed = render_inseq_speed(results_dir / "bench_attribution_speed.json")
-    return lines + (["", *wrap(speed)] if speed else []) + [END]
+    return lines + (bullet(speed) if speed else []) + [END]
 
 
 def rewrite_block(text: str, block: list[str], where: str = "README.md") -> str:

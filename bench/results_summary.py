@@ -253,7 +253,12 @@ def protocol_part(results_dir: Path) -> list[str]:
     screen: its regime and its verdict (an extra test split's registered comparison beside
     it); then each study's exploratory comparisons with Holm-adjusted p, accuracy against pool
     size and cost; and each registered study not yet run. All worded by the verdict module."""
-    from saliency_kd.report.verdicts import regime_lines, verdict_sentence
+    from saliency_kd.report.verdicts import (
+        NOT_TESTABLE,
+        regime_lines,
+        verdict_sentence,
+        verdict_short,
+    )
 
     lines = ["### Studies with per-example outcomes", "", *wrap(PROTOCOL), ""]
     mains = [(o, a) for o, a in studies(results_dir) if a["name"] == o["name"]]
@@ -263,8 +268,11 @@ def protocol_part(results_dir: Path) -> list[str]:
                   "examples)"]
         regimes = [x.split(": ", 1)[1] for x in regime_lines(a, at_primary=True)]
         at = regime_lines(a, at_primary=True)[0].split(": ", 1)[0] if regimes else None
-        # without a primary comparison the exploratory lines are all there is
+        # without a primary comparison the exploratory lines are all there is; a not-testable
+        # one's regime is the line above, so its short form says the rest
         said = verdict_sentence(a) if a["primary"] else a["verdict"]["text"]
+        if a["primary"] and a["verdict"]["answer"] == NOT_TESTABLE:
+            said = verdict_short(a)
         lines += bullet(f"{at}: " + "; ".join(regimes)) if regimes else []
         lines += bullet(f"verdict: {said}")
         lines += [bl for o, x in studies(results_dir) if o["name"] == outcomes["name"]
@@ -316,19 +324,18 @@ def cost_line(outcomes: dict) -> str:
 
 PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdicts.py` re-derives "
             "each figure), paired by test example and seed: the regime (the teacher's lead over "
-            "standard, and over the registered baseline; under the study's min_lead, 5 points "
+            "standard and over the registered baseline; under the study's min_lead, 5 points "
             "unless it says otherwise, nothing is testable), the primary comparison registered "
             "before its test numbers (bootstrap 95% CI, p, the effect the design detects 4 times "
-            "in 5), the rest exploratory with Holm p. Row names: "
-            "`standard` (labels), `kd` (the teacher's answer distribution), `channel@source` (the "
-            "teacher's words through a channel: `attention`, `attribution` or `tag` on an encoder, "
-            "`generate` on a generating student; from an attribution method, `saliency`, "
-            "`attention`, `occlusion`, `integrated_gradients`, `grad_x_input`, `saliency-kN` "
-            "saliency's top N words, or from a control, `random`, `gold-answer`, `gold-evidence` "
-            "words, `teacher-no-answer`, `gold-evidence-no-answer` without the answer's words), "
-            "`+kd` both, `dss:channel` (PaLM's free-text rationales through a channel), "
-            "`setfit` (SetFit on the labels), `teacher-labels+...` (the teacher's answers on an "
-            "unlabeled pool too; `teacher-labels[N]`: its first N).")
+            "in 5), the rest exploratory with Holm p. Row names: `standard` (labels), `kd` (the "
+            "teacher's answer distribution), `channel@source` (the teacher's words through a "
+            "channel, `attention`, `attribution`, `tag` or `generate`, from an attribution method, "
+            "`saliency` (`saliency-kN`: its top N words), `attention`, `occlusion`, "
+            "`integrated_gradients`, `grad_x_input`, or a control: `random`, "
+            "`gold-answer`, `gold-evidence`, `teacher-no-answer`, `gold-evidence-no-answer`), "
+            "`+kd` both, `dss:channel` (PaLM's rationales through a channel), `setfit` (SetFit on "
+            "the labels), `teacher-labels+...` (the teacher's answers on an unlabeled pool too; "
+            "`teacher-labels[N]`: its first N).")
 
 
 def registered() -> list[dict]:

@@ -470,7 +470,8 @@ def test_readme_results_block_is_generated_and_idempotent(tmp_path):
     bullets = [x for x in block if x.startswith("- ")]
     assert any(x.startswith("- **e-SNLI**") for x in bullets)  # a study with outcomes
     assert any(x.startswith("- Registered, not yet run (") for x in bullets)
-    assert bullets[-1].startswith("- Earlier results") and len(block) <= 14
+    assert bullets[-2].startswith("- Earlier results") and len(block) <= 14
+    assert bullets[-1].startswith("- Benchmarks")
     with pytest.raises(SystemExit, match="README.md: no results block"):
         results.rewrite_block("# no block\n", block)
 

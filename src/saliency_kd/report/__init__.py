@@ -103,7 +103,10 @@ def _teacher_check(rationales: Path | None) -> dict | None:
     from ..attribution.attribute import teacher_check_path
 
     path = teacher_check_path(rationales) if rationales else None
-    return read_json(path)["teacher_check"] if path and path.exists() else None
+    check = read_json(path)["teacher_check"] if path and path.exists() else None
+    if check and not check["n"]:  # a file of before the check stopped warning on nothing
+        check["warning"] = None
+    return check
 
 
 def build_results(cfg, teacher_metrics: dict, rationale_files: dict[str, Path],

@@ -234,9 +234,10 @@ def verdict_short(analysis: dict) -> str:
         return v["text"].split("; this design")[0]
     lead = next((g for g in analysis["regimes"] if g.get("baseline", "standard") ==
                  p["baseline"] and g["n_train"] == p["n_train"]), None)
-    short = f" by {pts(lead['lead'])}, under {100 * analysis['min_lead']:.0f}" if lead else ""
-    return (f"{NOT_TESTABLE}: the teacher leads {p['baseline']}{short}; {p['label']} vs "
-            f"{p['baseline']}: {pts(p['diff'])}")
+    short = (f" by {100 * lead['lead']['mean']:.1f} pts, {100 * analysis['min_lead']:.0f} needed"
+             if lead else "")
+    return (f"{NOT_TESTABLE} (teacher ahead of {p['baseline']}{short}); {p['label']}: "
+            f"{pts(p['diff'])}")
 
 
 def verdict_sentence(analysis: dict, most: int = 3) -> str:
