@@ -226,13 +226,13 @@ def tuning_lines(tuning: list[dict[str, Any]], every: bool = False) -> list[str]
         if len(c["tried"]) < 2 and not every:
             continue
         alphas = len({t["alpha"] for t in c["tried"]}) > 1  # alpha is tried: the row explains
-
-        def point(lr, alpha, alphas=alphas):
-            return f"lr {lr:g}" + (f" alpha {alpha:g}" if alphas else "")
-
-        tried = [point(t["lr"], t["alpha"]) + (f": {t['dev_accuracy']:.3f}" if isinstance(
+        tried = [_grid_point(t, alphas) + (f": {t['dev_accuracy']:.3f}" if isinstance(
             t["dev_accuracy"], float) else "") for t in c["tried"]]
         group = f"{c['group']} " if c.get("group") else ""
         lines.append(f"dev grid, {group}{c['row']} at n={c['n_train']}: " + "; ".join(tried)
-                     + f" -> {point(c['lr'], c['alpha'])}")
+                     + f" -> {_grid_point(c, alphas)}")
     return lines
+
+
+def _grid_point(point: dict[str, Any], alphas: bool) -> str:
+    return f"lr {point['lr']:g}" + (f" alpha {point['alpha']:g}" if alphas else "")

@@ -160,6 +160,7 @@ def analyse(outcomes: dict) -> dict[str, Any]:
                     primary["label"], primary["baseline"], primary["diff"])}
     return {"task": outcomes["task"], "name": name, "test_n": outcomes["test"]["n"],
             "primary_config": p, "regimes": regimes, "primary": primary,
+            "primary_regime": regime,
             "pool_curve": pool_curve(outcomes, rows, sizes),
             "verdict": said, "comparisons": comparisons,
             "min_lead": min_lead}
@@ -232,8 +233,7 @@ def verdict_short(analysis: dict) -> str:
     p, v = analysis["primary"], analysis["verdict"]
     if p is None or v["answer"] != NOT_TESTABLE:
         return v["text"].split("; this design")[0]
-    lead = next((g for g in analysis["regimes"] if g.get("baseline", "standard") ==
-                 p["baseline"] and g["n_train"] == p["n_train"]), None)
+    lead = analysis["primary_regime"]  # the regime the verdict asked of the primary's baseline
     short = (f" by {100 * lead['lead']['mean']:.1f} pts, {100 * analysis['min_lead']:.0f} needed"
              if lead else "")
     return (f"{NOT_TESTABLE} (teacher ahead of {p['baseline']}{short}); {p['label']}: "
