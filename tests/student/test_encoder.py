@@ -8,9 +8,9 @@ import torch
 from test_channels import _student_and_items
 from test_train import _cfg, _log
 
-from saliency_kd.data import DataSpec, load_examples
+from saliency_kd.data import DataSpec, FieldMap, load_examples
 from saliency_kd.errors import ConfigError
-from saliency_kd.student import LossWeights, load_student, train
+from saliency_kd.student import LossWeights, TrainConfig, load_student, train
 from saliency_kd.student.encoder import choice_scores
 from saliency_kd.words import content_segments
 
@@ -79,6 +79,16 @@ def test_choices_pooling_is_refused_where_there_are_no_choices(student_world, tm
     with pytest.raises(ConfigError, match="has labels, not choices"):
         EncoderStudent.build(get_task("esnli"), str(student_world["encoder"]),
                              {"pooling": "choices"})
+    # `train` refuses it before it makes its folder
+    rows = "\n".join(f"text {i},{'yes' if i % 2 else 'no'}" for i in range(12))
+    (tmp_path / "train.csv").write_text("text,label\n" + rows + "\n")
+    cfg = TrainConfig(out=str(tmp_path / "out"), student=str(student_world["encoder"]),
+                      pooling="choices", data=DataSpec("generic", None, "train",
+                                                       fields=FieldMap("text", "label"),
+                                                       train_file=str(tmp_path / "train.csv")))
+    with pytest.raises(ConfigError, match="has labels, not choices"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_attention_target_is_the_contexts_words_only(student_world):

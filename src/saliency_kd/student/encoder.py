@@ -64,6 +64,13 @@ class EncoderModule(nn.Module):
         return (logits, tags, out.hidden_states) if hidden_states else (logits, tags)
 
 
+def check_pooling(pooling: str, task: Task) -> None:
+    """`choices` needs a task whose examples carry their own choices."""
+    if pooling == "choices" and task.label_names is not None:
+        raise ConfigError("pooling", f"'choices' reads each choice from its own tokens; task "
+                                     f"'{task.name}' has labels, not choices: use mean or cls")
+
+
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """[B, H] the vector a classification or per-pair decision is read from."""
     if pooling == "cls":
@@ -133,9 +140,7 @@ class EncoderStudent(Student):
         pooling = meta.get("pooling", "mean")
         if pooling not in POOLINGS:
             raise ConfigError("pooling", f"'{pooling}' is not one of {', '.join(POOLINGS)}")
-        if pooling == "choices" and not self.multiple_choice:
-            raise ConfigError("pooling", f"'choices' reads each choice from its own tokens; task "
-                                         f"'{task.name}' has labels, not choices: use mean or cls")
+        check_pooling(pooling, task)
         # `choices`: the context and every choice in one sequence (one per example).
         self.together = pooling == "choices"
         self.net = EncoderModule(backbone, n, pooling)

@@ -53,7 +53,7 @@ from .base import (
     task_from_meta,
 )
 from .channels import DEFAULT_CHANNEL, ChannelOptions, channel_names, get_channel, resolve_channel
-from .encoder import POOLINGS
+from .encoder import POOLINGS, check_pooling
 from .items import build_items, check_coverage, load_rationale_file
 
 log = logging.getLogger(__name__)
@@ -336,6 +336,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     log.info("train: %d training examples, %d dev examples (they choose the checkpoint)",
              len(items), len(dev))
     check_model_name(cfg.student, "student")
+    check_pooling(cfg.pooling, task)
     # Everything checked: only now is the folder made and marked as train's.
     if main_process:
         claim_output_dir(out, "train", cfg.overwrite, legacy=_made_by_train)
