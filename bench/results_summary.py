@@ -266,13 +266,14 @@ def protocol_part(results_dir: Path) -> list[str]:
         seeds = len({r["seed"] for r in outcomes["runs"]})
         lines += [f"**{title(a['task'])}** (`{a['name']}`: {seeds} seeds, {a['test_n']} test "
                   "examples)"]
-        regimes = [x.split(": ", 1)[1] for x in regime_lines(a, at_primary=True)]
-        at = regime_lines(a, at_primary=True)[0].split(": ", 1)[0] if regimes else None
+        said_regimes = regime_lines(a, at_primary=True, terse=True)
+        regimes = [x.split(": ", 1)[1] for x in said_regimes]
+        at = said_regimes[0].split(": ", 1)[0] if regimes else None
         # without a primary comparison the exploratory lines are all there is; a not-testable
         # one's regime is the line above, so its short form says the rest
         said = verdict_sentence(a) if a["primary"] else a["verdict"]["text"]
         if a["primary"] and a["verdict"]["answer"] == NOT_TESTABLE:
-            said = verdict_short(a)
+            said = verdict_short(a, say_lead=False)
         lines += bullet(f"{at}: " + "; ".join(regimes)) if regimes else []
         lines += bullet(f"verdict: {said}")
         lines += [bl for o, x in studies(results_dir) if o["name"] == outcomes["name"]

@@ -15,6 +15,7 @@ from saliency_kd.report.verdicts import (
     regime_lines,
     regime_warnings,
     verdict,
+    verdict_short,
 )
 
 WORDS = re.compile(r"\b(beat|yes|helps?|limit)\b")
@@ -118,6 +119,25 @@ def test_a_primary_over_teacher_labels_asks_the_teacher_to_lead_those_labels():
     pairs = {(c["row"], c["baseline"]) for c in a["comparisons"]}
     assert ("teacher-labels+attention@saliency", "teacher-labels") in pairs
     assert ("teacher-labels", "standard") in pairs
+
+
+def test_the_terse_forms_keep_every_number_and_drop_only_what_the_page_says_above():
+    """RESULTS' first screen: the regime without its pairing words (the legend says them),
+    and a not-testable verdict without the lead its regime line has just given."""
+    teacher = [1] * 320 + [0] * 80
+    rows = {"standard": [[1] * 160 + [0] * 240 for _ in range(5)],
+            "teacher-labels": [[1] * 312 + [0] * 88 for _ in range(5)],
+            "teacher-labels+attention@saliency": [[1] * 316 + [0] * 84 for _ in range(5)]}
+    a = analyse(_pooled(rows, teacher))
+    number = re.compile(r"[+-]?\d+\.\d")
+    for full, terse in zip(regime_lines(a, True), regime_lines(a, True, terse=True)):
+        assert number.findall(full) == number.findall(terse) and len(terse) < len(full)
+        assert "same test examples" not in terse
+    short, vs = regime_lines(a, True, terse=True)
+    assert short.endswith("enough (3 needed)") and vs.endswith("too little (3 needed)")
+    assert verdict_short(a).startswith(f"{NOT_TESTABLE} (teacher ahead of teacher-labels by 2.0")
+    assert verdict_short(a, say_lead=False) == verdict_short(a).replace(
+        " (teacher ahead of teacher-labels by 2.0 pts, 3 needed)", "")
 
 
 def test_the_pool_curve_puts_each_pool_row_beside_the_teacher():

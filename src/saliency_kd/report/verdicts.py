@@ -49,12 +49,17 @@ def describe(label: str, baseline: str, d: dict, kind: str = "95% CI") -> str:
     return f"{label} vs {baseline}: {pts(d, kind)}, no difference shown"
 
 
-def regime_text(regime: dict, min_lead: float) -> str:
+def regime_text(regime: dict, min_lead: float, terse: bool = False) -> str:
+    """The teacher's lead over a row in words. `terse` (RESULTS' first screen, whose legend
+    already says outcomes are paired and intervals are 95% CIs) says only the numbers."""
     base = regime.get("baseline", "standard")
-    return (f"teacher {100 * regime['teacher']:.1f}% vs {base} {100 * regime['standard']:.1f}%"
-            f" on the same test examples: lead {pts(regime['lead'])}"
-            f" ({'at least' if leads(regime, min_lead) else 'short of'} the "
-            f"{100 * min_lead:.0f} points a test needs)")
+    need, met = f"{100 * min_lead:.0f}", leads(regime, min_lead)
+    said = f"teacher {100 * regime['teacher']:.1f}% vs {base} {100 * regime['standard']:.1f}%"
+    if terse:
+        lead = pts(regime["lead"]).replace("(95% CI ", "(")
+        return f"{said}: lead {lead}, {'enough' if met else 'too little'} ({need} needed)"
+    return (f"{said} on the same test examples: lead {pts(regime['lead'])}"
+            f" ({'at least' if met else 'short of'} the {need} points a test needs)")
 
 
 def leads(regime: dict, min_lead: float) -> bool:
@@ -215,29 +220,31 @@ def exploratory_lines(analysis: dict) -> list[str]:
             for c in analysis["comparisons"] if not c["primary"]]
 
 
-def regime_lines(analysis: dict, at_primary: bool = False) -> list[str]:
+def regime_lines(analysis: dict, at_primary: bool = False, terse: bool = False) -> list[str]:
     """The regime per training size, the primary size first (`at_primary`: that size only,
     or every size where there is no primary comparison); where the primary's baseline is
-    not standard, the teacher's lead over it too (the lead its verdict asks for)."""
+    not standard, the teacher's lead over it too (the lead its verdict asks for). `terse`:
+    see `regime_text`."""
     p = analysis.get("primary_config") or {}
     regimes = sorted(analysis["regimes"], key=lambda g: g["n_train"] != p.get("size"))
     if at_primary and p:
         regimes = [g for g in regimes if g["n_train"] == p["size"]]
-    return [f"regime at n={g['n_train']}: " + regime_text(g, analysis["min_lead"])
+    return [f"regime at n={g['n_train']}: " + regime_text(g, analysis["min_lead"], terse)
             for g in regimes]
 
 
-def verdict_short(analysis: dict) -> str:
+def verdict_short(analysis: dict, say_lead: bool = True) -> str:
     """The verdict in a line or two (README): the answer and the registered comparison's
-    interval; where it is not testable, the lead that was missing instead of the whole regime."""
+    interval; where it is not testable, the lead that was missing instead of the whole regime
+    (`say_lead=False`: not even that, for a page whose regime line is just above)."""
     p, v = analysis["primary"], analysis["verdict"]
     if p is None or v["answer"] != NOT_TESTABLE:
         return v["text"].split("; this design")[0]
     lead = analysis["primary_regime"]  # the regime the verdict asked of the primary's baseline
     short = (f" by {100 * lead['lead']['mean']:.1f} pts, {100 * analysis['min_lead']:.0f} needed"
              if lead else "")
-    return (f"{NOT_TESTABLE} (teacher ahead of {p['baseline']}{short}); {p['label']}: "
-            f"{pts(p['diff'])}")
+    why = f" (teacher ahead of {p['baseline']}{short})" if say_lead else ""
+    return f"{NOT_TESTABLE}{why}; {p['label']}: {pts(p['diff'])}"
 
 
 def verdict_sentence(analysis: dict, most: int = 3) -> str:
