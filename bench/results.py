@@ -481,8 +481,8 @@ END = "<!-- results: end -->"
 
 
 def readme_block(results: list[dict], results_dir: Path) -> list[str]:
-    """README's results: the verdict of each pre-registered study (or that it has not run),
-    one line for the earlier exploratory results, and the attribution speed."""
+    """README's results: the verdict of each pre-registered study (or that it has not run)
+    and the attribution speed."""
     lines = [BEGIN, *protocol_bullets(results_dir)]
     speed = render_inseq_speed(results_dir / "bench_attribution_speed.json")
     return lines + (bullet(speed) if speed else []) + [END]

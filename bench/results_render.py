@@ -528,12 +528,10 @@ def render_inseq_speed(path: Path) -> str | None:
     r = b["ratios"]
     # the other library's name and version as the benchmark recorded them, e.g. "inseq 0.7.1"
     other = next(k.rsplit(" ", 1)[0] for k in b["examples_per_second"] if k.startswith("inseq "))
-    return (f"Benchmarks (`bench/attribution_speed.py`): saliency runs at "
+    # one line in README; every method and the forward+backward bound are on RESULTS' page
+    return (f"Benchmarks (`bench/attribution_speed.py`): saliency at "
             f"{r['saliency: saliency-kd / inseq throughput']:.1f}x {other.capitalize()}'s "
-            "throughput and "
-            f"{r['saliency vs forward+backward (time ratio)']:.2f}x the time of a bare "
-            "forward+backward pass; integrated gradients at "
-            f"{r['integrated_gradients: saliency-kd / inseq throughput']:.1f}x Inseq's.")
+            "throughput.")
 
 
 def render_throughput(path: Path) -> list[str]:
