@@ -253,6 +253,7 @@ def protocol_part(results_dir: Path) -> list[str]:
     size and cost; and each registered study not yet run. All worded by the verdict module."""
     from saliency_kd.report.verdicts import (
         NOT_TESTABLE,
+        pts,
         regime_lines,
         verdict_sentence,
         verdict_short,
@@ -274,8 +275,11 @@ def protocol_part(results_dir: Path) -> list[str]:
             said = verdict_short(a, say_lead=False)
         lines += bullet(f"{at}: " + "; ".join(regimes)) if regimes else []
         lines += bullet(f"verdict: {said}")
+        # an extra test split repeats the registered comparison in numbers, never a verdict
         lines += [bl for o, x in studies(results_dir) if o["name"] == outcomes["name"]
-                  and x is not a for bl in bullet(x["verdict"]["text"])]
+                  and x is not a and x["primary"] for bl in bullet(
+                      f"on the {o['split']} split (not a second verdict): "
+                      f"{pts(x['primary']['diff'])}")]
         lines.append("")
     done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
     for c in [c for c in registered() if c["name"] not in done]:
@@ -323,8 +327,8 @@ def cost_line(outcomes: dict) -> str:
 
 PROTOCOL = ("From per-example outcomes (`results/outcomes/`; `python bench/verdicts.py` re-derives "
             "each figure), paired by test example and seed: the regime (the teacher's lead over "
-            "standard and over the registered baseline; under the study's min_lead, 5 points "
-            "unless it says otherwise, nothing is testable), the primary comparison registered "
+            "standard and over the registered baseline; under the lead it needs, the study's "
+            "min_lead, nothing is testable), the primary comparison registered "
             "before its test numbers (bootstrap 95% CI, p, the effect the design detects 4 times "
             "in 5), the rest exploratory with Holm p. Row names: `standard` (labels), `kd` (the "
             "teacher's answer distribution), `channel@source` (the teacher's words through a "
