@@ -25,7 +25,8 @@ def _files(tmp_path):
     return str(train), str(pool)
 
 
-def test_a_labelled_csv_and_an_unlabeled_pool_make_a_student(tmp_path):
+def test_a_labelled_csv_and_an_unlabeled_pool_make_a_student(tmp_path, caplog):
+    caplog.set_level("INFO")
     train, pool = _files(tmp_path)
     teacher = str(save_lm_dir("llama", tmp_path / "lm"))
     student = str(make_bert_dir(tmp_path / "bert"))
@@ -39,6 +40,9 @@ def test_a_labelled_csv_and_an_unlabeled_pool_make_a_student(tmp_path):
     assert main(["train", *common, "--rationales", str(out / "rationales.jsonl"),
                  "--student", student, "--mode", "rationale", "--epochs", "1",
                  "--batch-size", "4", "--out", str(out / "student")]) == 0
+    # the user sees the reads that feed the work, not the internal one that lists the ids a
+    # rationale file may hold (it said "41 examples, train split (first 1)")
+    assert not [r for r in caplog.messages if "(first 1)" in r]
     summary = json.loads((out / "student" / "train_summary.json").read_text())
     assert summary["pool_n"] == 12  # every pool example, with the teacher's answer
     (answer,) = load_student(str(out / "student" / "model"))(["anna went to the park ."])

@@ -117,9 +117,9 @@ def split_ids(data: DataSpec, examples: list[Example]) -> Callable[[], set[str]]
         if data.limit is None and data.draw is None:
             return {ex.id for ex in examples}
         ids = {ex.id for ex in load_examples(replace(
-            data, limit=None, draw=None, unlabeled=None, unlabeled_limit=None))[1]}
+            data, limit=None, draw=None, unlabeled=None, unlabeled_limit=None), quiet=True)[1]}
         if data.unlabeled:  # a pool file adds its own examples
-            ids |= {ex.id for ex in load_examples(data)[1] if ex.pool}
+            ids |= {ex.id for ex in load_examples(data, quiet=True)[1] if ex.pool}
         return ids
     return ids
 

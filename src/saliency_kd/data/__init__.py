@@ -75,8 +75,10 @@ class DataSpec:
     """Read the teacher's part of the training split (see `teacher_examples`)."""
 
 
-def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
-    """Resolve a DataSpec into the task and its examples (first `limit` of the split)."""
+def load_examples(spec: DataSpec, quiet: bool = False) -> tuple[Task, list[Example]]:
+    """Resolve a DataSpec into the task and its examples (first `limit` of the split).
+    `quiet`: an internal read (e.g. which ids a rationale file may hold) logs nothing, so the
+    user sees only the reads that feed the work."""
     if spec.split not in SPLITS:
         raise ConfigError("split", f"'{spec.split}' is not one of {', '.join(SPLITS)}")
     task = get_task(spec.task)
@@ -110,9 +112,10 @@ def load_examples(spec: DataSpec) -> tuple[Task, list[Example]]:
         require_two_labels(task, read, spec.fields)
     from .files import announce
 
-    announce(("n", spec.task, spec.split, spec.limit, spec.data_dir, *data_files(spec),
-              tuple(spec.draw or ())), f"data: {len(examples)} {spec.task} examples, "
-             f"{spec.split} split" + (f" (first {spec.limit})" if spec.limit else ""))
+    if not quiet:
+        announce(("n", spec.task, spec.split, spec.limit, spec.data_dir, *data_files(spec),
+                  tuple(spec.draw or ())), f"data: {len(examples)} {spec.task} examples, "
+                 f"{spec.split} split" + (f" (first {spec.limit})" if spec.limit else ""))
     return task, examples
 
 
