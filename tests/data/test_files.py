@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -78,3 +79,24 @@ def test_a_csv_row_with_more_cells_than_the_header_is_named(tmp_path):
     (tmp_path / "t.csv").write_text('input,label\n"fine, really",good\nbad, sadly,bad\n')
     with pytest.raises(DataError, match=r"t.csv:3: 3 cells, the header names 2: put a text"):
         load_examples(DataSpec("generic", None, "test", test_file=str(tmp_path / "t.csv")))
+
+
+@pytest.mark.parametrize("text,line,said", [
+    # a quote never closed would have swallowed the rest of the file into one cell
+    ('input,label\nfine,good\n"open,good\nbad,bad\n', 3, "a quote opened here is never closed"),
+    ('input,label\n"glued"on,good\n', 2, "',' expected after '\"'"),
+])
+def test_a_csv_quote_gone_wrong_is_named_where_it_opened(tmp_path, text, line, said):
+    from saliency_kd.errors import DataError
+
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(DataError, match=f"t.csv:{line}: invalid CSV .*{re.escape(said)}"):
+        load_examples(DataSpec("generic", None, "test", test_file=str(tmp_path / "t.csv")))
+
+
+def test_quotes_a_csv_allows_still_read(tmp_path):
+    (tmp_path / "t.csv").write_text('input,label\nhe said "hi" there,good\n"a, b",good\n'
+                                    '"two\nlines",bad\n"say ""hi""",bad\n')
+    _, exs = load_examples(DataSpec("generic", None, "test", test_file=str(tmp_path / "t.csv")))
+    assert [ex.fields["input"] for ex in exs] == ['he said "hi" there', "a, b", "two\nlines",
+                                                 'say "hi"']

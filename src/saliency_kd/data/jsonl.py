@@ -55,8 +55,13 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    # strict: a quote left open would otherwise swallow the rest of the file into one cell,
+    # and a stray character after a closing quote would be glued on, both without a word
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""), strict=True)
+    start = 1  # the line where the record being read begins: where a bad quote opened
     try:
+        reader.fieldnames  # noqa: B018 (reads the header, so its errors name line 1)
+        start = reader.line_num + 1
         for row in reader:
             if None in row:  # more cells than the header names: an unquoted comma, mostly
                 n = len(reader.fieldnames or [])
@@ -64,8 +69,10 @@ def read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                                 f"header names {n}: put a text holding a comma in quotes "
                                 '("good, but slow")')
             yield reader.line_num, dict(row)
+            start = reader.line_num + 1
     except csv.Error as exc:
-        raise DataError(path, reader.line_num, None, f"invalid CSV ({exc})") from None
+        hint = ": a quote opened here is never closed" if "end of data" in str(exc) else ""
+        raise DataError(path, start, None, f"invalid CSV ({exc}{hint})") from None
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
