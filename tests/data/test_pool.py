@@ -89,6 +89,27 @@ def test_a_generic_pool_file_needs_no_labels(tmp_path):
                                unlabeled=str(clash)))
 
 
+def test_the_labelled_file_itself_is_refused_as_a_pool_and_repeats_are_said(tmp_path, caplog):
+    """Giving the training file as its own pool would learn every example twice, once with the
+    teacher's label: refused. A pool that repeats labelled inputs is kept as given, with a
+    warning that counts them."""
+    rows = [{"text": f"good {i}", "y": "pos" if i % 2 else "neg"} for i in range(20)]
+    main = _generic(tmp_path, rows, "main.jsonl")
+    fields = FieldMap(input_field="text", label_field="y")
+    with pytest.raises(ConfigError, match=r"^'unlabeled': .*main.jsonl is the labelled data's "
+                                          r"file itself"):
+        load_examples(DataSpec("generic", None, "train", file=str(main), fields=fields,
+                               unlabeled=str(main)))
+    copy = _generic(tmp_path, [{"text": r["text"]} for r in rows[:3]]
+                    + [{"text": "new"}], "copy.jsonl")
+    caplog.set_level("WARNING")
+    _, exs = load_examples(DataSpec("generic", None, "train", file=str(main), fields=fields,
+                                    unlabeled=str(copy)))
+    assert sum(ex.pool for ex in exs) == 4  # kept as the user gave them
+    repeats = [m for m in caplog.messages if "repeat a labelled example's input" in m]
+    assert len(repeats) == 1 and "of the pool's 4 examples" in repeats[0]
+
+
 def test_llm_answers_parse_from_the_dss_files(dss_dir):
     _, exs = load_examples(_spec(dss_dir))
     assert all(ex.llm_answer == ex.label for ex in exs[:-1])  # the fixture's LLM is right

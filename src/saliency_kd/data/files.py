@@ -31,11 +31,11 @@ GENERIC_TRAIN_FRACTION = 0.8
 _announced: set[tuple] = set()
 
 
-def announce(key: tuple, message: str) -> None:
+def announce(key: tuple, message: str, level: int = logging.INFO) -> None:
     """Log `message` once per process (a run reads the same split many times)."""
     if key not in _announced:
         _announced.add(key)
-        log.info("%s", message)
+        log.log(level, "%s", message)
 
 
 def _read(path: str, spec: Any, *, dev: bool = False) -> tuple[Task, list[Example]]:

@@ -8,6 +8,8 @@ label, and the student learns the teacher's answer instead (student/items.py).
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,11 @@ def pool_file(spec, labelled: list[Example]) -> list[Example]:
     from .generic import load_generic
 
     path = Path(spec.unlabeled)
+    for name in ("file", "train_file", "dev_file"):
+        own = getattr(spec, name, None)
+        if own and Path(own).resolve() == path.resolve():
+            raise ConfigError("unlabeled", f"{path} is the labelled data's {name} itself; the "
+                                           "pool is a file of unlabeled text of its own")
     _, examples = load_generic(path, spec.fields, labelled=False)
     examples = [blank(ex) for ex in examples[: spec.unlabeled_limit]]
     known = {ex.id for ex in labelled}
@@ -70,7 +77,21 @@ def pool_file(spec, labelled: list[Example]) -> list[Example]:
             raise DataError(path, line, spec.fields.id_field or "id",
                             f"id '{ex.id}' is also an id of the labelled data; give the pool "
                             "its own ids")
+    warn_repeats(path, examples, labelled)
     return examples
+
+
+def warn_repeats(path: Path, pool: list[Example], labelled: list[Example]) -> None:
+    """Say how many pool examples repeat a labelled one's input: kept as the user gave them
+    (learnt twice, with the gold label and with the teacher's), but not without a word."""
+    from .files import announce
+
+    inputs = {json.dumps(ex.fields, sort_keys=True) for ex in labelled}
+    same = sum(json.dumps(ex.fields, sort_keys=True) in inputs for ex in pool)
+    if same:
+        announce(("repeats", str(path), len(pool)), f"{path}: {same} of the pool's {len(pool)} "
+                 "examples repeat a labelled example's input; they are learnt twice, with the "
+                 "gold label and with the teacher's", logging.WARNING)
 
 
 def pool_files(spec) -> list[tuple[str, Path]]:
