@@ -226,3 +226,29 @@ def test_a_log_line_that_is_not_an_object_is_named(tmp_path):
         read_json_lines(log)
     log.write_text('{"step": 1}\n{"step": 2}\n')
     assert read_json_lines(log) == [{"step": 1}, {"step": 2}]
+
+
+def test_check_resume_compares_nested_settings_key_by_key(tmp_path):
+    """A checkpoint made before a data setting existed resumes while that setting is unset
+    (None now, absent then); a nested setting that differs is named by its dotted key."""
+    saved = {"lr": 1, "data": {"task": "esnli", "limit": 2400}}
+    check_resume(tmp_path, saved, {"lr": 1, "data": {"task": "esnli", "limit": 2400,
+                                                     "train_file": None}}, ())
+    with pytest.raises(ConfigError, match=r"\(data.limit was 2400, now 100\)") as err:
+        check_resume(tmp_path, saved, {"lr": 1, "data": {"task": "esnli", "limit": 100}}, ())
+    assert err.value.key == "data.limit"
+    with pytest.raises(ConfigError, match=r"data.train_file was None, now 'a.csv'"):
+        check_resume(tmp_path, saved, {"lr": 1, "data": {"task": "esnli", "limit": 2400,
+                                                         "train_file": "a.csv"}}, ())
+    # a whole section that may change leaves every key inside it free
+    check_resume(tmp_path, {"lr": 1, "teacher": {"device": "cpu"}},
+                 {"lr": 1, "teacher": {"device": "cuda", "dtype": "bf16"}}, ("teacher",))
+
+
+def test_the_teachers_part_without_teacher_examples_is_as_before_it_existed():
+    from saliency_kd.data.pool import data_settings
+
+    assert "teacher_part" not in data_settings({"task": "esnli", "teacher_part": True,
+                                                "teacher_examples": None})
+    assert data_settings({"task": "esnli", "teacher_part": True, "teacher_examples": 2500}) == \
+        {"task": "esnli", "teacher_part": True, "teacher_examples": 2500}

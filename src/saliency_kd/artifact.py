@@ -149,6 +149,23 @@ def _without(settings: dict[str, Any], dotted: tuple[str, ...]) -> dict[str, Any
     return out
 
 
+def _dotted(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as one level of dotted keys (`{"data": {"limit": 3}}` -> `data.limit`);
+    an empty section has no keys, as an absent one."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _under(key: str, names: tuple[str, ...]) -> bool:
+    """`key` is one of `names` or inside one of them (`teacher.device` under `teacher`)."""
+    return any(key == n or key.startswith(n + ".") for n in names)
+
+
 def compare_inputs(old: dict[str, Any], new: dict[str, Any], located: tuple[str, ...] = (),
                    ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """Inputs are identified by content: when both settings carry `inputs` ({name: sha256} of
@@ -511,8 +528,11 @@ def check_resume(out: Path, saved: dict[str, Any], now: dict[str, Any],
         raise ConfigError("inputs", f"{out} holds a checkpoint trained on other input content "
                                     f"({edited}); a file it read has changed since: restore it "
                                     "or use another --out")
+    # nested settings compared key by key, so that a setting added since the checkpoint was
+    # made, unset (None) now, matches its absence there, and the error names it (data.limit)
+    saved, now = _dotted(saved), _dotted(now)
     differ = sorted(k for k in saved.keys() | now.keys()
-                    if k not in may_change and saved.get(k) != now.get(k))
+                    if not _under(k, may_change) and saved.get(k) != now.get(k))
     if differ:
         detail = "; ".join(f"{k} was {saved.get(k)!r}, now {now.get(k)!r}" for k in differ)
         raise ConfigError(differ[0], f"{out} holds a checkpoint of a different configuration "

@@ -102,5 +102,9 @@ def pool_files(spec) -> list[tuple[str, Path]]:
 
 
 def data_settings(data: dict[str, Any]) -> dict[str, Any]:
-    """A DataSpec's settings record (`asdict`) without the pool's keys while they are unset."""
-    return {k: v for k, v in data.items() if k not in POOL_KEYS or v not in (None, False)}
+    """A DataSpec's settings record (`asdict`) without the pool's keys while they are unset;
+    `teacher_part` counts as unset without `teacher_examples` (the teacher's part is then the
+    whole split, as before either existed)."""
+    unset = (None, False)
+    return {k: v for k, v in data.items() if k not in POOL_KEYS or (
+        v not in unset and (k != "teacher_part" or data.get("teacher_examples") not in unset))}

@@ -151,7 +151,10 @@ class FinetuneTrainer(training.Trainer):
         return _dev_accuracy(self.teacher, self.task, self.dev), len(self.dev)
 
     def saved_config(self, saved: dict) -> dict:
-        return currently(FinetuneConfig, saved)  # a checkpoint from before a rename resumes
+        saved = currently(FinetuneConfig, saved)  # a checkpoint from before a rename resumes
+        if isinstance(saved.get("data"), dict):  # recorded before data_settings dropped more
+            saved = {**saved, "data": data_settings(saved["data"])}
+        return saved
 
     def save_best(self, step: int, accuracy: float | None) -> None:
         with write_dir_atomic(self.best_dir) as tmp:
