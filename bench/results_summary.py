@@ -230,14 +230,24 @@ def studies(results_dir: Path) -> list[tuple[dict, dict]]:
 
 
 def protocol_bullets(results_dir: Path) -> list[str]:
-    """README's results: one bullet per pre-registered study (its verdict, or that it is
-    registered and not run yet)."""
-    from saliency_kd.report.verdicts import verdict_short
+    """README's results: one bullet per pre-registered study with a verdict, one for those
+    not testable (each with the lead it lacked), and one for those registered and not yet
+    run."""
+    from saliency_kd.report.verdicts import NOT_TESTABLE, verdict_short
 
-    lines = []
+    lines, untested = [], []
     for o, a in studies(results_dir):  # registered comparisons, on their own test split
-        if a["primary"] is not None and a["name"] == o["name"]:
+        if a["primary"] is None or a["name"] != o["name"]:
+            continue
+        lead = a["primary_regime"]
+        if a["verdict"]["answer"] == NOT_TESTABLE and lead:  # no verdict: its lead says why
+            untested.append(f"`{a['name']}` ({100 * lead['lead']['mean']:.1f} of "
+                            f"{100 * a['min_lead']:.0f} pts over {lead['baseline']})")
+        else:
             lines += bullet(f"**{title(a['task'])}** (`{a['name']}`): {verdict_short(a)}.")
+    if untested:  # their comparisons in numbers are on RESULTS' first screen
+        lines += bullet(f"{NOT_TESTABLE.capitalize()} (the teacher's lead too small): "
+                        + ", ".join(untested) + ".")
     done = {o["name"] for o, _ in studies(results_dir)}  # extra splits share their study's
     waiting = [f"`{Path(c['path']).stem}`" for c in registered() if c["name"] not in done]
     if waiting:

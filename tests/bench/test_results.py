@@ -471,6 +471,11 @@ def test_readme_results_block_is_generated_and_idempotent(tmp_path):
     bullets = [x for x in block if x.startswith("- ")]
     assert any(x.startswith("- **e-SNLI**") for x in bullets)  # a study with outcomes
     assert any(x.startswith("- Registered, not yet run (") for x in bullets)
+    # studies without a verdict share one bullet, each with the lead it lacked
+    (untested,) = [i for i, x in enumerate(block) if x.startswith("- Not testable here (")]
+    said = " ".join(block[untested:untested + 3])
+    assert "`study-esnli-distill` (2.6 of 3 pts over teacher-labels)" in said
+    assert not any("study-esnli-distill`)" in x for x in block)  # no bullet of its own
     assert bullets[-1].startswith("- Benchmarks") and len(block) <= 14
     before = " ".join(readme[:readme.index(results.BEGIN)].split("## Results")[1].split())
     assert "every earlier row (the demo's own run, the paper tasks, the curves: exploratory, " \
