@@ -473,7 +473,7 @@ def test_readme_results_block_is_generated_and_idempotent(tmp_path):
     assert any(x.startswith("- Registered, not yet run (") for x in bullets)
     # studies without a verdict share one bullet, each with the lead it lacked
     (untested,) = [i for i, x in enumerate(block) if x.startswith("- Not testable here (")]
-    said = " ".join(block[untested:untested + 3])
+    said = " ".join(" ".join(block[untested:untested + 3]).split())
     assert "`study-esnli-distill` (2.6 of 3 pts over teacher-labels)" in said
     assert not any("study-esnli-distill`)" in x for x in block)  # no bullet of its own
     assert bullets[-1].startswith("- Benchmarks") and len(block) <= 14
