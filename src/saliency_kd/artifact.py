@@ -522,14 +522,13 @@ def check_resume(out: Path, saved: dict[str, Any], now: dict[str, Any],
     dotted `located` settings (where those files live) may differ: an identical copy at another
     path resumes. A checkpoint without `inputs` (older versions) is compared by path."""
     saved, now, edited = compare_inputs(saved, now, located)
-    nested = tuple(k for k in may_change if "." in k)  # e.g. teacher.device: drop on both sides
-    saved, now = _without(saved, nested), _without(now, nested)
     if edited:
         raise ConfigError("inputs", f"{out} holds a checkpoint trained on other input content "
                                     f"({edited}); a file it read has changed since: restore it "
                                     "or use another --out")
     # nested settings compared key by key, so that a setting added since the checkpoint was
-    # made, unset (None) now, matches its absence there, and the error names it (data.limit)
+    # made, unset (None) now, matches its absence there, the error names it (data.limit), and
+    # a dotted `may_change` (teacher.device) frees that key alone
     saved, now = _dotted(saved), _dotted(now)
     differ = sorted(k for k in saved.keys() | now.keys()
                     if not _under(k, may_change) and saved.get(k) != now.get(k))

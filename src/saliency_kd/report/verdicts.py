@@ -31,11 +31,13 @@ def side(d: dict) -> str:
 
 
 def pts(d: dict, kind: str = "95% CI") -> str:
-    """`+1.2 pts (95% CI -0.5..+2.9)`; accuracies are fractions."""
+    """`+1.2 pts (95% CI -0.5..+2.9)`; accuracies are fractions; `kind=""`: the interval
+    unnamed, where the page has named it."""
     mean = f"{100 * d['mean']:+.1f} pts"
     if d.get("low") is None or d.get("high") is None:
         return f"{mean} (no interval)"
-    return f"{mean} ({kind} {100 * d['low']:+.1f}..{100 * d['high']:+.1f})"
+    named = f"{kind} " if kind else ""
+    return f"{mean} ({named}{100 * d['low']:+.1f}..{100 * d['high']:+.1f})"
 
 
 def describe(label: str, baseline: str, d: dict, kind: str = "95% CI") -> str:
@@ -56,8 +58,8 @@ def regime_text(regime: dict, min_lead: float, terse: bool = False) -> str:
     need, met = f"{100 * min_lead:.0f}", leads(regime, min_lead)
     said = f"teacher {100 * regime['teacher']:.1f}% vs {base} {100 * regime['standard']:.1f}%"
     if terse:
-        lead = pts(regime["lead"]).replace("(95% CI ", "(")
-        return f"{said}: lead {lead}, {'enough' if met else 'too little'} ({need} needed)"
+        return f"{said}: lead {pts(regime['lead'], kind='')}, " \
+               f"{'enough' if met else 'too little'} ({need} needed)"
     return (f"{said} on the same test examples: lead {pts(regime['lead'])}"
             f" ({'at least' if met else 'short of'} the {need} points a test needs)")
 
