@@ -60,12 +60,14 @@ def pool_after(order: list[Example], spec, held: set[str] | frozenset = frozense
 def pool_file(spec, labelled: list[Example]) -> list[Example]:
     """The pool of `unlabeled: FILE` (task generic: read with the data's field map, any label
     field ignored), first `unlabeled_limit`, blanked; an id the labelled data has is an error."""
-    from . import data_files
     from .generic import load_generic
 
     path = Path(spec.unlabeled)
-    for name, own in data_files(spec):  # the labelled files this split reads, and the pool
-        if name != "unlabeled" and own.resolve() == path.resolve():
+    # the labelled files a generic train split reads (data_files lists them too, but this
+    # module is below data/__init__ and may not import it)
+    for name in ("file", "train_file", "dev_file"):
+        own = getattr(spec, name, None)
+        if own and Path(own).resolve() == path.resolve():
             raise ConfigError("unlabeled", f"{path} is the labelled data's {name} itself; the "
                                            "pool is a file of unlabeled text of its own")
     _, examples = load_generic(path, spec.fields, labelled=False)
